@@ -18,8 +18,10 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
+from streamguard.errors import StreamGuardError
 
-class ParamsError(ValueError):
+
+class ParamsError(StreamGuardError, ValueError):
     """A params.yaml problem; the message says which key and what to do."""
 
 

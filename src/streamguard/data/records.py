@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from streamguard.errors import StreamGuardError
+
 SPLITS = ("train", "valid", "test")
 
 _WHITESPACE = re.compile(r"\s+")
 
 
-class RecordError(ValueError):
+class RecordError(StreamGuardError, ValueError):
     """A record that breaks the schema; the message names file, line and field."""
 
 

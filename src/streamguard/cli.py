@@ -1,0 +1,165 @@
+"""`streamguard <command>`: one thin command per DVC stage, plus predict/compare.
+
+Each command parses its arguments, loads params once and calls one library
+function. Errors meant for people (bad records, bad params, missing files) are
+printed without a traceback and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+
+from streamguard.errors import StreamGuardError
+from streamguard.params import Params, load_params
+
+err_console = Console(stderr=True)
+
+
+def _params(args: argparse.Namespace) -> Params:
+    return load_params(args.params)
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    from streamguard.data.download import run_download
+
+    run_download(_params(args), Path(args.out))
+
+
+def cmd_preprocess(args: argparse.Namespace) -> None:
+    from streamguard.data.preprocess import run_preprocess
+
+    run_preprocess(_params(args), Path(args.raw), Path(args.out), collected=Path(args.collected))
+
+
+def cmd_graphs(args: argparse.Namespace) -> None:
+    from streamguard.graphs.build import run_graphs_stage
+
+    run_graphs_stage(Path(args.processed), Path(args.out), _params(args))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from streamguard.training.stages import run_train
+
+    run_train(args.model, _params(args), Path(args.processed), Path(args.graphs), Path(args.out))
+
+
+def cmd_oof(args: argparse.Namespace) -> None:
+    from streamguard.training.stages import run_oof_fold
+
+    run_oof_fold(args.model, args.fold, _params(args), Path(args.processed), Path(args.graphs), Path(args.out))
+
+
+def cmd_fusion(args: argparse.Namespace) -> None:
+    from streamguard.models.fusion import run_fusion
+
+    run_fusion(_params(args), Path(args.oof), Path(args.models), Path(args.out))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from streamguard.evaluation.report import run_evaluate
+
+    run_evaluate(_params(args), Path(args.models), Path(args.metrics))
+
+
+def cmd_collect(args: argparse.Namespace) -> None:
+    from streamguard.data.collectors import run_collect
+
+    run_collect(args.source, _params(args), Path(args.out))
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from streamguard.predict import run_predict
+
+    run_predict([Path(p) for p in args.inputs], Path(args.models), Path(args.output), graphs_dir=Path(args.graphs))
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from streamguard.evaluation.compare import run_compare
+
+    run_compare(args.rev_a, args.rev_b, repo=args.repo, markdown=args.md, params=_params(args))
+
+
+def cmd_make_sample(args: argparse.Namespace) -> None:
+    from streamguard.data.sample import build_sample
+
+    info = build_sample(Path(args.source), Path(args.out), args.size, args.seed)
+    Console().print(info)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamguard", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], None], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.set_defaults(func=fn)
+        return p
+
+    p = add("download", cmd_download, "fetch the source named by data.source into data/raw")
+    p.add_argument("--out", default="data/raw")
+    p = add("preprocess", cmd_preprocess, "clean, deduplicate, trim and split records")
+    p.add_argument("--raw", default="data/raw")
+    p.add_argument("--collected", default="data/collected")
+    p.add_argument("--out", default="data/processed")
+    p = add("graphs", cmd_graphs, "build one code graph per function")
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--out", default="data/graphs")
+    p = add("train", cmd_train, "train one base model on the training split")
+    p.add_argument("model", choices=["lexical", "transformer", "gnn"])
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--graphs", default="data/graphs")
+    p.add_argument("--out", default=None, help="default: models/<model>")
+    p = add("oof", cmd_oof, "train one base model on K-1 folds and predict the held-out fold")
+    p.add_argument("model", choices=["lexical", "transformer", "gnn"])
+    p.add_argument("fold", type=int)
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--graphs", default="data/graphs")
+    p.add_argument("--out", default="data/oof")
+    p = add("fusion", cmd_fusion, "fit the stacker on out-of-fold probabilities")
+    p.add_argument("--oof", default="data/oof")
+    p.add_argument("--models", default="models")
+    p.add_argument("--out", default="models/fusion")
+    p = add("evaluate", cmd_evaluate, "test metrics with bootstrap CIs, paired tests and plots")
+    p.add_argument("--models", default="models")
+    p.add_argument("--metrics", default="metrics")
+    p = add("collect", cmd_collect, "Phase 2: collect records from one source")
+    p.add_argument("source")
+    p.add_argument("--out", default="data/collected")
+    p = add("predict", cmd_predict, "score C files or JSONL records with the trained models")
+    p.add_argument("inputs", nargs="+", help=".c/.h files or .jsonl record files")
+    p.add_argument("--models", default="models")
+    p.add_argument("--graphs", default="data/graphs", help="graph vocabulary folder")
+    p.add_argument("-o", "--output", default="-", help="JSONL output (default: stdout)")
+    p = add("compare", cmd_compare, "paired tests between two revisions' test predictions")
+    p.add_argument("rev_a")
+    p.add_argument("rev_b")
+    p.add_argument("--repo", default=".")
+    p.add_argument("--md", action="store_true", help="print Markdown")
+    p = add("make-sample", cmd_make_sample, "draw the bundled stratified sample from a Devign file")
+    p.add_argument("source")
+    p.add_argument("--out", default="data/sample/devign_sample.jsonl.gz")
+    p.add_argument("--size", type=int, default=1600)
+    p.add_argument("--seed", type=int, default=20261121)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "train" and args.out is None:
+        args.out = f"models/{args.model}"
+    try:
+        args.func(args)
+    except (StreamGuardError, FileNotFoundError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
