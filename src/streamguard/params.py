@@ -122,9 +122,13 @@ class FusionParams:
 
 @dataclass
 class EvaluateParams:
+    # paired percentile bootstrap over test functions, for every metric's CI
+    # and for the CIs of differences between models (evaluate and compare)
     bootstrap_resamples: int = 1000
     confidence_level: float = 0.95
-    seed: int = 0
+    seed: int = 0  # bootstrap resampling seed: same seed, same intervals
+    # equal-width probability bins of the calibration (reliability) plot
+    calibration_bins: int = 10
 
 
 @dataclass
