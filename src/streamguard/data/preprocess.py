@@ -1,0 +1,92 @@
+"""The `preprocess` stage: clean, deduplicate, trim and split records.
+
+Guarantees (DESIGN.md): normalised duplicates never straddle splits; texts
+with both labels follow `data.label_conflicts`; long functions are trimmed
+around dangerous APIs; in phase 2, collected records join the training split
+only, after the leakage guard.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from streamguard.data.records import SPLITS, Record, read_records, write_records
+from streamguard.data.sample import stratified_sample
+from streamguard.data.split import drop_exact_duplicates, resolve_label_conflicts, split_records, straddling_duplicates
+from streamguard.data.trim import trim_to_budget
+from streamguard.errors import StreamGuardError
+from streamguard.params import Params
+from streamguard.progress import console
+
+
+def trim_records(records: list[Record], max_chars: int) -> dict:
+    how: Counter[str] = Counter()
+    for rec in records:
+        result = trim_to_budget(rec.func, max_chars)
+        if result.trimmed:
+            rec.func = result.text
+        how[result.how] += 1
+    return {"max_chars": max_chars, "trimmed_window": how["window"], "trimmed_head": how["head"]}
+
+
+def load_collected(collected_dir: Path) -> list[Record]:
+    if not collected_dir.is_dir():
+        raise StreamGuardError(
+            f"data.phase is 2 but {collected_dir} does not exist; run `dvc repro` (the collect stages) first"
+        )
+    records: list[Record] = []
+    for path in sorted(collected_dir.glob("*.jsonl")):
+        records.extend(read_records(path))
+    return records
+
+
+def preprocess_records(records: list[Record], params: Params) -> tuple[list[Record], dict]:
+    data = params.data
+    report: dict = {"raw_records": len(records)}
+    if data.limit and data.limit < len(records):
+        records = stratified_sample(records, data.limit, params.seed)
+        report["limited_to"] = len(records)
+    records, exact = drop_exact_duplicates(records)
+    report["exact_duplicates_dropped"] = exact
+    records, report["label_conflicts"] = resolve_label_conflicts(records, data.label_conflicts)
+    official = all(r.split for r in records)
+    if official:
+        report["split"] = "official (kept from source)"
+        report["straddling_duplicate_groups"] = straddling_duplicates(records)
+    else:
+        for rec in records:
+            rec.split = None
+        split_records(records, data.valid_fraction, data.test_fraction, params.seed)
+        report["split"] = f"duplicate-aware stratified, seed {params.seed}"
+        report["straddling_duplicate_groups"] = straddling_duplicates(records)
+    report["trim"] = trim_records(records, data.max_chars)
+    return records, report
+
+
+def run_preprocess(params: Params, raw_dir: Path, out_dir: Path, collected: Path | None = None) -> dict:
+    with console.status("reading raw records"):
+        records = list(read_records(raw_dir / "records.jsonl"))
+    records, report = preprocess_records(records, params)
+    by_split = {s: [r for r in records if r.split == s] for s in SPLITS}
+    if params.data.phase == 2:
+        from streamguard.data.noise import merge_collected
+
+        extra, report["phase2"] = merge_collected(
+            by_split["train"], by_split["valid"], by_split["test"], load_collected(collected), params
+        )
+        by_split["train"].extend(extra)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report["splits"] = {}
+    for split, recs in by_split.items():
+        write_records(out_dir / f"{split}.jsonl", recs)
+        report["splits"][split] = {
+            "records": len(recs),
+            "vulnerable": sum(r.target for r in recs),
+            "sources": dict(Counter(r.source for r in recs)),
+        }
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    sizes = ", ".join(f"{s}={v['records']}" for s, v in report["splits"].items())
+    console.print(f"preprocess: {sizes}; straddling duplicate groups: {report['straddling_duplicate_groups']}")
+    return report

@@ -1,0 +1,101 @@
+"""Duplicate-aware splitting: normalised duplicates never straddle splits or folds."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from typing import Iterable
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from streamguard.data.records import Record
+
+
+def group_by_dup_key(records: Iterable[Record]) -> dict[str, list[Record]]:
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for rec in records:
+        groups[rec.dup_key].append(rec)
+    return groups
+
+
+def resolve_label_conflicts(records: list[Record], policy: str) -> tuple[list[Record], dict]:
+    """Texts that carry both labels (after normalisation).
+
+    drop: remove every copy, since the label cannot be known from the text;
+    majority: keep the copies with the majority label, drop the rest (ties drop all).
+    """
+    kept: list[Record] = []
+    conflicted_groups = dropped = 0
+    for group in group_by_dup_key(records).values():
+        labels = Counter(r.target for r in group)
+        if len(labels) < 2:
+            kept.extend(group)
+            continue
+        conflicted_groups += 1
+        if policy == "majority" and labels[0] != labels[1]:
+            majority = labels.most_common(1)[0][0]
+            kept.extend(r for r in group if r.target == majority)
+            dropped += sum(1 for r in group if r.target != majority)
+        else:
+            dropped += len(group)
+    kept.sort(key=lambda r: r.id)
+    return kept, {"policy": policy, "conflicting_texts": conflicted_groups, "records_dropped": dropped}
+
+
+def drop_exact_duplicates(records: list[Record]) -> tuple[list[Record], int]:
+    """Records with the same id (same project, label and text) are one function."""
+    seen: dict[str, Record] = {}
+    for rec in records:
+        seen.setdefault(rec.id, rec)
+    return sorted(seen.values(), key=lambda r: r.id), len(records) - len(seen)
+
+
+def split_records(records: list[Record], valid_fraction: float, test_fraction: float, seed: int) -> list[Record]:
+    """Seeded, stratified 80/10/10-style split over duplicate groups.
+
+    Groups (records equal after whitespace normalisation) are shuffled within
+    each label and dealt to test, then valid, until each holds its share of that
+    label; the rest go to train. Labels within a group agree after
+    `resolve_label_conflicts`.
+    """
+    groups = group_by_dup_key(records)
+    by_label: dict[int, list[str]] = defaultdict(list)
+    for key in sorted(groups):
+        by_label[groups[key][0].target].append(key)
+    rng = random.Random(seed)
+    for label in sorted(by_label):
+        keys = by_label[label]
+        rng.shuffle(keys)
+        n_label = sum(len(groups[k]) for k in keys)
+        quotas = [("test", test_fraction * n_label), ("valid", valid_fraction * n_label)]
+        filled = {"test": 0, "valid": 0}
+        for key in keys:
+            split = "train"
+            for name, quota in quotas:
+                if filled[name] + len(groups[key]) / 2 <= quota:
+                    split = name
+                    filled[name] += len(groups[key])
+                    break
+            for rec in groups[key]:
+                rec.split = split
+    return records
+
+
+def straddling_duplicates(records: list[Record]) -> int:
+    """How many normalised-duplicate groups appear in more than one split."""
+    return sum(1 for g in group_by_dup_key(records).values() if len({r.split for r in g}) > 1)
+
+
+def assign_folds(records: list[Record], folds: int, seed: int) -> dict[str, int]:
+    """K stratified folds grouped by duplicate key: record id -> fold index."""
+    if not records:
+        return {}
+    y = np.array([r.target for r in records])
+    groups = np.array([r.dup_key for r in records])
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    assignment: dict[str, int] = {}
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(records)), y, groups)):
+        for i in held_out:
+            assignment[records[i].id] = fold
+    return assignment

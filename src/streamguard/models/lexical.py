@@ -1,0 +1,60 @@
+"""TF-IDF over C tokens + logistic regression: the baseline every deep model must beat.
+
+Saved as plain JSON/NumPy (vocabulary, idf, coefficients), so loading never
+unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from streamguard.params import LexicalParams
+
+# identifiers, numbers, and C's multi-character operators as tokens
+TOKEN_PATTERN = r"[A-Za-z_]\w*|\d[\w.]*|->|\+\+|--|<<=?|>>=?|[<>=!]=|&&|\|\||[^\s\w]"
+
+
+class LexicalModel:
+    def __init__(self, params: LexicalParams, seed: int = 0) -> None:
+        self.params = params
+        self.vectorizer = self._vectorizer()
+        self.classifier = LogisticRegression(C=params.C, max_iter=2000, random_state=seed)
+
+    def _vectorizer(self, vocabulary: dict | None = None) -> TfidfVectorizer:
+        return TfidfVectorizer(
+            token_pattern=TOKEN_PATTERN, lowercase=False, ngram_range=(1, self.params.ngram_max),
+            max_features=self.params.max_features, sublinear_tf=True, vocabulary=vocabulary, dtype=np.float32,
+        )
+
+    def fit(self, texts: list[str], labels: list[int], weights: np.ndarray) -> "LexicalModel":
+        X = self.vectorizer.fit_transform(texts)
+        self.classifier.fit(X, labels, sample_weight=weights)
+        return self
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self.classifier.predict_proba(self.vectorizer.transform(texts))[:, 1]
+
+    def save(self, out_dir: Path) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        vocab = {term: int(i) for term, i in self.vectorizer.vocabulary_.items()}
+        (out_dir / "vocabulary.json").write_text(json.dumps(vocab, sort_keys=True))
+        np.savez(out_dir / "weights.npz", idf=self.vectorizer.idf_, coef=self.classifier.coef_,
+                 intercept=self.classifier.intercept_)
+        (out_dir / "config.json").write_text(json.dumps(vars(self.params), indent=2))
+
+    @classmethod
+    def load(cls, out_dir: Path) -> "LexicalModel":
+        params = LexicalParams(**json.loads((out_dir / "config.json").read_text()))
+        model = cls(params)
+        model.vectorizer = model._vectorizer(json.loads((out_dir / "vocabulary.json").read_text()))
+        arrays = np.load(out_dir / "weights.npz", allow_pickle=False)
+        model.vectorizer.idf_ = arrays["idf"]
+        model.classifier.coef_ = arrays["coef"]
+        model.classifier.intercept_ = arrays["intercept"]
+        model.classifier.classes_ = np.array([0, 1])
+        return model

@@ -1,0 +1,232 @@
+"""The three base models behind one interface: load items, fit, predict, save, load.
+
+An item is whatever a branch trains on — a Record (lexical, transformer) or a
+PyG graph (gnn) — and always exposes an id, a target and a confidence through
+`item_id`, `item_target`, `item_confidence`. The neural branches hand a
+`TrainingTask` to the shared loop in `streamguard.training.loop`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from streamguard.data.records import Record, read_split, sha256_file
+from streamguard.errors import StreamGuardError
+from streamguard.params import Params
+from streamguard.training.loop import TrainingResult, TrainingTask, predict_probs, seed_everything, select_device, train
+
+BRANCHES = ("lexical", "transformer", "gnn")
+
+
+def item_id(item: Any) -> str:
+    return item.id if isinstance(item, Record) else item.rid
+
+
+def item_target(item: Any) -> int:
+    return item.target if isinstance(item, Record) else int(item.y.view(-1)[0])
+
+
+def item_confidence(item: Any) -> float:
+    return item.confidence if isinstance(item, Record) else float(item.weight.view(-1)[0])
+
+
+class Branch:
+    name: str
+
+    def __init__(self, params: Params, processed_dir: Path, graphs_dir: Path) -> None:
+        self.params = params
+        self.processed_dir = processed_dir
+        self.graphs_dir = graphs_dir
+
+    def load_items(self, split: str) -> list[Any]:
+        return read_split(self.processed_dir, split)
+
+    def data_sha256(self) -> dict[str, str]:
+        return {p.name: sha256_file(p) for p in sorted(self.processed_dir.glob("*.jsonl"))}
+
+    def fit(self, train_items: Sequence[Any], valid_items: Sequence[Any], out_dir: Path,
+            checkpoint_dir: Path, seed: int) -> dict:
+        raise NotImplementedError
+
+    def predict(self, items: Sequence[Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    def params_used(self) -> dict:
+        return self.params.section(self.name)
+
+
+class LexicalBranch(Branch):
+    name = "lexical"
+
+    def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed):
+        from streamguard.models.lexical import LexicalModel
+        from streamguard.training.loop import sample_weights
+
+        labels = [r.target for r in train_items]
+        weights = sample_weights(labels, [r.confidence for r in train_items])
+        self.model = LexicalModel(self.params.lexical, seed).fit([r.func for r in train_items], labels, weights)
+        self.model.save(out_dir)
+        return {"vocabulary_size": len(self.model.vectorizer.vocabulary_)}
+
+    def predict(self, items):
+        return self.model.predict_proba([r.func for r in items])
+
+    @classmethod
+    def load(cls, params: Params, out_dir: Path) -> "LexicalBranch":
+        from streamguard.models.lexical import LexicalModel
+
+        branch = cls(params, Path(), Path())
+        branch.model = LexicalModel.load(out_dir)
+        return branch
+
+
+class TransformerBranch(Branch):
+    name = "transformer"
+
+    def _encode(self, items: Sequence[Record]) -> list[list[int]]:
+        from streamguard.models.transformer import encode_function
+
+        encoded = [encode_function(self.tokenizer, r.func, self.max_length, f"record {r.id}") for r in items]
+        self.trim_counts = dict(Counter(e.how for e in encoded))
+        return [e.input_ids for e in encoded]
+
+    def _task_fns(self):
+        from functools import partial
+
+        from streamguard.models.transformer import collate_token_ids, forward_tokens
+
+        return partial(collate_token_ids, pad_id=self.tokenizer.pad_token_id), forward_tokens
+
+    def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed):
+        from streamguard.models import transformer as tf
+
+        cfg = self.params.transformer
+        seed_everything(seed)
+        if cfg.model_name_or_path:
+            self.tokenizer, self.model = tf.load_pretrained(cfg.model_name_or_path)
+            self.max_length = min(cfg.max_length, self.model.config.max_position_embeddings - 2)
+        else:
+            self.tokenizer = tf.train_tokenizer([r.func for r in train_items], cfg.vocab_size, cfg.max_length)
+            self.model = tf.build_model(cfg, self.tokenizer)
+            self.max_length = cfg.max_length
+        train_ids = self._encode(train_items)
+        train_trim = self.trim_counts
+        valid_ids = self._encode(valid_items)
+        collate, forward = self._task_fns()
+        task = TrainingTask(
+            name="transformer", model=self.model, train_items=train_ids, valid_items=valid_ids,
+            train_labels=[r.target for r in train_items], train_confidence=[r.confidence for r in train_items],
+            valid_labels=[r.target for r in valid_items], collate=collate, forward=forward,
+            data_fingerprint=_items_fingerprint(train_items, valid_items),
+        )
+        result = train(task, cfg, seed, out_dir, checkpoint_dir)
+        tf.save(self.model, self.tokenizer, out_dir)
+        return {**_result_info(result), "token_trimming_train": train_trim, "max_length": self.max_length,
+                "pretrained": cfg.model_name_or_path}
+
+    def predict(self, items):
+        collate, forward = self._task_fns()
+        device = select_device(self.params.transformer.device)
+        self.model.to(device)
+        return predict_probs(self.model, self._encode(items), collate, forward, device,
+                             self.params.transformer.batch_size)
+
+    @classmethod
+    def load(cls, params: Params, out_dir: Path) -> "TransformerBranch":
+        from streamguard.models import transformer as tf
+
+        branch = cls(params, Path(), Path())
+        branch.tokenizer, branch.model = tf.load(out_dir)
+        branch.max_length = json.loads((out_dir / "run_info.json").read_text())["max_length"]
+        return branch
+
+
+class GNNBranch(Branch):
+    name = "gnn"
+
+    def load_items(self, split):
+        from streamguard.graphs.store import load_graph_split
+
+        return load_graph_split(self.graphs_dir, split)
+
+    def data_sha256(self):
+        return {p.name: sha256_file(p) for p in sorted(self.graphs_dir.glob("*.pt"))}
+
+    def batch_size(self) -> int:
+        bs = self.params.gnn.batch_size
+        if bs != "auto":
+            return int(bs)
+        from streamguard.graphs.stats import recommended_batch_size
+
+        stats = json.loads((self.graphs_dir / "graph_stats.json").read_text())
+        return recommended_batch_size(stats, self.params.gnn.memory_budget_mb)
+
+    @staticmethod
+    def _collate(items):
+        from torch_geometric.data import Batch
+
+        return Batch.from_data_list(items)
+
+    @staticmethod
+    def _forward(model, batch, device):
+        return model(batch.to(device))
+
+    def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed):
+        from streamguard.models.gnn import gnn_from_graph_dir
+
+        cfg = self.params.gnn
+        seed_everything(seed)
+        self.model = gnn_from_graph_dir(cfg, self.graphs_dir)
+        task = TrainingTask(
+            name="gnn", model=self.model, train_items=train_items, valid_items=valid_items,
+            train_labels=[item_target(g) for g in train_items],
+            train_confidence=[item_confidence(g) for g in train_items],
+            valid_labels=[item_target(g) for g in valid_items], collate=self._collate, forward=self._forward,
+            data_fingerprint=_items_fingerprint(train_items, valid_items),
+        )
+        result = train(task, cfg, seed, out_dir, checkpoint_dir, batch_size=self.batch_size())
+        return {**_result_info(result), "batch_size": self.batch_size()}
+
+    def predict(self, items):
+        device = select_device(self.params.gnn.device)
+        self.model.to(device)
+        return predict_probs(self.model, items, self._collate, self._forward, device, self.batch_size())
+
+    @classmethod
+    def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> "GNNBranch":
+        import torch
+
+        from streamguard.models.gnn import gnn_from_graph_dir
+
+        branch = cls(params, Path(), graphs_dir)
+        branch.model = gnn_from_graph_dir(params.gnn, graphs_dir)
+        branch.model.load_state_dict(torch.load(out_dir / "model.pt", map_location="cpu", weights_only=True))
+        return branch
+
+
+def _items_fingerprint(train_items: Sequence[Any], valid_items: Sequence[Any]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for item in list(train_items) + list(valid_items):
+        h.update(item_id(item).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _result_info(result: TrainingResult) -> dict:
+    return {"best_epoch": result.best_epoch, "best_valid_f1": result.best_valid_f1,
+            "epochs_run": result.epochs_run, "device": result.device, "history": result.history,
+            "resumed_from_step": result.resumed_from_step}
+
+
+def make_branch(name: str, params: Params, processed_dir: Path, graphs_dir: Path) -> Branch:
+    classes = {"lexical": LexicalBranch, "transformer": TransformerBranch, "gnn": GNNBranch}
+    if name not in classes:
+        raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BRANCHES)}")
+    return classes[name](params, processed_dir, graphs_dir)

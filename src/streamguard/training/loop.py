@@ -1,0 +1,343 @@
+"""The one training loop both neural branches share.
+
+A branch supplies a `TrainingTask` (model, items, collate and forward
+functions); everything else is here, once: AdamW with linear warm-up/decay,
+clipping, accumulation, confidence x class-balance weighting (loss or
+sampler), early stopping on the vulnerable-class F1 of valid, AMP on CUDA,
+step checkpoints and checkpoints on SIGTERM/SIGINT with `resume: auto`,
+seeded determinism, dvclive curves and a rich progress bar.
+
+Resume is exact: each epoch's sample order is drawn from a generator seeded
+by (seed, epoch), so a resumed run skips the batches it already took and sees
+the same order an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import signal
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import get_linear_schedule_with_warmup
+
+from streamguard.errors import StreamGuardError
+from streamguard.params import TrainParams
+from streamguard.progress import make_progress
+from streamguard.training.quick_metrics import classification_summary
+
+
+class TrainingInterrupted(StreamGuardError):
+    """SIGTERM/SIGINT arrived; a checkpoint was written and `resume: auto` continues."""
+
+
+@dataclass
+class TrainingTask:
+    name: str
+    model: nn.Module
+    train_items: Sequence[Any]
+    valid_items: Sequence[Any]
+    train_labels: Sequence[int]
+    train_confidence: Sequence[float]
+    valid_labels: Sequence[int]
+    # list of items -> batch (anything `forward` understands)
+    collate: Callable[[list[Any]], Any]
+    # (model, batch, device) -> logits [B, 2]
+    forward: Callable[[nn.Module, Any, torch.device], torch.Tensor]
+    # what the run depends on besides params (e.g. sha256 of the data); part of the resume fingerprint
+    data_fingerprint: str = ""
+    extra_info: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainingResult:
+    best_epoch: int
+    best_valid_f1: float
+    epochs_run: int
+    history: list[dict]
+    wall_time_s: float
+    device: str
+    resumed_from_step: int
+
+
+def select_device(requested: str) -> torch.device:
+    if requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """bf16 where the GPU supports it, else fp16 (with a scaler); none on CPU."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def sample_weights(labels: Sequence[int], confidence: Sequence[float]) -> np.ndarray:
+    """confidence x class balance (n / (2 n_class)), so both classes weigh alike."""
+    y = np.asarray(labels)
+    counts = np.bincount(y, minlength=2).astype(float)
+    balance = len(y) / (2.0 * np.maximum(counts, 1.0))
+    return np.asarray(confidence, dtype=float) * balance[y]
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def epoch_order(n: int, seed: int, epoch: int, weights: np.ndarray | None) -> list[int]:
+    """The sample order of one epoch: a seeded permutation, or a weighted draw."""
+    gen = torch.Generator().manual_seed(seed * 1009 + epoch)
+    if weights is None:
+        return torch.randperm(n, generator=gen).tolist()
+    w = torch.as_tensor(weights, dtype=torch.double)
+    return torch.multinomial(w, n, replacement=True, generator=gen).tolist()
+
+
+def run_fingerprint(cfg: TrainParams, task: TrainingTask, seed: int) -> str:
+    blob = json.dumps({"cfg": vars(cfg), "seed": seed, "data": task.data_fingerprint, "name": task.name},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class _StopSignal:
+    """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    @contextmanager
+    def installed(self) -> Iterator["_StopSignal"]:
+        previous = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave handlers alone
+                pass
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = signum
+
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, items: Sequence[Any], collate: Callable, forward: Callable,
+                  device: torch.device, batch_size: int, dtype: torch.dtype | None = None) -> np.ndarray:
+    """P(vulnerable) for each item, in order."""
+    model.eval()
+    out = []
+    for start in range(0, len(items), batch_size):
+        batch = collate(list(items[start:start + batch_size]))
+        ctx = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
+        with ctx:
+            logits = forward(model, batch, device)
+        out.append(torch.softmax(logits.float(), dim=-1)[:, 1].cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _weighted_loss(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    losses = nn.functional.cross_entropy(logits.float(), y, reduction="none")
+    if w is None:
+        return losses.mean()
+    return (losses * w).sum() / w.sum().clamp_min(1e-12)
+
+
+def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkpoint_dir: Path,
+          batch_size: int | None = None, stop_after_steps: int | None = None) -> TrainingResult:
+    """Train `task.model` in place; leaves the best weights in it and in out_dir/model.pt.
+
+    `stop_after_steps` simulates an interruption (tests): after that many
+    global steps a checkpoint is written and TrainingInterrupted raised.
+    """
+    seed_everything(seed)
+    started = time.time()
+    device = select_device(cfg.device)
+    dtype = amp_dtype(device, cfg.amp)
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    model = task.model.to(device)
+    batch_size = batch_size or cfg.batch_size
+    n = len(task.train_items)
+    if n == 0:
+        raise StreamGuardError(f"{task.name}: the training split is empty; check data/processed/train.jsonl")
+    weights = sample_weights(task.train_labels, task.train_confidence)
+    use_loss_weights = cfg.weighting == "loss"
+    sampler_weights = weights if cfg.weighting == "sampler" else None
+    batches_per_epoch = math.ceil(n / batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
+    total_steps = steps_per_epoch * cfg.epochs
+    no_decay = ("bias", "LayerNorm.weight", "norm.weight")
+    groups = [
+        {"params": [p for n_, p in model.named_parameters() if not any(k in n_ for k in no_decay)],
+         "weight_decay": cfg.weight_decay},
+        {"params": [p for n_, p in model.named_parameters() if any(k in n_ for k in no_decay)],
+         "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+
+    fingerprint = run_fingerprint(cfg, task, seed)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = checkpoint_dir / "checkpoint.pt"
+    best_path = checkpoint_dir / "best.pt"
+    state = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_f1": -1.0, "best_epoch": -1,
+             "bad_epochs": 0, "history": [], "accum_loss": 0.0, "accum_weight": 0.0}
+    resumed_from = 0
+    if cfg.resume == "auto" and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ckpt.get("fingerprint") == fingerprint:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            if scaler is not None and "scaler" in ckpt:
+                scaler.load_state_dict(ckpt["scaler"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            if device.type == "cuda" and "cuda_rng" in ckpt:
+                torch.cuda.set_rng_state(ckpt["cuda_rng"])
+            state = json.loads(ckpt["state"])
+            resumed_from = state["global_step"]
+
+    def save_checkpoint(path: Path) -> None:
+        payload = {
+            "fingerprint": fingerprint,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "state": json.dumps(state),
+        }
+        if scaler is not None:
+            payload["scaler"] = scaler.state_dict()
+        if device.type == "cuda":
+            payload["cuda_rng"] = torch.cuda.get_rng_state()
+        tmp = path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        tmp.replace(path)  # atomic: a kill during save never leaves a torn checkpoint
+
+    live = _open_live(out_dir, cfg, state["history"])
+    valid_y = np.asarray(task.valid_labels)
+    stopper = _StopSignal()
+    with stopper.installed(), make_progress() as progress:
+        bar = progress.add_task(f"{task.name}", total=total_steps * cfg.grad_accum, info="")
+        progress.update(bar, completed=state["epoch"] * batches_per_epoch + state["batch_in_epoch"])
+        while state["epoch"] < cfg.epochs:
+            epoch = state["epoch"]
+            model.train()
+            order = epoch_order(n, seed, epoch, sampler_weights)
+            for b in range(state["batch_in_epoch"], batches_per_epoch):
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                batch = task.collate([task.train_items[i] for i in idx])
+                y = torch.as_tensor([task.train_labels[i] for i in idx], device=device)
+                w = torch.as_tensor(weights[idx], dtype=torch.float32, device=device) if use_loss_weights else None
+                ctx = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
+                with ctx:
+                    logits = task.forward(model, batch, device)
+                loss = _weighted_loss(logits, y, w) / cfg.grad_accum
+                (scaler.scale(loss) if scaler else loss).backward()
+                state["accum_loss"] += float(loss) * cfg.grad_accum * len(idx)
+                state["accum_weight"] += len(idx)
+                last_of_epoch = b + 1 == batches_per_epoch
+                if (b + 1) % cfg.grad_accum == 0 or last_of_epoch:
+                    if scaler:
+                        scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    if scaler:
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    state["global_step"] += 1
+                state["batch_in_epoch"] = b + 1
+                progress.update(bar, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {float(loss) * cfg.grad_accum:.4f}")
+                step = state["global_step"]
+                at_boundary = (b + 1) % cfg.grad_accum == 0 or last_of_epoch
+                if at_boundary and (stopper.received or (stop_after_steps and step >= stop_after_steps)):
+                    save_checkpoint(ckpt_path)
+                    why = f"signal {stopper.received}" if stopper.received else f"stop_after_steps={stop_after_steps}"
+                    raise TrainingInterrupted(
+                        f"{task.name}: training stopped at step {step} ({why}); checkpoint written to {ckpt_path}. "
+                        "Run the same command again (resume: auto) to continue."
+                    )
+                if at_boundary and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                    save_checkpoint(ckpt_path)
+            # end of epoch: validate, log, early-stop
+            probs = predict_probs(model, task.valid_items, task.collate, task.forward, device, batch_size, dtype)
+            summary = classification_summary(valid_y, probs)
+            record = {"epoch": epoch + 1, "train_loss": state["accum_loss"] / max(state["accum_weight"], 1),
+                      **{f"valid_{k}": v for k, v in summary.items()}}
+            state["history"].append(record)
+            _log_epoch(live, record)
+            state["accum_loss"] = state["accum_weight"] = 0.0
+            if summary["f1"] > state["best_f1"]:
+                state["best_f1"], state["best_epoch"], state["bad_epochs"] = summary["f1"], epoch + 1, 0
+                torch.save(model.state_dict(), best_path)
+            else:
+                state["bad_epochs"] += 1
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+            save_checkpoint(ckpt_path)
+            if state["bad_epochs"] >= cfg.patience:
+                break
+    model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, out_dir / "model.pt")
+    if live is not None:
+        live.end()
+    # a finished run leaves no checkpoint behind: the next run with other params starts clean
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return TrainingResult(
+        best_epoch=state["best_epoch"], best_valid_f1=state["best_f1"], epochs_run=state["epoch"],
+        history=state["history"], wall_time_s=time.time() - started, device=str(device),
+        resumed_from_step=resumed_from,
+    )
+
+
+def _open_live(out_dir: Path, cfg: TrainParams, history: list[dict]):
+    """dvclive writes per-epoch curves to out_dir/live; replays history after a resume."""
+    from dvclive import Live
+
+    live_dir = out_dir / "live"
+    shutil.rmtree(live_dir, ignore_errors=True)
+    live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None)
+    live._tb = None  # type: ignore[attr-defined]
+    if cfg.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            raise StreamGuardError(
+                "tensorboard: true needs the tensorboard package; `pip install tensorboard` or set it to false"
+            ) from exc
+        live._tb = SummaryWriter(str(out_dir / "tensorboard"))  # type: ignore[attr-defined]
+    for record in history:
+        _log_epoch(live, record)
+    return live
+
+
+def _log_epoch(live, record: dict) -> None:
+    for key, value in record.items():
+        if key != "epoch" and value is not None and not (isinstance(value, float) and math.isnan(value)):
+            live.log_metric(key, value)
+            if live._tb is not None:
+                live._tb.add_scalar(key, value, record["epoch"])
+    live.next_step()
