@@ -1,0 +1,13 @@
+"""Evaluation: metrics with bootstrap CIs, thresholds, paired tests, plots, comparisons.
+
+Modules, one idea each:
+  metrics      metric definitions (vectorised over resamples) and their bootstrap CIs
+  bootstrap    the paired percentile bootstrap shared by metrics and stats
+  thresholds   choosing a decision threshold on the valid split
+  stats        paired tests between two models on the same samples
+  predictions  reading and validating models/<name>/predictions.jsonl
+  curves       plot data: ROC, PR, confusion, calibration
+  verdicts     CI-aware wording of "does model A beat model B"
+  report       the `evaluate` stage (run_evaluate)
+  compare      `streamguard compare`: paired tests between two revisions
+"""

@@ -1,0 +1,247 @@
+"""The `evaluate` stage: test metrics with CIs, paired tests and plot data.
+
+Inputs are only models/<name>/predictions.jsonl (+ models/fusion/fusion.json
+for the fusion threshold) and params; outputs are a pure function of them:
+no timestamps, paths, hosts or unseeded randomness, so an unchanged model
+gives byte-identical metrics files and `dvc metrics diff` shows only real
+changes.
+
+Thresholds: each base model's is chosen on its valid predictions with
+params.fusion.threshold_rule (the rule fusion uses, so all models are
+thresholded alike); fusion's is the one fusion.json recorded. The test split
+is never used to choose anything.
+
+Writes under metrics_dir:
+  test.json             {n_test, n_test_vulnerable, <model>: {threshold, <metric>, <metric>_ci_low, <metric>_ci_high}}
+  comparisons.json      {<a>_vs_<b>: stats.paired_comparison keys}
+  test_predictions.csv  id, target, <model>_prob, <model>_pred per model (read by `streamguard compare`)
+  plots/<kind>/<model>.csv  see curves.py
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from streamguard.evaluation.curves import remove_plot_data, write_plot_data
+from streamguard.evaluation.errors import EvaluationError
+from streamguard.evaluation.metrics import METRIC_NAMES, bootstrap_metrics, predict
+from streamguard.evaluation.predictions import (
+    DEEP_MODELS,
+    MODEL_NAMES,
+    ModelPredictions,
+    aligned_test_split,
+    load_available_models,
+    read_fusion_threshold,
+)
+from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison
+from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
+from streamguard.params import EvaluateParams, Params
+
+# (model, against): fusion against each base model; each deep branch against the lexical baseline
+COMPARISON_PAIRS = (
+    ("fusion", "lexical"),
+    ("fusion", "transformer"),
+    ("fusion", "gnn"),
+    ("transformer", "lexical"),
+    ("gnn", "lexical"),
+)
+BASELINE = "lexical"
+
+
+def _check_settings(settings: EvaluateParams) -> None:
+    # params.py checks types and confidence_level; these ranges matter only here
+    if settings.bootstrap_resamples < 1:
+        raise EvaluationError(f"params: evaluate.bootstrap_resamples must be at least 1, got {settings.bootstrap_resamples}")
+    if settings.calibration_bins < 1:
+        raise EvaluationError(f"params: evaluate.calibration_bins must be at least 1, got {settings.calibration_bins}")
+
+
+def choose_model_threshold(model: ModelPredictions, models_dir: Path, rule: str) -> float:
+    if model.name == "fusion":
+        return read_fusion_threshold(models_dir / "fusion" / "fusion.json")
+    valid = model.splits["valid"]
+    if len(valid) == 0:
+        raise EvaluationError(
+            f"{model.path}: no 'valid' predictions; the threshold is chosen on valid, so the "
+            f"{model.name} stage must predict the valid split too (re-run it: dvc repro)"
+        )
+    try:
+        return choose_threshold(valid.target, valid.prob, rule)
+    except EvaluationError as exc:
+        raise EvaluationError(f"{model.path} (valid split): {exc}") from None
+
+
+def _json_ready(value: Any) -> Any:
+    """NaN/inf are not JSON; undefined metrics are written as null."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(_json_ready(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _write_predictions_csv(path: Path, ids: tuple[str, ...], y: np.ndarray, probs: dict[str, np.ndarray], preds: dict[str, np.ndarray]) -> None:
+    names = list(probs)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["id", "target", *(f"{n}_{kind}" for n in names for kind in ("prob", "pred"))])
+        for i, id_ in enumerate(ids):
+            cells: list[Any] = [id_, int(y[i])]
+            for name in names:
+                cells += [repr(float(probs[name][i])), int(preds[name][i])]
+            writer.writerow(cells)
+
+
+def _with_ci(values: dict[str, float], key: str) -> str:
+    point, low, high = values[key], values[f"{key}_ci_low"], values[f"{key}_ci_high"]
+    if not math.isfinite(point):
+        return "undefined"
+    return f"{point:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _diff_with_ci(values: dict[str, float], metric: str) -> str:
+    diff, low, high = (values[f"{metric}_diff{s}"] for s in ("", "_ci_low", "_ci_high"))
+    if not math.isfinite(diff):
+        return "undefined"
+    return f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _print_report(
+    console: Console,
+    n_test: int,
+    n_vulnerable: int,
+    level: float,
+    test_metrics: dict[str, dict[str, float]],
+    comparisons: dict[str, dict[str, float]],
+    verdicts: list[Verdict],
+) -> None:
+    pct = level_percent(level)
+    table = Table(title=f"Test metrics (n = {n_test}, {n_vulnerable} vulnerable; {pct} bootstrap CI)")
+    table.add_column("metric")
+    for name in test_metrics:
+        table.add_column(name, justify="right")
+    table.add_row("threshold", *(f"{m['threshold']:.3f}" for m in test_metrics.values()))
+    for metric in METRIC_NAMES:
+        table.add_row(metric, *(_with_ci(m, metric) for m in test_metrics.values()))
+    console.print(table)
+
+    if comparisons:
+        table = Table(title=f"Paired comparisons on the test split (difference = first - second; {pct} CI)")
+        table.add_column("comparison")
+        for metric in COMPARED_METRICS:
+            table.add_column(f"{metric} diff", justify="right")
+        table.add_column("McNemar b / c", justify="right")
+        table.add_column("McNemar p", justify="right")
+        for pair, values in comparisons.items():
+            table.add_row(
+                pair.replace("_vs_", " vs "),
+                *(_diff_with_ci(values, metric) for metric in COMPARED_METRICS),
+                f"{values['mcnemar_b']} / {values['mcnemar_c']}",
+                f"{values['mcnemar_p']:.3g}",
+            )
+        console.print(table)
+        console.print("McNemar b = first right and second wrong, c = the reverse (exact binomial test).")
+
+    for verdict in verdicts:
+        style = "green" if verdict.beats else "bold yellow"
+        console.print(f"[{style}]{verdict.sentence}[/]", highlight=False)
+
+
+def baseline_verdicts(comparisons: dict[str, dict[str, float]], level: float) -> list[Verdict]:
+    """For each deep model compared with the lexical baseline: does it beat it, on each metric?"""
+    verdicts = []
+    for model in DEEP_MODELS:
+        values = comparisons.get(f"{model}_vs_{BASELINE}")
+        if values is None:
+            continue
+        for metric in COMPARED_METRICS:
+            verdicts.append(
+                describe_difference(
+                    model,
+                    f"the {BASELINE} baseline",
+                    metric,
+                    values[f"{metric}_diff"],
+                    values[f"{metric}_diff_ci_low"],
+                    values[f"{metric}_diff_ci_high"],
+                    level,
+                    mcnemar_p=values["mcnemar_p"] if metric == "accuracy" else None,
+                )
+            )
+    return verdicts
+
+
+def run_evaluate(params: Params, models_dir: Path, metrics_dir: Path) -> dict[str, Any]:
+    """Evaluate every model present under models_dir; write metrics_dir; return what was written."""
+    settings = params.evaluate
+    _check_settings(settings)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=140)  # DVC captures output: do not squeeze the tables into 80 columns
+
+    models, absent = load_available_models(models_dir)
+    for name in absent:
+        console.print(f"notice: {models_dir / name / 'predictions.jsonl'} not found; {name} is left out", highlight=False)
+
+    thresholds = {name: choose_model_threshold(model, models_dir, params.fusion.threshold_rule) for name, model in models.items()}
+    ids, y, probs = aligned_test_split(models)
+    n_vulnerable = int(y.sum())
+    if n_vulnerable in (0, len(y)):
+        raise EvaluationError(
+            f"{models_dir}: the test split has {len(y)} functions, all of one class; F1, ROC-AUC and the "
+            "paired tests are undefined. Use more data (data.limit) or check the split."
+        )
+    preds = {name: predict(prob, thresholds[name]) for name, prob in probs.items()}
+
+    test_metrics = {
+        name: {
+            "threshold": thresholds[name],
+            **bootstrap_metrics(y, probs[name], thresholds[name], settings.bootstrap_resamples, settings.confidence_level, settings.seed),
+        }
+        for name in probs
+    }
+    comparisons = {
+        f"{a}_vs_{b}": paired_comparison(
+            y, probs[a], thresholds[a], probs[b], thresholds[b],
+            settings.bootstrap_resamples, settings.confidence_level, settings.seed,
+        )
+        for a, b in COMPARISON_PAIRS
+        if a in probs and b in probs
+    }
+    verdicts = baseline_verdicts(comparisons, settings.confidence_level)
+
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"n_test": len(y), "n_test_vulnerable": n_vulnerable, **test_metrics}
+    _write_json(metrics_dir / "test.json", summary)
+    _write_json(metrics_dir / "comparisons.json", comparisons)
+    _write_predictions_csv(metrics_dir / "test_predictions.csv", ids, y, probs, preds)
+    plots_dir = metrics_dir / "plots"
+    for name in MODEL_NAMES:
+        if name in probs:
+            write_plot_data(plots_dir, name, y, probs[name], preds[name], settings.calibration_bins)
+        else:
+            remove_plot_data(plots_dir, name)
+
+    _print_report(console, len(y), n_vulnerable, settings.confidence_level, test_metrics, comparisons, verdicts)
+    if BASELINE not in probs:
+        console.print(f"notice: no {BASELINE} baseline, so no model is checked against it")
+    console.print(f"wrote {metrics_dir / 'test.json'}, comparisons.json, test_predictions.csv and plots/", highlight=False)
+    return {
+        "n_test": len(y),
+        "n_test_vulnerable": n_vulnerable,
+        "metrics": test_metrics,
+        "comparisons": comparisons,
+        "verdicts": [{"outcome": v.outcome, "sentence": v.sentence} for v in verdicts],
+    }
