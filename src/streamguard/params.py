@@ -117,7 +117,7 @@ class OOFParams:
 class FusionParams:
     stacker: Literal["logreg", "gbm"] = "logreg"
     C: float = 1.0
-    threshold_rule: Literal["max_f1", "max_accuracy"] = "max_f1"
+    threshold_rule: Literal["max_f1", "max_accuracy"] = "max_accuracy"
 
 
 @dataclass
@@ -132,6 +132,73 @@ class EvaluateParams:
 
 
 @dataclass
+class CollectParams:
+    """Phase 2 collection (streamguard.data.collectors); confidence mapping in noise.py."""
+
+    # every source `streamguard collect <source>` knows (one DVC stage each, via foreach)
+    SOURCES: typing.ClassVar[tuple[str, ...]] = ("nvd", "ghsa", "osv", "git", "exploitdb", "synthetic", "juliet")
+
+    # sources that run; every other one writes an empty file and a "disabled" report.
+    # the default needs no network and no ../shared (juliet_path null -> skipped).
+    sources: list[str] = field(default_factory=lambda: ["synthetic", "juliet", "git"])
+    # NVD: the API 2.0 (runs only when env NVD_API_KEY is set) and/or JSON feed files
+    nvd_api_url: str = "https://services.nvd.nist.gov/rest/json/cves/2.0"
+    nvd_keyword: str | None = None  # API keywordSearch filter; null = every CVE
+    nvd_feeds: list[str] = field(default_factory=list)  # .json/.json.gz, feed schema 2.0 or 1.1
+    # GitHub REST: advisories (need env GITHUB_TOKEN) and fix-commit resolution for every source
+    github_api_url: str = "https://api.github.com"
+    ghsa_type: Literal["reviewed", "unreviewed"] = "unreviewed"  # C advisories are mostly unreviewed
+    ghsa_cwes: list[str] = field(
+        default_factory=lambda: ["119", "120", "121", "122", "125", "134", "190", "401", "415", "416", "476", "787", "78"]
+    )
+    # OSV: the API (one query per "Ecosystem:package") and/or a local bulk export zip
+    osv_api_url: str = "https://api.osv.dev"
+    osv_packages: list[str] = field(default_factory=list)  # e.g. "OSS-Fuzz:openssl"
+    osv_export: str | None = None  # e.g. a downloaded OSS-Fuzz/all.zip
+    # ExploitDB files_exploits.csv: CVEs with a public exploit (raises confidence everywhere)
+    exploitdb_csv: str | None = None
+    # cap on advisories/CVEs taken per source (0 = all), for quick runs
+    max_advisories: int = 0
+    # repository mining: local git clones, commit messages matched case-insensitively
+    git_repos: list[str] = field(default_factory=list)
+    git_max_commits: int = 0  # newest first; 0 = the whole history
+    git_patterns: list[str] = field(
+        default_factory=lambda: [
+            r"CVE-\d{4}-\d{4,}",
+            r"\boverflow",
+            r"use[- ]after[- ]free",
+            r"double[- ]free",
+            r"out[- ]of[- ]bounds",
+            r"\bOOB\b",
+            r"null[- ](pointer[- ])?deref",
+            r"format[- ]string",
+            r"memory leak",
+        ]
+    )
+    juliet_path: str | None = None  # Juliet C suite: a directory or .tar.gz
+    synthetic_pairs: int = 400
+    synthetic_seed: int = 1337
+    # confidence (sample weight) per source and heuristic; tiers 1.0 / 0.3 / 0.1
+    confidence_advisory_exploit: float = 1.0  # advisory-linked fix commit, CVE has a public exploit
+    confidence_advisory: float = 0.3  # advisory-linked fix commit, no known exploit
+    confidence_git_exploit: float = 1.0  # mined commit citing a CVE with a public exploit
+    confidence_git: float = 0.3  # mined by message keyword
+    confidence_juliet: float = 0.3
+    confidence_synthetic: float = 0.1
+    # functions outside [min, max] code tokens (comments excluded) are dropped
+    min_function_tokens: int = 20
+    max_function_tokens: int = 4000
+    # network behaviour
+    rate_limit_per_s: float = 1.5  # per host; NVD with a key allows ~1.6/s, GitHub ~1.4/s
+    retries: int = 5
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 120.0
+    timeout_s: float = 30.0
+    workers: int = 4
+    cache_dir: str = "data/collected/.cache"
+
+
+@dataclass
 class Params:
     seed: int = 42
     data: DataParams = field(default_factory=DataParams)
@@ -142,6 +209,7 @@ class Params:
     oof: OOFParams = field(default_factory=OOFParams)
     fusion: FusionParams = field(default_factory=FusionParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    collect: CollectParams = field(default_factory=CollectParams)
 
     def section(self, name: str) -> dict[str, Any]:
         return dataclasses.asdict(getattr(self, name))
@@ -252,6 +320,30 @@ def _check_ranges(obj: Any, where: str, prefix: str) -> None:
             raise bad("models", f"names unknown models {sorted(unknown)}; use lexical, transformer, gnn")
     if isinstance(obj, EvaluateParams) and not 0.5 < obj.confidence_level < 1:
         raise bad("confidence_level", "must be in (0.5, 1)")
+    if isinstance(obj, CollectParams):
+        unknown = [s for s in obj.sources if s not in obj.SOURCES]
+        if unknown:
+            raise bad("sources", f"names unknown sources {unknown}; use {', '.join(obj.SOURCES)}")
+        for name in [f.name for f in dataclasses.fields(obj) if f.name.startswith("confidence_")]:
+            if not 0 < getattr(obj, name) <= 1:
+                raise bad(name, "must be in (0, 1]")
+        if not 0 < obj.min_function_tokens < obj.max_function_tokens:
+            raise bad("min_function_tokens", "must be positive and below max_function_tokens")
+        for key in ("rate_limit_per_s", "timeout_s", "workers"):
+            if getattr(obj, key) <= 0:
+                raise bad(key, "must be positive")
+        for key in ("retries", "backoff_base_s", "synthetic_pairs", "max_advisories", "git_max_commits"):
+            if getattr(obj, key) < 0:
+                raise bad(key, "must not be negative")
+        if obj.backoff_max_s < obj.backoff_base_s:
+            raise bad("backoff_max_s", "must be at least backoff_base_s")
+        import re  # only collect params hold regular expressions
+
+        for pattern in obj.git_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise bad("git_patterns", f"holds an invalid regular expression {pattern!r}: {exc}") from None
 
 
 def params_from_dict(raw: dict[str, Any] | None, where: str = "params") -> Params:
