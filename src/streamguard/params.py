@@ -48,10 +48,45 @@ class DataParams:
 
 @dataclass
 class GraphParams:
+    """The graphs stage (streamguard.graphs; feature layout in graphs/schema.py)."""
+
+    # cap on nodes per graph; nodes are kept in source (pre)order and the rest is cut
     max_nodes: int = 600
-    edge_types: list[str] = field(default_factory=lambda: ["ast"])
+    # ast (parent->child and back), sequence (leaf -> next leaf), control_flow
+    # (between statements), data_flow (definition -> later use of a variable)
+    edge_types: list[Literal["ast", "sequence", "control_flow", "data_flow"]] = field(
+        default_factory=lambda: ["ast", "sequence", "control_flow", "data_flow"]
+    )
+    # subtoken vocabulary, built on the train split only (reserved ids included)
     vocab_size: int = 5000
-    workers: int = 0  # 0 = all cores
+    # subtokens seen fewer times than this in train map to the shared unknown id
+    min_token_count: int = 2
+    # token columns per node in x: the first K subtokens of the node's token
+    subtokens_per_node: int = 3
+    # a parse whose ERROR nodes cover more of the text than this falls back to the token tier
+    token_tier_error_fraction: float = 0.5
+    # blank known attribute macros (av_cold, coroutine_fn, ...) before parsing
+    normalise_macros: bool = True
+    workers: int = 0  # processes; 0 = all cores
+
+    def __post_init__(self) -> None:
+        def bad(key: str, why: str) -> ParamsError:
+            return ParamsError(f"params: key 'graph.{key}' {why}")
+
+        if self.max_nodes < 2:
+            raise bad("max_nodes", f"must be at least 2, got {self.max_nodes}")
+        if not self.edge_types:
+            raise bad("edge_types", "must name at least one of ast, sequence, control_flow, data_flow")
+        if self.vocab_size < 16:
+            raise bad("vocab_size", f"must be at least 16, got {self.vocab_size}")
+        if self.min_token_count < 1:
+            raise bad("min_token_count", f"must be at least 1, got {self.min_token_count}")
+        if self.subtokens_per_node < 1:
+            raise bad("subtokens_per_node", f"must be at least 1, got {self.subtokens_per_node}")
+        if not 0 < self.token_tier_error_fraction <= 1:
+            raise bad("token_tier_error_fraction", f"must be in (0, 1], got {self.token_tier_error_fraction}")
+        if self.workers < 0:
+            raise bad("workers", f"must be 0 (all cores) or a positive count, got {self.workers}")
 
 
 @dataclass
