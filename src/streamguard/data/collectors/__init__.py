@@ -1,0 +1,97 @@
+"""Phase 2 collection: one source at a time into `data/collected/<source>.jsonl`.
+
+`run_collect(source, params, out_dir)` runs one source's collector, applies
+the noise rules (streamguard.data.noise) and writes the records plus a
+report, atomically. A source that is disabled in collect.sources or lacks its
+input (API key, feed file, export, local path) writes an empty file and a
+report saying why, so every DVC `collect@<source>` stage always succeeds
+offline; a real failure (server down after retries, malformed payload)
+raises a StreamGuardError and writes nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Callable
+
+from streamguard.data.collectors.base import CollectError, Collected, SourceSkipped
+from streamguard.data.collectors.output import write_outputs
+from streamguard.data.collectors.progress import console
+from streamguard.data.noise import dedupe, screen_functions, screen_pairs, summarise
+from streamguard.params import CollectParams, Params
+
+__all__ = ["SOURCES", "run_collect", "CollectError"]
+
+SOURCES: tuple[str, ...] = CollectParams.SOURCES
+
+# source -> "module:function"; imported on use, so one source's dependencies never slow another
+_COLLECTORS = {
+    "nvd": "nvd:collect_nvd",
+    "ghsa": "ghsa:collect_ghsa",
+    "osv": "osv:collect_osv",
+    "git": "git_miner:collect_git",
+    "exploitdb": "exploitdb:collect_exploitdb",
+    "synthetic": "synthetic:collect_synthetic",
+    "juliet": "juliet:collect_juliet",
+}
+
+
+def run_collect(source: str, params: Params, out_dir: Path) -> dict[str, Any]:
+    """Collect `source` into out_dir/<source>.jsonl and out_dir/<source>.report.json; returns the report."""
+    if source not in SOURCES:
+        raise CollectError(f"unknown collect source {source!r}; use one of: {', '.join(SOURCES)}")
+    out_dir = Path(out_dir)
+    if source not in params.collect.sources:
+        enabled = ", ".join(params.collect.sources) or "none"
+        return _skip(source, out_dir, f"'{source}' is not in collect.sources (enabled: {enabled}); add it there to collect it")
+
+    from streamguard.data.collectors.context import CollectContext  # builds the HTTP client
+
+    module_name, func_name = _COLLECTORS[source].split(":")
+    collector: Callable[[Any], Collected] = getattr(
+        importlib.import_module(f"streamguard.data.collectors.{module_name}"), func_name
+    )
+    try:
+        harvest = collector(CollectContext.from_params(params))
+    except SourceSkipped as skip:
+        return _skip(source, out_dir, skip.reason)
+
+    records, dropped = screen_pairs(harvest.pairs, params.collect)
+    singles, dropped_singles = screen_functions(harvest.singles, params.collect)
+    records, dropped_dupes = dedupe(records + singles)
+    dropped = harvest.dropped + dropped + dropped_singles + dropped_dupes
+    report = {
+        "source": source,
+        "status": "ok",
+        "reason": None,
+        "pairs_found": len(harvest.pairs),
+        "functions_found": 2 * len(harvest.pairs) + len(harvest.singles),
+        **summarise(records),
+        "dropped": dict(sorted(dropped.items())),
+        "details": harvest.details,
+    }
+    write_outputs(out_dir, source, records, report)
+    console.print(
+        f"collect {source}: {len(records)} records "
+        f"({report['by_target'].get('1', 0)} vulnerable, {report['by_target'].get('0', 0)} fixed), "
+        f"dropped {sum(dropped.values())} — {out_dir / (source + '.report.json')}",
+        highlight=False,
+    )
+    return report
+
+
+def _skip(source: str, out_dir: Path, reason: str) -> dict[str, Any]:
+    report = {
+        "source": source,
+        "status": "skipped",
+        "reason": reason,
+        "pairs_found": 0,
+        "functions_found": 0,
+        **summarise([]),
+        "dropped": {},
+        "details": {},
+    }
+    write_outputs(out_dir, source, [], report)
+    console.print(f"collect {source}: skipped — {reason}", highlight=False)
+    return report

@@ -1,0 +1,121 @@
+"""NIST Juliet C/C++ test suite: `bad` functions are vulnerable (1), `good*` ones fixed (0).
+
+Reads the suite's layout (`testcases/CWE<n>_<name>/[sNN/]<case>.c`) from a
+directory or a .tar.gz without unpacking it. The CWE comes from the file
+name. Helpers such as `main` or `printLine` are neither and are skipped.
+
+One Juliet trait needs care: in multi-file flows the sink a good source
+feeds (`..._goodG2BSink`) often has the very text of the bad sink
+(`..._badSink`) — the flaw lives in the caller. Told apart only by name, such
+functions carry no label of their own, so any text that appears with both
+labels once function names are blanked is dropped (`juliet_ambiguous`).
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+from collections import Counter
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from streamguard.data.collectors.base import CollectError, Collected, SourceSkipped
+from streamguard.data.collectors.c_functions import extract_functions
+from streamguard.data.collectors.context import CollectContext
+from streamguard.data.noise import confidence_for
+from streamguard.data.records import Record, duplicate_key
+
+_CWE_FILE = re.compile(r"^CWE(\d+)_")
+# the test-case prefix every public function carries: CWE121_..._rand_17 (+ a..e for multi-file)
+_CASE_PREFIX = re.compile(r"^CWE\d+_\w+?_\d+[a-e]?_")
+
+
+def role_of(function_name: str) -> int | None:
+    """1 for a bad function, 0 for a good one, None for helpers (main, printLine...)."""
+    role = _CASE_PREFIX.sub("", function_name).lower()
+    if role.startswith("good") or "_good" in role or role.endswith("good"):
+        return 0
+    if role.startswith("bad") or "_bad" in role or role.endswith("bad"):
+        return 1
+    return None
+
+
+def iter_case_files(path: Path) -> Iterator[tuple[str, str]]:
+    """(origin prefix, text) of every testcases/**/*.c, in name order."""
+    if path.is_dir():
+        for file in sorted(path.rglob("*.c")):
+            rel = file.relative_to(path)
+            if "testcases" in rel.parts:
+                yield str(file), file.read_text(encoding="utf-8", errors="replace")
+        return
+    if not tarfile.is_tarfile(path):
+        raise CollectError(f"collect.juliet_path: {path} is neither a directory nor a tar archive of the Juliet suite")
+    # read in archive order (a .tar.gz cannot seek back cheaply), then sort
+    found = []
+    with tarfile.open(path) as tar:
+        for member in tar:
+            if member.isfile() and member.name.endswith(".c") and "testcases" in PurePosixPath(member.name).parts:
+                fh = tar.extractfile(member)
+                if fh is not None:
+                    found.append((f"{path}!{member.name}", fh.read().decode("utf-8", errors="replace")))
+    yield from sorted(found)
+
+def collect_juliet(ctx: CollectContext) -> Collected:
+    collect = ctx.collect
+    if not collect.juliet_path:
+        raise SourceSkipped(
+            "collect.juliet_path is null; set it to a Juliet C suite directory or .tar.gz "
+            "(e.g. ../shared/datasets/juliet/juliet_subset.tar.gz)"
+        )
+    path = Path(collect.juliet_path)
+    if not path.exists():
+        raise SourceSkipped(f"collect.juliet_path: {path} does not exist (a clone without the shared datasets?)")
+    confidence = confidence_for("juliet", collect)
+    out = Collected()
+    files = 0
+    for origin, text in iter_case_files(path):
+        match = _CWE_FILE.match(PurePosixPath(origin.split("!")[-1]).name)
+        if not match:
+            out.dropped["file_without_cwe"] += 1
+            continue
+        files += 1
+        cwe = f"CWE-{int(match.group(1))}"
+        for fn in extract_functions(text):
+            target = role_of(fn.name)
+            if target is None:
+                out.dropped["helper_function"] += 1
+                continue
+            out.singles.append(
+                Record(
+                    func=fn.text,
+                    target=target,
+                    project="juliet",
+                    source="juliet",
+                    confidence=confidence,
+                    cwe=cwe,
+                    origin=f"{origin}:{fn.start_line}",
+                )
+            )
+    if files == 0:
+        raise CollectError(f"collect.juliet_path: {path} holds no testcases/CWE*.c files; is it the Juliet C suite?")
+    out.singles, ambiguous = _drop_ambiguous(out.singles)
+    out.dropped.update(ambiguous)
+    out.details.update(path=str(path), case_files=files)
+    return out
+
+
+def _drop_ambiguous(records: list[Record]) -> tuple[list[Record], Counter]:
+    """Drop texts that carry both labels once each function's own name is blanked."""
+
+    def anonymous_key(rec: Record) -> str:
+        head, paren, rest = rec.func.partition("(")
+        # the name is the last identifier before the first "("
+        head = re.sub(r"\w+\s*$", "FUNC", head)
+        return duplicate_key(head + paren + rest)
+
+    labels: dict[str, set[int]] = {}
+    keys = [anonymous_key(r) for r in records]
+    for key, rec in zip(keys, records):
+        labels.setdefault(key, set()).add(rec.target)
+    kept = [r for k, r in zip(keys, records) if len(labels[k]) == 1]
+    return kept, Counter({"juliet_ambiguous": len(records) - len(kept)}) if len(kept) < len(records) else Counter()
