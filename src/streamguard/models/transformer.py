@@ -36,7 +36,9 @@ def train_tokenizer(texts: list[str], vocab_size: int, max_length: int):
                             show_progress=False)
     return PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-        pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>", model_max_length=max_length,
+        pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>",
+        # trimming to max_length happens in encode_function, around dangerous calls
+        model_max_length=1_000_000_000,
     )
 
 

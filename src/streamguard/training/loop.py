@@ -253,7 +253,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
                     logits = task.forward(model, batch, device)
                 loss = _weighted_loss(logits, y, w) / cfg.grad_accum
                 (scaler.scale(loss) if scaler else loss).backward()
-                state["accum_loss"] += float(loss) * cfg.grad_accum * len(idx)
+                state["accum_loss"] += float(loss.detach()) * cfg.grad_accum * len(idx)
                 state["accum_weight"] += len(idx)
                 last_of_epoch = b + 1 == batches_per_epoch
                 if (b + 1) % cfg.grad_accum == 0 or last_of_epoch:
@@ -269,7 +269,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
                     optimizer.zero_grad(set_to_none=True)
                     state["global_step"] += 1
                 state["batch_in_epoch"] = b + 1
-                progress.update(bar, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {float(loss) * cfg.grad_accum:.4f}")
+                progress.update(bar, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {float(loss.detach()) * cfg.grad_accum:.4f}")
                 step = state["global_step"]
                 at_boundary = (b + 1) % cfg.grad_accum == 0 or last_of_epoch
                 if at_boundary and (stopper.received or (stop_after_steps and step >= stop_after_steps)):
