@@ -226,7 +226,7 @@ def render_table(comparison: Comparison, console: Console) -> None:
         console.print(table)
     for note in _notes(comparison):
         style = "bold yellow" if "does NOT" in note else None
-        console.print(note, style=style, highlight=False)
+        console.print(note, style=style, highlight=False, soft_wrap=True)
 
 
 def run_compare(rev_a: str, rev_b: str, repo: str = ".", markdown: bool = False, params: Params | None = None) -> str:

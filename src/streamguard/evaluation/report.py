@@ -153,11 +153,11 @@ def _print_report(
                 f"{values['mcnemar_p']:.3g}",
             )
         console.print(table)
-        console.print("McNemar b = first right and second wrong, c = the reverse (exact binomial test).")
+        console.print("McNemar b = first right and second wrong, c = the reverse (exact binomial test).", soft_wrap=True)
 
     for verdict in verdicts:
         style = "green" if verdict.beats else "bold yellow"
-        console.print(f"[{style}]{verdict.sentence}[/]", highlight=False)
+        console.print(verdict.sentence, style=style, highlight=False, soft_wrap=True)
 
 
 def baseline_verdicts(comparisons: dict[str, dict[str, float]], level: float) -> list[Verdict]:
@@ -193,7 +193,7 @@ def run_evaluate(params: Params, models_dir: Path, metrics_dir: Path) -> dict[st
 
     models, absent = load_available_models(models_dir)
     for name in absent:
-        console.print(f"notice: {models_dir / name / 'predictions.jsonl'} not found; {name} is left out", highlight=False)
+        console.print(f"notice: {models_dir / name / 'predictions.jsonl'} not found; {name} is left out", highlight=False, soft_wrap=True)
 
     thresholds = {name: choose_model_threshold(model, models_dir, params.fusion.threshold_rule) for name, model in models.items()}
     ids, y, probs = aligned_test_split(models)
@@ -236,8 +236,8 @@ def run_evaluate(params: Params, models_dir: Path, metrics_dir: Path) -> dict[st
 
     _print_report(console, len(y), n_vulnerable, settings.confidence_level, test_metrics, comparisons, verdicts)
     if BASELINE not in probs:
-        console.print(f"notice: no {BASELINE} baseline, so no model is checked against it")
-    console.print(f"wrote {metrics_dir / 'test.json'}, comparisons.json, test_predictions.csv and plots/", highlight=False)
+        console.print(f"notice: no {BASELINE} baseline, so no model is checked against it", soft_wrap=True)
+    console.print(f"wrote {metrics_dir / 'test.json'}, comparisons.json, test_predictions.csv and plots/", highlight=False, soft_wrap=True)
     return {
         "n_test": len(y),
         "n_test_vulnerable": n_vulnerable,
