@@ -75,7 +75,8 @@ def cmd_collect(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     from streamguard.predict import run_predict
 
-    run_predict([Path(p) for p in args.inputs], Path(args.models), Path(args.output), graphs_dir=Path(args.graphs))
+    run_predict([Path(p) for p in args.inputs], Path(args.models), Path(args.output), graphs_dir=Path(args.graphs),
+                params=_params(args))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:

@@ -288,6 +288,11 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
                       **{f"valid_{k}": v for k, v in summary.items()}}
             state["history"].append(record)
             _log_epoch(live, record)
+            progress.console.print(
+                f"{task.name} epoch {epoch + 1}: train_loss {record['train_loss']:.4f}  valid_loss "
+                f"{summary['loss']:.4f}  valid_f1 {summary['f1']:.4f}  valid_acc {summary['accuracy']:.4f}  "
+                f"valid_auc {summary['roc_auc']:.4f}"
+            )
             state["accum_loss"] = state["accum_weight"] = 0.0
             if summary["f1"] > state["best_f1"]:
                 state["best_f1"], state["best_epoch"], state["bad_epochs"] = summary["f1"], epoch + 1, 0
