@@ -1,0 +1,167 @@
+"""End to end through real DVC: repro, caching, experiments, plots, S3 push/pull.
+
+The repository is copied into a temp git repo with small params so the whole
+pipeline (every stage, every fold) runs in a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+SMALL = {
+    "data": {"limit": 400},
+    "transformer": {"epochs": 1, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64,
+                    "max_length": 96, "vocab_size": 1000},
+    "gnn": {"epochs": 1, "hidden_size": 32, "num_layers": 2},
+    "lexical": {"max_features": 5000},
+    "evaluate": {"bootstrap_resamples": 200},
+}
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}:{env['PATH']}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.setdefault("GIT_AUTHOR_NAME", "test")
+    env.setdefault("GIT_AUTHOR_EMAIL", "test@example.com")
+    env.setdefault("GIT_COMMITTER_NAME", "test")
+    env.setdefault("GIT_COMMITTER_EMAIL", "test@example.com")
+    return env
+
+
+def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(args), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=1200)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def _merge(base: dict, over: dict) -> dict:
+    for key, value in over.items():
+        if isinstance(value, dict):
+            _merge(base.setdefault(key, {}), value)
+        else:
+            base[key] = value
+    return base
+
+
+@pytest.fixture(scope="module")
+def pipeline_repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("pipeline")
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        src = REPO / rel
+        if src.is_file() and not rel.startswith("dvc.lock"):
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, repo / rel)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump(_merge(params, SMALL), sort_keys=False))
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "init")
+    run = sh(repo, "dvc", "repro")
+    (repo / "first_repro.log").write_text(run.stdout + run.stderr)
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "repro")
+    return repo
+
+
+def test_repro_leaves_metrics_for_every_model(pipeline_repo):
+    shown = json.loads(sh(pipeline_repo, "dvc", "metrics", "show", "--json").stdout)
+    metrics = json.dumps(shown)
+    for model in ("lexical", "transformer", "gnn", "fusion"):
+        for key in ("accuracy", "f1", "roc_auc", "accuracy_ci_low", "roc_auc_ci_high"):
+            assert f'"{key}"' in metrics, f"{model}.{key} missing from dvc metrics show"
+    test = json.loads((pipeline_repo / "metrics" / "test.json").read_text())
+    for model in ("lexical", "transformer", "gnn", "fusion"):
+        assert 0.0 <= test[model]["accuracy"] <= 1.0
+        assert test[model]["accuracy_ci_low"] <= test[model]["accuracy"] <= test[model]["accuracy_ci_high"]
+
+
+def test_second_repro_is_up_to_date(pipeline_repo):
+    out = sh(pipeline_repo, "dvc", "repro").stdout
+    assert "Running stage" not in out
+    status = sh(pipeline_repo, "dvc", "status").stdout
+    assert "up to date" in status.lower()
+
+
+def test_fusion_param_reruns_only_fusion_and_evaluate(pipeline_repo):
+    out = sh(pipeline_repo, "dvc", "exp", "run", "-n", "fusion-c", "-S", "fusion.C=0.25").stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"fusion", "evaluate"}, out
+    shown = sh(pipeline_repo, "dvc", "exp", "show", "--no-pager", "--md").stdout
+    assert "fusion-c" in shown
+    diff = sh(pipeline_repo, "dvc", "params", "diff", "main", "fusion-c", "--md").stdout
+    assert "fusion.C" in diff
+
+
+def test_plots_render(pipeline_repo):
+    sh(pipeline_repo, "dvc", "plots", "show", "-o", "plots_html")
+    html = (pipeline_repo / "plots_html" / "index.html").read_text()
+    assert "roc" in html.lower() and "valid_f1" in html
+
+
+def test_metrics_diff_between_commits(pipeline_repo):
+    params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
+    params["lexical"]["C"] = 0.05
+    (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(pipeline_repo, "dvc", "repro")
+    diff = sh(pipeline_repo, "dvc", "metrics", "diff", "--md").stdout
+    assert "lexical.accuracy" in diff or "lexical.f1" in diff
+    sh(pipeline_repo, "git", "checkout", "-q", "--", "params.yaml")
+    sh(pipeline_repo, "dvc", "checkout", "-q")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_push_then_pull_from_local_s3_is_byte_identical(pipeline_repo, monkeypatch):
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                           "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(key, value)
+        endpoint = f"http://127.0.0.1:{port}"
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="streamguard-ml")
+        sh(pipeline_repo, "dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint)
+        tracked = ["data/processed/train.jsonl", "models/lexical/weights.npz", "models/transformer/model.pt",
+                   "data/graphs/train.pt", "metrics/test_predictions.csv"]
+        before = {p: (pipeline_repo / p).read_bytes() for p in tracked}
+        sh(pipeline_repo, "dvc", "push")
+        objects = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").list_objects_v2(
+            Bucket="streamguard-ml", Prefix="dvcstore/")
+        assert objects["KeyCount"] > 0
+        for out in ("data/raw", "data/processed", "data/graphs", "models", "metrics/test_predictions.csv"):
+            shutil.rmtree(pipeline_repo / out, ignore_errors=True) if (pipeline_repo / out).is_dir() \
+                else (pipeline_repo / out).unlink(missing_ok=True)
+        shutil.rmtree(pipeline_repo / ".dvc" / "cache")
+        sh(pipeline_repo, "dvc", "pull")
+        for path, content in before.items():
+            assert (pipeline_repo / path).read_bytes() == content, path
+        assert "up to date" in sh(pipeline_repo, "dvc", "status").stdout.lower()
+    finally:
+        server.stop()
+        sh(pipeline_repo, "dvc", "remote", "modify", "--local", "--unset", "storage", "endpointurl", check=False)
