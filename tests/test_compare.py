@@ -11,6 +11,7 @@ that are not multiples of 3 (13).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -118,7 +119,7 @@ def test_compare_two_commits_and_the_workspace(repo, capsys):
     # the workspace equals HEAD: every difference is zero and nothing is discordant
     text = run_compare("HEAD", "workspace", repo=str(repo), markdown=True, params=_settings())
     assert "| +0.000 [+0.000, +0.000] |" in text and "| 0 / 0 | 1 |" in text
-    assert "does NOT beat" in text
+    assert "- lexical: identical predictions in A and B." in text and "beat" not in text
 
 
 def test_cli_compare_rich_table(repo, capsys, monkeypatch):
@@ -161,3 +162,33 @@ def test_labels_that_differ_between_revisions_are_refused():
 def test_malformed_predictions_csv(text, message):
     with pytest.raises(EvaluationError, match=message):
         parse_predictions_csv(text, "rev:metrics/test_predictions.csv")
+
+
+@pytest.mark.slow
+def test_report_script_prints_the_three_markdown_sections(repo, tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "report.sh"
+    (repo / "scripts").mkdir(exist_ok=True)
+    (repo / "scripts" / "report.sh").write_bytes(script.read_bytes())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "scripts/report.sh", "HEAD~1"], cwd=repo, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.startswith("# StreamGuard report: `HEAD~1` → `workspace`")
+    assert out.index("## Metrics") < out.index("## Params") < out.index("## Paired tests on the test split")
+    assert "## Metrics\n\n_No metric changed._" in out  # this repo declares no metrics
+    assert re.search(r"\| params.yaml \| seed +\| 1 +\| 2 +\|", out)
+    assert "| lexical | 0.662 | 0.750 |" in out
+    (repo / "scripts" / "report.sh").unlink()
+
+
+@pytest.mark.slow
+def test_report_script_shows_a_failing_section_and_exits_1(repo):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "report.sh"
+    (repo / "scripts").mkdir(exist_ok=True)
+    (repo / "scripts" / "report.sh").write_bytes(script.read_bytes())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "scripts/report.sh", "no-such-rev"], cwd=repo, capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert "_`streamguard compare no-such-rev workspace --md` failed:_" in result.stdout
+    assert "no-such-rev" in result.stdout.split("## Paired tests")[1]
+    (repo / "scripts" / "report.sh").unlink()

@@ -186,6 +186,9 @@ def _notes(comparison: Comparison) -> list[str]:
     if not comparison.results:
         notes.append("No model is present in both revisions: nothing to compare.")
     for model, values in comparison.results.items():
+        if values["mcnemar_b"] == values["mcnemar_c"] == 0:
+            notes.append(f"{model}: identical predictions in A and B.")
+            continue
         for metric in COMPARED_METRICS:
             verdict = describe_difference(
                 f"B ({comparison.rev_b})",
