@@ -31,7 +31,9 @@ _KEYWORD_CWE = [
     (re.compile(r"integer overflow|int(eger)? wrap", re.I), "CWE-190"),
     (re.compile(r"memory leak", re.I), "CWE-401"),
     (re.compile(r"out[- ]of[- ]bounds read|over-?read", re.I), "CWE-125"),
-    (re.compile(r"out[- ]of[- ]bounds write|buffer overflow|stack overflow|heap overflow", re.I), "CWE-787"),
+    (re.compile(r"stack[- ](based )?buffer overflow", re.I), "CWE-121"),
+    (re.compile(r"heap[- ](based )?buffer overflow|heap overflow", re.I), "CWE-122"),
+    (re.compile(r"out[- ]of[- ]bounds write|buffer overflow", re.I), "CWE-787"),
 ]
 
 
