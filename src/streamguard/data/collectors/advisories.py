@@ -27,7 +27,6 @@ class Advisory:
     cves: tuple[str, ...]
     cwe: str | None
     commits: tuple[CommitRef, ...]
-    origin: str  # URL, or file and position, of the advisory itself
     other_host_commits: int = 0  # fix links to GitLab, cgit...: counted, not resolved
 
 

@@ -54,6 +54,5 @@ def parse_advisory(item: Any, where: str) -> Advisory:
         cves=(cve,) if isinstance(cve, str) and cve else (),
         cwe=cwe,
         commits=tuple(dict.fromkeys(r for r in map(parse_commit_url, urls) if r)),
-        origin=str(item.get("html_url") or where),
         other_host_commits=sum(1 for u in urls if is_other_commit_url(u)),
     )

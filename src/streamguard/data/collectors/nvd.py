@@ -129,7 +129,7 @@ def _from_cve_20(item: Any, where: str) -> Advisory:
         if not isinstance(ref, dict) or not isinstance(ref.get("url"), str):
             raise CollectError(f"{where}: malformed reference (expected an object with a 'url' string, got {ref!r:.80})")
         urls.append(ref["url"])
-    return _advisory(cve_id, next((c for c in cwes if c), None), urls, where)
+    return _advisory(cve_id, next((c for c in cwes if c), None), urls)
 
 
 def _from_cve_11(item: Any, where: str) -> Advisory:
@@ -141,13 +141,13 @@ def _from_cve_11(item: Any, where: str) -> Advisory:
         urls = [r["url"] for r in cve.get("references", {}).get("reference_data", [])]
     except (KeyError, TypeError, AttributeError) as exc:
         raise CollectError(f"{where}: malformed 1.1 CVE item (missing or mistyped {exc}); re-download the feed") from None
-    return _advisory(cve_id, next((c for c in cwes if c), None), urls, f"{where} ({cve_id})")
+    return _advisory(cve_id, next((c for c in cwes if c), None), urls)
 
 
-def _advisory(cve_id: str, cwe: str | None, urls: list[str], where: str) -> Advisory:
+def _advisory(cve_id: str, cwe: str | None, urls: list[str]) -> Advisory:
     commits = tuple(dict.fromkeys(ref for ref in map(parse_commit_url, urls) if ref))
     other = sum(1 for url in urls if is_other_commit_url(url))
-    return Advisory(id=cve_id, cves=(cve_id,), cwe=cwe, commits=commits, origin=where, other_host_commits=other)
+    return Advisory(id=cve_id, cves=(cve_id,), cwe=cwe, commits=commits, other_host_commits=other)
 
 
 def _list(obj: Any, key: str, where: str) -> list[Any]:

@@ -100,6 +100,5 @@ def parse_entry(entry: Any, where: str) -> Advisory:
         cves=cves,
         cwe=next((c for c in map(normalise_cwe, cwe_ids) if c), None),
         commits=tuple(dict.fromkeys(c for c in commits if c)),
-        origin=f"https://osv.dev/vulnerability/{osv_id}",
         other_host_commits=sum(1 for u in urls if is_other_commit_url(u)),
     )
