@@ -230,40 +230,41 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     assert "no predictions found" in capsys.readouterr().err
 
 
-def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path, monkeypatch, capsys):
+def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path):
     """The plots block in evaluation/dvc_plots.yaml works on run_evaluate's real output."""
     import subprocess
+    import sys
 
     import yaml
-    from dvc.cli import main as dvc_main
+    from dvc.repo import Repo
 
     import streamguard.evaluation
+
+    def dvc(*args: str) -> str:
+        # a subprocess: in-process DVC commands print through a console that pytest's capture cannot see
+        result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
 
     block = yaml.safe_load((Path(streamguard.evaluation.__file__).parent / "dvc_plots.yaml").read_text())
     write_models(tmp_path / "models")
     run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    monkeypatch.chdir(tmp_path)
-    assert dvc_main(["init", "-q"]) == 0
     dvc_yaml = {"metrics": ["metrics/test.json", "metrics/comparisons.json"], **block}
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
-    capsys.readouterr()
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    Repo.init(str(tmp_path)).close()
 
-    assert dvc_main(["metrics", "show", "--json"]) == 0
-    shown = json.loads(capsys.readouterr().out)[""]["data"]  # "" = the workspace
+    shown = json.loads(dvc("metrics", "show", "--json"))[""]["data"]  # "" = the workspace
     assert shown["metrics/test.json"]["data"]["fusion"]["accuracy_ci_low"] > 0
     assert "mcnemar_p" in shown["metrics/comparisons.json"]["data"]["fusion_vs_lexical"]
 
-    assert dvc_main(["plots", "show", "--json"]) == 0
-    plots = json.loads(capsys.readouterr().out)
+    plots = json.loads(dvc("plots", "show", "--json"))
     assert "errors" not in plots
     declared = [next(iter(item)) for item in block["plots"]]
     assert sorted(plots["data"]) == sorted(declared)
     for name in declared:
-        values = plots["data"][name][0]["content"]["data"]["values"]
-        assert values, name
+        rendered = plots["data"][name][0]
+        assert rendered["type"] == "vega"
+        assert rendered["content"]["data"]["values"], name
         if name.startswith("ROC"):
-            assert {v["filename"] for v in values} == {f"{m}.csv" for m in SKILL}
-
-    assert dvc_main(["plots", "show", "-o", "html"]) == 0
-    assert "vega" in (tmp_path / "html" / "index.html").read_text()
+            assert {v["filename"] for v in rendered["content"]["data"]["values"]} == {f"{m}.csv" for m in SKILL}

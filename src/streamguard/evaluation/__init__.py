@@ -10,4 +10,6 @@ Modules, one idea each:
   verdicts     CI-aware wording of "does model A beat model B"
   report       the `evaluate` stage (run_evaluate)
   compare      `streamguard compare`: paired tests between two revisions
+  errors       EvaluationError, the one error type raised here
+  dvc_plots.yaml  the `plots:` block dvc.yaml declares for curves.py's files
 """
