@@ -24,8 +24,8 @@ from streamguard.data.records import SPLITS, Record, read_split
 from streamguard.graphs.function_graph import GraphBuilder
 from streamguard.graphs.grammar import LANGUAGE, field_id, named_kinds, new_parser
 from streamguard.graphs.normalise import blank_attribute_macros
-from streamguard.graphs.parallel import Failure, build_raw_graphs, worker_count
-from streamguard.graphs.raw_graph import RawGraph
+from streamguard.graphs.parallel import build_blocks, worker_count
+from streamguard.graphs.raw_graph import GraphBlock, RawGraph
 from streamguard.graphs.schema import x_columns
 from streamguard.graphs.stats import SizeLog, graph_stats
 from streamguard.graphs.store import SplitGraphs, make_data, save_graph_split
@@ -38,9 +38,9 @@ __all__ = ["run_graphs_stage", "graph_for_function", "load_vocab", "find_functio
 STATS_FILE = "graph_stats.json"
 
 
-def node_features(graph: RawGraph, vocab: Vocab) -> np.ndarray:
-    """x of a graph: [node type, K subtoken ids, flag bits] per node (int64)."""
-    return np.column_stack([graph.node_type, vocab.token_ids(graph), graph.flags]).astype(np.int64, copy=False)
+def node_features(graph: RawGraph | GraphBlock, vocab: Vocab) -> np.ndarray:
+    """x of a graph's (or block's) nodes: [node type, K subtoken ids, flag bits] (int32; Data holds int64)."""
+    return np.column_stack([graph.node_type, vocab.token_ids(graph), graph.flags])
 
 
 def to_data(graph: RawGraph, vocab: Vocab, *, y: int = 0, weight: float = 1.0, rid: str = "") -> Data:
@@ -85,13 +85,34 @@ def find_functions(source_text: str) -> list[tuple[str, str, int]]:
         name_node = node.child_by_field_id(_DECLARATOR)
         while name_node is not None and name_node.kind_id not in _IDENTIFIER:  # through */()/[] declarators
             inner = name_node.child_by_field_id(_DECLARATOR)
-            name_node = inner if inner is not None else next(
-                (c for c in name_node.named_children if c.kind_id in _IDENTIFIER), None
-            )  # fmt: skip
+            if inner is None:  # a parenthesized declarator has no field: its only named child
+                inner = name_node.named_child(0)
+            name_node = inner
         name = name_node.text.decode("utf-8", "replace") if name_node is not None else "<anonymous>"
         text = original[node.start_byte : node.end_byte].decode("utf-8", "replace")
         out.append((name, text, node.start_point.row + 1))
     return out
+
+
+def build_split_graphs(
+    records: dict[str, list[Record]], graph_params: GraphParams
+) -> tuple[dict[str, list[GraphBlock]], list[dict]]:
+    """Every split's graphs as GraphBlocks (with a progress bar), and the quarantine entries.
+
+    A block's `positions` index its split's record list.
+    """
+    total = sum(len(recs) for recs in records.values())
+    with make_progress() as progress:
+        task = progress.add_task("graphs", total=total, info=f"{worker_count(graph_params)} workers")
+        blocks = build_blocks({split: [r.func for r in recs] for split, recs in records.items()}, graph_params,
+                              on_progress=lambda n: progress.advance(task, n))  # fmt: skip
+    quarantine = [
+        {"id": records[split][i].id, "split": split, "origin": records[split][i].origin, "reason": reason}
+        for split, split_blocks in blocks.items()
+        for block in split_blocks
+        for i, reason in block.failures
+    ]
+    return blocks, quarantine
 
 
 def run_graphs_stage(processed_dir: Path, out_dir: Path, params: Params) -> dict:
@@ -101,34 +122,18 @@ def run_graphs_stage(processed_dir: Path, out_dir: Path, params: Params) -> dict
     records = {split: read_split(processed_dir, split) for split in SPLITS}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    blocks, quarantine = build_split_graphs(records, gp)
 
-    funcs = [rec.func for split in SPLITS for rec in records[split]]
-    with make_progress() as progress:
-        task = progress.add_task("graphs", total=len(funcs), info=f"{worker_count(gp)} workers")
-        built = build_raw_graphs(funcs, gp, on_progress=lambda n: progress.advance(task, n))
-
-    raw: dict[str, list[tuple[Record, RawGraph]]] = {}
-    quarantine: list[dict] = []
-    position = 0
-    for split in SPLITS:
-        raw[split] = []
-        for rec in records[split]:
-            result = built[position]
-            position += 1
-            if isinstance(result, Failure):
-                quarantine.append({"id": rec.id, "split": split, "origin": rec.origin, "reason": result.reason})
-            else:
-                raw[split].append((rec, result))
-    del built
-
-    counts = count_subtokens(g for _, g in raw["train"])
-    vocab = Vocab.build(counts, gp.vocab_size, gp.min_token_count, gp.subtokens_per_node)
+    vocab = Vocab.build(count_subtokens(blocks["train"]), gp.vocab_size, gp.min_token_count, gp.subtokens_per_node)
     logs = {}
     for split in SPLITS:
         graphs, log = SplitGraphs(), SizeLog()
-        for rec, g in raw[split]:
-            graphs.append(node_features(g, vocab), g.edge_index, g.edge_type, rec.target, rec.confidence, rec.id, g.tier)
-            log.add(g)
+        recs = records[split]
+        for block in blocks.pop(split):  # pop: each split's blocks are freed once stored
+            owners = [recs[i] for i in block.positions]
+            graphs.append(node_features(block, vocab), block, [r.target for r in owners],
+                          [r.confidence for r in owners], [r.id for r in owners])  # fmt: skip
+            log.add(block)
         save_graph_split(out_dir, split, graphs, len(x_columns(gp.subtokens_per_node)))
         logs[split] = log
     vocab.save(out_dir)

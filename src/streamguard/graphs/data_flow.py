@@ -41,7 +41,7 @@ _DECLARATOR, _FUNCTION, _LEFT = field_id("declarator"), field_id("function"), fi
 
 def data_flow_edges(flat: FlatTree, flags: list[int]) -> tuple[list[int], list[int]]:
     """Def->use edges; also sets the DEF, USE and PARAM flags of identifiers."""
-    kind, parent, field_of, end, op = flat.kind, flat.parent, flat.field_of, flat.end, flat.op
+    kind, parent, field_of, op, end = flat.kind, flat.parent, flat.field_of, flat.op, flat.subtree_end
     # (position where it takes effect, 0 = definition / 1 = use, name, node)
     events: list[tuple[int, int, bytes, int]] = []
     for i, name in flat.text.items():
@@ -60,7 +60,7 @@ def data_flow_edges(flat: FlatTree, flags: list[int]) -> tuple[list[int], list[i
             if field_of[node] != _DECLARATOR or top < 0:
                 events.append((i, 1, name, i))
             elif kind[top] in _INIT_DECLARATOR:
-                events.append((end[top], 0, name, i))
+                events.append((end(top), 0, name, i))
             elif kind[top] in _DECLARATION:
                 events.append((i + 1, 0, name, i))
             elif kind[top] in _PARAMETER:
@@ -69,15 +69,15 @@ def data_flow_edges(flat: FlatTree, flags: list[int]) -> tuple[list[int], list[i
             # else a struct field or typedef name: not a variable
             continue
         if pk in _ASSIGNMENT and f == _LEFT:
-            events.append((end[p], 0, name, i))
+            events.append((end(p), 0, name, i))
             if op.get(p) != _PLAIN_ASSIGN:  # `n += x` reads n too
                 events.append((i, 1, name, i))
         elif pk in _UPDATE:
             events.append((i, 1, name, i))
-            events.append((end[p], 0, name, i))
+            events.append((end(p), 0, name, i))
         elif pk in _POINTER_EXPRESSION and op.get(p) == _ADDRESS_OF and kind[parent[p]] in _ARGUMENT_LIST:
             events.append((i, 1, name, i))
-            events.append((end[parent[p]], 0, name, i))
+            events.append((end(parent[p]), 0, name, i))
         else:
             events.append((i, 1, name, i))
 

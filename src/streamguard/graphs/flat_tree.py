@@ -61,8 +61,7 @@ class FlatTree:
 
     kind: list[int] = _default(default_factory=list)  # tree-sitter kind id
     parent: list[int] = _default(default_factory=list)  # parent index, -1 for the root
-    field_of: list[int] = _default(default_factory=list)  # field id of the node in its parent (0 = none)
-    end: list[int] = _default(default_factory=list)  # subtree = indices [i, end[i])
+    field_of: list[int | None] = _default(default_factory=list)  # field id of the node in its parent
     text: dict[int, bytes] = _default(default_factory=dict)  # leaf index -> source text
     op: dict[int, int] = _default(default_factory=dict)  # node index -> folded keyword/operator kind id
     errors: list[int] = _default(default_factory=list)  # ERROR nodes and nodes with a MISSING part
@@ -72,12 +71,19 @@ class FlatTree:
     def __len__(self) -> int:
         return len(self.kind)
 
+    def subtree_end(self, i: int) -> int:
+        """End (exclusive) of node i's subtree in preorder: its subtree is [i, subtree_end(i))."""
+        children = self.children
+        while children[i]:  # the last descendant ends the subtree; O(depth), only asked for a few nodes
+            i = children[i][-1]
+        return i + 1
+
 
 def flatten(tree: Tree, max_nodes: int) -> FlatTree:
     """The first `max_nodes` kept nodes of `tree` in preorder (see the module doc)."""
     flat = FlatTree()
-    kind, parent, fields, end, text, op, errors, children = (
-        flat.kind, flat.parent, flat.field_of, flat.end, flat.text, flat.op, flat.errors, flat.children,
+    kind, parent, fields, text, op, errors, children = (
+        flat.kind, flat.parent, flat.field_of, flat.text, flat.op, flat.errors, flat.children,
     )  # fmt: skip
     action = _ACTION
     check_missing = tree.root_node.has_error  # MISSING nodes exist only in trees with errors
@@ -91,14 +97,11 @@ def flatten(tree: Tree, max_nodes: int) -> FlatTree:
             i = len(kind)
             if i == max_nodes:
                 flat.truncated = stack[1:]
-                for j in flat.truncated:
-                    end[j] = i
                 return flat
             p = stack[-1]
             kind.append(k)
             parent.append(p)
-            fields.append(cursor.field_id or 0)
-            end.append(i + 1)
+            fields.append(cursor.field_id)
             children.append([])
             if p >= 0:
                 children[p].append(i)
@@ -120,5 +123,4 @@ def flatten(tree: Tree, max_nodes: int) -> FlatTree:
         while not cursor.goto_next_sibling():
             if not cursor.goto_parent():
                 return flat
-            j = stack.pop()
-            end[j] = len(kind)
+            stack.pop()

@@ -92,7 +92,7 @@ class GraphBuilder:
         flags = [0] * n
         for i in flat.errors:
             if kind[i] == ERROR_KIND:  # the whole region, not just its root
-                for j in range(i, flat.end[i]):
+                for j in range(i, flat.subtree_end(i)):
                     flags[j] |= IN_ERROR
             else:
                 flags[i] |= IN_ERROR

@@ -1,9 +1,10 @@
-"""Build many functions' RawGraphs over worker processes (graph.workers).
+"""Build many functions' graphs over worker processes (graph.workers).
 
 Workers are forked where the platform allows (no re-import cost) and each
-holds one GraphBuilder. Functions travel in chunks and come back in order.
-A function whose build raises is returned as a `Failure` (the stage counts and
-reports it as quarantined) instead of stopping the run.
+holds one GraphBuilder. Functions travel in chunks of one split and come back,
+in order, as GraphBlocks. A function whose build raises is listed in its
+block's `failures` (the stage counts and reports it as quarantined) instead of
+stopping the run.
 """
 
 from __future__ import annotations
@@ -12,20 +13,14 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 from streamguard.errors import StreamGuardError
 from streamguard.graphs.function_graph import GraphBuilder
-from streamguard.graphs.raw_graph import RawGraph
+from streamguard.graphs.raw_graph import GraphBlock, RawGraph
 from streamguard.params import GraphParams
 
 CHUNK = 128  # functions per task: large enough to amortise pickling, small enough for a live progress bar
-
-
-@dataclass
-class Failure:
-    reason: str  # "ExceptionType: message"
 
 
 def worker_count(graph_params: GraphParams) -> int:
@@ -37,14 +32,15 @@ def worker_count(graph_params: GraphParams) -> int:
         return os.cpu_count() or 1
 
 
-def _build_each(builder: GraphBuilder, funcs: Sequence[str]) -> list[RawGraph | Failure]:
-    out: list[RawGraph | Failure] = []
-    for func in funcs:
+def _build_block(builder: GraphBuilder, start: int, funcs: Sequence[str]) -> GraphBlock:
+    graphs: list[tuple[int, RawGraph]] = []
+    failures: list[tuple[int, str]] = []
+    for i, func in enumerate(funcs, start):
         try:
-            out.append(builder.build(func))
+            graphs.append((i, builder.build(func)))
         except Exception as exc:  # quarantined by the caller, never silently dropped
-            out.append(Failure(f"{type(exc).__name__}: {exc}"))
-    return out
+            failures.append((i, f"{type(exc).__name__}: {exc}"))
+    return GraphBlock.collate(graphs, failures)
 
 
 _worker_builder: GraphBuilder | None = None
@@ -55,37 +51,47 @@ def _init_worker(graph_params: GraphParams) -> None:
     _worker_builder = GraphBuilder(graph_params)
 
 
-def _build_chunk(funcs: list[str]) -> list[RawGraph | Failure]:
+def _build_task(task: tuple[str, int, list[str]]) -> tuple[str, GraphBlock]:
     assert _worker_builder is not None, "worker not initialised"
-    return _build_each(_worker_builder, funcs)
+    split, start, funcs = task
+    return split, _build_block(_worker_builder, start, funcs)
 
 
-def build_raw_graphs(
-    funcs: Sequence[str], graph_params: GraphParams, on_progress: Callable[[int], None] | None = None
-) -> list[RawGraph | Failure]:
-    """One RawGraph (or Failure) per function, in order; `on_progress(n)` after each n done."""
-    out: list[RawGraph | Failure] = []
-    for chunk_result in _iter_chunks(funcs, graph_params):
-        out.extend(chunk_result)
+def build_blocks(
+    funcs_by_split: dict[str, Sequence[str]],
+    graph_params: GraphParams,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, list[GraphBlock]]:
+    """Each split's functions as GraphBlocks, in order (`positions` index the split's list).
+
+    `on_progress(n)` is called after each block of n functions.
+    """
+    tasks = [
+        (split, start, list(funcs[start : start + CHUNK]))
+        for split, funcs in funcs_by_split.items()
+        for start in range(0, len(funcs), CHUNK)
+    ]
+    out: dict[str, list[GraphBlock]] = {split: [] for split in funcs_by_split}
+    for split, block in _run(tasks, graph_params):
+        out[split].append(block)
         if on_progress is not None:
-            on_progress(len(chunk_result))
+            on_progress(len(block) + len(block.failures))
     return out
 
 
-def _iter_chunks(funcs: Sequence[str], graph_params: GraphParams) -> Iterator[list[RawGraph | Failure]]:
-    chunks = [list(funcs[i : i + CHUNK]) for i in range(0, len(funcs), CHUNK)]
-    workers = min(worker_count(graph_params), len(chunks))
+def _run(tasks: list[tuple[str, int, list[str]]], graph_params: GraphParams) -> Iterator[tuple[str, GraphBlock]]:
+    workers = min(worker_count(graph_params), len(tasks))
     if workers <= 1:
         builder = GraphBuilder(graph_params)
-        for chunk in chunks:
-            yield _build_each(builder, chunk)
+        for split, start, funcs in tasks:
+            yield split, _build_block(builder, start, funcs)
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     try:
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                  initargs=(graph_params,)) as pool:  # fmt: skip
-            yield from pool.map(_build_chunk, chunks)
+            yield from pool.map(_build_task, tasks)
     except BrokenProcessPool as exc:
         raise StreamGuardError(
             f"a graph-building worker process died ({exc}); rerun with graph.workers: 1 in params.yaml "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from streamguard.graphs.raw_graph import RawGraph
+from streamguard.graphs.raw_graph import GraphBlock
 from streamguard.graphs.schema import EDGE_TYPES, TIERS
 
 # float32 values kept per node and per edge, per hidden unit and layer (see module doc)
@@ -26,18 +26,21 @@ MAX_RECOMMENDED_BATCH = 1024
 
 @dataclass
 class SizeLog:
-    """Per-graph sizes of one split, collected while graphs are built."""
+    """Per-graph sizes of one split, collected block by block."""
 
     tier: list[int] = field(default_factory=list)
     nodes: list[int] = field(default_factory=list)
     edges: list[np.ndarray] = field(default_factory=list)  # [len(EDGE_TYPES)] counts each
     truncated: list[bool] = field(default_factory=list)
 
-    def add(self, graph: RawGraph) -> None:
-        self.tier.append(TIERS.index(graph.tier))
-        self.nodes.append(graph.num_nodes)
-        self.edges.append(np.bincount(graph.edge_type, minlength=len(EDGE_TYPES)))
-        self.truncated.append(graph.truncated)
+    def add(self, block: GraphBlock) -> None:
+        n_graphs, n_types = len(block), len(EDGE_TYPES)
+        self.tier.extend(TIERS.index(t) for t in block.tier)
+        self.nodes.extend(np.diff(block.node_ptr).tolist())
+        graph_of_edge = np.repeat(np.arange(n_graphs), np.diff(block.edge_ptr))
+        per_type = np.bincount(graph_of_edge * n_types + block.edge_type, minlength=n_graphs * n_types)
+        self.edges.extend(per_type.reshape(n_graphs, n_types))
+        self.truncated.extend(block.truncated.tolist())
 
 
 def _distribution(values: np.ndarray) -> dict:

@@ -18,6 +18,7 @@ import torch
 from torch_geometric.data import Data
 
 from streamguard.errors import StreamGuardError
+from streamguard.graphs.raw_graph import GraphBlock
 from streamguard.graphs.schema import TIERS
 
 FORMAT = "streamguard-graphs/1"
@@ -44,25 +45,23 @@ def make_data(
 
 @dataclass
 class SplitGraphs:
-    """A split's graphs as columns, appended one graph at a time, saved at once."""
+    """A split's graphs, appended a block at a time (node features already computed), saved at once."""
 
-    x: list[np.ndarray] = field(default_factory=list)  # [N, F] each
-    edge_index: list[np.ndarray] = field(default_factory=list)  # [2, E] each, local node indices
-    edge_type: list[np.ndarray] = field(default_factory=list)  # [E] each
+    x: list[np.ndarray] = field(default_factory=list)  # [N, F] per block
+    blocks: list[GraphBlock] = field(default_factory=list)
     y: list[int] = field(default_factory=list)
     weight: list[float] = field(default_factory=list)
     rid: list[str] = field(default_factory=list)
-    tier: list[str] = field(default_factory=list)
 
-    def append(self, x: np.ndarray, edge_index: np.ndarray, edge_type: np.ndarray,
-               y: int, weight: float, rid: str, tier: str) -> None:  # fmt: skip
+    def append(self, x: np.ndarray, block: GraphBlock, y: list[int], weight: list[float], rid: list[str]) -> None:
+        """Add a block; y/weight/rid are per graph, in the block's order."""
+        if not len(y) == len(weight) == len(rid) == len(block):
+            raise ValueError(f"block of {len(block)} graphs given {len(y)}/{len(weight)}/{len(rid)} y/weight/rid")
         self.x.append(x)
-        self.edge_index.append(edge_index)
-        self.edge_type.append(edge_type)
-        self.y.append(y)
-        self.weight.append(weight)
-        self.rid.append(rid)
-        self.tier.append(tier)
+        self.blocks.append(block)
+        self.y.extend(y)
+        self.weight.extend(weight)
+        self.rid.extend(rid)
 
     def __len__(self) -> int:
         return len(self.rid)
@@ -73,26 +72,32 @@ def _smallest_int(values: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int16 if small else np.int32))
 
 
-def _offsets(sizes: list[int]) -> torch.Tensor:
-    return torch.from_numpy(np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]))
+def _joined_offsets(ptrs: list[np.ndarray]) -> torch.Tensor:
+    """Per-block offset arrays ([0, ..., total]) joined into one for the whole split."""
+    out, base = [np.zeros(1, dtype=np.int64)], 0
+    for ptr in ptrs:
+        out.append(ptr[1:] + base)
+        base += int(ptr[-1])
+    return torch.from_numpy(np.concatenate(out))
 
 
 def save_graph_split(out_dir: Path, split: str, graphs: SplitGraphs, n_features: int) -> Path:
     path = split_path(out_dir, split)
     path.parent.mkdir(parents=True, exist_ok=True)
-    x = np.concatenate(graphs.x) if graphs.x else np.zeros((0, n_features), dtype=np.int64)
-    edge_index = np.concatenate(graphs.edge_index, axis=1) if graphs.x else np.zeros((2, 0), dtype=np.int64)
-    edge_type = np.concatenate(graphs.edge_type) if graphs.x else np.zeros(0, dtype=np.uint8)
+    blocks = graphs.blocks
+    x = np.concatenate(graphs.x) if blocks else np.zeros((0, n_features), dtype=np.int32)
+    edge_index = np.concatenate([b.edge_index for b in blocks], axis=1) if blocks else np.zeros((2, 0), np.int32)
+    edge_type = np.concatenate([b.edge_type for b in blocks]) if blocks else np.zeros(0, dtype=np.uint8)
     payload = {
         "format": FORMAT,
         "x": _smallest_int(x),
         "edge_index": _smallest_int(edge_index),
         "edge_type": torch.from_numpy(edge_type.astype(np.uint8)),
-        "node_ptr": _offsets([len(a) for a in graphs.x]),
-        "edge_ptr": _offsets([a.shape[1] for a in graphs.edge_index]),
+        "node_ptr": _joined_offsets([b.node_ptr for b in blocks]),
+        "edge_ptr": _joined_offsets([b.edge_ptr for b in blocks]),
         "y": torch.tensor(graphs.y, dtype=torch.long),
         "weight": torch.tensor(graphs.weight, dtype=torch.float32),
-        "tier": torch.tensor([TIERS.index(t) for t in graphs.tier], dtype=torch.int8),
+        "tier": torch.tensor([TIERS.index(t) for b in blocks for t in b.tier], dtype=torch.int8),
         "tiers": list(TIERS),
         "rid": list(graphs.rid),
     }

@@ -17,7 +17,7 @@ import numpy as np
 
 from streamguard.errors import StreamGuardError
 from streamguard.graphs.grammar import NODE_TYPES
-from streamguard.graphs.raw_graph import RawGraph
+from streamguard.graphs.raw_graph import GraphBlock, RawGraph
 from streamguard.graphs.schema import EDGE_TYPES, FLAGS, RESERVED_TOKENS, TIERS, UNK_TOKEN, x_columns
 from streamguard.graphs.tokens import Token
 
@@ -25,14 +25,11 @@ VOCAB_FILE = "vocab.json"
 FORMAT = "streamguard-graph-vocab/1"
 
 
-def count_subtokens(graphs: Iterable[RawGraph]) -> Counter[str]:
-    """Occurrences of every subtoken over `graphs` (each node token counted once per node)."""
+def count_subtokens(blocks: Iterable[GraphBlock]) -> Counter[str]:
+    """Occurrences of every subtoken over the nodes of `blocks`."""
     counts: Counter[str] = Counter()
-    for g in graphs:
-        used = g.node_token[g.node_token >= 0]
-        if not used.size:
-            continue
-        for tok, n in zip(g.tokens, np.bincount(used, minlength=len(g.tokens)).tolist()):
+    for block in blocks:
+        for tok, n in zip(block.tokens, block.token_counts.tolist()):
             for sub in tok:
                 counts[sub] += n
     return counts
@@ -83,10 +80,12 @@ class Vocab:
             self._rows[token] = ids
         return ids
 
-    def token_ids(self, graph: RawGraph) -> np.ndarray:
-        """[N, K] subtoken ids of a graph's nodes (0 = no token)."""
-        table = np.array([*(self.row(t) for t in graph.tokens), [0] * self.subtokens_per_node], dtype=np.int64)
-        return table[graph.node_token]  # -1 (no token) selects the trailing padding row
+    def token_ids(self, graph: RawGraph | GraphBlock) -> np.ndarray:
+        """[N, K] subtoken ids of the nodes of a graph or block (0 = no token)."""
+        rows, row = self._rows, self.row
+        table = [rows[t] if t in rows else row(t) for t in graph.tokens]
+        table.append([0] * self.subtokens_per_node)
+        return np.array(table, dtype=np.int32)[graph.node_token]  # -1 (no token) selects the padding row
 
     def feature_sizes(self) -> dict[str, int]:
         """Embedding table sizes a model needs: node types, subtokens, flag bits, token columns."""
