@@ -24,6 +24,8 @@ def make_progress() -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=False,
+        # a live bar only on a terminal; logs (DVC, CI) get no redraw noise
+        disable=not console.is_terminal,
     )
 
 

@@ -50,7 +50,8 @@ class Branch:
         return {p.name: sha256_file(p) for p in sorted(self.processed_dir.glob("*.jsonl"))}
 
     def fit(self, train_items: Sequence[Any], valid_items: Sequence[Any], out_dir: Path,
-            checkpoint_dir: Path, seed: int) -> dict:
+            checkpoint_dir: Path, seed: int, stop_after_steps: int | None = None) -> dict:
+        """Train and save; neural branches stop (TrainingInterrupted) after `stop_after_steps` if given."""
         raise NotImplementedError
 
     def predict(self, items: Sequence[Any]) -> np.ndarray:
@@ -63,7 +64,7 @@ class Branch:
 class LexicalBranch(Branch):
     name = "lexical"
 
-    def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed):
+    def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
         from streamguard.models.lexical import LexicalModel
         from streamguard.training.loop import sample_weights
 
@@ -102,7 +103,7 @@ class TransformerBranch(Branch):
 
         return partial(collate_token_ids, pad_id=self.tokenizer.pad_token_id), forward_tokens
 
-    def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed):
+    def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
         from streamguard.models import transformer as tf
 
         cfg = self.params.transformer
@@ -124,7 +125,7 @@ class TransformerBranch(Branch):
             valid_labels=[r.target for r in valid_items], collate=collate, forward=forward,
             data_fingerprint=_items_fingerprint(train_items, valid_items),
         )
-        result = train(task, cfg, seed, out_dir, checkpoint_dir)
+        result = train(task, cfg, seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)
         tf.save(self.model, self.tokenizer, out_dir)
         return {**_result_info(result), "token_trimming_train": train_trim, "max_length": self.max_length,
                 "pretrained": cfg.model_name_or_path}
@@ -176,7 +177,7 @@ class GNNBranch(Branch):
     def _forward(model, batch, device):
         return model(batch.to(device))
 
-    def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed):
+    def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
         from streamguard.models.gnn import gnn_from_graph_dir
 
         cfg = self.params.gnn
@@ -189,7 +190,8 @@ class GNNBranch(Branch):
             valid_labels=[item_target(g) for g in valid_items], collate=self._collate, forward=self._forward,
             data_fingerprint=_items_fingerprint(train_items, valid_items),
         )
-        result = train(task, cfg, seed, out_dir, checkpoint_dir, batch_size=self.batch_size())
+        result = train(task, cfg, seed, out_dir, checkpoint_dir, batch_size=self.batch_size(),
+                       stop_after_steps=stop_after_steps)
         return {**_result_info(result), "batch_size": self.batch_size()}
 
     def predict(self, items):

@@ -1,30 +1,16 @@
-"""Parallel work with a rich progress bar on stderr (stdout stays free for data)."""
+"""Parallel work with the shared rich progress bar (streamguard.progress)."""
 
 from __future__ import annotations
 
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Callable, Sequence, TypeVar
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from streamguard.progress import console, make_progress
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-console = Console(stderr=True)
-
-
-def make_progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        # a live bar only on a terminal; logs (DVC, CI) get no redraw noise
-        disable=not console.is_terminal,
-    )
+__all__ = ["console", "parallel_map"]
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int, description: str) -> list[R]:
@@ -36,7 +22,7 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int, descrip
     if not items:
         return []
     with make_progress() as progress, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        task = progress.add_task(description, total=len(items))
+        task = progress.add_task(description, total=len(items), info="")
         futures: dict[Future, int] = {pool.submit(fn, item): i for i, item in enumerate(items)}
         pending = set(futures)
         while pending:
