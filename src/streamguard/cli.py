@@ -85,6 +85,12 @@ def cmd_compare(args: argparse.Namespace) -> None:
     run_compare(args.rev_a, args.rev_b, repo=args.repo, markdown=args.md, params=_params(args))
 
 
+def cmd_sagemaker(args: argparse.Namespace) -> None:
+    from streamguard.cloud.sagemaker import run_sagemaker
+
+    run_sagemaker(args)
+
+
 def cmd_make_sample(args: argparse.Namespace) -> None:
     from streamguard.data.sample import build_sample
 
@@ -147,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/sample/devign_sample.jsonl.gz")
     p.add_argument("--size", type=int, default=1600)
     p.add_argument("--seed", type=int, default=20261121)
+    p = add("sagemaker", cmd_sagemaker, "run the pipeline (or one `dvc exp run -S ...`) as a SageMaker training job")
+    from streamguard.cloud.options import add_arguments as add_sagemaker_arguments
+
+    add_sagemaker_arguments(p)
     return parser
 
 

@@ -1,0 +1,462 @@
+"""Run the DVC pipeline (or one `dvc exp run -S ...`) as a SageMaker training job.
+
+`plan_job` turns options into a `JobPlan` without touching AWS: the SageMaker SDK
+v3 objects (`SourceCode`, `Compute`, `StoppingCondition`, `OutputDataConfig`,
+`CheckpointConfig`, `InputData`) plus what the job will run. `--dry-run` prints
+`JobPlan.definition()`; `submit` uploads the source bundle and hands the same
+objects to `sagemaker.train.ModelTrainer`.
+
+Everything of one run lives under one S3 prefix, <output>/<name>/:
+
+    source/source-<time>.tar.gz      the working tree + git history (cloud/bundle.py)
+    checkpoints/                     /opt/ml/checkpoints, synced by SageMaker: training
+                                     checkpoints and (by default) the DVC cache
+    <job-name>/output/model.tar.gz   metrics/, dvc.lock, params.yaml, experiment.bundle, job.json
+    <job-name>/input/sm_drivers/     the SDK's driver scripts (sm_train.sh runs the entry script)
+
+Data and models go to the DVC remote (`dvc push` in the job), as on any machine.
+The job runs cloud/sagemaker_entry.sh; read it for what happens inside.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from streamguard.cloud import options as opt
+from streamguard.cloud.bundle import CODE_DIR, SourceInfo, build_source_bundle, source_info
+from streamguard.cloud.s3 import CREDENTIALS_HINT, CloudError, DvcRemote, dvc_remote, ensure_bucket, join_s3, \
+    parse_s3_uri, upload_file
+from streamguard.errors import StreamGuardError
+
+ENTRY_SCRIPT = "cloud/sagemaker_entry.sh"
+ENTRY_COMMAND = f"bash {CODE_DIR}/{ENTRY_SCRIPT}"
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+RESERVED_CHANNELS = {"code", "sm_drivers"}
+ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,46}$")  # + "-YYYYmmddHHMMSS" <= 63 (job name)
+CHANNEL_RE = re.compile(r"^[A-Za-z0-9.\-_]{1,64}$")
+
+
+@dataclass
+class LaunchOptions:
+    role: str | None = None
+    image: str | None = None
+    pytorch_version: str | None = None
+    instance_type: str = opt.DEFAULT_INSTANCE_TYPE
+    instance_count: int = 1
+    volume_gb: int = opt.DEFAULT_VOLUME_GB
+    spot: bool = False
+    max_run_s: int = 24 * 3600
+    max_wait_s: int | None = None
+    region: str | None = None
+    output: str | None = None
+    name: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
+    repro: bool = False
+    inputs: list[str] = field(default_factory=list)
+    keep_image_torch: bool = False
+    checkpoint_cache: bool = True
+    params_path: str = "params.yaml"
+
+
+@dataclass
+class JobPlan:
+    name: str
+    region: str
+    run_prefix: str  # s3://bucket/prefix/<name>
+    bundle_uri: str
+    source: SourceInfo
+    remote: DvcRemote
+    dvc_command: list[str]
+    # keyword arguments of sagemaker.train.ModelTrainer (SDK objects)
+    trainer_kwargs: dict[str, Any]
+
+    @property
+    def checkpoint_uri(self) -> str:
+        return self.trainer_kwargs["checkpoint_config"].s3_uri
+
+    def definition(self) -> dict[str, Any]:
+        """The job as JSON-ready data: ModelTrainer's arguments plus what runs inside."""
+        kwargs = {k: _plain(v) for k, v in self.trainer_kwargs.items()}
+        return {
+            **kwargs,
+            "region": self.region,
+            "source_bundle": {"s3_uri": self.bundle_uri, "commit": self.source.commit, "dirty": self.source.dirty,
+                              "files": len(self.source.files)},
+            "dvc": {"remote": self.remote.name, "url": self.remote.url, "command": " ".join(self.dvc_command)},
+            "results": {"model_artifacts": join_s3(self.run_prefix, "<job-name>", "output", "model.tar.gz"),
+                        "checkpoints": self.checkpoint_uri},
+        }
+
+
+def _plain(value: Any) -> Any:
+    """SDK pydantic objects -> plain JSON data, without unset (None/Unassigned) fields."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(exclude_none=True, warnings=False)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None and type(v).__name__ != "Unassigned"}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --- validation ------------------------------------------------------------------
+
+def validate_overrides(overrides: list[str], params_path: str | Path) -> dict[str, str]:
+    """Check -S overrides the way `dvc exp run -S` applies them, then against the params schema.
+
+    Returns {key: value text}. A typo fails here, before any money is spent.
+    """
+    from dvc.exceptions import InvalidArgumentError
+    from dvc.utils.hydra import apply_overrides
+
+    params_path = Path(params_path)
+    if not overrides:
+        return {}
+    result: dict[str, str] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise StreamGuardError(f"-S {item!r}: expected key=value, e.g. -S transformer.learning_rate=0.0003")
+        if ":" in key:
+            raise StreamGuardError(f"-S {item!r}: only {params_path.name} keys are supported here, without a file "
+                                   "prefix")
+        result[key.lstrip("+")] = value
+    if not params_path.exists():
+        raise StreamGuardError(f"{params_path}: not found; run from the repository root or pass --params")
+    raw = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
+    for item in overrides:
+        key = item.partition("=")[0]
+        if not key.startswith("+"):
+            _check_key_exists(raw, key, params_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "params.yaml"
+        shutil.copyfile(params_path, copy)
+        try:
+            apply_overrides(copy, list(overrides))
+        except InvalidArgumentError as exc:
+            cause = exc.__cause__
+            raise StreamGuardError(f"-S {' '.join(overrides)}: {cause or exc}") from None
+        _validate_params(copy, overrides)
+    return result
+
+
+def _check_key_exists(raw: dict, dotted: str, params_path: Path) -> None:
+    node: Any = raw
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            close = difflib.get_close_matches(part, list(node), n=1) if isinstance(node, dict) else []
+            hint = f" (did you mean '{'.'.join([*parts[:i], close[0], *parts[i + 1:]])}'?)" if close else ""
+            raise StreamGuardError(f"-S {dotted}=...: no key '{dotted}' in {params_path.name}{hint}")
+        node = node[part]
+
+
+def _validate_params(path: Path, overrides: list[str]) -> None:
+    from streamguard.params import params_from_dict
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    params_from_dict(raw, "params.yaml with -S " + " -S ".join(overrides))
+
+
+def validate_stages(stages: list[str], repo_root: Path) -> None:
+    if not stages:
+        return
+    dvc_yaml = repo_root / "dvc.yaml"
+    names = list((yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get("stages", {}))
+    for stage in stages:
+        base = stage.split("@", 1)[0]
+        if base not in names:
+            close = difflib.get_close_matches(base, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (stages: {', '.join(names)})"
+            raise StreamGuardError(f"--stage {stage}: no such stage in {dvc_yaml}{hint}")
+
+
+def _resolve_region(region: str | None) -> str:
+    if not region:
+        import boto3
+
+        region = boto3.Session().region_name  # env / profile config; no network
+    if not region:
+        raise StreamGuardError("no AWS region: pass --region (e.g. --region us-east-1) or set AWS_DEFAULT_REGION")
+    return region
+
+
+def _resolve_role(role: str | None) -> str:
+    role = role or os.environ.get(opt.ROLE_ENV)
+    if not role:
+        raise StreamGuardError(
+            f"no SageMaker execution role: pass --role arn:aws:iam::<account-id>:role/<name> or set {opt.ROLE_ENV}. "
+            "The role must trust sagemaker.amazonaws.com and may read/write the S3 output and DVC remote buckets")
+    if not ROLE_RE.match(role):
+        raise StreamGuardError(f"--role {role!r} is not an IAM role ARN (arn:aws:iam::<account-id>:role/<name>)")
+    return role
+
+
+def _resolve_image(image: str | None, pytorch_version: str | None, region: str, instance_type: str) -> str:
+    image = image or os.environ.get(opt.IMAGE_ENV)
+    if image and pytorch_version:
+        raise StreamGuardError("pass either --image or --pytorch-version, not both")
+    if image:
+        return image
+    if not pytorch_version:
+        raise StreamGuardError(
+            f"no training image: pass --image URI (a PyTorch GPU training image, or set {opt.IMAGE_ENV}) "
+            "or --pytorch-version X.Y to use the AWS PyTorch training image for --region")
+    from sagemaker.core import image_uris
+
+    try:
+        return image_uris.retrieve("pytorch", region=region, version=pytorch_version, instance_type=instance_type,
+                                   image_scope="training")
+    except ValueError as exc:
+        raise StreamGuardError(f"--pytorch-version {pytorch_version}: {exc}") from None
+
+
+def _parse_inputs(inputs: list[str]) -> dict[str, str]:
+    channels: dict[str, str] = {}
+    for item in inputs:
+        name, sep, uri = item.partition("=")
+        if not sep or not CHANNEL_RE.match(name):
+            raise StreamGuardError(f"--input {item!r}: expected NAME=s3://bucket/prefix (NAME: letters, digits, .-_)")
+        if name in RESERVED_CHANNELS:
+            raise StreamGuardError(f"--input {item!r}: the channel name '{name}' is used by SageMaker itself")
+        parse_s3_uri(uri)
+        channels[name] = uri
+    return channels
+
+
+# --- planning ----------------------------------------------------------------------
+
+def dvc_command(repro: bool, name: str, overrides: list[str], stages: list[str]) -> list[str]:
+    if repro:
+        return ["dvc", "repro", *stages]
+    cmd = ["dvc", "exp", "run", "-n", name]
+    for o in overrides:
+        cmd += ["-S", o]
+    return cmd + list(stages)
+
+
+def entry_args(repro: bool, name: str, overrides: list[str], stages: list[str]) -> list[str]:
+    args = ["--repro"] if repro else ["--name", name]
+    for o in overrides:
+        args += ["-S", o]
+    return args + (["--", *stages] if stages else [])
+
+
+def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
+    """Everything the job needs, decided locally; no AWS call."""
+    repo_root = Path(repo_root)
+    if not (repo_root / ENTRY_SCRIPT).is_file():
+        raise StreamGuardError(f"{repo_root / ENTRY_SCRIPT}: missing; run from the repository root")
+    role = _resolve_role(o.role)
+    region = _resolve_region(o.region)
+    if o.instance_count != 1:
+        raise StreamGuardError(f"--instance-count {o.instance_count}: the DVC pipeline runs on one machine; "
+                               "use a larger --instance-type instead")
+    if o.volume_gb < 1:
+        raise StreamGuardError("--volume-gb must be positive")
+    image = _resolve_image(o.image, o.pytorch_version, region, o.instance_type)
+    if o.repro and o.overrides:
+        raise StreamGuardError("-S needs an experiment run (`dvc exp run`); drop --repro")
+    params_path = Path(o.params_path)
+    if not params_path.is_absolute():
+        params_path = repo_root / params_path
+    overrides = validate_overrides(o.overrides, params_path)
+    validate_stages(o.stages, repo_root)
+    name = o.name or time.strftime("streamguard-%Y%m%d-%H%M%S", time.gmtime())
+    if not NAME_RE.match(name):
+        raise StreamGuardError(f"--name {name!r}: letters, digits and single hyphens, at most 47 characters")
+    channels = _parse_inputs(o.inputs)
+
+    if o.spot:
+        max_wait = o.max_wait_s or 2 * o.max_run_s
+        if max_wait < o.max_run_s:
+            raise StreamGuardError(f"--max-wait ({max_wait}s) must be at least --max-run ({o.max_run_s}s)")
+    elif o.max_wait_s:
+        raise StreamGuardError("--max-wait only applies with --spot")
+    else:
+        max_wait = None
+
+    remote = dvc_remote(repo_root)
+    output = o.output
+    if not output:
+        if not remote.is_s3:
+            raise StreamGuardError(f"the DVC remote '{remote.name}' ({remote.url}) is not on S3: pass "
+                                   "--output s3://bucket/prefix")
+        output = f"s3://{remote.bucket}/sagemaker"
+    run_prefix = join_s3(output, name)
+    source = source_info(repo_root)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    bundle_uri = join_s3(run_prefix, "source", f"source-{stamp}.tar.gz")
+
+    from sagemaker.core.training.configs import CheckpointConfig, Compute, InputData, OutputDataConfig, SourceCode, \
+        StoppingCondition, Tag
+
+    trainer_kwargs: dict[str, Any] = {
+        "training_image": image,
+        "role": role,
+        "base_job_name": name,
+        "source_code": SourceCode(source_dir=bundle_uri, command=ENTRY_COMMAND, ignore_patterns=None,
+                                  args=entry_args(o.repro, name, o.overrides, o.stages)),
+        "compute": Compute(instance_type=o.instance_type, instance_count=o.instance_count,
+                           volume_size_in_gb=o.volume_gb, enable_managed_spot_training=o.spot),
+        "stopping_condition": StoppingCondition(max_runtime_in_seconds=o.max_run_s,
+                                                max_wait_time_in_seconds=max_wait),
+        "output_data_config": OutputDataConfig(s3_output_path=run_prefix, compression_type="GZIP"),
+        "checkpoint_config": CheckpointConfig(s3_uri=join_s3(run_prefix, "checkpoints"),
+                                              local_path=CHECKPOINT_LOCAL_PATH),
+        "input_data_config": [InputData(channel_name=k, data_source=v) for k, v in channels.items()] or None,
+        "environment": {
+            "SG_RUN_NAME": name,
+            "SG_REGION": region,
+            "SG_DVC_REMOTE": remote.name,
+            "SG_SOURCE_COMMIT": source.commit or "none",
+            "SG_SOURCE_DIRTY": "true" if source.dirty else "false",
+            "SG_CHECKPOINT_CACHE": "1" if o.checkpoint_cache else "0",
+            "SG_KEEP_IMAGE_TORCH": "1" if o.keep_image_torch else "0",
+            "DVC_NO_ANALYTICS": "1",
+        },
+        # shown in the SageMaker console; the entry script takes the same overrides as -S arguments
+        "hyperparameters": overrides,
+        "tags": [Tag(key="project", value="streamguard"), Tag(key="streamguard-run", value=name)],
+    }
+    if trainer_kwargs["input_data_config"] is None:
+        del trainer_kwargs["input_data_config"]
+    return JobPlan(name=name, region=region, run_prefix=run_prefix, bundle_uri=bundle_uri, source=source,
+                   remote=remote, dvc_command=dvc_command(o.repro, name, o.overrides, o.stages),
+                   trainer_kwargs=trainer_kwargs)
+
+
+# --- submission ------------------------------------------------------------------------
+
+def _telemetry_opted_out(config: dict | None) -> dict:
+    config = json.loads(json.dumps(config or {}))
+    config.setdefault("SchemaVersion", "1.0")
+    modules = config.setdefault("SageMaker", {}).setdefault("PythonSDK", {}).setdefault("Modules", {})
+    modules["TelemetryOptOut"] = True
+    return config
+
+
+class _DropCommandWarning:
+    """The SDK warns that hyperparameters are not passed to a `command`; ours are only a mirror."""
+
+    def filter(self, record: Any) -> bool:
+        return "not passed as command-line arguments" not in record.getMessage()
+
+
+def _quiet_command_warning() -> None:
+    from sagemaker.core.utils.utils import logger
+
+    if not any(isinstance(f, _DropCommandWarning) for f in logger.filters):
+        logger.addFilter(_DropCommandWarning())
+
+
+def submit(plan: JobPlan, repo_root: str | Path = ".", *, wait: bool = True, logs: bool = True,
+           say: Callable[[str], None] = print) -> str:
+    """Upload the source bundle and create the training job. Returns the job name."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    session = boto3.Session(region_name=plan.region)
+    if session.get_credentials() is None:
+        raise CloudError(f"no AWS credentials found: {CREDENTIALS_HINT}")
+    out_bucket, out_prefix = parse_s3_uri(plan.run_prefix)
+    if ensure_bucket(None, out_bucket, plan.region, session=session):
+        say(f"created s3://{out_bucket}")
+    if plan.remote.is_s3 and plan.remote.bucket != out_bucket:
+        try:
+            if ensure_bucket(None, plan.remote.bucket, plan.region, session=session):
+                say(f"created s3://{plan.remote.bucket} for the DVC remote '{plan.remote.name}'")
+        except CloudError as exc:  # the job's role, not these credentials, is what must reach it
+            say(f"warning: {exc}")
+    if plan.remote.endpoint_url:
+        say(f"note: the DVC remote '{plan.remote.name}' uses endpoint {plan.remote.endpoint_url} here; "
+            f"the job uses AWS S3 ({plan.remote.url})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = build_source_bundle(repo_root, Path(tmp) / "source.tar.gz")
+        upload_file(bundle.path, plan.bundle_uri, session=session)
+    say(f"source: {len(bundle.info.files)} files ({bundle.size / 1e6:.1f} MB) at "
+        f"{(bundle.info.commit or 'no commit')[:12]}{' + uncommitted changes' if bundle.info.dirty else ''} "
+        f"-> {plan.bundle_uri}")
+
+    from sagemaker.core.helper.iam_role_resolver import RoleValidationError
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.utils.exceptions import FailedStatusError, SageMakerCoreError
+    from sagemaker.train import ModelTrainer
+
+    _quiet_command_warning()
+    sm_session = Session(boto_session=session, default_bucket=out_bucket,
+                         default_bucket_prefix=out_prefix.rsplit("/", 1)[0] if "/" in out_prefix else None)
+    sm_session.sagemaker_config = _telemetry_opted_out(sm_session.sagemaker_config)
+    trainer = None
+    try:
+        trainer = ModelTrainer(sagemaker_session=sm_session, **plan.trainer_kwargs)
+        trainer.train(wait=wait, logs=logs)
+    except NoCredentialsError:
+        raise CloudError(f"no AWS credentials found: {CREDENTIALS_HINT}") from None
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        raise CloudError(f"SageMaker refused the job: {err.get('Code')} {err.get('Message')}") from None
+    except FailedStatusError as exc:
+        job = trainer._latest_training_job if trainer else None
+        raise StreamGuardError(
+            f"training job {job.training_job_name if job else plan.name} failed: {exc}. Logs: CloudWatch "
+            f"/aws/sagemaker/TrainingJobs; checkpoints stay at {plan.checkpoint_uri} "
+            f"(run again with --name {plan.name} to resume from them)") from None
+    except KeyboardInterrupt:
+        job = trainer._latest_training_job if trainer else None
+        if job is None:
+            raise StreamGuardError("interrupted before the job was created") from None
+        raise StreamGuardError(
+            f"stopped watching; the job {job.training_job_name} keeps running. Stop it with: "
+            f"aws sagemaker stop-training-job --training-job-name {job.training_job_name} "
+            f"--region {plan.region}") from None
+    except BotoCoreError as exc:
+        raise CloudError(f"talking to SageMaker: {exc}") from None
+    except (ValueError, RoleValidationError, SageMakerCoreError) as exc:  # the SDK's checks, e.g. of the role
+        raise StreamGuardError(f"SageMaker SDK: {exc}") from None
+    job = trainer._latest_training_job
+    return job.training_job_name if job else plan.name
+
+
+# --- the CLI command --------------------------------------------------------------------
+
+def options_from_args(args: Any) -> LaunchOptions:
+    return LaunchOptions(
+        role=args.role, image=args.image, pytorch_version=args.pytorch_version, instance_type=args.instance_type,
+        instance_count=args.instance_count, volume_gb=args.volume_gb, spot=args.spot, max_run_s=args.max_run,
+        max_wait_s=args.max_wait, region=args.region, output=args.output, name=args.name,
+        overrides=list(args.overrides), stages=list(args.stages), repro=args.repro, inputs=list(args.inputs),
+        keep_image_torch=args.keep_image_torch, checkpoint_cache=args.checkpoint_cache, params_path=args.params)
+
+
+def run_sagemaker(args: Any, repo_root: str | Path = ".") -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    plan = plan_job(options_from_args(args), repo_root)
+    if args.dry_run:
+        print(json.dumps(plan.definition(), indent=2))
+        return
+    job = submit(plan, repo_root, wait=args.wait, logs=args.logs and args.wait, say=console.print)
+    model = join_s3(plan.run_prefix, job, "output", "model.tar.gz")
+    console.print(f"training job: {job}\n"
+                  f"  console: https://{plan.region}.console.aws.amazon.com/sagemaker/home?region={plan.region}"
+                  f"#/jobs/{job}\n"
+                  f"  results: {model} (metrics/, dvc.lock, params.yaml, experiment.bundle, job.json)\n"
+                  f"  fetch:   aws s3 cp {model} . && mkdir -p {job} && tar xzf model.tar.gz -C {job}\n"
+                  f"  apply:   cp {job}/dvc.lock {job}/params.yaml . && dvc pull   (on the commit the job ran)\n"
+                  f"  compare: git fetch {job}/experiment.bundle 'refs/exps/*:refs/exps/*' && dvc exp show")

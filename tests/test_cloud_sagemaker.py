@@ -1,0 +1,191 @@
+"""`streamguard sagemaker`: the dry-run job definition, errors for people, and a submission
+against a local moto server (S3 + SageMaker on 127.0.0.1; nothing reaches AWS)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+import subprocess
+import tarfile
+
+import pytest
+
+from streamguard.cli import main
+from streamguard.cloud.sagemaker import LaunchOptions, plan_job, submit
+from test_cloud_support import IMAGE, ROLE, SECRET, git, make_small_repo, moto_endpoint, \
+    set_dummy_aws  # noqa: F401 (fixture)
+
+OVERRIDES = ["transformer.learning_rate=3e-4", "gnn.epochs=2", "data.limit=200"]
+
+
+@pytest.fixture
+def small_repo(tmp_path, monkeypatch):
+    repo = make_small_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+@pytest.fixture
+def no_aws(monkeypatch):
+    """No credentials at all, and any AWS API call fails the test."""
+    set_dummy_aws(monkeypatch, "http://127.0.0.1:9")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    import botocore.client
+
+    def refuse(self, operation, params):
+        raise AssertionError(f"AWS call {operation} during a dry run")
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refuse)
+
+
+def _dry_run(capsys, *extra: str) -> dict:
+    rc = main(["sagemaker", "--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--dry-run", *extra])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    return json.loads(out.out)
+
+
+def test_dry_run_prints_the_whole_job_without_aws(small_repo, no_aws, capsys):
+    args = ["--spot", "--max-run", "6h", "--instance-type", "ml.g5.2xlarge", "--name", "lr-sweep-1",
+            "--stage", "train_transformer"]
+    for o in OVERRIDES:
+        args += ["-S", o]
+    job = _dry_run(capsys, *args)
+
+    assert job["training_image"] == IMAGE and job["role"] == ROLE and job["base_job_name"] == "lr-sweep-1"
+    assert job["compute"] == {"instance_type": "ml.g5.2xlarge", "instance_count": 1, "volume_size_in_gb": 100,
+                              "enable_managed_spot_training": True}
+    assert job["stopping_condition"] == {"max_runtime_in_seconds": 6 * 3600, "max_wait_time_in_seconds": 12 * 3600}
+    run = "s3://streamguard-ml/sagemaker/lr-sweep-1"  # the DVC remote's bucket, from .dvc/config
+    assert job["checkpoint_config"] == {"s3_uri": f"{run}/checkpoints", "local_path": "/opt/ml/checkpoints"}
+    assert job["output_data_config"]["s3_output_path"] == run
+    # the overrides: as -S arguments of the entry script, and mirrored as hyperparameters
+    source = job["source_code"]
+    assert source["command"] == "bash repo/cloud/sagemaker_entry.sh"
+    assert source["args"] == ["--name", "lr-sweep-1", "-S", OVERRIDES[0], "-S", OVERRIDES[1], "-S", OVERRIDES[2],
+                              "--", "train_transformer"]
+    assert source["source_dir"].startswith(f"{run}/source/") and source["source_dir"].endswith(".tar.gz")
+    assert job["hyperparameters"] == {"transformer.learning_rate": "3e-4", "gnn.epochs": "2", "data.limit": "200"}
+    assert job["dvc"]["command"] == ("dvc exp run -n lr-sweep-1 -S transformer.learning_rate=3e-4 -S gnn.epochs=2 "
+                                     "-S data.limit=200 train_transformer")
+    env = job["environment"]
+    assert env["SG_REGION"] == "us-east-1" and env["SG_DVC_REMOTE"] == "storage"
+    assert env["SG_CHECKPOINT_CACHE"] == "1" and env["SG_SOURCE_DIRTY"] == "true"
+    assert env["SG_SOURCE_COMMIT"] == git(small_repo, "rev-parse", "HEAD").strip()
+    assert SECRET not in json.dumps(job)
+
+
+def test_on_demand_repro_job(small_repo, no_aws, capsys):
+    job = _dry_run(capsys, "--repro", "--output", "s3://my-bucket/jobs/", "--name", "nightly",
+                   "--input", "devign=s3://my-bucket/corpora/devign", "--no-checkpoint-cache")
+    assert job["compute"]["enable_managed_spot_training"] is False
+    assert "max_wait_time_in_seconds" not in job["stopping_condition"]
+    assert job["source_code"]["args"] == ["--repro"]
+    assert job["dvc"]["command"] == "dvc repro"
+    assert job["checkpoint_config"]["s3_uri"] == "s3://my-bucket/jobs/nightly/checkpoints"
+    assert job["input_data_config"] == [{"channel_name": "devign", "data_source": "s3://my-bucket/corpora/devign"}]
+    assert job["environment"]["SG_CHECKPOINT_CACHE"] == "0"
+    assert job["hyperparameters"] == {}
+
+
+def test_pytorch_version_picks_the_aws_image_offline(small_repo, no_aws, capsys):
+    rc = main(["sagemaker", "--role", ROLE, "--pytorch-version", "2.6", "--region", "eu-west-1", "--dry-run"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    image = json.loads(out.out)["training_image"]
+    assert image.startswith("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.6") and "gpu" in image
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--image", IMAGE, "--region", "us-east-1"], ["--role", "STREAMGUARD_SAGEMAKER_ROLE"]),
+    (["--role", "my-role", "--image", IMAGE, "--region", "us-east-1"], ["IAM role ARN"]),
+    (["--role", ROLE, "--region", "us-east-1"], ["--image", "--pytorch-version"]),
+    (["--role", ROLE, "--image", IMAGE], ["--region", "AWS_DEFAULT_REGION"]),
+    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "-S", "transformer.learning_rat=0.1"],
+     ["transformer.learning_rat", "did you mean 'transformer.learning_rate'"]),
+    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "-S", "transformer.epochs=zero"],
+     ["transformer.epochs", "must be int"]),
+    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--stage", "trian_gnn"], ["did you mean 'train_gnn'"]),
+    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--repro", "-S", "seed=1"], ["drop --repro"]),
+    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--spot", "--max-run", "2h", "--max-wait", "1h"],
+     ["--max-wait", "at least --max-run"]),
+    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--instance-count", "2"], ["one machine"]),
+    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--input", "code=s3://b/x"], ["used by SageMaker"]),
+])
+def test_errors_say_what_to_set(small_repo, no_aws, capsys, monkeypatch, argv, words):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("STREAMGUARD_SAGEMAKER_ROLE", raising=False)
+    monkeypatch.delenv("STREAMGUARD_SAGEMAKER_IMAGE", raising=False)
+    assert main(["sagemaker", *argv, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    for word in words:
+        assert word in err, err
+
+
+def test_submit_without_credentials_says_what_to_set(small_repo, no_aws, capsys):
+    rc = main(["sagemaker", "--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--no-wait"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "no AWS credentials" in err and "AWS_ACCESS_KEY_ID" in err and "AWS_PROFILE" in err
+
+
+def _object(s3, uri: str) -> bytes:
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_submit_uploads_the_bundle_and_creates_the_job(small_repo, moto_endpoint, monkeypatch, tmp_path):
+    import boto3
+    import sagemaker.core.telemetry.telemetry_logging as telemetry
+
+    set_dummy_aws(monkeypatch, moto_endpoint)
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")  # moto has no iam:SimulatePrincipalPolicy
+
+    telemetry_sent: list = []  # recorded, not raised: the SDK's wrapper swallows exceptions from it
+    monkeypatch.setattr(telemetry, "_send_telemetry_request", lambda *a, **k: telemetry_sent.append(a))
+    plan = plan_job(LaunchOptions(role=ROLE, image=IMAGE, region="us-east-1", spot=True, name="moto-run",
+                                  output="s3://sg-jobs/runs", overrides=OVERRIDES[:2]), small_repo)
+    said: list[str] = []
+    job_name = submit(plan, small_repo, wait=True, logs=False, say=said.append)  # moto's jobs finish at once
+    assert job_name.startswith("moto-run-")
+    assert telemetry_sent == [], "the launcher must opt out of SageMaker SDK telemetry"
+
+    s3 = boto3.client("s3")
+    # the source bundle: the working tree (uncommitted file included) and the history, nothing ignored
+    bundle = _object(s3, plan.bundle_uri)
+    with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        names = set(members)
+        assert {"repo/cloud/sagemaker_entry.sh", "repo/params.yaml", "repo/dvc.yaml", "repo/.dvc/config",
+                "repo/NOTES.md", "meta/source.bundle"} <= names
+        assert not any(n.startswith(("repo/.venv", "repo/models", "repo/.git/")) for n in names), names
+        assert "repo/.dvc/config.local" not in names
+        assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+        assert all(SECRET.encode() not in tar.extractfile(m).read() for m in members.values() if m.isfile())
+        (tmp_path / "source.bundle").write_bytes(tar.extractfile("meta/source.bundle").read())
+    heads = subprocess.run(["git", "bundle", "list-heads", str(tmp_path / "source.bundle")], capture_output=True,
+                           text=True, check=True).stdout
+    assert git(small_repo, "rev-parse", "HEAD").strip() in heads
+
+    # the job as SageMaker (moto) recorded it
+    desc = boto3.client("sagemaker").describe_training_job(TrainingJobName=job_name)
+    assert desc["AlgorithmSpecification"]["TrainingImage"] == IMAGE
+    assert desc["RoleArn"] == ROLE
+    assert desc["EnableManagedSpotTraining"] is True
+    assert desc["CheckpointConfig"]["S3Uri"] == "s3://sg-jobs/runs/moto-run/checkpoints"
+    assert desc["StoppingCondition"]["MaxWaitTimeInSeconds"] >= desc["StoppingCondition"]["MaxRuntimeInSeconds"]
+    assert desc["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+    assert desc["HyperParameters"] == {"transformer.learning_rate": "3e-4", "gnn.epochs": "2"}
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
+    assert channels["code"] == plan.bundle_uri
+    # the SDK's container script runs our entry script with the overrides, quoted as one argument each
+    driver_prefix = channels["sm_drivers"][len("s3://sg-jobs/"):]
+    assert driver_prefix.startswith("runs/moto-run/")
+    train_sh = s3.get_object(Bucket="sg-jobs", Key=f"{driver_prefix.rstrip('/')}/sm_train.sh")["Body"].read().decode()
+    expected = "bash repo/cloud/sagemaker_entry.sh " + shlex.join(
+        ["--name", "moto-run", "-S", OVERRIDES[0], "-S", OVERRIDES[1]])
+    assert expected in train_sh
+    assert "tar -xzf " + plan.bundle_uri.rsplit("/", 1)[1] in train_sh
+    assert any("source:" in line and "+ uncommitted changes" in line for line in said), said
