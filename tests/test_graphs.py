@@ -246,6 +246,12 @@ def test_token_tier_threshold_follows_params():
     assert build(code, token_tier_error_fraction=0.01).raw.tier == "token"
 
 
+def test_prose_is_token_tier_by_its_rate_of_missing_semicolons():
+    prose = "This text is not code at all; it should still become a token-tier graph."  # few ERROR bytes
+    assert build(prose).raw.tier == "token"
+    assert build(prose, token_tier_problem_rate=1.0).raw.tier == "partial"
+
+
 def test_token_graph_nests_tokens_under_brackets_and_flags_calls():
     g = build("@@ gets(buf) [ i ] @@", token_tier_error_fraction=0.01)
     assert g.raw.tier == "token"

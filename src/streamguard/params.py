@@ -63,8 +63,12 @@ class GraphParams:
     min_token_count: int = 2
     # token columns per node in x: the first K subtokens of the node's token
     subtokens_per_node: int = 3
-    # a parse whose ERROR nodes cover more of the text than this falls back to the token tier
+    # a parse is unusable, and the graph falls back to the token tier, when ERROR nodes cover
+    # more of the text than this fraction...
     token_tier_error_fraction: float = 0.5
+    # ...or when ERROR+MISSING nodes exceed this share of all tree nodes (prose parses as a run
+    # of declarations, each with a MISSING `;`; Devign's worst real parses stay under 0.1)
+    token_tier_problem_rate: float = 0.15
     # blank known attribute macros (av_cold, coroutine_fn, ...) before parsing
     normalise_macros: bool = True
     workers: int = 0  # processes; 0 = all cores
@@ -85,6 +89,8 @@ class GraphParams:
             raise bad("subtokens_per_node", f"must be at least 1, got {self.subtokens_per_node}")
         if not 0 < self.token_tier_error_fraction <= 1:
             raise bad("token_tier_error_fraction", f"must be in (0, 1], got {self.token_tier_error_fraction}")
+        if not 0 < self.token_tier_problem_rate <= 1:
+            raise bad("token_tier_problem_rate", f"must be in (0, 1], got {self.token_tier_problem_rate}")
         if self.workers < 0:
             raise bad("workers", f"must be 0 (all cores) or a positive count, got {self.workers}")
 

@@ -3,8 +3,9 @@
 1. full: tree-sitter parses the (macro-normalised) text with no ERROR or
    MISSING node;
 2. partial: the parse has errors, but ERROR regions cover at most
-   `graph.token_tier_error_fraction` of the text: the tree is kept as it is
-   (tree-sitter already keeps well-formed subtrees whole) and nodes in or at
+   `graph.token_tier_error_fraction` of the text and ERROR/MISSING nodes are
+   at most `graph.token_tier_problem_rate` of the tree: the tree is kept as it
+   is (tree-sitter already keeps well-formed subtrees whole) and nodes in or at
    an error are flagged `in_error`;
 3. token: otherwise (not C, garbage, almost all ERROR) the graph comes from
    the lexer (token_graph.py).
@@ -41,23 +42,24 @@ from streamguard.graphs.tokens import TokenInterner
 from streamguard.params import GraphParams
 
 _OPERATOR_TOKEN = {kind: (text,) for kind, text in anonymous_kind_names().items()}
-_error_query = Query(LANGUAGE, "(ERROR) @error")
+_problem_query = Query(LANGUAGE, "(ERROR) @error (MISSING) @missing")
 
 
 def enabled_edge_types(graph_params: GraphParams) -> frozenset[int]:
     return frozenset(EDGE_TYPE_ID[t] for group in graph_params.edge_types for t in EDGE_GROUPS[group])
 
 
-def error_fraction(tree: Tree, n_bytes: int) -> float:
-    """Share of the text's bytes inside ERROR nodes (nested ones counted once)."""
-    ranges = sorted(n.byte_range for n in QueryCursor(_error_query).captures(tree.root_node).get("error", []))
+def parse_problems(tree: Tree, n_bytes: int) -> tuple[float, float]:
+    """(share of the text's bytes inside ERROR nodes, ERROR+MISSING nodes per tree node)."""
+    found = QueryCursor(_problem_query).captures(tree.root_node)
+    errors, missing = found.get("error", []), found.get("missing", [])
     covered, reach = 0, 0
-    for start, end in ranges:
+    for start, end in sorted(n.byte_range for n in errors):  # nested ERROR nodes count once
         start = max(start, reach)
         if end > start:
             covered += end - start
             reach = end
-    return covered / max(n_bytes, 1)
+    return covered / max(n_bytes, 1), (len(errors) + len(missing)) / max(tree.root_node.descendant_count, 1)
 
 
 class GraphBuilder:
@@ -81,7 +83,8 @@ class GraphBuilder:
         tier = "full"
         if tree.root_node.has_error:
             tier = "partial"
-            if error_fraction(tree, len(src)) > gp.token_tier_error_fraction:
+            error_bytes, problem_rate = parse_problems(tree, len(src))
+            if error_bytes > gp.token_tier_error_fraction or problem_rate > gp.token_tier_problem_rate:
                 text = src.decode("utf-8", "replace")
                 return token_graph(text, gp.max_nodes, gp.subtokens_per_node, self.edge_types)
         return self._tree_graph(flatten(tree, gp.max_nodes), tier)

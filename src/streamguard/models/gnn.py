@@ -4,20 +4,69 @@ Node input = embedding(node type) + mean of embedding(subtokens) + a linear
 map of the flag bits (columns of x: streamguard/graphs/schema.py). Each edge
 type is a relation of its own, read in both directions (relation t + T for the
 reverse), so information also flows from a use back to its definition and
-from a statement back to its predecessor. Layers are RGCNConv with a residual
-connection, LayerNorm, ReLU and dropout; the graph readout concatenates mean
-and max pooling and a two-layer head gives the logits [B, 2].
+from a statement back to its predecessor.
+
+Layers are R-GCN (Schlichtkrull et al. 2018): h_i' = W_0 h_i + sum_r mean over
+i's r-neighbours j of W_r h_j, the same function as torch_geometric's
+RGCNConv(aggr="mean") but computed with one gather, one matmul per relation
+and one scatter (edges are grouped by relation once per batch, not once per
+layer and relation), which is several times faster on CPU. Each layer adds a
+residual connection, LayerNorm, ReLU and dropout; the readout concatenates
+mean and max pooling and a two-layer head gives the logits [B, 2].
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch_geometric.nn import RGCNConv, global_max_pool, global_mean_pool
+from torch_geometric.nn import global_max_pool, global_mean_pool
+from torch_geometric.utils import scatter
 
 from streamguard.params import GNNParams
+
+
+@dataclass
+class RelationEdges:
+    """A batch's edges sorted by relation, with R-GCN's per-(node, relation) mean weights."""
+
+    src: torch.Tensor  # [E]
+    dst: torch.Tensor  # [E]
+    sizes: list[int]  # edges per relation, in relation order
+    norm: torch.Tensor  # [E, 1], 1 / (number of dst's incoming edges of the same relation)
+
+    @classmethod
+    def build(cls, edge_index: torch.Tensor, relation: torch.Tensor, num_nodes: int, num_relations: int):
+        order = torch.argsort(relation, stable=True)
+        src, dst, relation = edge_index[0, order], edge_index[1, order], relation[order]
+        sizes = torch.bincount(relation, minlength=num_relations).tolist()
+        key = dst * num_relations + relation
+        count = torch.bincount(key, minlength=num_nodes * num_relations)
+        return cls(src, dst, sizes, (1.0 / count[key].float()).unsqueeze(1))
+
+
+class RelationalConv(nn.Module):
+    """One R-GCN layer with mean aggregation per relation (see the module doc)."""
+
+    def __init__(self, hidden: int, num_relations: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_relations, hidden, hidden))
+        self.root = nn.Linear(hidden, hidden)
+        bound = math.sqrt(6.0 / (2 * hidden))  # Glorot, as RGCNConv
+        nn.init.uniform_(self.weight, -bound, bound)
+
+    @property
+    def num_relations(self) -> int:
+        return self.weight.shape[0]
+
+    def forward(self, h: torch.Tensor, edges: RelationEdges) -> torch.Tensor:
+        gathered = torch.split(h[edges.src], edges.sizes)
+        messages = torch.cat([part @ self.weight[r] for r, part in enumerate(gathered)])
+        pooled = scatter(messages * edges.norm.to(messages.dtype), edges.dst, dim=0, dim_size=h.size(0), reduce="sum")
+        return self.root(h) + pooled
 
 
 class GNNClassifier(nn.Module):
@@ -31,8 +80,7 @@ class GNNClassifier(nn.Module):
         self.token = nn.Embedding(int(feature_sizes["token"]), hidden, padding_idx=0)
         self.flags = nn.Linear(self.num_flags, hidden, bias=False)
         self.convs = nn.ModuleList(
-            RGCNConv(hidden, hidden, num_relations=2 * self.num_edge_types, aggr="mean")
-            for _ in range(gnn_params.num_layers)
+            RelationalConv(hidden, 2 * self.num_edge_types) for _ in range(gnn_params.num_layers)
         )
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(gnn_params.num_layers))
         self.dropout = nn.Dropout(gnn_params.dropout)
@@ -45,16 +93,20 @@ class GNNClassifier(nn.Module):
         k = self.token_columns
         tokens = x[:, 1 : 1 + k]
         present = (tokens != 0).sum(dim=1, keepdim=True).clamp_min(1)
-        token_mean = self.token(tokens).sum(dim=1) / present  # padding rows embed to zero
+        token_mean = self.token(tokens).sum(dim=1) / present  # the padding id embeds to zero
         bits = ((x[:, 1 + k : 2 + k] >> self.flag_bits) & 1).to(token_mean.dtype)
         return self.node_type(x[:, 0]) + token_mean + self.flags(bits)
 
     def forward(self, batch) -> torch.Tensor:
         h = self.embed_nodes(batch.x)
-        edge_index = torch.cat([batch.edge_index, batch.edge_index.flip(0)], dim=1)
-        edge_type = torch.cat([batch.edge_type, batch.edge_type + self.num_edge_types])
+        edges = RelationEdges.build(
+            torch.cat([batch.edge_index, batch.edge_index.flip(0)], dim=1),
+            torch.cat([batch.edge_type, batch.edge_type + self.num_edge_types]),
+            h.size(0),
+            2 * self.num_edge_types,
+        )
         for conv, norm in zip(self.convs, self.norms):
-            h = h + self.dropout(torch.relu(norm(conv(h, edge_index, edge_type))))
+            h = h + self.dropout(torch.relu(norm(conv(h, edges))))
         graph_of = getattr(batch, "batch", None)
         if graph_of is None:  # a single Data, not a Batch
             graph_of = torch.zeros(h.size(0), dtype=torch.long, device=h.device)

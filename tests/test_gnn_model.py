@@ -1,0 +1,129 @@
+"""The GNN classifier on tiny real graphs built by the graphs stage."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from streamguard.data.records import Record, write_records
+from streamguard.graphs.build import run_graphs_stage
+from streamguard.graphs.schema import EDGE_TYPES
+from streamguard.graphs.store import load_graph_split
+from streamguard.models.gnn import GNNClassifier, RelationalConv, RelationEdges, gnn_from_graph_dir
+from streamguard.params import GNNParams, Params
+
+VULNERABLE = [
+    "void a(int fd, char *dst) { char buf[64]; int n = read(fd, buf, 256); memcpy(dst, buf, n); }",
+    "void b(char *in) { char tmp[8]; strcpy(tmp, in); puts(tmp); }",
+    "void c(char *cmd) { char line[32]; gets(line); sprintf(cmd, line); system(cmd); }",
+    "int d(int i) { int table[4]; return table[i]; }",
+]
+SAFE = [
+    "int e(int a, int b) { return a + b; }",
+    "static int f(const int *v, int n) { int s = 0; for (int i = 0; i < n; i++) s += v[i]; return s; }",
+    "void g(struct ctx *c) { if (!c) return; c->ready = 1; }",
+    "int h(void) { int x = 3; while (x > 0) x--; return x; }",
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    # tiny tensors: with several intra-op threads on a busy 2-core machine, each step waits on spinning threads
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def graphs_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gnn")
+    records = [Record(func=f, target=1) for f in VULNERABLE] + [Record(func=f, target=0) for f in SAFE]
+    for split in ("train", "valid", "test"):
+        write_records(root / "processed" / f"{split}.jsonl", records)
+    params = Params()
+    params.graph = dataclasses.replace(params.graph, workers=1, min_token_count=1)
+    run_graphs_stage(root / "processed", root / "graphs", params)
+    return root / "graphs"
+
+
+def _params(**kw) -> GNNParams:
+    return dataclasses.replace(GNNParams(), **{"hidden_size": 32, "num_layers": 2, "dropout": 0.0, **kw})
+
+
+def test_forward_gives_two_logits_per_graph(graphs_dir):
+    torch.manual_seed(0)
+    model = gnn_from_graph_dir(_params(), graphs_dir)
+    graphs = load_graph_split(graphs_dir, "train")
+    logits = model(Batch.from_data_list(graphs))
+    assert logits.shape == (len(graphs), 2) and logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    single = model(graphs[0])  # a Data without a batch vector is one graph
+    assert single.shape == (1, 2) and torch.allclose(single, logits[:1], atol=1e-5)
+
+
+def test_params_size_the_model(graphs_dir):
+    model = gnn_from_graph_dir(_params(hidden_size=24, num_layers=4), graphs_dir)
+    assert len(model.convs) == 4 and model.node_type.embedding_dim == 24
+    assert model.convs[0].num_relations == 2 * len(EDGE_TYPES)  # every edge type, both directions
+    assert model.dropout.p == 0.0 and gnn_from_graph_dir(_params(dropout=0.3), graphs_dir).dropout.p == 0.3
+
+
+def test_edge_types_change_the_output(graphs_dir):
+    torch.manual_seed(0)
+    model = gnn_from_graph_dir(_params(), graphs_dir).eval()
+    batch = Batch.from_data_list(load_graph_split(graphs_dir, "train"))
+    before = model(batch)
+    batch.edge_type = torch.zeros_like(batch.edge_type)  # every edge read as an AST child edge
+    assert not torch.allclose(before, model(batch), atol=1e-4)
+
+
+def test_a_few_optimizer_steps_reduce_the_loss(graphs_dir):
+    torch.manual_seed(0)
+    model = gnn_from_graph_dir(_params(), graphs_dir).train()
+    graphs = load_graph_split(graphs_dir, "train")
+    batch = Batch.from_data_list(graphs)
+    y = batch.y.view(-1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(15):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(batch), y, reduction="none").mul(batch.weight).mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(p.grad is not None for name, p in model.named_parameters() if name.startswith("convs"))
+
+
+def test_relational_conv_computes_what_rgcnconv_computes():
+    from torch_geometric.nn import RGCNConv
+
+    torch.manual_seed(0)
+    n, hidden, relations = 40, 8, 6
+    h = torch.randn(n, hidden)
+    edge_index, relation = torch.randint(0, n, (2, 150)), torch.randint(0, relations, (150,))
+    reference = RGCNConv(hidden, hidden, relations, aggr="mean")
+    ours = RelationalConv(hidden, relations)
+    with torch.no_grad():
+        ours.weight.copy_(reference.weight)
+        ours.root.weight.copy_(reference.root.t())
+        ours.root.bias.copy_(reference.bias)
+    edges = RelationEdges.build(edge_index, relation, n, relations)
+    assert torch.allclose(ours(h, edges), reference(h, edge_index, relation), atol=1e-5)
+
+
+def test_constructor_takes_feature_sizes_directly():
+    sizes = {"node_type": 10, "token": 20, "token_columns": 2, "flags": 3}
+    model = GNNClassifier(_params(), sizes, num_edge_types=2)
+    x = torch.tensor([[1, 2, 0, 5], [3, 0, 0, 0], [4, 7, 8, 1]])
+    batch = Batch.from_data_list([_data(x, [[0, 1], [1, 2]], [0, 1])])
+    assert model(batch).shape == (1, 2)
+
+
+def _data(x, edges, types):
+    from torch_geometric.data import Data
+
+    return Data(x=x, edge_index=torch.tensor(edges), edge_type=torch.tensor(types))
