@@ -1,12 +1,13 @@
 """graph_stats.json: tier counts, size distributions, quarantine, GNN batch size.
 
-The recommended batch size comes from a simple memory model of training the
-GNN (models/gnn.py) on CPU or GPU: activations kept for the backward pass
-grow with hidden size x layers per node and per (bidirectional) edge. The
-constants were measured on Devign graphs (peak allocator memory of one
-forward+backward step, hidden 128, 3 layers) and rounded up; the batch is
-sized for large graphs (the train split's p90 node and edge counts) and
-rounded down to a power of two.
+The recommended batch size comes from a linear memory model of one training
+step of models/gnn.py: float32 values kept per node and per (bidirectional)
+edge, per hidden unit, some per layer. The constants were fitted to the peak
+memory of a forward+backward+AdamW step on the 64 largest Devign graphs
+(38,400 nodes, 107,891 edges; measured 560 MB at hidden 128 and 3 layers,
+864 MB at 6 layers, 1,489 MB at hidden 256) and rounded up by about a third
+for allocator slack. The batch is sized for large graphs (the train split's
+p90 node and edge counts) and rounded down to a power of two.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import numpy as np
 from streamguard.graphs.raw_graph import GraphBlock
 from streamguard.graphs.schema import EDGE_TYPES, TIERS
 
-# float32 values kept per node and per edge, per hidden unit and layer (see module doc)
-NODE_FLOATS_PER_HIDDEN_LAYER = 12.0
-EDGE_FLOATS_PER_HIDDEN_LAYER = 4.0
+# float32 values kept per hidden unit (see the module doc): per node, per layer and once
+# (embeddings, readout); per directed edge, per layer (gathered and weighted messages)
+NODE_FLOATS_PER_LAYER, NODE_FLOATS_FIXED = 3.0, 16.0
+EDGE_FLOATS_PER_LAYER = 0.8
 MAX_RECOMMENDED_BATCH = 1024
 
 
@@ -85,8 +87,8 @@ def memory_model(hidden_size: int, num_layers: int) -> dict:
     return {
         "hidden_size": hidden_size,
         "num_layers": num_layers,
-        "bytes_per_node": int(4 * hidden_size * (NODE_FLOATS_PER_HIDDEN_LAYER * num_layers + 4)),
-        "bytes_per_edge": int(4 * hidden_size * EDGE_FLOATS_PER_HIDDEN_LAYER * num_layers),
+        "bytes_per_node": int(4 * hidden_size * (NODE_FLOATS_PER_LAYER * num_layers + NODE_FLOATS_FIXED)),
+        "bytes_per_edge": int(4 * hidden_size * EDGE_FLOATS_PER_LAYER * num_layers),
     }
 
 
@@ -105,7 +107,7 @@ def recommended_batch_size(
     sizes = stats.get("splits", {}).get("train") or {}
     nodes = float(sizes.get("nodes", {}).get("p90") or 1)
     edges = float(sizes.get("edges", {}).get("p90") or 0)
-    per_graph = nodes * model["bytes_per_node"] + 2 * edges * model["bytes_per_edge"]  # x2: both directions
+    per_graph = nodes * model["bytes_per_node"] + 2 * edges * model["bytes_per_edge"]  # the model reads edges both ways
     fit = int(memory_budget_mb * 2**20 // max(per_graph, 1))
     if fit < 1:
         return 1
