@@ -11,5 +11,4 @@ Modules, one idea each:
   report       the `evaluate` stage (run_evaluate)
   compare      `streamguard compare`: paired tests between two revisions
   errors       EvaluationError, the one error type raised here
-  dvc_plots.yaml  the `plots:` block dvc.yaml declares for curves.py's files
 """
