@@ -24,7 +24,7 @@ from streamguard.data.records import SPLITS, Record, read_split
 from streamguard.graphs.function_graph import GraphBuilder
 from streamguard.graphs.grammar import LANGUAGE, field_id, named_kinds, new_parser
 from streamguard.graphs.normalise import blank_attribute_macros
-from streamguard.graphs.parallel import build_blocks, worker_count
+from streamguard.graphs.parallel import GraphPool
 from streamguard.graphs.raw_graph import GraphBlock, RawGraph
 from streamguard.graphs.schema import x_columns
 from streamguard.graphs.stats import SizeLog, graph_stats
@@ -102,10 +102,11 @@ def build_split_graphs(
     A block's `positions` index its split's record list.
     """
     total = sum(len(recs) for recs in records.values())
-    with make_progress() as progress:
-        task = progress.add_task("graphs", total=total, info=f"{worker_count(graph_params)} workers")
-        blocks = build_blocks({split: [r.func for r in recs] for split, recs in records.items()}, graph_params,
-                              on_progress=lambda n: progress.advance(task, n))  # fmt: skip
+    funcs = {split: [r.func for r in recs] for split, recs in records.items()}
+    # the pool first: its workers fork before the progress display starts its thread
+    with GraphPool(graph_params) as pool, make_progress() as progress:
+        task = progress.add_task("graphs", total=total, info=f"{pool.workers} process(es)")
+        blocks = pool.build_blocks(funcs, on_progress=lambda n: progress.advance(task, n))
     quarantine = [
         {"id": records[split][i].id, "split": split, "origin": records[split][i].origin, "reason": reason}
         for split, split_blocks in blocks.items()

@@ -1,7 +1,7 @@
 """Build many functions' graphs over worker processes (graph.workers).
 
-Workers are forked where the platform allows (no re-import cost) and each
-holds one GraphBuilder. Functions travel in chunks of one split and come back,
+Workers are forked where the platform allows (no re-import cost), before any
+progress-display thread exists, and each holds one GraphBuilder. Functions travel in chunks of one split and come back,
 in order, as GraphBlocks. A function whose build raises is listed in its
 block's `failures` (the stage counts and reports it as quarantined) instead of
 stopping the run.
@@ -57,43 +57,63 @@ def _build_task(task: tuple[str, int, list[str]]) -> tuple[str, GraphBlock]:
     return split, _build_block(_worker_builder, start, funcs)
 
 
-def build_blocks(
-    funcs_by_split: dict[str, Sequence[str]],
-    graph_params: GraphParams,
-    on_progress: Callable[[int], None] | None = None,
-) -> dict[str, list[GraphBlock]]:
-    """Each split's functions as GraphBlocks, in order (`positions` index the split's list).
+class GraphPool:
+    """Worker processes that build GraphBlocks; use as a context manager.
 
-    `on_progress(n)` is called after each block of n functions.
+    The workers are started on entering, so enter the pool before starting
+    anything that runs threads (a progress display): forking while another
+    thread holds a lock could leave that lock held forever in the child.
     """
-    tasks = [
-        (split, start, list(funcs[start : start + CHUNK]))
-        for split, funcs in funcs_by_split.items()
-        for start in range(0, len(funcs), CHUNK)
-    ]
-    out: dict[str, list[GraphBlock]] = {split: [] for split in funcs_by_split}
-    for split, block in _run(tasks, graph_params):
-        out[split].append(block)
-        if on_progress is not None:
-            on_progress(len(block) + len(block.failures))
-    return out
 
+    def __init__(self, graph_params: GraphParams, workers: int | None = None) -> None:
+        self.graph_params = graph_params
+        self.workers = worker_count(graph_params) if workers is None else workers
+        self._pool: ProcessPoolExecutor | None = None
 
-def _run(tasks: list[tuple[str, int, list[str]]], graph_params: GraphParams) -> Iterator[tuple[str, GraphBlock]]:
-    workers = min(worker_count(graph_params), len(tasks))
-    if workers <= 1:
-        builder = GraphBuilder(graph_params)
-        for split, start, funcs in tasks:
-            yield split, _build_block(builder, start, funcs)
-        return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(graph_params,)) as pool:  # fmt: skip
-            yield from pool.map(_build_task, tasks)
-    except BrokenProcessPool as exc:
-        raise StreamGuardError(
-            f"a graph-building worker process died ({exc}); rerun with graph.workers: 1 in params.yaml "
-            "to build in-process and see which function crashes it"
-        ) from None
+    def __enter__(self) -> "GraphPool":
+        if self.workers > 1:
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                             initargs=(self.graph_params,))  # fmt: skip
+            for future in [self._pool.submit(worker_count, self.graph_params) for _ in range(self.workers)]:
+                future.result()  # every worker is up before the caller starts any thread
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def build_blocks(
+        self, funcs_by_split: dict[str, Sequence[str]], on_progress: Callable[[int], None] | None = None
+    ) -> dict[str, list[GraphBlock]]:
+        """Each split's functions as GraphBlocks, in order (`positions` index the split's list).
+
+        `on_progress(n)` is called after each block of n functions.
+        """
+        tasks = [
+            (split, start, list(funcs[start : start + CHUNK]))
+            for split, funcs in funcs_by_split.items()
+            for start in range(0, len(funcs), CHUNK)
+        ]
+        out: dict[str, list[GraphBlock]] = {split: [] for split in funcs_by_split}
+        for split, block in self._run(tasks):
+            out[split].append(block)
+            if on_progress is not None:
+                on_progress(len(block) + len(block.failures))
+        return out
+
+    def _run(self, tasks: list[tuple[str, int, list[str]]]) -> Iterator[tuple[str, GraphBlock]]:
+        if self._pool is None:  # one worker: build in this process
+            builder = GraphBuilder(self.graph_params)
+            for split, start, funcs in tasks:
+                yield split, _build_block(builder, start, funcs)
+            return
+        try:
+            yield from self._pool.map(_build_task, tasks)
+        except BrokenProcessPool as exc:
+            raise StreamGuardError(
+                f"a graph-building worker process died ({exc}); rerun with graph.workers: 1 in params.yaml "
+                "to build in-process and see which function crashes it"
+            ) from None
