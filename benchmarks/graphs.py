@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
     n = len(records)
     print(f"functions        {n}  ({args.data})")
-    print(f"workers          {worker_count(gp)}  (graph.max_nodes {gp.max_nodes}, edge types {', '.join(gp.edge_types)})")
+    print(f"workers          {worker_count(gp)}  "
+          f"(graph.max_nodes {gp.max_nodes}, edge types {', '.join(gp.edge_types)})")  # fmt: skip
     print(f"wall time        {wall:.2f} s  (reading records {read_s:.2f} s)")
     print(f"functions/s      {n / wall:.0f}")
     print(f"cpu time         main {cpu_main:.1f} s, workers {cpu_workers.ru_utime + cpu_workers.ru_stime:.1f} s")

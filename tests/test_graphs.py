@@ -277,6 +277,15 @@ def test_truncation_keeps_the_preorder_prefix_and_marks_cut_nodes():
     assert int(cut.raw.edge_index.max()) < 50
 
 
+def test_truncation_leaves_out_control_flow_into_the_cut_part():
+    body = "".join(f"x{i} = y{i} + {i};\n" for i in range(100))
+    g = build(f"void f(int n) {{ while (n) {{\n{body}}} }}", max_nodes=60)
+    last_kept = max(g.find("expression_statement"))
+    assert g.find("while_statement") and not [d for s, d in g.edges("control_flow") if s == last_kept]
+    first = min(g.find("expression_statement"))
+    assert (first, g.find("expression_statement")[1]) in g.edges("control_flow")
+
+
 def _check_graph(g: Graph) -> None:
     assert len(g) >= 1
     e = g.raw.edge_index

@@ -7,13 +7,16 @@ down in preorder (a parent is always seen before its children), so no
 recursion is needed however deep the nesting:
 
 - in a block (compound, case body, else branch, label, ERROR region, #if
-  block, the top level of a function whose head did not parse), a statement is followed by the next one, the last by the block's follow;
+  block, the top level of a function whose head did not parse), a statement
+  is followed by the next one, the last by the block's follow;
 - the branches of an `if` are followed by the `if`'s follow;
 - a loop body is followed by the loop itself: the loop back-edge;
 - `break` jumps to its loop's/switch's follow, `continue` to its loop,
   `goto L` to the statement labelled L, `return` leaves the graph.
 
-Edges whose target was cut by graph.max_nodes are dropped.
+Where graph.max_nodes cut a statement's subtree, edges that would lead into
+the cut part (the fall-through of the last kept statement of a cut block, the
+"no else" exit of a cut `if`) are left out rather than guessed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from streamguard.graphs.flat_tree import FlatTree
 from streamguard.graphs.grammar import ERROR_KIND, field_id, named_kinds
 
 _BLOCKS = named_kinds(
-    "translation_unit", "compound_statement", "case_statement", "else_clause", "labeled_statement", "attributed_statement",
+    "translation_unit", "compound_statement", "case_statement", "else_clause", "labeled_statement",
+    "attributed_statement",
     "preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "preproc_elifdef",
 ) | {ERROR_KIND}  # fmt: skip
 _IF = named_kinds("if_statement")
@@ -65,6 +69,7 @@ def control_flow_edges(flat: FlatTree) -> tuple[list[int], list[int]]:
                 return c
         return -1
 
+    cut = set(flat.truncated)
     labels: dict[bytes, int] = {}
     jumps: list[int] = []  # break/continue/goto, resolved once every follow is known
     for s in range(n):
@@ -76,9 +81,9 @@ def control_flow_edges(flat: FlatTree) -> tuple[list[int], list[int]]:
             for a, b in zip(body, body[1:]):
                 follow[a] = b
             if body:
-                follow[body[-1]] = follow[s]
+                follow[body[-1]] = follow[s] if s not in cut else -1
                 edge(s, body[0])
-            else:
+            elif s not in cut:
                 edge(s, follow[s])
             if k in _LABELED:
                 name = child_in(s, _LABEL)
@@ -90,7 +95,7 @@ def control_flow_edges(flat: FlatTree) -> tuple[list[int], list[int]]:
                 if branch >= 0:
                     follow[branch] = follow[s]
                     edge(s, branch)
-            if other < 0:
+            if other < 0 and s not in cut:
                 edge(s, follow[s])
         elif k in _LOOPS:
             body = child_in(s, _BODY)
