@@ -30,6 +30,11 @@ EDGE_GROUPS: dict[str, tuple[str, ...]] = {
 EDGE_TYPES: tuple[str, ...] = tuple(t for group in EDGE_GROUPS.values() for t in group)
 EDGE_TYPE_ID = {name: i for i, name in enumerate(EDGE_TYPES)}
 AST_CHILD, AST_PARENT, NEXT_TOKEN, CONTROL_FLOW, DATA_FLOW = (EDGE_TYPE_ID[t] for t in EDGE_TYPES)
+# for each edge type, the stored type holding its reverse edges (-1: none stored), so a model
+# that reads edges both ways does not add a second copy of the AST in either direction
+EDGE_INVERSE: tuple[int, ...] = tuple(
+    {AST_CHILD: AST_PARENT, AST_PARENT: AST_CHILD}.get(i, -1) for i in range(len(EDGE_TYPES))
+)
 
 # Flag bits, in bit order. Taint hints follow the issue: sources are parameters,
 # input-reading calls and the source argument of copies; sinks are copy/format/

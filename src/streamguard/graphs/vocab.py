@@ -18,7 +18,7 @@ import numpy as np
 from streamguard.errors import StreamGuardError
 from streamguard.graphs.grammar import NODE_TYPES
 from streamguard.graphs.raw_graph import GraphBlock, RawGraph
-from streamguard.graphs.schema import EDGE_TYPES, FLAGS, RESERVED_TOKENS, TIERS, UNK_TOKEN, x_columns
+from streamguard.graphs.schema import EDGE_INVERSE, EDGE_TYPES, FLAGS, RESERVED_TOKENS, TIERS, UNK_TOKEN, x_columns
 from streamguard.graphs.tokens import Token
 
 VOCAB_FILE = "vocab.json"
@@ -70,6 +70,10 @@ class Vocab:
     def edge_types(self) -> list[str]:
         return list(EDGE_TYPES)
 
+    @property
+    def edge_inverse(self) -> list[int]:
+        return list(EDGE_INVERSE)
+
     def row(self, token: Token) -> list[int]:
         """The K ids of a node token (padded; unknown subtokens -> the shared unknown id)."""
         ids = self._rows.get(token)
@@ -102,6 +106,7 @@ class Vocab:
             "x_columns": x_columns(self.subtokens_per_node),
             "feature_sizes": self.feature_sizes(),
             "edge_types": self.edge_types,
+            "edge_inverse": list(EDGE_INVERSE),
             "flags": list(FLAGS),
             "tiers": list(TIERS),
             "subtokens_per_node": self.subtokens_per_node,

@@ -2,9 +2,10 @@
 
 Node input = embedding(node type) + mean of embedding(subtokens) + a linear
 map of the flag bits (columns of x: streamguard/graphs/schema.py). Each edge
-type is a relation of its own, read in both directions (relation t + T for the
-reverse), so information also flows from a use back to its definition and
-from a statement back to its predecessor.
+type is a relation of its own, and is also read backwards as a further
+relation, so information also flows from a use back to its definition and
+from a statement back to its predecessor (the AST's two stored directions are
+already each other's reverse and are not doubled).
 
 Layers are R-GCN (Schlichtkrull et al. 2018): h_i' = W_0 h_i + sum_r mean over
 i's r-neighbours j of W_r h_j, the same function as torch_geometric's
@@ -20,23 +21,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from torch import nn
 from torch_geometric.nn import global_max_pool, global_mean_pool
-from torch_geometric.utils import scatter
 
 from streamguard.params import GNNParams
 
 
 @dataclass
 class RelationEdges:
-    """A batch's edges sorted by relation, with R-GCN's per-(node, relation) mean weights."""
+    """A batch's edges split by relation, with R-GCN's per-(node, relation) mean weights."""
 
-    src: torch.Tensor  # [E]
-    dst: torch.Tensor  # [E]
-    sizes: list[int]  # edges per relation, in relation order
-    norm: torch.Tensor  # [E, 1], 1 / (number of dst's incoming edges of the same relation)
+    parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per relation: src [E_r], dst [E_r], norm [E_r, 1]
 
     @classmethod
     def build(cls, edge_index: torch.Tensor, relation: torch.Tensor, num_nodes: int, num_relations: int):
@@ -45,7 +43,8 @@ class RelationEdges:
         sizes = torch.bincount(relation, minlength=num_relations).tolist()
         key = dst * num_relations + relation
         count = torch.bincount(key, minlength=num_nodes * num_relations)
-        return cls(src, dst, sizes, (1.0 / count[key].float()).unsqueeze(1))
+        norm = (1.0 / count[key].float()).unsqueeze(1)
+        return cls(list(zip(src.split(sizes), dst.split(sizes), norm.split(sizes))))
 
 
 class RelationalConv(nn.Module):
@@ -63,25 +62,39 @@ class RelationalConv(nn.Module):
         return self.weight.shape[0]
 
     def forward(self, h: torch.Tensor, edges: RelationEdges) -> torch.Tensor:
-        gathered = torch.split(h[edges.src], edges.sizes)
-        messages = torch.cat([part @ self.weight[r] for r, part in enumerate(gathered)])
-        pooled = scatter(messages * edges.norm.to(messages.dtype), edges.dst, dim=0, dim_size=h.size(0), reduce="sum")
-        return self.root(h) + pooled
+        out = self.root(h)
+        pooled = torch.zeros_like(out)
+        for r, (src, dst, norm) in enumerate(edges.parts):
+            if src.numel():  # accumulate in place: no [E, H] concatenation of all messages
+                pooled.index_add_(0, dst, ((h[src] @ self.weight[r]) * norm).to(pooled.dtype))
+        return out + pooled
 
 
 class GNNClassifier(nn.Module):
-    def __init__(self, gnn_params: GNNParams, feature_sizes: dict, num_edge_types: int) -> None:
+    """Graphs in, logits [B, 2] out. `inverse_of[t]` is the edge type whose edges are type t's
+    reversed (-1 if none is stored): such types are not reversed again. Default: reverse all."""
+
+    def __init__(
+        self, gnn_params: GNNParams, feature_sizes: dict, num_edge_types: int, inverse_of: Sequence[int] | None = None
+    ) -> None:
         super().__init__()
         hidden = gnn_params.hidden_size
         self.token_columns = int(feature_sizes["token_columns"])
         self.num_flags = int(feature_sizes["flags"])
         self.num_edge_types = int(num_edge_types)
+        inverse_of = list(inverse_of) if inverse_of is not None else [-1] * self.num_edge_types
+        if len(inverse_of) != self.num_edge_types:
+            raise ValueError(f"inverse_of has {len(inverse_of)} entries for {self.num_edge_types} edge types")
+        reversed_types = [t for t in range(self.num_edge_types) if inverse_of[t] < 0]
+        # relation of the reverse of type t = num_edge_types + its position among reversed types
+        reverse_relation = torch.full((self.num_edge_types,), -1, dtype=torch.long)
+        reverse_relation[reversed_types] = torch.arange(len(reversed_types)) + self.num_edge_types
+        self.register_buffer("reverse_relation", reverse_relation, persistent=False)
+        self.num_relations = self.num_edge_types + len(reversed_types)
         self.node_type = nn.Embedding(int(feature_sizes["node_type"]), hidden)
         self.token = nn.Embedding(int(feature_sizes["token"]), hidden, padding_idx=0)
         self.flags = nn.Linear(self.num_flags, hidden, bias=False)
-        self.convs = nn.ModuleList(
-            RelationalConv(hidden, 2 * self.num_edge_types) for _ in range(gnn_params.num_layers)
-        )
+        self.convs = nn.ModuleList(RelationalConv(hidden, self.num_relations) for _ in range(gnn_params.num_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(gnn_params.num_layers))
         self.dropout = nn.Dropout(gnn_params.dropout)
         self.head = nn.Sequential(
@@ -99,11 +112,13 @@ class GNNClassifier(nn.Module):
 
     def forward(self, batch) -> torch.Tensor:
         h = self.embed_nodes(batch.x)
+        backwards = self.reverse_relation[batch.edge_type]
+        keep = backwards >= 0
         edges = RelationEdges.build(
-            torch.cat([batch.edge_index, batch.edge_index.flip(0)], dim=1),
-            torch.cat([batch.edge_type, batch.edge_type + self.num_edge_types]),
+            torch.cat([batch.edge_index, batch.edge_index[:, keep].flip(0)], dim=1),
+            torch.cat([batch.edge_type, backwards[keep]]),
             h.size(0),
-            2 * self.num_edge_types,
+            self.num_relations,
         )
         for conv, norm in zip(self.convs, self.norms):
             h = h + self.dropout(torch.relu(norm(conv(h, edges))))
@@ -119,4 +134,4 @@ def gnn_from_graph_dir(gnn_params: GNNParams, graphs_dir: Path) -> GNNClassifier
     from streamguard.graphs.vocab import load_vocab
 
     vocab = load_vocab(Path(graphs_dir))
-    return GNNClassifier(gnn_params, vocab.feature_sizes(), len(vocab.edge_types))
+    return GNNClassifier(gnn_params, vocab.feature_sizes(), len(vocab.edge_types), vocab.edge_inverse)
