@@ -1,13 +1,15 @@
 """graph_stats.json: tier counts, size distributions, quarantine, GNN batch size.
 
 The recommended batch size comes from a linear memory model of one training
-step of models/gnn.py: float32 values kept per node and per (bidirectional)
-edge, per hidden unit, some per layer. The constants were fitted to the peak
-memory of a forward+backward+AdamW step on the 64 largest Devign graphs
-(38,400 nodes, 107,891 edges; measured 560 MB at hidden 128 and 3 layers,
-864 MB at 6 layers, 1,489 MB at hidden 256) and rounded up by about a third
-for allocator slack. The batch is sized for large graphs (the train split's
-p90 node and edge counts) and rounded down to a power of two.
+step of models/gnn.py: float32 values kept per hidden unit, per node (some per
+layer) and per message (per layer; a message is a stored edge, or the reverse
+the model adds for a non-AST edge). The constants were fitted to the peak
+memory of a fresh process's forward+backward+AdamW step on the 64 largest
+Devign graphs (38,400 nodes, 107,891 edges, ~139,000 messages; measured
+836 MB at hidden 128 and 3 layers, 1,582 MB at 6 layers, 1,561 MB at hidden
+256) and rounded up by about a third for allocator slack. The batch is sized
+for large graphs (the train split's p90 node and edge counts) and rounded down
+to a power of two.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ import numpy as np
 from streamguard.graphs.raw_graph import GraphBlock
 from streamguard.graphs.schema import EDGE_TYPES, TIERS
 
-# float32 values kept per hidden unit (see the module doc): per node, per layer and once
-# (embeddings, readout); per directed edge, per layer (gathered and weighted messages)
-NODE_FLOATS_PER_LAYER, NODE_FLOATS_FIXED = 3.0, 16.0
-EDGE_FLOATS_PER_LAYER = 0.8
+# float32 values kept per hidden unit (see the module doc)
+NODE_FLOATS_PER_LAYER, NODE_FLOATS_FIXED = 7.5, 6.0  # layer outputs, norms, masks; embeddings, readout
+MESSAGE_FLOATS_PER_LAYER = 2.5  # gathered source states and transformed messages
 MAX_RECOMMENDED_BATCH = 1024
 
 
@@ -88,7 +89,7 @@ def memory_model(hidden_size: int, num_layers: int) -> dict:
         "hidden_size": hidden_size,
         "num_layers": num_layers,
         "bytes_per_node": int(4 * hidden_size * (NODE_FLOATS_PER_LAYER * num_layers + NODE_FLOATS_FIXED)),
-        "bytes_per_edge": int(4 * hidden_size * EDGE_FLOATS_PER_LAYER * num_layers),
+        "bytes_per_message": int(4 * hidden_size * MESSAGE_FLOATS_PER_LAYER * num_layers),
     }
 
 
@@ -107,7 +108,9 @@ def recommended_batch_size(
     sizes = stats.get("splits", {}).get("train") or {}
     nodes = float(sizes.get("nodes", {}).get("p90") or 1)
     edges = float(sizes.get("edges", {}).get("p90") or 0)
-    per_graph = nodes * model["bytes_per_node"] + 2 * edges * model["bytes_per_edge"]  # the model reads edges both ways
+    # messages: every stored edge, plus the reverse of each non-AST one (2 (nodes - 1) AST edges per graph)
+    messages = max(2 * edges - 2 * (nodes - 1), edges)
+    per_graph = nodes * model["bytes_per_node"] + messages * model["bytes_per_message"]
     fit = int(memory_budget_mb * 2**20 // max(per_graph, 1))
     if fit < 1:
         return 1
