@@ -38,7 +38,7 @@ from streamguard.graphs.schema import (
 )
 from streamguard.graphs.taint import mark_taint
 from streamguard.graphs.token_graph import empty_graph, token_graph
-from streamguard.graphs.tokens import TokenInterner
+from streamguard.graphs.tokens import LeafTokens
 from streamguard.params import GraphParams
 
 _OPERATOR_TOKEN = {kind: (text,) for kind, text in anonymous_kind_names().items()}
@@ -69,7 +69,7 @@ class GraphBuilder:
         self.params = graph_params
         self.edge_types = enabled_edge_types(graph_params)
         self.parser = new_parser()
-        self.tokens = TokenInterner(graph_params.subtokens_per_node)
+        self.leaf_tokens = LeafTokens(graph_params.subtokens_per_node)
 
     def build(self, func: str) -> RawGraph:
         """The graph of one function's source text (see the module doc); never raises on bad text."""
@@ -102,7 +102,7 @@ class GraphBuilder:
         for i in flat.truncated:
             flags[i] |= TRUNCATED
 
-        leaf = self.tokens.leaf
+        leaf = self.leaf_tokens
         node_tokens = [(i, leaf(raw)) for i, raw in flat.text.items()]
         node_tokens += [(i, _OPERATOR_TOKEN[k]) for i, k in flat.op.items()]
 

@@ -21,6 +21,7 @@ _SUBTOKEN = re.compile(r"[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+")
 _DIGITS = frozenset(b"0123456789")
 _SIGNS = frozenset(b"-+.")
 _CACHE_LIMIT = 200_000
+_CACHED_TEXT_LIMIT = 128  # bytes
 
 Token = tuple[str, ...]
 
@@ -53,19 +54,21 @@ def _leaf_token(raw: bytes) -> Token:
     return subtokens(raw.decode("utf-8", "replace"))
 
 
-class TokenInterner:
-    """Per-process cache of leaf text -> token, and per-graph interning of tokens."""
+class LeafTokens:
+    """Leaf source text -> its first K subtokens, cached per process (names repeat a lot)."""
 
     def __init__(self, per_node: int) -> None:
         self.per_node = per_node
-        self._leaf_cache: dict[bytes, Token] = {}
+        self._cache: dict[bytes, Token] = {}
 
-    def leaf(self, raw: bytes) -> Token:
-        tok = self._leaf_cache.get(raw)
+    def __call__(self, raw: bytes) -> Token:
+        tok = self._cache.get(raw)
         if tok is None:
-            if len(self._leaf_cache) >= _CACHE_LIMIT:  # bounded: a corpus has ~10^5 distinct names
-                self._leaf_cache.clear()
-            tok = self._leaf_cache[raw] = _leaf_token(raw)[: self.per_node]
+            tok = _leaf_token(raw)[: self.per_node]
+            if len(raw) <= _CACHED_TEXT_LIMIT:  # a huge literal or ERROR leaf is not worth keeping
+                if len(self._cache) >= _CACHE_LIMIT:  # bounded: a corpus has ~10^5 distinct names
+                    self._cache.clear()
+                self._cache[raw] = tok
         return tok
 
 
