@@ -240,6 +240,14 @@ def test_attribute_macros_are_normalised_for_the_full_tier():
     assert qemu.raw.tier == "full" and qemu.find("identifier", "bdrv", "co", "read")
 
 
+def test_list_iterator_macros_become_loops():
+    g = build("void f(State *s) { Entry *e; QTAILQ_FOREACH(e, &s->list, next) { use(e); } done(); }")
+    assert g.raw.tier == "full"
+    (loop,) = g.find("while_statement")
+    assert [s for s, d in g.edges("control_flow") if d == loop and s > loop]  # the loop back-edge
+    assert build("void f(void) { QTAILQ_FOREACH(e, &l, next) { use(e); } }", normalise_macros=False).raw.tier == "partial"
+
+
 def test_token_tier_threshold_follows_params():
     code = "int f(void) { return 1; } @@@ ### $$$ %%% ^^^ &&& *** ((( )))"
     assert build(code, token_tier_error_fraction=1.0).raw.tier == "partial"

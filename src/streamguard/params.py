@@ -69,7 +69,8 @@ class GraphParams:
     # ...or when ERROR+MISSING nodes exceed this share of all tree nodes (prose parses as a run
     # of declarations, each with a MISSING `;`; Devign's worst real parses stay under 0.1)
     token_tier_problem_rate: float = 0.15
-    # blank known attribute macros (av_cold, coroutine_fn, ...) before parsing
+    # before parsing, blank known attribute macros (av_cold, coroutine_fn, ...) and read list
+    # iterator macros (QTAILQ_FOREACH, ...) as `while` loops; offsets and lines are kept
     normalise_macros: bool = True
     workers: int = 0  # processes; 0 = all cores
 

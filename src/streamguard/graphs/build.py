@@ -23,7 +23,7 @@ from tree_sitter import Query, QueryCursor
 from streamguard.data.records import SPLITS, Record, read_split
 from streamguard.graphs.function_graph import GraphBuilder
 from streamguard.graphs.grammar import LANGUAGE, field_id, named_kinds, new_parser
-from streamguard.graphs.normalise import blank_attribute_macros
+from streamguard.graphs.normalise import normalise_macros
 from streamguard.graphs.parallel import GraphPool
 from streamguard.graphs.raw_graph import GraphBlock, RawGraph
 from streamguard.graphs.schema import x_columns
@@ -78,7 +78,7 @@ def find_functions(source_text: str) -> list[tuple[str, str, int]]:
     """(name, source text, 1-based start line) of every function definition in a C file."""
     original = source_text.encode("utf-8", "replace")
     # blanking keeps offsets, so nodes of the normalised parse slice the original text
-    tree = new_parser().parse(blank_attribute_macros(original))
+    tree = new_parser().parse(normalise_macros(original))
     found = QueryCursor(_FUNCTION_DEFINITION).captures(tree.root_node).get("function", [])
     out = []
     for node in sorted(found, key=lambda n: n.start_byte):

@@ -23,7 +23,7 @@ from streamguard.graphs.control_flow import control_flow_edges
 from streamguard.graphs.data_flow import data_flow_edges
 from streamguard.graphs.flat_tree import FlatTree, flatten
 from streamguard.graphs.grammar import ERROR_KIND, KIND_TO_TYPE, LANGUAGE, anonymous_kind_names, new_parser
-from streamguard.graphs.normalise import blank_attribute_macros
+from streamguard.graphs.normalise import normalise_macros
 from streamguard.graphs.raw_graph import RawGraph, assemble
 from streamguard.graphs.schema import (
     AST_CHILD,
@@ -78,7 +78,7 @@ class GraphBuilder:
         if not src.strip():
             return empty_graph()
         if gp.normalise_macros:
-            src = blank_attribute_macros(src)
+            src = normalise_macros(src)
         tree = self.parser.parse(src)
         tier = "full"
         if tree.root_node.has_error:

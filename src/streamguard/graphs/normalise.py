@@ -1,4 +1,4 @@
-"""Blank out attribute-like macros that tree-sitter cannot know about.
+"""Normalise project macros that tree-sitter cannot know about.
 
 Devign's FFmpeg and QEMU functions are full of project macros that expand to
 compiler attributes or to nothing (`static av_cold int init(...)`,
@@ -9,7 +9,11 @@ every byte offset, so line numbers and error positions stay true.
 
 Only macros whose expansion is an attribute, a storage/inline keyword, or
 empty are listed; anything that expands to code (`glue(a, b)`, `FUNC(x)`) is
-left alone and handled by the partial tier.
+left alone and handled by the partial tier. One family of code macros is
+rewritten because its meaning is unambiguous: the BSD/QEMU list iterators
+(`QTAILQ_FOREACH(var, head, field) { ... }`) are loops, so their name becomes
+`while` (padded): `while (var, head, field) { ... }` parses, and the graph gets
+the loop's control flow.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ _OBJECT_LIKE = {
 # function-like attribute macros with a flat argument list
 _FUNCTION_LIKE = (b"GCC_FMT_ATTR", b"QEMU_ALIGNED", b"av_printf_format", b"DECLARE_ALIGNED_ATTR")
 
+# sys/queue.h and QEMU's qemu/queue.h iterators, e.g. QTAILQ_FOREACH_SAFE, QLIST_FOREACH_RCU
+_FOREACH = re.compile(rb"\bQ?(?:TAILQ|LIST|SLIST|SIMPLEQ|STAILQ|CIRCLEQ)_FOREACH(?:_[A-Z]+)*(?=\s*\()")
 _PATTERN = re.compile(
     rb"\b(?:"
     + b"|".join(re.escape(m) for m in _OBJECT_LIKE)
@@ -67,9 +73,18 @@ def _replacement(match: re.Match[bytes]) -> bytes:
 _NAMES = tuple(_OBJECT_LIKE) + _FUNCTION_LIKE
 
 
-def blank_attribute_macros(src: bytes) -> bytes:
-    """`src` with known attribute macros replaced by spaces (same length, same offsets)."""
-    # substring tests are far cheaper than the regex, and most functions have no such macro
-    if not any(name in src for name in _NAMES):
-        return src
-    return _PATTERN.sub(_replacement, src)
+def _as_while(match: re.Match[bytes]) -> bytes:
+    return b"while".ljust(len(match.group()))
+
+
+def normalise_macros(src: bytes) -> bytes:
+    """`src` with known attribute macros blanked and list iterators made `while` loops.
+
+    The result has the same length and the same line breaks as `src`.
+    """
+    # substring tests are far cheaper than the regexes, and most functions have no such macro
+    if any(name in src for name in _NAMES):
+        src = _PATTERN.sub(_replacement, src)
+    if b"_FOREACH" in src:
+        src = _FOREACH.sub(_as_while, src)
+    return src
