@@ -232,6 +232,20 @@ def test_tiers_full_partial_token():
     assert token.types[0] == "translation_unit" and token.types[1:4] == ["identifier"] * 3
 
 
+def test_a_function_cut_short_keeps_its_structure_in_the_partial_tier():
+    # as in Devign, where closing braces were lost: tree-sitter wraps everything in one ERROR node
+    g = build(
+        "int av_reallocp(void *ptr, size_t size)\n{\n    void **ptrptr = ptr;\n    void *ret;\n"
+        "    ret = av_realloc(*ptrptr, size);\n    if (!ret) {\n        return AVERROR(ENOMEM);\n    *ptrptr = ret;\n"
+    )
+    assert g.raw.tier == "partial" and g.types[1] == "ERROR"
+    _, assigned, checked, stored = g.find("identifier", "ret")
+    assert (assigned, checked) in g.edges("data_flow") and (assigned, stored) in g.edges("data_flow")
+    assert "in_error" in g.flags(1) and all("in_error" in g.flags(c) for c in [d for p, d in g.edges("ast_child") if p == 1])
+    assert "in_error" not in g.flags(checked)  # deep inside a well-formed statement
+    assert "sink_call" in g.flags(g.find("call_expression")[0])  # av_realloc
+
+
 def test_attribute_macros_are_normalised_for_the_full_tier():
     code = "static av_cold int init(AVCodecContext *avctx) { return 0; }\n"
     assert build(code).raw.tier == "full"

@@ -63,8 +63,8 @@ class GraphParams:
     min_token_count: int = 2
     # token columns per node in x: the first K subtokens of the node's token
     subtokens_per_node: int = 3
-    # a parse is unusable, and the graph falls back to the token tier, when ERROR nodes cover
-    # more of the text than this fraction...
+    # a parse is unusable, and the graph falls back to the token tier, when tokens that fit no
+    # construct (leaves directly under ERROR nodes) are more than this share of the text...
     token_tier_error_fraction: float = 0.5
     # ...or when ERROR+MISSING nodes exceed this share of all tree nodes (prose parses as a run
     # of declarations, each with a MISSING `;`; Devign's worst real parses stay under 0.1)

@@ -2,11 +2,12 @@
 
 1. full: tree-sitter parses the (macro-normalised) text with no ERROR or
    MISSING node;
-2. partial: the parse has errors, but ERROR regions cover at most
-   `graph.token_tier_error_fraction` of the text and ERROR/MISSING nodes are
-   at most `graph.token_tier_problem_rate` of the tree: the tree is kept as it
-   is (tree-sitter already keeps well-formed subtrees whole) and nodes in or at
-   an error are flagged `in_error`;
+2. partial: the parse has errors, but tokens that fit no construct are at
+   most `graph.token_tier_error_fraction` of the text and ERROR/MISSING nodes
+   at most `graph.token_tier_problem_rate` of the tree (see parse_problems):
+   the tree is kept as it is (tree-sitter keeps well-formed subtrees whole,
+   even inside an ERROR node) and ERROR nodes, what hangs directly in them,
+   and nodes with a MISSING part are flagged `in_error`;
 3. token: otherwise (not C, garbage, almost all ERROR) the graph comes from
    the lexer (token_graph.py).
 
@@ -49,17 +50,26 @@ def enabled_edge_types(graph_params: GraphParams) -> frozenset[int]:
     return frozenset(EDGE_TYPE_ID[t] for group in graph_params.edge_types for t in EDGE_GROUPS[group])
 
 
-def parse_problems(tree: Tree, n_bytes: int) -> tuple[float, float]:
-    """(share of the text's bytes inside ERROR nodes, ERROR+MISSING nodes per tree node)."""
+def parse_problems(tree: Tree, src: bytes) -> tuple[float, float]:
+    """(stray share, problem rate) of a parse with errors.
+
+    Stray share: the share of the text's non-blank bytes in tokens that
+    tree-sitter could not fit into any construct (leaves directly under an
+    ERROR node). A function whose braces do not balance ends up wholly inside
+    one ERROR node, yet its declarations and statements are still parsed:
+    those bytes are not stray. Problem rate: ERROR and MISSING nodes per tree
+    node; prose parses as declarations with a MISSING `;` each, so it is high.
+    """
     found = QueryCursor(_problem_query).captures(tree.root_node)
     errors, missing = found.get("error", []), found.get("missing", [])
-    covered, reach = 0, 0
-    for start, end in sorted(n.byte_range for n in errors):  # nested ERROR nodes count once
-        start = max(start, reach)
-        if end > start:
-            covered += end - start
-            reach = end
-    return covered / max(n_bytes, 1), (len(errors) + len(missing)) / max(tree.root_node.descendant_count, 1)
+    stray = 0
+    for error in errors:
+        if error.child_count == 0:
+            stray += error.end_byte - error.start_byte
+        else:
+            stray += sum(c.end_byte - c.start_byte for c in error.children if c.child_count == 0)
+    blank = sum(src.count(ws) for ws in (b" ", b"\n", b"\t", b"\r"))
+    return stray / max(len(src) - blank, 1), (len(errors) + len(missing)) / max(tree.root_node.descendant_count, 1)
 
 
 class GraphBuilder:
@@ -83,8 +93,8 @@ class GraphBuilder:
         tier = "full"
         if tree.root_node.has_error:
             tier = "partial"
-            error_bytes, problem_rate = parse_problems(tree, len(src))
-            if error_bytes > gp.token_tier_error_fraction or problem_rate > gp.token_tier_problem_rate:
+            stray, problem_rate = parse_problems(tree, src)
+            if stray > gp.token_tier_error_fraction or problem_rate > gp.token_tier_problem_rate:
                 text = src.decode("utf-8", "replace")
                 return token_graph(text, gp.max_nodes, gp.subtokens_per_node, self.edge_types)
         return self._tree_graph(flatten(tree, gp.max_nodes), tier)
@@ -94,11 +104,10 @@ class GraphBuilder:
         kind, edge_types = flat.kind, self.edge_types
         flags = [0] * n
         for i in flat.errors:
-            if kind[i] == ERROR_KIND:  # the whole region, not just its root
-                for j in range(i, flat.subtree_end(i)):
-                    flags[j] |= IN_ERROR
-            else:
-                flags[i] |= IN_ERROR
+            flags[i] |= IN_ERROR
+            if kind[i] == ERROR_KIND:  # and what hangs in it directly; well-formed subtrees below stay clean
+                for c in flat.children[i]:
+                    flags[c] |= IN_ERROR
         for i in flat.truncated:
             flags[i] |= TRUNCATED
 

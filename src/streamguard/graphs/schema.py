@@ -40,7 +40,7 @@ EDGE_INVERSE: tuple[int, ...] = tuple(
 # input-reading calls and the source argument of copies; sinks are copy/format/
 # allocation/free/exec calls, the arguments they consume dangerously, and array indexes.
 FLAGS = (
-    "in_error",  # an ERROR or MISSING node, or inside an error region (partial tier)
+    "in_error",  # an ERROR node, a node directly in one, or a node with a MISSING part (partial tier)
     "truncated",  # some of this node's subtree was cut by graph.max_nodes
     "def",  # identifier (re)defined here: declarator, parameter, assignment target, x++, &x argument
     "use",  # identifier read here
