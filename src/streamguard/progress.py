@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 T = TypeVar("T")
 
 # stderr keeps stdout free for machine-readable output (predict, compare --md)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def make_progress() -> Progress:
