@@ -78,3 +78,22 @@ def test_saved_stacker_reproduces_fusion_probabilities(tmp_path, sample_records,
     again = stacker.predict_proba(np.array([[base[r["id"]]] for r in fused]))
     assert np.allclose(again, [r["prob"] for r in fused])
     assert summary["threshold_rule"] == "max_accuracy"
+
+
+def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_records, monkeypatch):
+    from streamguard.evaluation.report import run_evaluate
+
+    monkeypatch.chdir(tmp_path)
+    params = params_from_dict({**PARAMS, "n_runs": 2, "evaluate": {"bootstrap_resamples": 50}})
+    processed = _write_processed(tmp_path, sample_records, params)
+    run_train("lexical", params, processed, tmp_path / "graphs", tmp_path / "models" / "lexical")
+    assert (tmp_path / "models/lexical/run_1/weights.npz").exists()
+    for fold in range(3):
+        run_oof_fold("lexical", fold, params, processed, tmp_path / "graphs", tmp_path / "oof")
+    oof_rows = read_predictions(tmp_path / "oof/lexical/fold_0/predictions.jsonl")
+    assert all(len(r["prob_runs"]) == 2 and np.isclose(np.mean(r["prob_runs"]), r["prob"]) for r in oof_rows)
+    summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion")
+    assert len(summary["thresholds_runs"]) == 2
+    result = run_evaluate(params, tmp_path / "models", tmp_path / "metrics")
+    comparison = result["comparisons"]["fusion_vs_lexical"]
+    assert comparison["n_runs"] == 2 and 0.0 <= comparison["accuracy_ttest_p"] <= 1.0

@@ -165,3 +165,15 @@ def test_push_then_pull_from_local_s3_is_byte_identical(pipeline_repo, monkeypat
     finally:
         server.stop()
         sh(pipeline_repo, "dvc", "remote", "modify", "--local", "--unset", "storage", "endpointurl", check=False)
+
+
+def test_predict_scores_every_function_of_a_c_file(pipeline_repo):
+    source = REPO / "tests" / "fixtures" / "predict" / "example.c"
+    sh(pipeline_repo, "streamguard", "predict", str(source), "-o", "predictions.jsonl")
+    rows = [json.loads(line) for line in (pipeline_repo / "predictions.jsonl").read_text().splitlines()]
+    assert [r["origin"].rsplit(":", 1)[1] for r in rows] == ["copy_name", "checked_sum"]
+    for row in rows:
+        assert set(row["probabilities"]) == {"lexical", "transformer", "gnn"}
+        assert 0 <= row["fused_probability"] <= 1 and row["label"] in (0, 1)
+    bad = sh(pipeline_repo, "streamguard", "predict", "missing.c", check=False)
+    assert bad.returncode == 2 and "missing.c: no such file" in bad.stderr

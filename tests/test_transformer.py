@@ -36,7 +36,7 @@ def test_train_from_a_saved_pretrained_folder(tmp_path, sample_records, monkeypa
 
     params = params_from_dict({"transformer": {"model_name_or_path": str(pretrained), "epochs": 1,
                                                "batch_size": 16, "max_length": 64}})
-    info = run_train("transformer", params, _processed(tmp_path, sample_records), tmp_path / "g",
+    (info,) = run_train("transformer", params, _processed(tmp_path, sample_records), tmp_path / "g",
                      tmp_path / "models" / "transformer")
     assert info["pretrained"] == str(pretrained) and info["max_length"] == 64
     rows = [json.loads(l) for l in (tmp_path / "models/transformer/predictions.jsonl").read_text().splitlines()]

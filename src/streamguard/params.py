@@ -243,6 +243,9 @@ class CollectParams:
 @dataclass
 class Params:
     seed: int = 42
+    # seed ensembling: each base model (full and fold models) is trained with
+    # n_runs seeds (seed, seed+1000, ...) and its probabilities averaged
+    n_runs: int = 1
     data: DataParams = field(default_factory=DataParams)
     graph: GraphParams = field(default_factory=GraphParams)
     transformer: TransformerParams = field(default_factory=TransformerParams)
@@ -360,6 +363,8 @@ def _check_ranges(obj: Any, where: str, prefix: str) -> None:
         unknown = set(obj.models) - {"lexical", "transformer", "gnn"}
         if unknown:
             raise bad("models", f"names unknown models {sorted(unknown)}; use lexical, transformer, gnn")
+    if isinstance(obj, Params) and obj.n_runs < 1:
+        raise ParamsError(f"{where}: key 'n_runs' must be at least 1, got {obj.n_runs}")
     if isinstance(obj, EvaluateParams) and not 0.5 < obj.confidence_level < 1:
         raise bad("confidence_level", "must be in (0.5, 1)")
     if isinstance(obj, CollectParams):
@@ -386,6 +391,11 @@ def _check_ranges(obj: Any, where: str, prefix: str) -> None:
                 re.compile(pattern)
             except re.error as exc:
                 raise bad("git_patterns", f"holds an invalid regular expression {pattern!r}: {exc}") from None
+
+
+def run_seeds(params: "Params") -> list[int]:
+    """The seeds of the n_runs ensemble members."""
+    return [params.seed + 1000 * r for r in range(params.n_runs)]
 
 
 def params_from_dict(raw: dict[str, Any] | None, where: str = "params") -> Params:

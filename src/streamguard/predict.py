@@ -45,28 +45,28 @@ def functions_from_inputs(paths: list[Path]) -> list[Record]:
 
 def score_records(records: list[Record], models_dir: Path, graphs_dir: Path, params: Params) -> list[dict]:
     from streamguard.models.fusion import load_stacker
-    from streamguard.training.branches import GNNBranch, LexicalBranch, TransformerBranch
+    from streamguard.training.branches import load_branch
 
     for rec in records:
         rec.func = trim_to_budget(rec.func, params.data.max_chars).text
     stacker, fusion = load_stacker(models_dir / "fusion")
     probs: dict[str, np.ndarray] = {}
+    graphs = None
     for model in fusion["models"]:
         folder = models_dir / model
         if not folder.exists():
             raise StreamGuardError(f"{folder}: missing; run `dvc repro` (or `dvc pull`) to get the trained models")
-        if model == "lexical":
-            probs[model] = LexicalBranch.load(params, folder).predict(records)
-        elif model == "transformer":
-            probs[model] = TransformerBranch.load(params, folder).predict(records)
-        else:
+        if model == "gnn" and graphs is None:
             from streamguard.graphs.build import graph_for_function, load_vocab
 
             vocab = load_vocab(graphs_dir)
             graphs = [graph_for_function(r.func, vocab, params.graph) for r in records]
             for rec, g in zip(records, graphs):
                 g.rid = rec.id
-            probs[model] = GNNBranch.load(params, folder, graphs_dir).predict(graphs)
+        items = graphs if model == "gnn" else records
+        # a seed ensemble keeps one member per run_<r> folder; average them as training did
+        members = sorted(folder.glob("run_*")) or [folder]
+        probs[model] = np.mean([load_branch(model, params, m, graphs_dir).predict(items) for m in members], axis=0)
     matrix = np.column_stack([probs[m] for m in fusion["models"]])
     fused = stacker.predict_proba(matrix)
     out = []

@@ -1,8 +1,9 @@
 """Reading models/<name>/predictions.jsonl (and fusion.json), validated line by line.
 
 Contract (DESIGN.md): one JSON object per line,
-`{"id": str, "split": "valid"|"test", "target": 0|1, "prob": float}`;
-extra keys are allowed and ignored. Any violation is an EvaluationError
+`{"id": str, "split": "valid"|"test", "target": 0|1, "prob": float}`, plus
+`prob_runs` (one probability per seed) for a seed ensemble; other extra keys
+are allowed and ignored. Any violation is an EvaluationError
 naming the file, the line and the field.
 """
 
@@ -34,6 +35,8 @@ class SplitPredictions:
     ids: tuple[str, ...]
     target: np.ndarray  # int8, 0/1
     prob: np.ndarray  # float64, P(vulnerable)
+    # [n_runs, n] per-seed probabilities when the model is a seed ensemble (n_runs > 1)
+    prob_runs: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -44,6 +47,17 @@ class ModelPredictions:
     name: str
     path: Path
     splits: dict[str, SplitPredictions]
+
+
+def _check_runs(obj: dict, where: str) -> tuple[float, ...] | None:
+    runs = obj.get("prob_runs")
+    if runs is None:
+        return None
+    if not isinstance(runs, list) or len(runs) < 2 or not all(
+        isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p) and 0 <= p <= 1 for p in runs
+    ):
+        raise EvaluationError(f"{where}: 'prob_runs' must be a list of 2+ probabilities in [0, 1]; {_REGENERATE}")
+    return tuple(float(p) for p in runs)
 
 
 def _check_line(obj: Any, where: str) -> tuple[str, str, int, float]:
@@ -67,6 +81,7 @@ def _check_line(obj: Any, where: str) -> tuple[str, str, int, float]:
 def read_predictions(path: Path, name: str) -> ModelPredictions:
     """All valid/test predictions in `path`, validated; ids unique across splits."""
     rows: dict[str, dict[str, tuple[int, float]]] = {split: {} for split in SPLITS}
+    runs: dict[str, tuple[float, ...] | None] = {}
     seen_in: dict[str, str] = {}
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -84,6 +99,10 @@ def read_predictions(path: Path, name: str) -> ModelPredictions:
                 raise EvaluationError(f"{where}: id {id_!r} appears {detail}; {_REGENERATE}")
             seen_in[id_] = split
             rows[split][id_] = (target, prob)
+            runs[id_] = _check_runs(obj, where)
+    run_counts = {len(r) if r else 1 for r in runs.values()}
+    if len(run_counts) > 1:
+        raise EvaluationError(f"{path}: rows disagree on the number of seed runs ({sorted(run_counts)}); {_REGENERATE}")
     splits = {}
     for split, by_id in rows.items():
         ids = tuple(sorted(by_id))
@@ -91,6 +110,7 @@ def read_predictions(path: Path, name: str) -> ModelPredictions:
             ids=ids,
             target=np.array([by_id[i][0] for i in ids], dtype=np.int8),
             prob=np.array([by_id[i][1] for i in ids], dtype=float),
+            prob_runs=np.array([runs[i] for i in ids], dtype=float).T if ids and runs[ids[0]] else None,
         )
     return ModelPredictions(name=name, path=path, splits=splits)
 

@@ -32,7 +32,7 @@ from rich.table import Table
 
 from streamguard.evaluation.curves import remove_plot_data, write_plot_data
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.evaluation.metrics import METRIC_NAMES, bootstrap_metrics, predict
+from streamguard.evaluation.metrics import METRIC_NAMES, bootstrap_metrics, compute_metrics, predict
 from streamguard.evaluation.predictions import (
     DEEP_MODELS,
     MODEL_NAMES,
@@ -41,7 +41,7 @@ from streamguard.evaluation.predictions import (
     load_available_models,
     read_fusion_threshold,
 )
-from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison
+from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison, paired_ttest
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
 from streamguard.params import EvaluateParams, Params
@@ -183,6 +183,35 @@ def baseline_verdicts(comparisons: dict[str, dict[str, float]], level: float) ->
     return verdicts
 
 
+def per_run_scores(model: ModelPredictions, models_dir: Path, rule: str) -> dict[str, np.ndarray] | None:
+    """Test accuracy and F1 of each seed run (threshold chosen on valid per run), or None for one run."""
+    test, valid = model.splits["test"], model.splits["valid"]
+    if test.prob_runs is None:
+        return None
+    if model.name == "fusion":
+        info = json.loads((models_dir / "fusion" / "fusion.json").read_text(encoding="utf-8"))
+        thresholds = info.get("thresholds_runs")
+        if not thresholds or len(thresholds) != test.prob_runs.shape[0]:
+            raise EvaluationError(f"{models_dir / 'fusion' / 'fusion.json'}: 'thresholds_runs' does not match the "
+                                  "seed runs of its predictions; re-run the fusion stage")
+    else:
+        thresholds = [choose_threshold(valid.target, p, rule) for p in valid.prob_runs]
+    scores = [compute_metrics(test.target, p, t) for p, t in zip(test.prob_runs, thresholds)]
+    return {metric: np.array([s[metric] for s in scores]) for metric in COMPARED_METRICS}
+
+
+def seed_ttests(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray] | None) -> dict[str, float]:
+    """Paired t-tests across seed runs (run i of A against run i of B), when both are ensembles."""
+    if a is None or b is None or len(a["accuracy"]) != len(b["accuracy"]):
+        return {}
+    out: dict[str, float] = {"n_runs": len(a["accuracy"])}
+    for metric in COMPARED_METRICS:
+        result = paired_ttest(a[metric], b[metric])
+        out[f"{metric}_ttest_mean_diff"] = result["mean_diff"]
+        out[f"{metric}_ttest_p"] = result["p_value"]
+    return out
+
+
 def run_evaluate(params: Params, models_dir: Path, metrics_dir: Path) -> dict[str, Any]:
     """Evaluate every model present under models_dir; write metrics_dir; return what was written."""
     settings = params.evaluate
@@ -212,11 +241,15 @@ def run_evaluate(params: Params, models_dir: Path, metrics_dir: Path) -> dict[st
         }
         for name in probs
     }
+    runs = {name: per_run_scores(model, models_dir, params.fusion.threshold_rule) for name, model in models.items()}
     comparisons = {
-        f"{a}_vs_{b}": paired_comparison(
-            y, probs[a], thresholds[a], probs[b], thresholds[b],
-            settings.bootstrap_resamples, settings.confidence_level, settings.seed,
-        )
+        f"{a}_vs_{b}": {
+            **paired_comparison(
+                y, probs[a], thresholds[a], probs[b], thresholds[b],
+                settings.bootstrap_resamples, settings.confidence_level, settings.seed,
+            ),
+            **seed_ttests(runs[a], runs[b]),
+        }
         for a, b in COMPARISON_PAIRS
         if a in probs and b in probs
     }

@@ -20,6 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from streamguard.errors import StreamGuardError
+from streamguard.evaluation.predictions import read_predictions as read_model_predictions
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.params import FusionParams, Params
 from streamguard.progress import console
@@ -31,38 +32,43 @@ def to_logit(prob: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def load_oof_matrix(oof_dir: Path, models: list[str], folds: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Ids, targets and an [n, models] probability matrix from every model's OOF folds."""
-    per_model: dict[str, dict[str, tuple[int, float]]] = {}
+def load_oof_matrix(oof_dir: Path, models: list[str], folds: int) -> tuple[list[str], np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Ids, targets, the [n, models] mean-probability matrix, and one such matrix per seed run."""
+    per_model: dict[str, dict[str, dict]] = {}
     for model in models:
-        rows: dict[str, tuple[int, float]] = {}
+        rows: dict[str, dict] = {}
         for fold in range(folds):
-            for row in read_predictions(oof_dir / model / f"fold_{fold}" / "predictions.jsonl"):
-                rows[row["id"]] = (row["target"], row["prob"])
+            path = oof_dir / model / f"fold_{fold}" / "predictions.jsonl"
+            if not path.exists():
+                raise StreamGuardError(f"fusion: {path} missing; oof.folds is {folds}, so dvc.yaml's oof_{model} "
+                                       f"matrix must list folds 0..{folds - 1} (and `dvc repro` must have run them)")
+            for row in read_predictions(path):
+                rows[row["id"]] = row
         per_model[model] = rows
     ids = sorted(per_model[models[0]])
     for model in models[1:]:
         if set(per_model[model]) != set(ids):
             raise StreamGuardError(f"fusion: OOF predictions of {model} and {models[0]} cover different functions; "
                                    "rerun the oof stages (`dvc repro`)")
-    y = np.array([per_model[models[0]][i][0] for i in ids])
-    X = np.column_stack([[per_model[m][i][1] for i in ids] for m in models])
-    return ids, y, X
+    y = np.array([per_model[models[0]][i]["target"] for i in ids])
+    X = np.column_stack([[per_model[m][i]["prob"] for i in ids] for m in models])
+    n_runs = len(per_model[models[0]][ids[0]].get("prob_runs", [0]))
+    X_runs = [np.column_stack([[per_model[m][i]["prob_runs"][r] for i in ids] for m in models])
+              for r in range(n_runs)] if n_runs > 1 else []
+    return ids, y, X, X_runs
 
 
-def load_split_matrix(models_dir: Path, models: list[str], split: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The full-train models' probabilities for one split, aligned by id."""
-    tables = {}
-    for model in models:
-        rows = read_predictions(models_dir / model / "predictions.jsonl")
-        tables[model] = {r["id"]: (r["target"], r["prob"]) for r in rows if r["split"] == split}
-    ids = sorted(tables[models[0]])
-    for model in models[1:]:
-        if set(tables[model]) != set(ids):
+def load_split_matrix(models_dir: Path, models: list[str], split: str) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The full-train models' probabilities for one split, aligned by id (plus per-run matrices)."""
+    preds = [read_model_predictions(models_dir / m / "predictions.jsonl", m).splits[split] for m in models]
+    ids = preds[0].ids
+    for model, p in zip(models[1:], preds[1:]):
+        if p.ids != ids:
             raise StreamGuardError(f"fusion: {split} predictions of {model} and {models[0]} cover different functions")
-    y = np.array([tables[models[0]][i][0] for i in ids])
-    X = np.column_stack([[tables[m][i][1] for i in ids] for m in models])
-    return ids, y, X
+    X = np.column_stack([p.prob for p in preds])
+    n_runs = preds[0].prob_runs.shape[0] if preds[0].prob_runs is not None else 1
+    X_runs = [np.column_stack([p.prob_runs[r] for p in preds]) for r in range(n_runs)] if n_runs > 1 else []
+    return ids, preds[0].target.astype(int), X, X_runs
 
 
 class Stacker:
@@ -83,14 +89,23 @@ class Stacker:
 
 
 def fit_fusion(params: Params, oof_dir: Path, models_dir: Path) -> dict:
+    """The stacker on mean OOF probabilities, plus one per seed run when n_runs > 1 (for paired tests)."""
     models = list(params.oof.models)
-    oof_ids, y_oof, X_oof = load_oof_matrix(oof_dir, models, params.oof.folds)
-    stacker = Stacker(params.fusion, params.seed).fit(X_oof, y_oof)
-    valid_ids, y_valid, X_valid = load_split_matrix(models_dir, models, "valid")
-    threshold = choose_threshold(y_valid, stacker.predict_proba(X_valid), params.fusion.threshold_rule)
-    test_ids, y_test, X_test = load_split_matrix(models_dir, models, "test")
-    return {"stacker": stacker, "models": models, "threshold": threshold, "oof": (oof_ids, y_oof, X_oof),
-            "valid": (valid_ids, y_valid, X_valid), "test": (test_ids, y_test, X_test)}
+    oof_ids, y_oof, X_oof, X_oof_runs = load_oof_matrix(oof_dir, models, params.oof.folds)
+    splits = {split: load_split_matrix(models_dir, models, split) for split in ("valid", "test")}
+    rule = params.fusion.threshold_rule
+
+    def fit(X_train: np.ndarray, X_valid: np.ndarray) -> tuple[Stacker, float]:
+        stacker = Stacker(params.fusion, params.seed).fit(X_train, y_oof)
+        return stacker, choose_threshold(splits["valid"][1], stacker.predict_proba(X_valid), rule)
+
+    stacker, threshold = fit(X_oof, splits["valid"][2])
+    fitted = {"stacker": stacker, "models": models, "threshold": threshold, "oof_ids": oof_ids,
+              "oof": (y_oof, X_oof), "splits": splits, "runs": []}
+    for r, X_r in enumerate(X_oof_runs):
+        run_stacker, run_threshold = fit(X_r, splits["valid"][3][r])
+        fitted["runs"].append((run_stacker, run_threshold))
+    return fitted
 
 
 def run_fusion(params: Params, oof_dir: Path, models_dir: Path, out_dir: Path) -> dict:
@@ -98,27 +113,35 @@ def run_fusion(params: Params, oof_dir: Path, models_dir: Path, out_dir: Path) -
     stacker: Stacker = fitted["stacker"]
     rows = []
     for split in ("valid", "test"):
-        ids, y, X = fitted[split]
+        ids, y, X, X_runs = fitted["splits"][split]
         probs = stacker.predict_proba(X)
-        rows += [{"id": i, "split": split, "target": int(t), "prob": float(p)} for i, t, p in zip(ids, y, probs)]
+        run_probs = [s.predict_proba(X_r) for (s, _), X_r in zip(fitted["runs"], X_runs)]
+        for i, (id_, target, prob) in enumerate(zip(ids, y, probs)):
+            row = {"id": id_, "split": split, "target": int(target), "prob": float(prob)}
+            if run_probs:
+                row["prob_runs"] = [float(p[i]) for p in run_probs]
+            rows.append(row)
+    out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / "predictions.jsonl", rows)
-    oof_ids, y_oof, X_oof = fitted["oof"]
+    y_oof, X_oof = fitted["oof"]
     np.savez(out_dir / "oof_matrix.npz", X=X_oof, y=y_oof)
     summary = {
         "models": fitted["models"],
         "stacker": params.fusion.stacker,
         "threshold": fitted["threshold"],
         "threshold_rule": params.fusion.threshold_rule,
-        "fitted_on": "out-of-fold probabilities of the training split",
-        "oof_functions": len(oof_ids),
+        "fitted_on": "out-of-fold probabilities of the training split (mean over seed runs)",
+        "oof_functions": len(fitted["oof_ids"]),
         "seed": params.seed,
         "params": params.section("fusion"),
     }
+    if fitted["runs"]:
+        summary["thresholds_runs"] = [t for _, t in fitted["runs"]]
     if params.fusion.stacker == "logreg":
         summary["coefficients"] = dict(zip(fitted["models"], stacker.estimator.coef_[0].tolist()))
         summary["intercept"] = float(stacker.estimator.intercept_[0])
     (out_dir / "fusion.json").write_text(json.dumps(summary, indent=2) + "\n")
-    console.print(f"fusion ({params.fusion.stacker}) on {len(oof_ids)} OOF functions; threshold "
+    console.print(f"fusion ({params.fusion.stacker}) on {len(fitted['oof_ids'])} OOF functions; threshold "
                   f"{fitted['threshold']:.3f} ({params.fusion.threshold_rule} on valid)")
     return summary
 

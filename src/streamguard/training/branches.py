@@ -232,3 +232,14 @@ def make_branch(name: str, params: Params, processed_dir: Path, graphs_dir: Path
     if name not in classes:
         raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BRANCHES)}")
     return classes[name](params, processed_dir, graphs_dir)
+
+
+def load_branch(name: str, params: Params, model_dir: Path, graphs_dir: Path) -> Branch:
+    """A trained branch from its folder (one ensemble member), ready to predict."""
+    if name == "lexical":
+        return LexicalBranch.load(params, model_dir)
+    if name == "transformer":
+        return TransformerBranch.load(params, model_dir)
+    if name == "gnn":
+        return GNNBranch.load(params, model_dir, graphs_dir)
+    raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BRANCHES)}")

@@ -14,6 +14,7 @@ that function.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,7 +23,7 @@ import numpy as np
 
 from streamguard.data.split import assign_folds
 from streamguard.errors import StreamGuardError
-from streamguard.params import Params
+from streamguard.params import Params, run_seeds
 from streamguard.progress import console
 from streamguard.training.branches import item_id, item_target, make_branch
 from streamguard.training.run_info import write_run_info
@@ -44,25 +45,54 @@ def read_predictions(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def prediction_rows(items: Sequence[Any], probs: np.ndarray, split: str, **extra: Any) -> list[dict]:
-    return [{"id": item_id(it), "split": split, "target": item_target(it), "prob": float(p), **extra}
-            for it, p in zip(items, probs)]
-
-
-def run_train(model: str, params: Params, processed_dir: Path, graphs_dir: Path, out_dir: Path) -> dict:
-    started = time.time()
-    branch = make_branch(model, params, processed_dir, graphs_dir)
-    splits = {s: branch.load_items(s) for s in ("train", "valid", "test")}
-    info = branch.fit(splits["train"], splits["valid"], out_dir, CHECKPOINT_ROOT / model, params.seed)
+def prediction_rows(items: Sequence[Any], run_probs: list[np.ndarray], split: str, **extra: Any) -> list[dict]:
+    """One row per item: the mean over runs as `prob`, and each run's as `prob_runs` when n_runs > 1."""
+    mean = np.mean(run_probs, axis=0)
     rows = []
-    for split in ("valid", "test"):
-        rows += prediction_rows(splits[split], branch.predict(splits[split]), split)
+    for i, it in enumerate(items):
+        row = {"id": item_id(it), "split": split, "target": item_target(it), "prob": float(mean[i]), **extra}
+        if len(run_probs) > 1:
+            row["prob_runs"] = [float(p[i]) for p in run_probs]
+        rows.append(row)
+    return rows
+
+
+def run_dirs(out_dir: Path, n_runs: int) -> list[Path]:
+    """Where each ensemble member lives: out_dir itself for one run, out_dir/run_<r> for several."""
+    return [out_dir] if n_runs == 1 else [out_dir / f"run_{r}" for r in range(n_runs)]
+
+
+def fit_runs(model: str, params: Params, processed_dir: Path, graphs_dir: Path, train_items: Sequence[Any],
+             valid_items: Sequence[Any], predict_on: dict[str, Sequence[Any]], out_dir: Path,
+             checkpoint_dir: Path) -> tuple[dict[str, list[np.ndarray]], list[dict]]:
+    """Train one model per seed of `run_seeds(params)`; each predicts every split in `predict_on`."""
+    probs: dict[str, list[np.ndarray]] = {split: [] for split in predict_on}
+    infos = []
+    dirs = run_dirs(out_dir, params.n_runs)
+    for r, (seed, run_dir) in enumerate(zip(run_seeds(params), dirs)):
+        started = time.time()
+        branch = make_branch(model, params, processed_dir, graphs_dir)
+        info = branch.fit(train_items, valid_items, run_dir, checkpoint_dir / f"run_{r}", seed)
+        for split, items in predict_on.items():
+            probs[split].append(branch.predict(items))
+        info = write_run_info(run_dir, seed=seed, params=branch.params_used(), data_sha256=branch.data_sha256(),
+                              device=info.pop("device", "cpu"), wall_time_s=time.time() - started, model=model,
+                              train_size=len(train_items), **info)
+        infos.append(info)
+    return probs, infos
+
+
+def run_train(model: str, params: Params, processed_dir: Path, graphs_dir: Path, out_dir: Path) -> list[dict]:
+    loader = make_branch(model, params, processed_dir, graphs_dir)
+    splits = {s: loader.load_items(s) for s in ("train", "valid", "test")}
+    evaluated = {"valid": splits["valid"], "test": splits["test"]}
+    probs, infos = fit_runs(model, params, processed_dir, graphs_dir, splits["train"], splits["valid"], evaluated,
+                            out_dir, CHECKPOINT_ROOT / model)
+    rows = [row for split in ("valid", "test") for row in prediction_rows(evaluated[split], probs[split], split)]
     write_predictions(out_dir / "predictions.jsonl", rows)
-    info = write_run_info(out_dir, seed=params.seed, params=branch.params_used(), data_sha256=branch.data_sha256(),
-                          device=info.pop("device", "cpu"), wall_time_s=time.time() - started,
-                          model=model, train_size=len(splits["train"]), **info)
-    console.print(f"train {model}: {len(splits['train'])} functions, {info['wall_time_s']:.1f} s")
-    return info
+    total = sum(i["wall_time_s"] for i in infos)
+    console.print(f"train {model}: {len(splits['train'])} functions, {params.n_runs} run(s), {total:.1f} s")
+    return infos
 
 
 def fold_split(items: Sequence[Any], records_folds: dict[str, int], fold: int) -> tuple[list, list]:
@@ -86,20 +116,18 @@ def run_oof_fold(model: str, fold: int, params: Params, processed_dir: Path, gra
         section = getattr(params, model)
         params = replace(params, **{model: replace(section, epochs=params.oof.epochs)})
     folds = assign_folds(read_split(processed_dir, "train"), k, params.seed)
-    branch = make_branch(model, params, processed_dir, graphs_dir)
-    train_items = branch.load_items("train")
-    inside, held_out = fold_split(train_items, folds, fold)
+    loader = make_branch(model, params, processed_dir, graphs_dir)
+    inside, held_out = fold_split(loader.load_items("train"), folds, fold)
     out_dir = out_root / model / f"fold_{fold}"
-    fit_dir = CHECKPOINT_ROOT / "oof" / model / f"fold_{fold}" / "model"
-    branch.fit(inside, branch.load_items("valid"), fit_dir, CHECKPOINT_ROOT / "oof" / model / f"fold_{fold}" / "ckpt",
-               params.seed)
-    rows = prediction_rows(held_out, branch.predict(held_out), "train", fold=fold)
-    write_predictions(out_dir / "predictions.jsonl", rows)
+    scratch = CHECKPOINT_ROOT / "oof" / model / f"fold_{fold}"
+    # fold models are not kept: only their held-out predictions are a product
+    probs, _ = fit_runs(model, params, processed_dir, graphs_dir, inside, loader.load_items("valid"),
+                        {"train": held_out}, scratch / "model", scratch / "ckpt")
+    write_predictions(out_dir / "predictions.jsonl", prediction_rows(held_out, probs["train"], "train", fold=fold))
     (out_dir / "fold.json").write_text(json.dumps(
-        {"model": model, "fold": fold, "folds": k, "held_out_ids": sorted(item_id(i) for i in held_out),
+        {"model": model, "fold": fold, "folds": k, "runs": params.n_runs,
+         "held_out_ids": sorted(item_id(i) for i in held_out),
          "trained_on_ids": sorted(item_id(i) for i in inside)}) + "\n")
-    import shutil
-
-    shutil.rmtree(CHECKPOINT_ROOT / "oof" / model / f"fold_{fold}", ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
     console.print(f"oof {model} fold {fold}/{k}: trained on {len(inside)}, predicted {len(held_out)}")
     return {"trained_on": len(inside), "held_out": len(held_out)}
