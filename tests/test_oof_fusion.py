@@ -97,3 +97,28 @@ def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_record
     result = run_evaluate(params, tmp_path / "models", tmp_path / "metrics")
     comparison = result["comparisons"]["fusion_vs_lexical"]
     assert comparison["n_runs"] == 2 and 0.0 <= comparison["accuracy_ttest_p"] <= 1.0
+
+
+def test_fusion_with_per_function_features_round_trips(tmp_path, sample_records, monkeypatch):
+    from streamguard.models.fusion import function_features
+
+    monkeypatch.chdir(tmp_path)
+    feats = ["length", "nesting", "dangerous_calls"]
+    assert function_features("int f() { if (a) { memcpy(d, s, n); } }", feats)[1] == 0.3  # { { ( depth 3
+    params = params_from_dict({**PARAMS, "fusion": {"features": feats, "stacker": "gbm"}})
+    processed = _write_processed(tmp_path, sample_records, params)
+    run_train("lexical", params, processed, tmp_path / "graphs", tmp_path / "models" / "lexical")
+    for fold in range(3):
+        run_oof_fold("lexical", fold, params, processed, tmp_path / "graphs", tmp_path / "oof")
+    summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
+    assert summary["features"] == feats
+    stacker, _ = load_stacker(tmp_path / "models" / "fusion")
+    from streamguard.data.records import read_split
+
+    test = {r.id: r for r in read_split(processed, "test")}
+    base = {r["id"]: r["prob"] for r in read_predictions(tmp_path / "models/lexical/predictions.jsonl")
+            if r["split"] == "test"}
+    fused = [r for r in read_predictions(tmp_path / "models/fusion/predictions.jsonl") if r["split"] == "test"]
+    F = np.array([function_features(test[r["id"]].func, feats) for r in fused])
+    again = stacker.predict_proba(np.array([[base[r["id"]]] for r in fused]), F)
+    assert np.allclose(again, [r["prob"] for r in fused])

@@ -57,7 +57,7 @@ def cmd_oof(args: argparse.Namespace) -> None:
 def cmd_fusion(args: argparse.Namespace) -> None:
     from streamguard.models.fusion import run_fusion
 
-    run_fusion(_params(args), Path(args.oof), Path(args.models), Path(args.out))
+    run_fusion(_params(args), Path(args.oof), Path(args.models), Path(args.out), Path(args.processed))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oof", default="data/oof")
     p.add_argument("--models", default="models")
     p.add_argument("--out", default="models/fusion")
+    p.add_argument("--processed", default="data/processed", help="for per-function fusion features")
     p = add("evaluate", cmd_evaluate, "test metrics with bootstrap CIs, paired tests and plots")
     p.add_argument("--models", default="models")
     p.add_argument("--metrics", default="metrics")

@@ -160,6 +160,9 @@ class FusionParams:
     stacker: Literal["logreg", "gbm"] = "logreg"
     C: float = 1.0
     threshold_rule: Literal["max_f1", "max_accuracy"] = "max_accuracy"
+    # cheap per-function features appended to the stacker's input: any of
+    # length (log chars), nesting (max brace/paren depth), dangerous_calls (log count)
+    features: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -365,6 +368,10 @@ def _check_ranges(obj: Any, where: str, prefix: str) -> None:
             raise bad("models", f"names unknown models {sorted(unknown)}; use lexical, transformer, gnn")
     if isinstance(obj, Params) and obj.n_runs < 1:
         raise ParamsError(f"{where}: key 'n_runs' must be at least 1, got {obj.n_runs}")
+    if isinstance(obj, FusionParams):
+        unknown = set(obj.features) - {"length", "nesting", "dangerous_calls"}
+        if unknown:
+            raise bad("features", f"names unknown features {sorted(unknown)}; use length, nesting, dangerous_calls")
     if isinstance(obj, EvaluateParams) and not 0.5 < obj.confidence_level < 1:
         raise bad("confidence_level", "must be in (0.5, 1)")
     if isinstance(obj, CollectParams):

@@ -68,7 +68,12 @@ def score_records(records: list[Record], models_dir: Path, graphs_dir: Path, par
         members = sorted(folder.glob("run_*")) or [folder]
         probs[model] = np.mean([load_branch(model, params, m, graphs_dir).predict(items) for m in members], axis=0)
     matrix = np.column_stack([probs[m] for m in fusion["models"]])
-    fused = stacker.predict_proba(matrix)
+    features = None
+    if fusion.get("features"):
+        from streamguard.models.fusion import function_features
+
+        features = np.array([function_features(r.func, fusion["features"]) for r in records])
+    fused = stacker.predict_proba(matrix, features)
     out = []
     for i, rec in enumerate(records):
         out.append({

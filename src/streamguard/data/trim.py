@@ -19,13 +19,13 @@ DANGEROUS_APIS = (
     "read", "recv", "system", "popen", "execl", "execlp", "execv", "execvp", "av_malloc", "av_free",
     "av_freep", "av_realloc", "g_malloc", "g_free", "g_new", "g_realloc",
 )
-_DANGEROUS_CALL = re.compile(r"\b(?:" + "|".join(DANGEROUS_APIS) + r")\s*\(")
+DANGEROUS_CALL = re.compile(r"\b(?:" + "|".join(DANGEROUS_APIS) + r")\s*\(")
 # an indexed write such as `buf[i] = ...` (not `==`)
 _ARRAY_WRITE = re.compile(r"\w\s*\[[^\]]*\]\s*(?:[-+*/|&^]|<<|>>)?=(?!=)")
 
 
 def is_dangerous_line(line: str) -> bool:
-    return bool(_DANGEROUS_CALL.search(line) or _ARRAY_WRITE.search(line))
+    return bool(DANGEROUS_CALL.search(line) or _ARRAY_WRITE.search(line))
 
 
 @dataclass

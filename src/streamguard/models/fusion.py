@@ -13,12 +13,16 @@ deterministically in well under a second when loaded).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
+from streamguard.data.records import SPLITS, read_split
+from streamguard.data.trim import DANGEROUS_CALL
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import read_predictions as read_model_predictions
 from streamguard.evaluation.thresholds import choose_threshold
@@ -71,6 +75,35 @@ def load_split_matrix(models_dir: Path, models: list[str], split: str) -> tuple[
     return ids, preds[0].target.astype(int), X, X_runs
 
 
+FEATURES = ("length", "nesting", "dangerous_calls")
+
+
+def function_features(func: str, names: list[str]) -> list[float]:
+    """Cheap per-function stacker inputs, scaled to roughly unit range."""
+    values = {}
+    if "length" in names:
+        values["length"] = math.log1p(len(func)) / 10
+    if "nesting" in names:
+        depth = deepest = 0
+        for ch in func:
+            if ch in "{(":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif ch in "})":
+                depth = max(0, depth - 1)
+        values["nesting"] = deepest / 10
+    if "dangerous_calls" in names:
+        values["dangerous_calls"] = math.log1p(len(DANGEROUS_CALL.findall(func)))
+    return [values[n] for n in names]
+
+
+def feature_matrix(processed_dir: Path, ids: Sequence[str], names: list[str]) -> np.ndarray | None:
+    if not names:
+        return None
+    funcs = {r.id: r.func for split in SPLITS for r in read_split(processed_dir, split)}
+    return np.array([function_features(funcs[i], names) for i in ids])
+
+
 class Stacker:
     def __init__(self, params: FusionParams, seed: int) -> None:
         self.params = params
@@ -80,42 +113,52 @@ class Stacker:
             self.estimator = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
                                                             random_state=seed)
 
-    def fit(self, probs: np.ndarray, y: np.ndarray) -> "Stacker":
-        self.estimator.fit(to_logit(probs), y)
+    @staticmethod
+    def _inputs(probs: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        logits = to_logit(probs)
+        return logits if features is None else np.hstack([logits, features])
+
+    def fit(self, probs: np.ndarray, y: np.ndarray, features: np.ndarray | None = None) -> "Stacker":
+        self.estimator.fit(self._inputs(probs, features), y)
         return self
 
-    def predict_proba(self, probs: np.ndarray) -> np.ndarray:
-        return self.estimator.predict_proba(to_logit(probs))[:, 1]
+    def predict_proba(self, probs: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        return self.estimator.predict_proba(self._inputs(probs, features))[:, 1]
 
 
-def fit_fusion(params: Params, oof_dir: Path, models_dir: Path) -> dict:
+def fit_fusion(params: Params, oof_dir: Path, models_dir: Path, processed_dir: Path) -> dict:
     """The stacker on mean OOF probabilities, plus one per seed run when n_runs > 1 (for paired tests)."""
     models = list(params.oof.models)
     oof_ids, y_oof, X_oof, X_oof_runs = load_oof_matrix(oof_dir, models, params.oof.folds)
     splits = {split: load_split_matrix(models_dir, models, split) for split in ("valid", "test")}
     rule = params.fusion.threshold_rule
+    names = list(params.fusion.features)
+    features = {"oof": feature_matrix(processed_dir, oof_ids, names),
+                **{split: feature_matrix(processed_dir, splits[split][0], names) for split in splits}}
 
     def fit(X_train: np.ndarray, X_valid: np.ndarray) -> tuple[Stacker, float]:
-        stacker = Stacker(params.fusion, params.seed).fit(X_train, y_oof)
-        return stacker, choose_threshold(splits["valid"][1], stacker.predict_proba(X_valid), rule)
+        stacker = Stacker(params.fusion, params.seed).fit(X_train, y_oof, features["oof"])
+        return stacker, choose_threshold(splits["valid"][1], stacker.predict_proba(X_valid, features["valid"]), rule)
 
     stacker, threshold = fit(X_oof, splits["valid"][2])
     fitted = {"stacker": stacker, "models": models, "threshold": threshold, "oof_ids": oof_ids,
-              "oof": (y_oof, X_oof), "splits": splits, "runs": []}
+              "oof": (y_oof, X_oof), "splits": splits, "runs": [], "features": features}
     for r, X_r in enumerate(X_oof_runs):
         run_stacker, run_threshold = fit(X_r, splits["valid"][3][r])
         fitted["runs"].append((run_stacker, run_threshold))
     return fitted
 
 
-def run_fusion(params: Params, oof_dir: Path, models_dir: Path, out_dir: Path) -> dict:
-    fitted = fit_fusion(params, oof_dir, models_dir)
+def run_fusion(params: Params, oof_dir: Path, models_dir: Path, out_dir: Path,
+               processed_dir: Path = Path("data/processed")) -> dict:
+    fitted = fit_fusion(params, oof_dir, models_dir, processed_dir)
     stacker: Stacker = fitted["stacker"]
     rows = []
     for split in ("valid", "test"):
         ids, y, X, X_runs = fitted["splits"][split]
-        probs = stacker.predict_proba(X)
-        run_probs = [s.predict_proba(X_r) for (s, _), X_r in zip(fitted["runs"], X_runs)]
+        F = fitted["features"][split]
+        probs = stacker.predict_proba(X, F)
+        run_probs = [s.predict_proba(X_r, F) for (s, _), X_r in zip(fitted["runs"], X_runs)]
         for i, (id_, target, prob) in enumerate(zip(ids, y, probs)):
             row = {"id": id_, "split": split, "target": int(target), "prob": float(prob)}
             if run_probs:
@@ -124,12 +167,14 @@ def run_fusion(params: Params, oof_dir: Path, models_dir: Path, out_dir: Path) -
     out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / "predictions.jsonl", rows)
     y_oof, X_oof = fitted["oof"]
-    np.savez(out_dir / "oof_matrix.npz", X=X_oof, y=y_oof)
+    F_oof = fitted["features"]["oof"]
+    np.savez(out_dir / "oof_matrix.npz", X=X_oof, y=y_oof, F=F_oof if F_oof is not None else np.zeros((len(y_oof), 0)))
     summary = {
         "models": fitted["models"],
         "stacker": params.fusion.stacker,
         "threshold": fitted["threshold"],
         "threshold_rule": params.fusion.threshold_rule,
+        "features": list(params.fusion.features),
         "fitted_on": "out-of-fold probabilities of the training split (mean over seed runs)",
         "oof_functions": len(fitted["oof_ids"]),
         "seed": params.seed,
@@ -138,7 +183,8 @@ def run_fusion(params: Params, oof_dir: Path, models_dir: Path, out_dir: Path) -
     if fitted["runs"]:
         summary["thresholds_runs"] = [t for _, t in fitted["runs"]]
     if params.fusion.stacker == "logreg":
-        summary["coefficients"] = dict(zip(fitted["models"], stacker.estimator.coef_[0].tolist()))
+        summary["coefficients"] = dict(zip(fitted["models"] + list(params.fusion.features),
+                                           stacker.estimator.coef_[0].tolist()))
         summary["intercept"] = float(stacker.estimator.intercept_[0])
     (out_dir / "fusion.json").write_text(json.dumps(summary, indent=2) + "\n")
     console.print(f"fusion ({params.fusion.stacker}) on {len(fitted['oof_ids'])} OOF functions; threshold "
@@ -152,10 +198,10 @@ def load_stacker(out_dir: Path) -> tuple[Stacker, dict]:
     stacker = Stacker(FusionParams(**summary["params"]), summary["seed"])
     if summary["stacker"] == "logreg":
         est = stacker.estimator
-        est.coef_ = np.array([[summary["coefficients"][m] for m in summary["models"]]])
+        est.coef_ = np.array([[summary["coefficients"][m] for m in summary["models"] + summary["features"]]])
         est.intercept_ = np.array([summary["intercept"]])
         est.classes_ = np.array([0, 1])
     else:
         data = np.load(out_dir / "oof_matrix.npz", allow_pickle=False)
-        stacker.fit(data["X"], data["y"])
+        stacker.fit(data["X"], data["y"], data["F"] if data["F"].shape[1] else None)
     return stacker, summary
