@@ -165,7 +165,9 @@ class GNNBranch(Branch):
         from streamguard.graphs.stats import recommended_batch_size
 
         stats = json.loads((self.graphs_dir / "graph_stats.json").read_text())
-        return recommended_batch_size(stats, self.params.gnn.memory_budget_mb)
+        cfg = self.params.gnn
+        return recommended_batch_size(stats, cfg.memory_budget_mb, hidden_size=cfg.hidden_size,
+                                      num_layers=cfg.num_layers)
 
     @staticmethod
     def _collate(items):
