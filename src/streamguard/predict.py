@@ -65,7 +65,7 @@ def score_records(records: list[Record], models_dir: Path, graphs_dir: Path, par
                 g.rid = rec.id
         items = graphs if model == "gnn" else records
         # a seed ensemble keeps one member per run_<r> folder; average them as training did
-        members = sorted(folder.glob("run_*")) or [folder]
+        members = sorted(p for p in folder.glob("run_[0-9]*") if p.is_dir()) or [folder]
         probs[model] = np.mean([load_branch(model, params, m, graphs_dir).predict(items) for m in members], axis=0)
     matrix = np.column_stack([probs[m] for m in fusion["models"]])
     features = None

@@ -198,7 +198,7 @@ def load_stacker(out_dir: Path) -> tuple[Stacker, dict]:
     stacker = Stacker(FusionParams(**summary["params"]), summary["seed"])
     if summary["stacker"] == "logreg":
         est = stacker.estimator
-        est.coef_ = np.array([[summary["coefficients"][m] for m in summary["models"] + summary["features"]]])
+        est.coef_ = np.array([[summary["coefficients"][m] for m in summary["models"] + summary.get("features", [])]])
         est.intercept_ = np.array([summary["intercept"]])
         est.classes_ = np.array([0, 1])
     else:
