@@ -92,3 +92,13 @@ def test_sampler_weighting_and_accumulation_train(tmp_path):
     cfg = replace(CFG, weighting="sampler", grad_accum=2, epochs=1)
     result = train(make_task(), cfg, seed=1, out_dir=tmp_path / "s", checkpoint_dir=tmp_path / "cs")
     assert result.epochs_run == 1 and np.isfinite(result.history[0]["train_loss"])
+
+
+def test_early_stopping_keeps_the_epoch_with_the_best_chosen_metric(tmp_path):
+    from dataclasses import replace
+
+    cfg = replace(CFG, epochs=3, patience=3, early_stopping_metric="mcc")
+    result = train(make_task(), cfg, seed=3, out_dir=tmp_path / "m", checkpoint_dir=tmp_path / "cm")
+    scores = [h["valid_mcc"] for h in result.history]
+    assert result.best_epoch == 1 + scores.index(max(scores))
+    assert result.best_valid_score == max(scores)

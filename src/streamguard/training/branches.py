@@ -224,7 +224,7 @@ def _items_fingerprint(train_items: Sequence[Any], valid_items: Sequence[Any]) -
 
 
 def _result_info(result: TrainingResult) -> dict:
-    return {"best_epoch": result.best_epoch, "best_valid_f1": result.best_valid_f1,
+    return {"best_epoch": result.best_epoch, "best_valid_score": result.best_valid_score,
             "epochs_run": result.epochs_run, "device": result.device, "history": result.history,
             "resumed_from_step": result.resumed_from_step}
 

@@ -3,7 +3,8 @@
 A branch supplies a `TrainingTask` (model, items, collate and forward
 functions); everything else is here, once: AdamW with linear warm-up/decay,
 clipping, accumulation, confidence x class-balance weighting (loss or
-sampler), early stopping on the vulnerable-class F1 of valid, AMP on CUDA,
+sampler), early stopping on the vulnerable-class F1 of valid (or another metric
+chosen by `early_stopping_metric`), AMP on CUDA,
 step checkpoints and checkpoints on SIGTERM/SIGINT with `resume: auto`,
 seeded determinism, dvclive curves and a rich progress bar.
 
@@ -61,7 +62,8 @@ class TrainingTask:
 @dataclass
 class TrainingResult:
     best_epoch: int
-    best_valid_f1: float
+    # the early-stopping metric (`early_stopping_metric`, F1 of the vulnerable class by default)
+    best_valid_score: float
     epochs_run: int
     history: list[dict]
     wall_time_s: float
@@ -199,7 +201,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = checkpoint_dir / "checkpoint.pt"
     best_path = checkpoint_dir / "best.pt"
-    state = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_f1": -1.0, "best_epoch": -1,
+    state = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_score": -math.inf, "best_epoch": -1,
              "bad_epochs": 0, "history": [], "accum_loss": 0.0, "accum_weight": 0.0}
     resumed_from = 0
     if cfg.resume == "auto" and ckpt_path.exists():
@@ -294,8 +296,9 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
                 f"valid_auc {summary['roc_auc']:.4f}"
             )
             state["accum_loss"] = state["accum_weight"] = 0.0
-            if summary["f1"] > state["best_f1"]:
-                state["best_f1"], state["best_epoch"], state["bad_epochs"] = summary["f1"], epoch + 1, 0
+            score = summary[cfg.early_stopping_metric]
+            if score > state["best_score"] or state["best_epoch"] < 0:  # NaN-safe: always keep one
+                state["best_score"], state["best_epoch"], state["bad_epochs"] = score, epoch + 1, 0
                 torch.save(model.state_dict(), best_path)
             else:
                 state["bad_epochs"] += 1
@@ -312,7 +315,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
     # a finished run leaves no checkpoint behind: the next run with other params starts clean
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return TrainingResult(
-        best_epoch=state["best_epoch"], best_valid_f1=state["best_f1"], epochs_run=state["epoch"],
+        best_epoch=state["best_epoch"], best_valid_score=state["best_score"], epochs_run=state["epoch"],
         history=state["history"], wall_time_s=time.time() - started, device=str(device),
         resumed_from_step=resumed_from,
     )
