@@ -40,6 +40,10 @@ from streamguard.training.quick_metrics import classification_summary
 class TrainingInterrupted(StreamGuardError):
     """SIGTERM/SIGINT arrived; a checkpoint was written and `resume: auto` continues."""
 
+    step: int = 0
+    # seconds spent in the step loop of this process (what benchmarks divide by)
+    loop_seconds: float = 0.0
+
 
 @dataclass
 class TrainingTask:
@@ -238,6 +242,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
     live = _open_live(out_dir, cfg, state["history"])
     valid_y = np.asarray(task.valid_labels)
     stopper = _StopSignal()
+    loop_started = time.time()
     with stopper.installed(), make_progress() as progress:
         bar = progress.add_task(f"{task.name}", total=total_steps * cfg.grad_accum, info="")
         progress.update(bar, completed=state["epoch"] * batches_per_epoch + state["batch_in_epoch"])
@@ -277,10 +282,12 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
                 if at_boundary and (stopper.received or (stop_after_steps and step >= stop_after_steps)):
                     save_checkpoint(ckpt_path)
                     why = f"signal {stopper.received}" if stopper.received else f"stop_after_steps={stop_after_steps}"
-                    raise TrainingInterrupted(
+                    interrupted = TrainingInterrupted(
                         f"{task.name}: training stopped at step {step} ({why}); checkpoint written to {ckpt_path}. "
                         "Run the same command again (resume: auto) to continue."
                     )
+                    interrupted.step, interrupted.loop_seconds = step - resumed_from, time.time() - loop_started
+                    raise interrupted
                 if at_boundary and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     save_checkpoint(ckpt_path)
             # end of epoch: validate, log, early-stop
