@@ -123,7 +123,8 @@ def test_metrics_diff_between_commits(pipeline_repo):
     sh(pipeline_repo, "dvc", "repro")
     diff = sh(pipeline_repo, "dvc", "metrics", "diff", "--md").stdout
     assert "lexical.accuracy" in diff or "lexical.f1" in diff
-    sh(pipeline_repo, "git", "checkout", "-q", "--", "params.yaml", "dvc.lock")
+    # HEAD, not the index: core.autostage has staged the new dvc.lock
+    sh(pipeline_repo, "git", "checkout", "-q", "HEAD", "--", "params.yaml", "dvc.lock", "metrics")
     sh(pipeline_repo, "dvc", "checkout", "-q")
 
 
