@@ -296,7 +296,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
             record = {"epoch": epoch + 1, "train_loss": state["accum_loss"] / max(state["accum_weight"], 1),
                       **{f"valid_{k}": v for k, v in summary.items()}}
             state["history"].append(record)
-            _log_epoch(live, record)
+            live.log_epoch(record)
             progress.console.print(
                 f"{task.name} epoch {epoch + 1}: train_loss {record['train_loss']:.4f}  valid_loss "
                 f"{summary['loss']:.4f}  valid_f1 {summary['f1']:.4f}  valid_acc {summary['accuracy']:.4f}  "
@@ -317,8 +317,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
     model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, out_dir / "model.pt")
-    if live is not None:
-        live.end()
+    live.end()
     # a finished run leaves no checkpoint behind: the next run with other params starts clean
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return TrainingResult(
@@ -328,14 +327,34 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
     )
 
 
-def _open_live(out_dir: Path, cfg: TrainParams, history: list[dict]):
+@dataclass
+class _CurveLog:
+    """Per-epoch curves: dvclive (for `dvc plots`) and, optionally, TensorBoard."""
+
+    live: Any
+    tensorboard: Any = None
+
+    def log_epoch(self, record: dict) -> None:
+        for key, value in record.items():
+            if key != "epoch" and value is not None and not (isinstance(value, float) and math.isnan(value)):
+                self.live.log_metric(key, value)
+                if self.tensorboard is not None:
+                    self.tensorboard.add_scalar(key, value, record["epoch"])
+        self.live.next_step()
+
+    def end(self) -> None:
+        self.live.end()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def _open_live(out_dir: Path, cfg: TrainParams, history: list[dict]) -> _CurveLog:
     """dvclive writes per-epoch curves to out_dir/live; replays history after a resume."""
     from dvclive import Live
 
     live_dir = out_dir / "live"
     shutil.rmtree(live_dir, ignore_errors=True)
-    live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None)
-    live._tb = None  # type: ignore[attr-defined]
+    curves = _CurveLog(Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None))
     if cfg.tensorboard:
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -343,16 +362,7 @@ def _open_live(out_dir: Path, cfg: TrainParams, history: list[dict]):
             raise StreamGuardError(
                 "tensorboard: true needs the tensorboard package; `pip install tensorboard` or set it to false"
             ) from exc
-        live._tb = SummaryWriter(str(out_dir / "tensorboard"))  # type: ignore[attr-defined]
+        curves.tensorboard = SummaryWriter(str(out_dir / "tensorboard"))
     for record in history:
-        _log_epoch(live, record)
-    return live
-
-
-def _log_epoch(live, record: dict) -> None:
-    for key, value in record.items():
-        if key != "epoch" and value is not None and not (isinstance(value, float) and math.isnan(value)):
-            live.log_metric(key, value)
-            if live._tb is not None:
-                live._tb.add_scalar(key, value, record["epoch"])
-    live.next_step()
+        curves.log_epoch(record)
+    return curves
