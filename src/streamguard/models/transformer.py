@@ -129,6 +129,10 @@ def forward_tokens(model, batch, device):
 
 
 def save(model, tokenizer, out_dir: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
+    # transformers draws its own tqdm bar per shard; rich already shows progress, and stage logs stay clean
+    hf_logging.disable_progress_bar()
     model.save_pretrained(out_dir / "hf")
     tokenizer.save_pretrained(out_dir / "hf")
 
