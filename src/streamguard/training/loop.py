@@ -3,8 +3,8 @@
 A branch supplies a `TrainingTask` (model, items, collate and forward
 functions); everything else is here, once: AdamW with linear warm-up/decay,
 clipping, accumulation, confidence x class-balance weighting (loss or
-sampler), early stopping on the vulnerable-class F1 of valid (or another metric
-chosen by `early_stopping_metric`), AMP on CUDA,
+sampler), early stopping on a valid metric (`early_stopping_metric`: MCC by
+default, or the vulnerable-class F1, ROC-AUC, accuracy), AMP on CUDA,
 step checkpoints and checkpoints on SIGTERM/SIGINT with `resume: auto`,
 seeded determinism, dvclive curves and a rich progress bar.
 
@@ -66,7 +66,7 @@ class TrainingTask:
 @dataclass
 class TrainingResult:
     best_epoch: int
-    # the early-stopping metric (`early_stopping_metric`, F1 of the vulnerable class by default)
+    # the best valid value of `early_stopping_metric` (MCC by default)
     best_valid_score: float
     epochs_run: int
     history: list[dict]
