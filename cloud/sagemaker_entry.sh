@@ -5,10 +5,12 @@
 #   bash repo/cloud/sagemaker_entry.sh [--name NAME] [-S key=value ...] [-- STAGE ...]
 #   bash repo/cloud/sagemaker_entry.sh --repro [-- STAGE ...]
 #
-# `streamguard sagemaker` ships the working tree as <code>/repo and the git history
-# as <code>/meta/source.bundle, and runs this script from <code>. Steps:
+# `streamguard sagemaker` ships the tracked files (and, if asked, new unignored ones) as
+# <code>/repo, their list as <code>/meta/files and the git history as
+# <code>/meta/source.bundle, and runs this script from <code>. Steps:
 #   1. git: rebuild the repository from the bundle (same commit as the launcher's
-#      HEAD; uncommitted changes become one commit on top), which `dvc exp` needs;
+#      HEAD; uncommitted changes to the listed files become one commit on top), which
+#      `dvc exp` needs;
 #   2. pip install -r requirements.txt -e .   (SG_KEEP_IMAGE_TORCH=1 keeps the image's torch);
 #   3. checkpoints/ -> $SG_CHECKPOINT_DIR/train (SageMaker syncs /opt/ml/checkpoints with S3,
 #      so a spot restart finds them and `resume: auto` continues), and with
@@ -90,8 +92,13 @@ if [ ! -d .git ]; then
         git fetch -q "$META/source.bundle" HEAD
         git reset -q FETCH_HEAD
     fi
-    git add -A
-    if [ -n "$(git status --porcelain)" ]; then
+    # commit exactly what the bundle shipped (meta/files), never whatever else lies in the tree
+    [ -f "$META/files" ] || die "$META/files is missing: rebuild the bundle with this version of streamguard"
+    git add -u
+    if [ -s "$META/files" ]; then
+        git --literal-pathspecs add --pathspec-from-file="$META/files" --pathspec-file-nul
+    fi
+    if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
         git commit -q -m "sagemaker: working tree of ${SG_SOURCE_COMMIT:-an unknown commit}"
     fi
 fi

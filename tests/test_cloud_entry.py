@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from streamguard.cloud.bundle import build_source_bundle
+from streamguard.cloud.bundle import build_source_bundle, source_info
 from test_cloud_support import NO_FILE, git, make_small_repo, moto_endpoint, set_dummy_aws  # noqa: F401 (fixture)
 
 ENTRY = REPO / "cloud" / "sagemaker_entry.sh"
@@ -68,11 +68,12 @@ class Job:
         self.log = tmp / "calls.log"
         self.fakebin = tmp / "fakebin"
 
-    def unpack(self) -> None:
+    def unpack(self, *, include_untracked: bool = False) -> None:
         if self.code.exists():
             shutil.rmtree(self.code)
         self.code.mkdir()
-        bundle = build_source_bundle(self.repo, self.tmp / "source.tar.gz")
+        info = source_info(self.repo, include_untracked=include_untracked)
+        bundle = build_source_bundle(self.repo, self.tmp / "source.tar.gz", info)
         with tarfile.open(bundle.path) as tar:
             tar.extractall(self.code, filter="data")
 
@@ -163,6 +164,24 @@ def test_install_pull_exp_run_push_then_results(job):
     assert git(work, "rev-parse", "HEAD~1").strip() == source_commit
     assert "NOTES.md" in git(work, "show", "--name-only", "--format=", "HEAD")
     assert not (work / ".dvc" / "config.local").exists()  # the launcher's DVC credentials stayed home
+
+
+@pytest.mark.parametrize("include_untracked", [False, True])
+def test_the_job_commits_what_the_bundle_shipped_and_nothing_else(tmp_path, include_untracked):
+    job = Job(tmp_path, make_small_repo(tmp_path / "repo"))
+    git(job.repo, "rm", "-q", "requirements.txt")  # a deletion is an uncommitted change too
+    job.unpack(include_untracked=include_untracked)
+    work = job.code / "repo"
+    for junk in (".env", "scratch/notes.txt"):  # in the tree before the script runs, never shipped
+        (work / junk).parent.mkdir(parents=True, exist_ok=True)
+        (work / junk).write_text("TOKEN=CANARY\n")
+    proc = job.run("--name", "exact", SG_SKIP_INSTALL="1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    committed = set(git(work, "ls-tree", "-r", "--name-only", "HEAD").split())
+    shipped = set(git(job.repo, "ls-files").split()) | ({"draft.md"} if include_untracked else set())
+    assert committed == shipped
+    assert git(work, "show", "HEAD:NOTES.md") == "uncommitted\n"
+    assert git(work, "status", "--porcelain", "--", ".env", "scratch").count("??") == 2  # left alone
 
 
 def test_clean_tree_runs_on_the_same_commit(tmp_path):

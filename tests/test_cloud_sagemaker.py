@@ -153,7 +153,8 @@ def test_submit_uploads_the_bundle_and_creates_the_job(small_repo, moto_endpoint
     assert telemetry_sent == [], "the launcher must opt out of SageMaker SDK telemetry"
 
     s3 = boto3.client("s3")
-    # the source bundle: the working tree (uncommitted file included) and the history, nothing ignored
+    # the source bundle: tracked files as on disk (uncommitted change included) and the history; nothing
+    # ignored, no untracked file (not asked for)
     bundle = _object(s3, plan.bundle_uri)
     with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
         members = {m.name: m for m in tar.getmembers()}
@@ -161,7 +162,7 @@ def test_submit_uploads_the_bundle_and_creates_the_job(small_repo, moto_endpoint
         assert {"repo/cloud/sagemaker_entry.sh", "repo/params.yaml", "repo/dvc.yaml", "repo/.dvc/config",
                 "repo/NOTES.md", "meta/source.bundle"} <= names
         assert not any(n.startswith(("repo/.venv", "repo/models", "repo/.git/")) for n in names), names
-        assert "repo/.dvc/config.local" not in names
+        assert "repo/.dvc/config.local" not in names and "repo/draft.md" not in names
         assert all(m.uid == 0 and m.gid == 0 for m in members.values())
         assert all(SECRET.encode() not in tar.extractfile(m).read() for m in members.values() if m.isfile())
         (tmp_path / "source.bundle").write_bytes(tar.extractfile("meta/source.bundle").read())

@@ -34,10 +34,12 @@ def git(cwd: Path, *args: str) -> str:
 
 def make_small_repo(root: Path, *, dirty: bool = True) -> Path:
     """A git repository with the launcher's inputs, one commit, DVC credentials in config.local
-    (must never ship), ignored files (must never ship) and, when dirty, a new unignored file."""
+    (must never ship), ignored files (must never ship) and, when dirty, an uncommitted change
+    to NOTES.md (ships) and a new unignored file, draft.md (ships only when asked)."""
     for rel in SMALL_FILES:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, root / rel)
+    (root / "NOTES.md").write_text("committed\n")
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "small repo")
@@ -49,6 +51,7 @@ def make_small_repo(root: Path, *, dirty: bool = True) -> Path:
     (root / "models" / "weights.bin").write_bytes(b"\0" * 64)
     if dirty:
         (root / "NOTES.md").write_text("uncommitted\n")
+        (root / "draft.md").write_text("new, not added to git\n")
     return root
 
 

@@ -1,29 +1,36 @@
-"""The source bundle a SageMaker job runs: the working tree as git sees it, plus its history.
+"""The source bundle a SageMaker job runs: the files git tracks, plus the history.
 
 Layout of the tar.gz (the job extracts it in /opt/ml/input/data/code):
 
-    repo/...             every file `git ls-files --cached --others --exclude-standard` lists
-                         (tracked files and new unignored ones, as they are on disk now)
+    repo/...             every file `git ls-files --cached` lists, as it is on disk now;
+                         with include_untracked, also the new unignored files
+                         (`git ls-files --others --exclude-standard`)
+    meta/files           the repo/ paths above, NUL-separated: what the entry script commits
     meta/source.bundle   `git bundle create - HEAD`, so the job's repository has the same
                          commit and `dvc exp` has a baseline
 
-Ignored paths never go in: .venv, DVC outputs, .dvc/cache and .dvc/config.local
-(where DVC keeps credentials) stay on this machine.
+Never shipped: ignored paths (.venv, DVC outputs), .dvc/cache, .dvc/config.local (where
+DVC keeps credentials), and untracked files that look like credentials (secret_paths.py).
+A tracked file that looks like credentials, or one anywhere in HEAD's history, stops the
+launch: the history ships whole, so leaving the file out of repo/ would not keep it home.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamguard.cloud.secret_paths import is_secret_path
 from streamguard.errors import StreamGuardError
 
 CODE_DIR = "repo"
 META_DIR = "meta"
 GIT_BUNDLE = f"{META_DIR}/source.bundle"
+MANIFEST = f"{META_DIR}/files"
 # never shipped, whatever .gitignore says
 NEVER = (".dvc/config.local", ".dvc/cache", ".dvc/tmp", ".git")
 
@@ -31,8 +38,12 @@ NEVER = (".dvc/config.local", ".dvc/cache", ".dvc/tmp", ".git")
 @dataclass(frozen=True)
 class SourceInfo:
     commit: str | None  # HEAD, or None in a repository without commits
-    dirty: bool  # the working tree differs from HEAD (uncommitted or new files)
-    files: list[str]
+    dirty: bool  # what ships differs from HEAD (uncommitted changes, or shipped new files)
+    files: list[str]  # the repo/ paths that ship, sorted
+    bytes: int = 0  # their size on disk
+    include_untracked: bool = False
+    untracked_left_out: list[str] = field(default_factory=list)  # new files not asked for
+    secrets_left_out: list[str] = field(default_factory=list)  # new files that look like credentials
 
 
 @dataclass(frozen=True)
@@ -50,22 +61,65 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
         raise StreamGuardError("git is not installed; the SageMaker launcher ships the repository with it") from None
 
 
-def _shipped(rel: str) -> bool:
-    return not any(rel == n or rel.startswith(n + "/") for n in NEVER)
-
-
-def source_info(root: str | Path = ".") -> SourceInfo:
-    root = Path(root)
-    listed = _git(root, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
-    if listed.returncode != 0:
-        raise StreamGuardError(f"{root}: not a git repository ({listed.stderr.decode(errors='replace').strip()}); "
+def _listed(root: Path, *args: str) -> list[str]:
+    done = _git(root, *args, "-z")
+    if done.returncode != 0:
+        raise StreamGuardError(f"{root}: not a git repository ({done.stderr.decode(errors='replace').strip()}); "
                                "run `streamguard sagemaker` from the repository root")
-    files = sorted({f for f in listed.stdout.decode().split("\0") if f and _shipped(f)
-                    and ((root / f).is_file() or (root / f).is_symlink())})
+    return [os.fsdecode(f) for f in done.stdout.split(b"\0") if f]
+
+
+def _shipped(root: Path, rel: str) -> bool:
+    # a tracked file deleted on disk does not ship (the job's commit records the deletion)
+    never = any(rel == n or rel.startswith(n + "/") for n in NEVER)
+    return not never and ((root / rel).is_file() or (root / rel).is_symlink())
+
+
+def named(paths: list[str], shown: int = 5) -> str:
+    """The first `shown` paths, then how many more: keeps messages short."""
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(paths[:shown]) + more
+
+
+def _refuse_tracked_secrets(root: Path, tracked: list[str], commit: str | None) -> None:
+    """Stop when credentials are in the index or in the history that ships as meta/source.bundle."""
+    in_index = sorted(f for f in tracked if is_secret_path(f))
+    if in_index:
+        raise StreamGuardError(
+            f"{root}: git tracks {named(in_index)}, which look(s) like credentials; the SageMaker bundle will not "
+            f"ship it. Untrack it: `git rm --cached <path>`, add it to .gitignore and commit; it then stays in the "
+            f"history, which ships too, so remove it there as well (e.g. `git filter-repo --invert-paths --path "
+            f"<path>`) and rotate the secret. Not a secret? Rename it (see streamguard/cloud/secret_paths.py)")
+    if commit is None:
+        return
+    objects = _git(root, "rev-list", "--objects", "HEAD")
+    paths = {os.fsdecode(line.split(b" ", 1)[1]) for line in objects.stdout.splitlines() if b" " in line}
+    in_history = sorted(p for p in paths if is_secret_path(p))
+    if in_history:
+        raise StreamGuardError(
+            f"{root}: the git history of HEAD contains {named(in_history)}, which look(s) like credentials, and "
+            f"the SageMaker bundle ships that history ({GIT_BUNDLE}). Remove it from the history (e.g. "
+            "`git filter-repo --invert-paths --path <path>`) and rotate the secret. Not a secret? Rename it "
+            "(see streamguard/cloud/secret_paths.py)")
+
+
+def source_info(root: str | Path = ".", *, include_untracked: bool = False) -> SourceInfo:
+    """What the bundle of `root` ships; raises StreamGuardError when git tracks something that looks secret."""
+    root = Path(root)
+    tracked = _listed(root, "ls-files", "--cached")
+    untracked = [f for f in _listed(root, "ls-files", "--others", "--exclude-standard") if _shipped(root, f)]
     head = _git(root, "rev-parse", "--verify", "-q", "HEAD")
     commit = head.stdout.decode().strip() if head.returncode == 0 else None
-    status = _git(root, "status", "--porcelain")
-    return SourceInfo(commit=commit, dirty=bool(status.stdout.strip()) or commit is None, files=files)
+    _refuse_tracked_secrets(root, tracked, commit)
+
+    secrets = sorted(f for f in untracked if is_secret_path(f))
+    plain_untracked = sorted(f for f in untracked if not is_secret_path(f))
+    files = sorted({f for f in tracked if _shipped(root, f)} | (set(plain_untracked) if include_untracked else set()))
+    changed = _git(root, "status", "--porcelain", "--untracked-files=no")
+    dirty = commit is None or bool(changed.stdout.strip()) or (include_untracked and bool(plain_untracked))
+    return SourceInfo(commit=commit, dirty=dirty, files=files, bytes=sum((root / f).lstat().st_size for f in files),
+                      include_untracked=include_untracked,
+                      untracked_left_out=[] if include_untracked else plain_untracked, secrets_left_out=secrets)
 
 
 def _normalise(ti: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -75,17 +129,20 @@ def _normalise(ti: tarfile.TarInfo) -> tarfile.TarInfo:
     return ti
 
 
-def build_source_bundle(root: str | Path, out: str | Path) -> SourceBundle:
-    """Write the tar.gz described in the module docstring to `out`."""
+def build_source_bundle(root: str | Path, out: str | Path, info: SourceInfo | None = None) -> SourceBundle:
+    """Write the tar.gz described in the module docstring to `out`: `info.files` (default: tracked files only)."""
     root, out = Path(root), Path(out)
-    info = source_info(root)
+    info = info or source_info(root)
     if "cloud/sagemaker_entry.sh" not in info.files:
-        raise StreamGuardError(f"{root}/cloud/sagemaker_entry.sh is missing; the job has nothing to run")
+        raise StreamGuardError(f"{root}/cloud/sagemaker_entry.sh is missing or untracked; the job has nothing to run")
     out.parent.mkdir(parents=True, exist_ok=True)
     with_history = False
     with tempfile.TemporaryDirectory() as tmp, tarfile.open(out, "w:gz") as tar:
         for rel in info.files:
             tar.add(root / rel, arcname=f"{CODE_DIR}/{rel}", recursive=False, filter=_normalise)
+        manifest = Path(tmp) / "files"
+        manifest.write_bytes(b"".join(os.fsencode(rel) + b"\0" for rel in info.files))
+        tar.add(manifest, arcname=MANIFEST, filter=_normalise)
         if info.commit:
             git_bundle = Path(tmp) / "source.bundle"
             made = _git(root, "bundle", "create", str(git_bundle), "HEAD")

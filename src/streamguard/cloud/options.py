@@ -59,6 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-checkpoint-cache", dest="checkpoint_cache", action="store_false",
                    help="keep the DVC cache out of the synced checkpoint folder (a spot restart then reruns "
                         "finished stages)")
+    p.add_argument("--include-untracked", action="store_true",
+                   help="also ship new files git does not ignore (default: tracked files only); files that look "
+                        "like credentials (.env, .aws/, *.pem, ...) never ship")
     p.add_argument("--no-wait", dest="wait", action="store_false", help="submit and return without streaming")
     p.add_argument("--no-logs", dest="logs", action="store_false", help="stream the status but not the job's logs")
     p.add_argument("--dry-run", action="store_true", help="print the job definition as JSON; no AWS calls")

@@ -8,7 +8,7 @@ objects to `sagemaker.train.ModelTrainer`.
 
 Everything of one run lives under one S3 prefix, <output>/<name>/:
 
-    source/source-<time>.tar.gz      the working tree + git history (cloud/bundle.py)
+    source/source-<time>.tar.gz      tracked files as on disk + git history (cloud/bundle.py)
     checkpoints/                     /opt/ml/checkpoints, synced by SageMaker: training
                                      checkpoints and (by default) the DVC cache
     <job-name>/output/model.tar.gz   metrics/, dvc.lock, params.yaml, experiment.bundle, job.json
@@ -34,7 +34,7 @@ from typing import Any, Callable
 import yaml
 
 from streamguard.cloud import options as opt
-from streamguard.cloud.bundle import CODE_DIR, SourceInfo, build_source_bundle, source_info
+from streamguard.cloud.bundle import CODE_DIR, GIT_BUNDLE, MANIFEST, SourceInfo, build_source_bundle, named, source_info
 from streamguard.cloud.s3 import CREDENTIALS_HINT, CloudError, DvcRemote, dvc_remote, ensure_bucket, join_s3, \
     parse_s3_uri, upload_file
 from streamguard.errors import StreamGuardError
@@ -69,6 +69,7 @@ class LaunchOptions:
     keep_image_torch: bool = False
     checkpoint_cache: bool = True
     params_path: str = "params.yaml"
+    include_untracked: bool = False  # ship new unignored files too (never ones that look like credentials)
 
 
 @dataclass
@@ -87,14 +88,22 @@ class JobPlan:
     def checkpoint_uri(self) -> str:
         return self.trainer_kwargs["checkpoint_config"].s3_uri
 
+    def bundle_listing(self) -> dict[str, Any]:
+        """What the source tarball holds: exactly the files `submit` packs (cloud/bundle.py)."""
+        src = self.source
+        return {"s3_uri": self.bundle_uri, "commit": src.commit, "dirty": src.dirty,
+                "include_untracked": src.include_untracked, "file_count": len(src.files), "bytes": src.bytes,
+                "files": [f"{CODE_DIR}/{f}" for f in src.files],
+                "meta": [MANIFEST, *([GIT_BUNDLE] if src.commit else [])],
+                "untracked_left_out": src.untracked_left_out, "secrets_left_out": src.secrets_left_out}
+
     def definition(self) -> dict[str, Any]:
         """The job as JSON-ready data: ModelTrainer's arguments plus what runs inside."""
         kwargs = {k: _plain(v) for k, v in self.trainer_kwargs.items()}
         return {
             **kwargs,
             "region": self.region,
-            "source_bundle": {"s3_uri": self.bundle_uri, "commit": self.source.commit, "dirty": self.source.dirty,
-                              "files": len(self.source.files)},
+            "source_bundle": self.bundle_listing(),
             "dvc": {"remote": self.remote.name, "url": self.remote.url, "command": " ".join(self.dvc_command)},
             "results": {"model_artifacts": join_s3(self.run_prefix, "<job-name>", "output", "model.tar.gz"),
                         "checkpoints": self.checkpoint_uri},
@@ -122,6 +131,8 @@ def validate_overrides(overrides: list[str], params_path: str | Path) -> dict[st
     from dvc.exceptions import InvalidArgumentError
     from dvc.utils.hydra import apply_overrides
 
+    from streamguard.params import read_params_yaml
+
     params_path = Path(params_path)
     if not overrides:
         return {}
@@ -134,9 +145,7 @@ def validate_overrides(overrides: list[str], params_path: str | Path) -> dict[st
             raise StreamGuardError(f"-S {item!r}: only {params_path.name} keys are supported here, without a file "
                                    "prefix")
         result[key.lstrip("+")] = value
-    if not params_path.exists():
-        raise StreamGuardError(f"{params_path}: not found; run from the repository root or pass --params")
-    raw = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
+    raw, _ = read_params_yaml(params_path)
     for item in overrides:
         key = item.partition("=")[0]
         if not key.startswith("+"):
@@ -165,10 +174,13 @@ def _check_key_exists(raw: dict, dotted: str, params_path: Path) -> None:
 
 
 def _validate_params(path: Path, overrides: list[str]) -> None:
-    from streamguard.params import params_from_dict
+    """The overridden copy at `path` through the same reader and checks as every stage's params."""
+    from streamguard.params import ParamsError, load_params, shorten
 
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    params_from_dict(raw, "params.yaml with -S " + " -S ".join(overrides))
+    try:
+        load_params(path, "params.yaml")
+    except ParamsError as exc:
+        raise ParamsError(f"with -S {shorten(' -S '.join(overrides), 200)}: {exc}") from None
 
 
 def validate_stages(stages: list[str], repo_root: Path) -> None:
@@ -297,7 +309,7 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
                                    "--output s3://bucket/prefix")
         output = f"s3://{remote.bucket}/sagemaker"
     run_prefix = join_s3(output, name)
-    source = source_info(repo_root)
+    source = source_info(repo_root, include_untracked=o.include_untracked)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     bundle_uri = join_s3(run_prefix, "source", f"source-{stamp}.tar.gz")
 
@@ -386,7 +398,7 @@ def submit(plan: JobPlan, repo_root: str | Path = ".", *, wait: bool = True, log
             f"the job uses AWS S3 ({plan.remote.url})")
 
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = build_source_bundle(repo_root, Path(tmp) / "source.tar.gz")
+        bundle = build_source_bundle(repo_root, Path(tmp) / "source.tar.gz", plan.source)
         upload_file(bundle.path, plan.bundle_uri, session=session)
     say(f"source: {len(bundle.info.files)} files ({bundle.size / 1e6:.1f} MB) at "
         f"{(bundle.info.commit or 'no commit')[:12]}{' + uncommitted changes' if bundle.info.dirty else ''} "
@@ -440,7 +452,17 @@ def options_from_args(args: Any) -> LaunchOptions:
         instance_count=args.instance_count, volume_gb=args.volume_gb, spot=args.spot, max_run_s=args.max_run,
         max_wait_s=args.max_wait, region=args.region, output=args.output, name=args.name,
         overrides=list(args.overrides), stages=list(args.stages), repro=args.repro, inputs=list(args.inputs),
-        keep_image_torch=args.keep_image_torch, checkpoint_cache=args.checkpoint_cache, params_path=args.params)
+        keep_image_torch=args.keep_image_torch, checkpoint_cache=args.checkpoint_cache, params_path=args.params,
+        include_untracked=args.include_untracked)
+
+
+def _say_what_ships(source: SourceInfo, say: Callable[[str], None]) -> None:
+    say(f"source bundle: {len(source.files)} files ({source.bytes / 1e6:.1f} MB before compression); "
+        "the dry run lists them under source_bundle.files")
+    if source.untracked_left_out:
+        say(f"left out: {len(source.untracked_left_out)} untracked files (--include-untracked ships them)")
+    if source.secrets_left_out:
+        say(f"never shipped (look like credentials): {named(source.secrets_left_out, 10)}")
 
 
 def run_sagemaker(args: Any, repo_root: str | Path = ".") -> None:
@@ -448,6 +470,7 @@ def run_sagemaker(args: Any, repo_root: str | Path = ".") -> None:
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     plan = plan_job(options_from_args(args), repo_root)
+    _say_what_ships(plan.source, console.print)
     if args.dry_run:
         print(json.dumps(plan.definition(), indent=2))
         return
