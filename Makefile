@@ -5,14 +5,34 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install pipeline test test-fast report clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+.PHONY: install lock pipeline test test-fast check lint typecheck report clean
+
+# Installs the hash-locked requirements.lock (every transitive pin) with uv: the
+# uv on PATH, or one installed into the venv from the package index. Without uv:
+# `make install INSTALLER=pip` (pip --require-hashes, slower).
+# torch==2.13.0+cpu comes from a local wheel folder where the machine has one
+# (/opt/wheels), else from PyTorch's CPU index. For CUDA, see README "On a GPU".
+UV_VERSION := 0.13.9
+INSTALLER ?= uv
+TORCH_WHEELS ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu)
+
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+ifeq ($(INSTALLER),pip)
+	$(BIN)/pip install --quiet --require-hashes $(TORCH_WHEELS) -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+else
+	command -v uv >/dev/null || [ -x $(BIN)/uv ] || $(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$$(command -v uv || echo $(BIN)/uv) pip sync --quiet --python $(BIN)/python --require-hashes $(TORCH_WHEELS) requirements.lock
+	$$(command -v uv || echo $(BIN)/uv) pip install --quiet --python $(BIN)/python --no-deps -e .
+endif
 	touch $(STAMP)
+
+# Re-resolve requirements.lock after editing requirements*.txt (needs the package index).
+lock:
+	$$(command -v uv || echo $(BIN)/uv) pip compile requirements-dev.txt --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 $(TORCH_WHEELS) --quiet -o requirements.lock
 
 install: $(STAMP)
 
@@ -25,6 +45,16 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -m "not slow"
+
+# lint (ruff: rules and format) and type check (mypy); .ci/run runs these before the tests
+check: lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 report: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/report.sh $(BASE)
