@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 
-.PHONY: install lock pipeline test test-fast check lint typecheck report clean
+.PHONY: install lock pipeline test test-fast test-slow check lint typecheck report clean
 
 # Installs the hash-locked requirements.lock (every transitive pin) with uv: the
 # uv on PATH, or one installed into the venv from the package index. Without uv:
@@ -45,6 +45,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -m slow
 
 # lint (ruff: rules and format) and type check (mypy); .ci/run runs these before the tests
 check: lint typecheck
