@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
 from collect_loopback import FIXTURES  # noqa: E402
 
-from streamguard.data.collectors.c_functions import extract_functions  # noqa: E402
+from streamguard.c_functions import extract_functions  # noqa: E402
 from streamguard.data.collectors.fix_pairs import changed_functions  # noqa: E402
 from streamguard.data.collectors.github import commit_in_repo, is_other_commit_url, parse_commit_url  # noqa: E402
 from streamguard.data.collectors.patches import PatchMismatch, reverse_apply  # noqa: E402
@@ -51,6 +51,69 @@ def test_extract_names_lines_and_text():
     ]
     assert found[0].text == "static int *lookup(char *key, int n) { return table + n; }"
     assert found[2].text.endswith("fputs(m, stderr);\n}")
+
+
+# Project macros both old extractors cut differently: the collectors' (no normalisation) lost the
+# GCC_FMT_ATTR and DECLARE_ALIGNED_ATTR functions and named the av_printf_format one after the macro;
+# the graphs/predict one cut `av_cold` off the head of a function that starts with it.
+MACRO_HEAVY = """av_cold void ff_init(Ctx *c)
+{
+    c->x = 1;
+}
+
+static void coroutine_fn co_drain(BlockDriverState *bs)
+{
+    QTAILQ_FOREACH(req, &bs->reqs, list) {
+        req->done = 1;
+    }
+}
+
+int GCC_FMT_ATTR(2, 3) log_it(int level, const char *fmt, ...)
+{
+    return level;
+}
+
+void av_printf_format(3, 4) av_log(void *a, int l, const char *f, ...)
+{
+    return;
+}
+
+static void DECLARE_ALIGNED_ATTR(16) fill(int a)
+{
+    buf[0] = a;
+}
+"""
+
+
+def test_one_extractor_cuts_macro_heavy_code_like_a_clean_parse():
+    found = extract_functions(MACRO_HEAVY)
+    assert [(f.name, f.start_line, f.end_line) for f in found] == [
+        ("ff_init", 1, 4),
+        ("co_drain", 6, 11),
+        ("log_it", 13, 16),
+        ("av_log", 18, 21),
+        ("fill", 23, 26),
+    ]
+    lines = MACRO_HEAVY.splitlines()
+    for fn in found:  # the exact original text, macros included, line for line
+        assert fn.text == "\n".join(lines[fn.start_line - 1 : fn.end_line])
+    assert extract_functions("no functions here") == []
+
+
+def test_predict_cuts_c_files_with_the_same_extractor(tmp_path):
+    from streamguard.predict import functions_from_inputs
+
+    source = tmp_path / "mixed.c"
+    source.write_text(MACRO_HEAVY)
+    records = functions_from_inputs([source])
+    assert [r.func for r in records] == [f.text for f in extract_functions(MACRO_HEAVY)]
+    assert records[0].origin == f"{source}:1:ff_init"
+
+
+def test_fix_pairs_see_functions_behind_attribute_macros():
+    after = MACRO_HEAVY.replace("return level;", "if (level < 0)\n        return 0;\n    return level;")
+    (pair,) = changed_functions(MACRO_HEAVY, after)
+    assert pair.before.name == pair.after.name == "log_it"
 
 
 def test_changed_functions_pairs_by_name_and_occurrence():

@@ -129,6 +129,15 @@ def test_not_a_repository(tmp_path):
         run_collect("git", collect_params(tmp_path, git_repos=[str(tmp_path / "nope")]), tmp_path / "out")
 
 
+def test_folder_inside_a_repository_is_an_error_not_the_parent_mined(tmp_path, repo):
+    params = collect_params(tmp_path, sources=["git"], git_repos=[str(repo / "src")])
+    with pytest.raises(CollectError, match=r"collect.git_repos\[0\]: .*src is not the top of a git repository"):
+        run_collect("git", params, tmp_path / "out")
+    assert not (tmp_path / "out" / "git.jsonl").exists()
+    top = run_collect("git", collect_params(tmp_path, sources=["git"], git_repos=[str(repo)]), tmp_path / "top")
+    assert top["status"] == "ok" and top["by_target"]["1"] >= 1  # positive control: the top itself is mined
+
+
 def test_no_repos_is_skipped(tmp_path):
     report = run_collect("git", collect_params(tmp_path), tmp_path / "out")
     assert report["status"] == "skipped" and "git_repos" in report["reason"]

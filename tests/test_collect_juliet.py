@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sys
 import tarfile
 from pathlib import Path
@@ -147,11 +148,26 @@ def test_tar_gz_layout_gives_the_same_records(tmp_path):
     assert all(o.startswith(f"{archive}!./testcases/") for o in origins)
 
 
-def test_null_path_and_missing_path_are_skipped(tmp_path):
+def test_null_path_is_skipped_but_a_missing_path_is_an_error(tmp_path):
     report = run_collect("juliet", collect_params(tmp_path), tmp_path / "out")
     assert report["status"] == "skipped" and "juliet_path is null" in report["reason"]
-    report = run_collect("juliet", collect_params(tmp_path, juliet_path=str(tmp_path / "absent.tar.gz")), tmp_path / "out")
-    assert report["status"] == "skipped" and "does not exist" in report["reason"]
+    absent = tmp_path / "absent.tar.gz"
+    with pytest.raises(CollectError, match=r"collect.juliet_path: .*absent.tar.gz does not exist"):
+        run_collect("juliet", collect_params(tmp_path, juliet_path=str(absent)), tmp_path / "out2")
+    assert not (tmp_path / "out2" / "juliet.jsonl").exists()
+
+
+def test_truncated_tar_gz_is_an_error_naming_the_archive(tmp_path):
+    suite = build_suite(tmp_path / "juliet")
+    (suite / "testcases" / "padding.bin").write_bytes(random.Random(0).randbytes(200_000))  # not compressible
+    archive = tmp_path / "juliet.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(suite, arcname=".")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(CollectError, match=r"collect.juliet_path: .*cut.tar.gz: truncated or corrupt tar archive"):
+        run_collect("juliet", collect_params(tmp_path, juliet_path=str(cut)), tmp_path / "out")
+    assert not (tmp_path / "out" / "juliet.jsonl").exists()
 
 
 def test_not_a_juliet_suite(tmp_path):

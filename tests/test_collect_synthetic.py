@@ -12,7 +12,7 @@ from tree_sitter import Language, Parser  # noqa: E402
 import tree_sitter_c  # noqa: E402
 
 from streamguard.data.collectors import run_collect  # noqa: E402
-from streamguard.data.collectors.c_functions import extract_functions  # noqa: E402
+from streamguard.c_functions import extract_functions  # noqa: E402
 from streamguard.data.collectors.synthetic import TEMPLATES, generate_pairs  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
 

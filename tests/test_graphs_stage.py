@@ -10,7 +10,7 @@ import torch
 
 from streamguard.data.records import Record, write_records
 from streamguard.errors import StreamGuardError
-from streamguard.graphs.build import find_functions, graph_for_function, load_vocab, run_graphs_stage
+from streamguard.graphs.build import graph_for_function, load_vocab, run_graphs_stage
 from streamguard.graphs.function_graph import GraphBuilder
 from streamguard.graphs.stats import recommended_batch_size
 from streamguard.graphs.store import load_graph_split, split_path
@@ -148,21 +148,6 @@ def test_recommended_batch_size_grows_with_the_budget():
     assert sizes[0] == 1 and sizes == sorted(sizes) and sizes[-1] == 1024
     assert all(s & (s - 1) == 0 for s in sizes)  # powers of two
     assert recommended_batch_size(stats, 2048, hidden_size=512) < recommended_batch_size(stats, 2048)
-
-
-def test_find_functions_names_sources_and_lines():
-    source = (
-        "#include <string.h>\r\n"
-        "static av_cold int init(void)\r\n{\r\n    return 0;\r\n}\r\n"
-        "\r\n"
-        "char *(*pick(int which))(int) { return 0; }\r\n"
-        "struct s { int a; };\r\n"
-        "int main(int argc, char **argv) { return init(); }\r\n"
-    )
-    found = find_functions(source)
-    assert [(name, line) for name, _, line in found] == [("init", 2), ("pick", 7), ("main", 9)]
-    assert found[0][1].startswith("static av_cold int init(void)") and found[0][1].endswith("}")
-    assert find_functions("no functions here") == []
 
 
 def test_stage_reports_bad_records_with_file_and_line(tmp_path):

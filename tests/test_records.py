@@ -6,9 +6,11 @@ import json
 
 import pytest
 import yaml
+from test_hostile_inputs import function_lines
 
 from streamguard.cli import main
-from streamguard.data.records import RecordError, parse_record, read_records, write_records
+from streamguard.data.records import Record, RecordError, parse_record, read_records, record_id, write_records
+from streamguard.data.split import drop_exact_duplicates
 
 
 def _run_download(tmp_path, lines: bytes, capsys):
@@ -44,10 +46,53 @@ def test_bad_record_is_a_clear_error_naming_file_and_line(tmp_path, capsys, bad_
 
 
 def test_good_file_downloads_with_manifest(tmp_path, capsys):
-    code, _ = _run_download(tmp_path, GOOD * 3, capsys)
+    code, _ = _run_download(tmp_path, function_lines(12), capsys)
     assert code == 0
     manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text())
-    assert manifest["records"] == 3 and len(manifest["outputs"]["records.jsonl"]) == 64
+    assert manifest["records"] == 12 and len(manifest["outputs"]["records.jsonl"]) == 64
+    first = next(read_records(tmp_path / "raw" / "records.jsonl"))
+    assert first.origin == f"{tmp_path / 'bad.jsonl'}:1"  # provenance: the source file and line
+
+
+def test_records_sharing_ids_are_all_kept_through_download_and_preprocess(tmp_path, capsys):
+    """1,600 different functions under 10 ids: every one reaches the splits, each with its own id."""
+    code, err = _run_download(tmp_path, function_lines(1600, ids=10), capsys)
+    assert code == 0, err
+    params = tmp_path / "params.yaml"
+    code = main(["--params", str(params), "preprocess", "--raw", str(tmp_path / "raw"),
+                 "--out", str(tmp_path / "processed"), "--collected", str(tmp_path / "none")])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "processed" / "report.json").read_text())
+    assert report["exact_duplicates_dropped"] == 0
+    assert sum(v["records"] for v in report["splits"].values()) == 1600
+    kept = [r for split in ("train", "valid", "test") for r in read_records(tmp_path / "processed" / f"{split}.jsonl")]
+    assert len({r.id for r in kept}) == 1600 == len({r.func for r in kept})
+    assert all(r.id == record_id(r.func, r.project, r.target) for r in kept)
+    assert {str(r.origin).rsplit(" id=", 1)[1] for r in kept} == {f"shared-{k}" for k in range(10)}  # source id kept
+
+
+def test_one_id_on_two_functions_in_a_stage_file_names_both_lines(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "records.jsonl").write_bytes(GOOD + function_lines(30, ids=29))  # line 2 and line 31 share an id
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 1\n")
+    code = main(["--params", str(params), "preprocess", "--raw", str(raw), "--out", str(tmp_path / "processed"),
+                 "--collected", str(tmp_path / "none")])
+    err = capsys.readouterr().err.replace("\n", "")
+    assert code == 2
+    assert "records.jsonl:31" in err and "records.jsonl:2 " in err and "shared-0" in err
+    assert not (tmp_path / "processed" / "train.jsonl").exists()
+
+
+def test_exact_duplicates_are_found_by_content_not_by_id():
+    a = Record(func="int a(void) { return 1; }", target=1, project="p")
+    copy = Record(func=a.func, target=1, project="p", id="another-id")
+    b = Record(func="int b(void) { return 2; }", target=0, project="p", id=a.id)
+    kept, dropped = drop_exact_duplicates([a, copy])
+    assert (len(kept), dropped) == (1, 1)
+    with pytest.raises(RecordError, match="names two different functions"):
+        drop_exact_duplicates([a, b])
 
 
 def test_devign_function_json_array_is_read(tmp_path):
@@ -84,6 +129,7 @@ def test_repo_params_yaml_is_valid_and_complete():
     import dataclasses
 
     from conftest import REPO
+
     from streamguard.params import dump_defaults, load_params
 
     load_params(REPO / "params.yaml")

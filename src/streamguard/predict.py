@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamguard.data.input_files import read_bytes, require_file
 from streamguard.data.records import Record, read_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.errors import StreamGuardError
@@ -30,12 +31,11 @@ def functions_from_inputs(paths: list[Path]) -> list[Record]:
         if not path.exists():
             raise StreamGuardError(f"{path}: no such file; pass .c/.h files or .jsonl record files")
         if path.suffix in C_SUFFIXES:
-            from streamguard.graphs.build import find_functions
+            from streamguard.c_functions import extract_functions
 
-            text = path.read_bytes().decode("utf-8", errors="replace")
-            for name, source, line in find_functions(text):
-                records.append(Record(func=source, target=0, project=path.stem, source="predict",
-                                      origin=f"{path}:{line}:{name}"))
+            for fn in extract_functions(read_bytes(require_file(path))):
+                records.append(Record(func=fn.text, target=0, project=path.stem, source="predict",
+                                      origin=f"{path}:{fn.start_line}:{fn.name}"))
         else:
             records.extend(read_records(path, defaults={"target": 0, "source": "predict"}))
     if not records:

@@ -17,36 +17,47 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from streamguard.data.records import Record, RecordError, parse_record, read_records, sha256_file, write_records
+from streamguard.data.input_files import decode_json, decode_utf8, read_bytes, require_file
+from streamguard.data.records import (
+    Record,
+    RecordError,
+    parse_record,
+    read_source_records,
+    sha256_file,
+    source_id,
+    with_content_id,
+    write_records,
+)
+from streamguard.data.split import MIN_PER_LABEL, label_counts
 from streamguard.errors import StreamGuardError
-from streamguard.params import Params
+from streamguard.params import DataParams, Params
 from streamguard.progress import console
 
-SAMPLE_PATH = Path(__file__).resolve().parents[3] / "data" / "sample" / "devign_sample.jsonl.gz"
+REPO = Path(__file__).resolve().parents[3]
+SAMPLE_PATH = REPO / "data" / "sample" / "devign_sample.jsonl.gz"
 CODEXGLUE_SPLITS = {"train": "train", "valid": "valid", "test": "test"}
 
 
 def _devign_json_array(path: Path) -> Iterator[Record]:
     """Devign's original function.json: one JSON array of objects."""
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise RecordError(f"{path}: not valid UTF-8 at byte {exc.start}; re-encode the file as UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    items = decode_json(decode_utf8(read_bytes(path), str(path)), str(path), document=True)
     if not isinstance(items, list):
         raise RecordError(f"{path}: expected a JSON array of functions (Devign function.json)")
     for index, obj in enumerate(items):
-        yield parse_record(obj, f"{path}[{index}]", defaults={"source": "devign"})
+        where = f"{path}[{index}]"
+        yield with_content_id(parse_record(obj, where, defaults={"source": "devign"}), where, source_id(obj))
 
 
 def read_devign(path: Path) -> Iterator[Record]:
     if not path.exists():
-        raise StreamGuardError(f"data.path: {path} does not exist; point data.path at Devign's function.json or a .jsonl[.gz]")
+        raise StreamGuardError(
+            f"data.path: {path} does not exist; point data.path at Devign's function.json or a .jsonl[.gz]"
+        )
+    require_file(path, "data.path")
     if path.suffix == ".json":
         yield from _devign_json_array(path)
     else:
-        yield from read_records(path, defaults={"source": "devign"})
+        yield from read_source_records(path, defaults={"source": "devign"})
 
 
 def read_codexglue(folder: Path) -> Iterator[Record]:
@@ -57,7 +68,8 @@ def read_codexglue(folder: Path) -> Iterator[Record]:
         path = folder / f"{name}.jsonl"
         if not path.exists():
             raise StreamGuardError(f"{path}: missing; a CodeXGLUE folder needs train.jsonl, valid.jsonl and test.jsonl")
-        yield from read_records(path, defaults={"source": "devign", "split": split})
+        require_file(path)
+        yield from read_source_records(path, defaults={"source": "devign", "split": split})
 
 
 def read_huggingface(dataset: str) -> Iterator[Record]:
@@ -70,13 +82,15 @@ def read_huggingface(dataset: str) -> Iterator[Record]:
         for index, row in enumerate(ds[hf_split]):
             obj = {"func": row["func"], "target": int(row["target"]), "project": row.get("project", "unknown"),
                    "commit": row.get("commit_id"), "split": split}
-            yield parse_record(obj, f"{dataset}:{hf_split}[{index}]", defaults={"source": "devign"})
+            where = f"{dataset}:{hf_split}[{index}]"
+            yield with_content_id(parse_record(obj, where, defaults={"source": "devign"}), where, row.get("idx"))
 
 
 def iter_source(params: Params) -> tuple[Iterator[Record], list[Path]]:
     data = params.data
     if data.source == "sample":
-        return read_records(SAMPLE_PATH), [SAMPLE_PATH]
+        # origins name the sample relative to the repository, so every clone writes the same records
+        return read_source_records(SAMPLE_PATH, origin_path=str(SAMPLE_PATH.relative_to(REPO))), [SAMPLE_PATH]
     if data.source == "devign":
         path = Path(data.path)
         return read_devign(path), [path]
@@ -90,6 +104,7 @@ def run_download(params: Params, out_dir: Path) -> dict:
     records_iter, inputs = iter_source(params)
     with console.status(f"reading {params.data.source} records"):
         records = list(records_iter)
+    require_both_labels(records, params.data)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "records.jsonl"
     write_records(out, records)
@@ -102,3 +117,24 @@ def run_download(params: Params, out_dir: Path) -> dict:
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     console.print(f"download: {len(records)} records from {params.data.source} -> {out}")
     return manifest
+
+
+def describe_source(data: DataParams) -> str:
+    """Where the records came from, in the words of params.yaml."""
+    if data.source == "sample":
+        return f"data.source=sample ({SAMPLE_PATH.relative_to(REPO)})"
+    if data.source == "huggingface":
+        return f"data.source=huggingface (data.hf_dataset={data.hf_dataset})"
+    return f"data.path={data.path} (data.source={data.source})"
+
+
+def require_both_labels(records: list[Record], data: DataParams) -> None:
+    """Enough records of each label to fill train, valid and test; else an error naming the source."""
+    counts = label_counts(records)
+    need = MIN_PER_LABEL * len(CODEXGLUE_SPLITS)
+    if min(counts.values()) < need:
+        raise StreamGuardError(
+            f"download: {describe_source(data)} gave {len(records)} records ({counts[1]} vulnerable, "
+            f"{counts[0]} not); at least {need} of each label are needed to fill train, valid and test "
+            f"({MIN_PER_LABEL} each); use a larger file with both labels"
+        )

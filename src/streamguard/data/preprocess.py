@@ -3,7 +3,9 @@
 Guarantees (DESIGN.md): normalised duplicates never straddle splits; texts
 with both labels follow `data.label_conflicts`; long functions are trimmed
 around dangerous APIs; in phase 2, collected records join the training split
-only, after the leakage guard.
+only, after the leakage guard. Every split must hold at least
+`split.MIN_PER_LABEL` records of each label, or the stage fails naming the
+data source.
 """
 
 from __future__ import annotations
@@ -12,9 +14,17 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from streamguard.data.download import describe_source
 from streamguard.data.records import SPLITS, Record, read_records, write_records
 from streamguard.data.sample import stratified_sample
-from streamguard.data.split import drop_exact_duplicates, resolve_label_conflicts, split_records, straddling_duplicates
+from streamguard.data.split import (
+    MIN_PER_LABEL,
+    drop_exact_duplicates,
+    label_counts,
+    resolve_label_conflicts,
+    split_records,
+    straddling_duplicates,
+)
 from streamguard.data.trim import trim_to_budget
 from streamguard.errors import StreamGuardError
 from streamguard.params import Params
@@ -77,6 +87,7 @@ def run_preprocess(params: Params, raw_dir: Path, out_dir: Path, collected: Path
             by_split["train"], by_split["valid"], by_split["test"], load_collected(collected), params
         )
         by_split["train"].extend(extra)
+    require_labels_in_every_split(by_split, params, report)
     out_dir.mkdir(parents=True, exist_ok=True)
     report["splits"] = {}
     for split, recs in by_split.items():
@@ -90,3 +101,20 @@ def run_preprocess(params: Params, raw_dir: Path, out_dir: Path, collected: Path
     sizes = ", ".join(f"{s}={v['records']}" for s, v in report["splits"].items())
     console.print(f"preprocess: {sizes}; straddling duplicate groups: {report['straddling_duplicate_groups']}")
     return report
+
+
+def require_labels_in_every_split(by_split: dict[str, list[Record]], params: Params, report: dict) -> None:
+    """Stop when a split lacks a label: training, thresholds and test metrics need both."""
+    counts = {split: label_counts(recs) for split, recs in by_split.items()}
+    short = [split for split, c in counts.items() if min(c.values()) < MIN_PER_LABEL]
+    if not short:
+        return
+    shown = "; ".join(f"{s}: {c[1]} vulnerable, {c[0]} not" for s, c in counts.items())
+    dropped = report["exact_duplicates_dropped"] + report["label_conflicts"]["records_dropped"]
+    limit = f"raise data.limit (now {params.data.limit}) or " if params.data.limit else ""
+    raise StreamGuardError(
+        f"preprocess: the {', '.join(short)} split(s) hold fewer than {MIN_PER_LABEL} records of a label "
+        f"({shown}; {report['raw_records']} raw records, {dropped} dropped as duplicates or label conflicts) "
+        f"from {describe_source(params.data)}; every split needs at least {MIN_PER_LABEL} of each label — "
+        f"{limit}use a larger file with both labels"
+    )

@@ -12,10 +12,12 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
+from streamguard.data.input_files import decode_json, decode_utf8, iter_lines
 from streamguard.errors import StreamGuardError
 
 SPLITS = ("train", "valid", "test")
@@ -69,7 +71,7 @@ def duplicate_key(func: str) -> str:
 
 def record_id(func: str, project: str, target: int) -> str:
     """Stable content-derived id (same text, project and label -> same id)."""
-    payload = f"{project}\0{target}\0{func}".encode("utf-8")
+    payload = f"{project}\0{target}\0{func}".encode()
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
@@ -117,34 +119,80 @@ def parse_record(obj: Any, where: str, *, defaults: dict[str, Any] | None = None
     return Record(**data)
 
 
-def _open_text_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            yield lineno, raw
-
-
-def read_records(path: str | Path, *, defaults: dict[str, Any] | None = None) -> Iterator[Record]:
-    """Yield validated records from a .jsonl or .jsonl.gz file."""
+def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded value) of every non-blank line of a .jsonl or .jsonl.gz file."""
     path = Path(path)
     if not path.exists():
         raise RecordError(f"{path}: file not found")
-    for lineno, raw in _open_text_lines(path):
+    for lineno, raw in iter_lines(path):
         where = f"{path}:{lineno}"
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
+        text = decode_utf8(raw, where)
+        if text.strip():
+            yield lineno, decode_json(text, where)
+
+
+def read_records(path: str | Path, *, defaults: dict[str, Any] | None = None) -> Iterator[Record]:
+    """Yield validated records from a stage's .jsonl or .jsonl.gz file.
+
+    Ids are trusted here (the stages derive them from content), so one id on two
+    different functions is an error naming both lines: deduplication keys on the
+    id and would otherwise keep one of them silently.
+    """
+    seen = IdLedger()
+    for lineno, obj in iter_json_lines(path):
+        where = f"{path}:{lineno}"
+        rec = parse_record(obj, where, defaults=defaults)
+        seen.check(rec, where)
+        yield rec
+
+
+def read_source_records(path: str | Path, *, defaults: dict[str, Any] | None = None,
+                        origin_path: str | None = None) -> Iterator[Record]:
+    """Yield records from a dataset file (Devign JSONL, CodeXGLUE), with content-derived ids.
+
+    A source's own id (`id`, or CodeXGLUE's `idx`) is not trusted to name one
+    function; it is kept in `origin` next to the file and line it came from.
+    `origin_path` is how the file is named there (default: the path given).
+    """
+    shown = origin_path or str(path)
+    for lineno, obj in iter_json_lines(path):
+        rec = parse_record(obj, f"{path}:{lineno}", defaults=defaults)
+        yield with_content_id(rec, f"{shown}:{lineno}", source_id(obj))
+
+
+def source_id(obj: Any) -> Any:
+    """The id a dataset gave its record, if any (CodeXGLUE calls it `idx`)."""
+    if not isinstance(obj, dict):
+        return None
+    return obj.get("id", obj.get("idx"))
+
+
+def with_content_id(rec: Record, where: str, given_id: Any = None) -> Record:
+    """`rec` with its id derived from its content; origin keeps `where` and a different source id."""
+    content_id = record_id(rec.func, rec.project, rec.target)
+    if rec.origin is None:
+        rec.origin = where
+        if given_id is not None and str(given_id) != content_id:
+            rec.origin += f" id={str(given_id)[:40]}"
+    rec.id = content_id
+    return rec
+
+
+class IdLedger:
+    """Remembers which line first used each id, to catch one id covering two different functions."""
+
+    def __init__(self) -> None:
+        self._first: dict[str, tuple[str, str]] = {}  # id -> (content fingerprint, where)
+
+    def check(self, rec: Record, where: str) -> None:
+        fingerprint = record_id(rec.func, rec.project, rec.target)
+        first = self._first.setdefault(rec.id, (fingerprint, where))
+        if first[0] != fingerprint:
             raise RecordError(
-                f"{where}: not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
-                "re-encode the file as UTF-8"
-            ) from None
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-        yield parse_record(obj, where, defaults=defaults)
+                f"{where}: id {rec.id[:40]!r} was already used at {first[1]} for a different function "
+                "(text, project or label differ); ids must name one function — remove the 'id' fields "
+                "so they are derived from the content, or make them unique"
+            )
 
 
 def write_records(path: str | Path, records: Iterable[Record]) -> int:

@@ -9,7 +9,11 @@ from typing import Iterable
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from streamguard.data.records import Record
+from streamguard.data.records import Record, RecordError, record_id
+
+# Fewest records of each label every split must hold: below this, ROC-AUC and MCC on test,
+# the threshold chosen on valid, and a fold model's view of both labels are undefined or noise.
+MIN_PER_LABEL = 2
 
 
 def group_by_dup_key(records: Iterable[Record]) -> dict[str, list[Record]]:
@@ -44,11 +48,30 @@ def resolve_label_conflicts(records: list[Record], policy: str) -> tuple[list[Re
 
 
 def drop_exact_duplicates(records: list[Record]) -> tuple[list[Record], int]:
-    """Records with the same id (same project, label and text) are one function."""
-    seen: dict[str, Record] = {}
+    """Records with the same project, label and text are one function; the first copy stays.
+
+    Copies are found by content, not by id; an id that two different functions
+    carry is an error naming both (keeping one would lose the other silently).
+    """
+    by_content: dict[str, Record] = {}
+    by_id: dict[str, Record] = {}
     for rec in records:
-        seen.setdefault(rec.id, rec)
-    return sorted(seen.values(), key=lambda r: r.id), len(records) - len(seen)
+        kept = by_content.setdefault(record_id(rec.func, rec.project, rec.target), rec)
+        other = by_id.setdefault(rec.id, kept)
+        if other is not kept:
+            raise RecordError(
+                f"id {rec.id[:40]!r} names two different functions (from {other.origin or 'no origin'} and "
+                f"{rec.origin or 'no origin'}); ids must be derived from the content — re-run `streamguard download`"
+            )
+    unique = sorted(by_content.values(), key=lambda r: r.id)
+    return unique, len(records) - len(unique)
+
+
+def label_counts(records: Iterable[Record]) -> Counter[int]:
+    """Records per label, with both labels present (0 when absent)."""
+    counts = Counter({0: 0, 1: 0})
+    counts.update(r.target for r in records)
+    return counts
 
 
 def split_records(records: list[Record], valid_fraction: float, test_fraction: float, seed: int) -> list[Record]:

@@ -18,12 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch_geometric.data import Data
-from tree_sitter import Query, QueryCursor
 
 from streamguard.data.records import SPLITS, Record, read_split
 from streamguard.graphs.function_graph import GraphBuilder
-from streamguard.graphs.grammar import LANGUAGE, field_id, named_kinds, new_parser
-from streamguard.graphs.normalise import normalise_macros
 from streamguard.graphs.parallel import GraphPool
 from streamguard.graphs.raw_graph import GraphBlock, RawGraph
 from streamguard.graphs.schema import x_columns
@@ -33,7 +30,7 @@ from streamguard.graphs.vocab import Vocab, count_subtokens, load_vocab
 from streamguard.params import GraphParams, Params
 from streamguard.progress import console, make_progress
 
-__all__ = ["run_graphs_stage", "graph_for_function", "load_vocab", "find_functions", "node_features"]
+__all__ = ["run_graphs_stage", "graph_for_function", "load_vocab", "node_features"]
 
 STATS_FILE = "graph_stats.json"
 
@@ -67,31 +64,6 @@ def graph_for_function(func: str, vocab: Vocab, graph_params: GraphParams) -> Da
     if key not in _builders:
         _builders[key] = GraphBuilder(graph_params)
     return to_data(_builders[key].build(func), vocab)
-
-
-_FUNCTION_DEFINITION = Query(LANGUAGE, "(function_definition) @function")
-_IDENTIFIER = named_kinds("identifier", "field_identifier", "type_identifier")
-_DECLARATOR = field_id("declarator")
-
-
-def find_functions(source_text: str) -> list[tuple[str, str, int]]:
-    """(name, source text, 1-based start line) of every function definition in a C file."""
-    original = source_text.encode("utf-8", "replace")
-    # blanking keeps offsets, so nodes of the normalised parse slice the original text
-    tree = new_parser().parse(normalise_macros(original))
-    found = QueryCursor(_FUNCTION_DEFINITION).captures(tree.root_node).get("function", [])
-    out = []
-    for node in sorted(found, key=lambda n: n.start_byte):
-        name_node = node.child_by_field_id(_DECLARATOR)
-        while name_node is not None and name_node.kind_id not in _IDENTIFIER:  # through */()/[] declarators
-            inner = name_node.child_by_field_id(_DECLARATOR)
-            if inner is None:  # a parenthesized declarator has no field: its only named child
-                inner = name_node.named_child(0)
-            name_node = inner
-        name = name_node.text.decode("utf-8", "replace") if name_node is not None else "<anonymous>"
-        text = original[node.start_byte : node.end_byte].decode("utf-8", "replace")
-        out.append((name, text, node.start_point.row + 1))
-    return out
 
 
 def build_split_graphs(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from streamguard.data.collectors.c_functions import CFunction, extract_functions
+from streamguard.c_functions import ANONYMOUS, CFunction, extract_functions
 from streamguard.data.records import Record
 
 C_SUFFIXES = (".c", ".h")
@@ -31,6 +31,8 @@ def changed_functions(before_src: str | bytes, after_src: str | bytes) -> list[F
     seen: dict[str, int] = defaultdict(int)
     pairs = []
     for fn in extract_functions(after_src):
+        if fn.name == ANONYMOUS:
+            continue  # nothing to match it by
         k = seen[fn.name]
         seen[fn.name] += 1
         olds = by_name.get(fn.name, [])

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamguard.data.collectors.base import CollectError, Collected, SourceSkipped
+from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
 from streamguard.data.collectors.fix_pairs import FunctionPair, changed_functions, is_c_file, pair_records
 from streamguard.data.collectors.progress import parallel_map
@@ -149,8 +149,16 @@ def _check_repo(repo: Path, key: str) -> None:
         raise CollectError(f"{key}: {repo} does not exist; clone the repository there or remove it from params.yaml")
     try:
         _git(repo, "rev-parse", "--verify", "HEAD")
+        bare = _git(repo, "rev-parse", "--is-bare-repository").strip() == b"true"
+        top = Path(_git(repo, "rev-parse", "--absolute-git-dir" if bare else "--show-toplevel").decode().strip())
     except CollectError as exc:
         raise CollectError(f"{key}: {repo} is not a git repository with commits ({exc})") from None
+    if top.resolve() != repo.resolve():
+        # git would mine the enclosing repository's whole history, not what was asked for
+        raise CollectError(
+            f"{key}: {repo} is not the top of a git repository but a folder inside {top}; "
+            f"list {top} itself, or clone the repository you meant to mine"
+        )
 
 
 def _git(repo: Path, *args: str) -> bytes:

@@ -19,9 +19,10 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from streamguard.data.collectors.base import CollectError, Collected, SourceSkipped
-from streamguard.data.collectors.c_functions import extract_functions
+from streamguard.c_functions import extract_functions
+from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
+from streamguard.data.input_files import DAMAGED, damaged_message
 from streamguard.data.noise import confidence_for
 from streamguard.data.records import Record, duplicate_key
 
@@ -52,12 +53,19 @@ def iter_case_files(path: Path) -> Iterator[tuple[str, str]]:
         raise CollectError(f"collect.juliet_path: {path} is neither a directory nor a tar archive of the Juliet suite")
     # read in archive order (a .tar.gz cannot seek back cheaply), then sort
     found = []
-    with tarfile.open(path) as tar:
-        for member in tar:
-            if member.isfile() and member.name.endswith(".c") and "testcases" in PurePosixPath(member.name).parts:
-                fh = tar.extractfile(member)
-                if fh is not None:
-                    found.append((f"{path}!{member.name}", fh.read().decode("utf-8", errors="replace")))
+    last = "its first member"
+    try:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                if member.isfile() and member.name.endswith(".c") and "testcases" in PurePosixPath(member.name).parts:
+                    fh = tar.extractfile(member)
+                    if fh is not None:
+                        found.append((f"{path}!{member.name}", fh.read().decode("utf-8", errors="replace")))
+                last = member.name
+    except (tarfile.TarError, *DAMAGED) as exc:
+        raise CollectError(
+            f"collect.juliet_path: {damaged_message(path, exc, f'tar archive after {last}')}"
+        ) from None
     yield from sorted(found)
 
 def collect_juliet(ctx: CollectContext) -> Collected:
@@ -69,7 +77,11 @@ def collect_juliet(ctx: CollectContext) -> Collected:
         )
     path = Path(collect.juliet_path)
     if not path.exists():
-        raise SourceSkipped(f"collect.juliet_path: {path} does not exist (a clone without the shared datasets?)")
+        # the user asked for this path: reporting "skipped" would hide the typo behind exit status 0
+        raise CollectError(
+            f"collect.juliet_path: {path} does not exist; point it at the Juliet C suite directory or .tar.gz "
+            "(e.g. ../shared/datasets/juliet/juliet_subset.tar.gz), or set it to null to skip Juliet"
+        )
     confidence = confidence_for("juliet", collect)
     out = Collected()
     files = 0

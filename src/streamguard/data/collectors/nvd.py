@@ -7,15 +7,14 @@ API's own format) or the legacy 1.1 feeds (`CVE_Items`), plain or gzipped.
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
 from streamguard.data.collectors.advisories import Advisory, advisories_to_collected, normalise_cwe, take
-from streamguard.data.collectors.base import CollectError, Collected, SourceSkipped
+from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
 from streamguard.data.collectors.github import is_other_commit_url, parse_commit_url
+from streamguard.data.input_files import decode_json, decode_utf8, read_bytes, require_file
 
 PAGE_SIZE = 2000  # the API's maximum resultsPerPage
 
@@ -41,14 +40,10 @@ def collect_nvd(ctx: CollectContext) -> Collected:
 
 def read_feed(path: Path) -> list[Advisory]:
     """Advisories of one NVD JSON feed file (schema 2.0 or 1.1, .json or .json.gz)."""
-    if not path.is_file():
+    if not path.exists():
         raise CollectError(f"collect.nvd_feeds: {path} does not exist; download the feed or remove it from params.yaml")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CollectError(f"{path}: not a readable NVD JSON feed ({exc})") from None
+    require_file(path, "collect.nvd_feeds")
+    doc = decode_json(decode_utf8(read_bytes(path), str(path)), str(path), document=True)
     return parse_document(doc, str(path))
 
 
