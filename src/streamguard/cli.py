@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     except (StreamGuardError, FileNotFoundError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        # last line of defence: input problems deserve a message at their source, but never a traceback
+        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {str(exc)[:500]}", highlight=False, soft_wrap=True)
+        return 2
     return 0
 
 
