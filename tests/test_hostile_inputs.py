@@ -140,6 +140,11 @@ def predict(name: str, data: bytes | None) -> Callable[[Path], tuple[dict, list[
     return setup
 
 
+def out_under_a_file(folder: Path) -> tuple[dict, list[str]]:
+    (folder / "blocker").write_text("a file where a folder should go\n")
+    return {"data": {"source": "sample"}}, ["download", "--out", "blocker/raw"]
+
+
 def git_subfolder(folder: Path) -> tuple[dict, list[str]]:
     git_repo(folder / "lib")
     return {"collect": {"sources": ["git"], "git_repos": ["lib/src"]}}, ["collect", "git", "--out", "collected"]
@@ -236,6 +241,7 @@ CASES = [
         ("new.jsonl.gz", "truncated or corrupt"),
     ),
 ]
+CASES.append(Case("download: --out under a file (cli's last-line OSError)", out_under_a_file, ("blocker",)))
 if shutil.which("git"):
     CASES.append(
         Case(
