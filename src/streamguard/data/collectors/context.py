@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from streamguard.data.collectors.exploit_cves import load_exploit_cves
 from streamguard.data.collectors.github import GitHub
 from streamguard.data.http_client import HttpClient
 from streamguard.params import CollectParams, Params
@@ -16,12 +17,13 @@ from streamguard.params import CollectParams, Params
 class CollectContext:
     params: Params
     http: HttpClient
-    # credentials come from the environment only, never params or files in the repo
-    nvd_api_key: str | None = field(default_factory=lambda: os.environ.get("NVD_API_KEY") or None)
-    github_token: str | None = field(default_factory=lambda: os.environ.get("GITHUB_TOKEN") or None)
+    # credentials come from the environment only, never params or files in the repo; repr=False keeps
+    # them out of logs and tracebacks that print the context
+    nvd_api_key: str | None = field(default_factory=lambda: os.environ.get("NVD_API_KEY") or None, repr=False)
+    github_token: str | None = field(default_factory=lambda: os.environ.get("GITHUB_TOKEN") or None, repr=False)
 
     @classmethod
-    def from_params(cls, params: Params) -> "CollectContext":
+    def from_params(cls, params: Params) -> CollectContext:
         return cls(params=params, http=HttpClient.from_params(params.collect))
 
     @property
@@ -35,7 +37,5 @@ class CollectContext:
     @cached_property
     def exploit_cves(self) -> dict[str, list[str]]:
         """CVE id -> ExploitDB ids, from collect.exploitdb_csv (empty when unset)."""
-        from streamguard.data.collectors.exploitdb import load_exploit_cves
-
         path = self.collect.exploitdb_csv
         return load_exploit_cves(Path(path)) if path else {}
