@@ -2,35 +2,46 @@
 
 It rate-limits per host, retries 429/5xx and dropped connections with
 exponential backoff (honouring Retry-After and GitHub's rate-limit reset),
-and keeps every final response in an on-disk cache, so re-running an
-interrupted collection resumes where it stopped instead of starting over.
+and keeps every final response in an on-disk cache (http_cache.py), so
+re-running an interrupted collection resumes where it stopped instead of
+starting over. Each attempt is bounded (http_transport.py): it ends within
+timeout_s, its body within max_body_bytes, and credentials never follow a
+redirect to another origin. A 2xx response is cached only once its body parses
+as JSON (every API the collectors read speaks JSON), so a broken page is
+fetched again next run instead of being served from the cache.
 Safe to use from several worker threads at once.
+
+The retry loop is ours rather than urllib3's Retry: Retry runs inside one
+requests call, so the per-host rate limit and the per-attempt deadline could
+not see its attempts, and it has no notion of GitHub's 403 rate-limit reset.
 """
 
 from __future__ import annotations
 
-import base64
-import email.utils
-import hashlib
 import json
-import os
 import random
-import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
 
+from streamguard.data.http_cache import CachedResponse, ResponseCache, cache_key
+from streamguard.data.http_transport import BodyTooLarge, BoundedSession, DeadlineExceeded, exchange
 from streamguard.errors import StreamGuardError
 
 # final answers worth remembering: successes, and "this does not exist"
 # (GitHub says 422 for an unknown commit sha); 401/403 may change with a token.
 _CACHEABLE = {200, 201, 203, 204, 404, 410, 422}
-_USER_AGENT = "streamguard-collect/0.1 (+https://github.com/streamguard)"
+# far above any API page the collectors read (an NVD page of 2,000 CVEs is a few tens of MB)
+MAX_BODY_BYTES = 64 * 2**20
+_UNPARSED = object()
 
 
 class HttpError(StreamGuardError):
@@ -49,21 +60,33 @@ class Response:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     from_cache: bool = False
+    _parsed: Any = field(default=_UNPARSED, init=False, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
     def json(self) -> Any:
+        """The body as JSON (decoded once); HttpError naming the URL when it is not JSON."""
+        if self._parsed is _UNPARSED:
+            try:
+                self._parsed = json.loads(self.body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+                problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+                raise HttpError(
+                    f"{self.url}: response is not valid JSON ({problem}); the server sent something else "
+                    "(an error page?) — check the base URL in params collect.*_url",
+                    url=self.url,
+                    status=self.status,
+                ) from None
+        return self._parsed
+
+    def is_json(self) -> bool:
         try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise HttpError(
-                f"{self.url}: response is not valid JSON ({exc}); the server sent something else "
-                "(an error page?) — check the base URL in params collect.*_url",
-                url=self.url,
-                status=self.status,
-            ) from None
+            self.json()
+        except HttpError:
+            return False
+        return True
 
 
 @dataclass
@@ -110,20 +133,23 @@ class HttpClient:
         backoff_base_s: float = 1.0,
         backoff_max_s: float = 120.0,
         timeout_s: float = 30.0,
+        max_body_bytes: int = MAX_BODY_BYTES,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.retries = retries
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # the deadline of each attempt: connect, headers and body
+        self.max_body_bytes = max_body_bytes
         self.stats = ClientStats()
+        self._cache = ResponseCache(self.cache_dir) if self.cache_dir else None
         self._limiter = HostRateLimiter(rate_limit_per_s)
         self._sleep = sleep
         self._local = threading.local()  # one requests.Session per thread
 
     @classmethod
-    def from_params(cls, collect: Any, **overrides: Any) -> "HttpClient":
+    def from_params(cls, collect: Any, **overrides: Any) -> HttpClient:
         """Build from a `CollectParams` (params.yaml `collect:` section)."""
         kwargs: dict[str, Any] = dict(
             cache_dir=Path(collect.cache_dir) / "http",
@@ -161,18 +187,25 @@ class HttpClient:
         """One logical request: from the cache, or fetched with retries and cached.
 
         Returns the final response, which may be a 4xx (callers decide what a
-        404 means); raises HttpError when retries are exhausted.
+        404 means); raises HttpError when retries are exhausted or the body is
+        over the cap.
         """
         full_url = _with_query(url, params)
-        key = _cache_key(method, full_url, data, (headers or {}).get("Accept", ""))
-        cached = self._cache_read(key)
+        key = cache_key(method, full_url, data, (headers or {}).get("Accept", ""))
+        cached = self._cache.get(key) if self._cache else None
         if cached is not None:
-            self.stats.add(cache_hits=1)
-            return cached
+            response = Response(cached.url, cached.status, cached.headers, cached.body, from_cache=True)
+            if self._worth_caching(response):  # an entry written before JSON was checked may be broken
+                self.stats.add(cache_hits=1)
+                return response
         response = self._fetch_with_retries(method, full_url, data, headers or {})
-        if response.status in _CACHEABLE:
-            self._cache_write(key, response)
+        if self._cache and self._worth_caching(response):
+            self._cache.put(key, CachedResponse(response.url, response.status, response.headers, response.body))
         return response
+
+    @staticmethod
+    def _worth_caching(response: Response) -> bool:
+        return response.status in _CACHEABLE and (not response.ok or response.is_json())
 
     # -- retries and backoff -------------------------------------------------
 
@@ -187,18 +220,23 @@ class HttpClient:
             self.stats.add(requests=1)
             try:
                 response = self._send(method, url, data, headers)
+            except DeadlineExceeded:
+                last_problem = f"not complete within {self.timeout_s:g} s (collect.timeout_s)"
+                delay = self._backoff(attempt)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = f"connection failed ({type(exc).__name__})"
                 delay = self._backoff(attempt)
             else:
-                delay = self._retry_delay(response, attempt)
-                if delay is None:
+                retry_in = self._retry_delay(response, attempt)
+                if retry_in is None:
                     return response
+                delay = retry_in
                 last_problem, last_status = f"HTTP {response.status}", response.status
             if attempt + 1 < attempts:
                 self.stats.add(retries=1)
                 self._sleep(delay)
-        cache_note = f"; responses already fetched are cached in {self.cache_dir}, so re-running resumes" if self.cache_dir else ""
+        cache_note = (f"; responses already fetched are cached in {self.cache_dir}, so re-running resumes"
+                      if self.cache_dir else "")
         raise HttpError(
             f"{method} {url}: {last_problem} after {attempts} attempts; the server keeps failing — "
             f"wait and re-run, or raise collect.retries / collect.backoff_max_s{cache_note}",
@@ -229,15 +267,18 @@ class HttpClient:
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> Response:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
-            session.headers["User-Agent"] = _USER_AGENT
-        raw = session.request(method, url, data=data, headers=headers, timeout=self.timeout_s)
-        return Response(
-            url=url,
-            status=raw.status_code,
-            headers={k.lower(): v for k, v in raw.headers.items()},
-            body=raw.content,
-        )
+            session = self._local.session = BoundedSession()
+        try:
+            got = exchange(session, method, url, data=data, headers=headers, timeout_s=self.timeout_s,
+                           max_body_bytes=self.max_body_bytes)
+        except BodyTooLarge:
+            raise HttpError(
+                f"{method} {url}: the response body is over the {self.max_body_bytes:,}-byte cap "
+                "(HttpClient max_body_bytes); no API page the collectors read is that large — check the URL "
+                "in params collect.*_url",
+                url=url,
+            ) from None
+        return Response(url=url, status=got.status, headers=got.headers, body=got.body)
 
     @staticmethod
     def _require_ok(response: Response) -> Response:
@@ -250,54 +291,6 @@ class HttpClient:
             )
         return response
 
-    # -- on-disk cache -------------------------------------------------------
-
-    def _cache_path(self, key: str) -> Path:
-        assert self.cache_dir is not None
-        return self.cache_dir / key[:2] / f"{key}.json"
-
-    def _cache_read(self, key: str) -> Response | None:
-        if self.cache_dir is None:
-            return None
-        path = self._cache_path(key)
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-            return Response(
-                url=entry["url"],
-                status=entry["status"],
-                headers=entry["headers"],
-                body=base64.b64decode(entry["body_b64"]),
-                from_cache=True,
-            )
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError):
-            return None  # a damaged entry is refetched (and overwritten)
-
-    def _cache_write(self, key: str, response: Response) -> None:
-        if self.cache_dir is None:
-            return
-        path = self._cache_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # keep only headers a collector reads back (pagination); never auth echoes
-        headers = {k: v for k, v in response.headers.items() if k in ("link", "content-type")}
-        entry = {
-            "url": response.url,
-            "status": response.status,
-            "headers": headers,
-            "body_b64": base64.b64encode(response.body).decode("ascii"),
-        }
-        # write-then-rename: an interrupted run never leaves a torn cache entry
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(entry, fh)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
 def _with_query(url: str, params: dict[str, Any] | None) -> str:
     if not params:
         return url
@@ -305,25 +298,11 @@ def _with_query(url: str, params: dict[str, Any] | None) -> str:
     return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
-def _cache_key(method: str, url: str, data: bytes | None, accept: str) -> str:
-    h = hashlib.sha256()
-    for part in (method.upper().encode(), url.encode(), data or b"", accept.encode()):
-        h.update(part)
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def _parse_retry_after(value: str | None) -> float | None:
-    """Retry-After is either delta-seconds or an HTTP date."""
+    """Retry-After is either delta-seconds or an HTTP date; None when absent or unreadable."""
     if not value:
         return None
-    value = value.strip()
     try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return Retry().parse_retry_after(value)
+    except InvalidHeader:
         return None
-    return max(when.timestamp() - time.time(), 0.0)
