@@ -15,6 +15,7 @@ from typing import Callable
 from rich.console import Console
 
 from streamguard.errors import StreamGuardError
+from streamguard.models.names import BASE_MODELS
 from streamguard.params import Params, load_params
 
 err_console = Console(stderr=True)
@@ -118,12 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processed", default="data/processed")
     p.add_argument("--out", default="data/graphs")
     p = add("train", cmd_train, "train one base model on the training split")
-    p.add_argument("model", choices=["lexical", "transformer", "gnn"])
+    p.add_argument("model", choices=BASE_MODELS)
     p.add_argument("--processed", default="data/processed")
     p.add_argument("--graphs", default="data/graphs")
     p.add_argument("--out", default=None, help="default: models/<model>")
     p = add("oof", cmd_oof, "train one base model on K-1 folds and predict the held-out fold")
-    p.add_argument("model", choices=["lexical", "transformer", "gnn"])
+    p.add_argument("model", choices=BASE_MODELS)
     p.add_argument("fold", type=int)
     p.add_argument("--processed", default="data/processed")
     p.add_argument("--graphs", default="data/graphs")

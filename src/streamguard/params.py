@@ -1,32 +1,116 @@
 """params.yaml, read once into typed, validated dataclasses.
 
-An unknown key, a wrong type or a value outside its allowed set is a
-`ParamsError` naming the file and the dotted key, with a suggestion when the
-key looks like a typo. Every section is a dataclass; a stage receives the
-`Params` object and reads only the sections it declares in dvc.yaml.
+An unknown key, a wrong type or a value outside its allowed range is a
+`ParamsError` naming the file, the line and the dotted key, with a suggestion
+when the key looks like a typo. Every section is a dataclass that checks its
+own ranges in `__post_init__`; a stage receives the `Params` object and reads
+only the sections it declares in dvc.yaml.
+
+The file is read as YAML 1.2 numbers (`2e-05`, as `dvc exp run -S` writes it,
+is a float), refusing what a params file never needs and a hostile one might
+hold: more than 1 MiB, duplicate keys, and aliases that expand into a huge tree.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 
 from streamguard.errors import StreamGuardError
+from streamguard.models.names import BASE_MODELS
 
 
 class ParamsError(StreamGuardError, ValueError):
     """A params.yaml problem; the message says which key and what to do."""
 
 
+class InvalidValue(ParamsError):
+    """A section's value outside its range; `_build` adds the file and line to the message."""
+
+    def __init__(self, section: str, key: str, why: str) -> None:
+        self.key = key
+        self.why = why
+        super().__init__(f"params: key '{_dotted(section, key)}' {why}")
+
+
+def _dotted(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 3, 60, 60, 40
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 4
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """repr(value) capped at `limit` characters, built without expanding the whole value."""
+    return clip(_SHORT.repr(value), limit)
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """`text` capped at `limit` characters, for a message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- range checks, called from each section's __post_init__ ---------------------------
+
+
+def _invalid(obj: Any, key: str, rule: str) -> InvalidValue:
+    return InvalidValue(getattr(obj, "SECTION", ""), key, f"must be {rule}, got {shorten(getattr(obj, key))}")
+
+
+def _at_least(obj: Any, **minimums: float) -> None:
+    for key, low in minimums.items():
+        if not getattr(obj, key) >= low:  # `not >=` also refuses NaN
+            raise _invalid(obj, key, f"at least {low}")
+
+
+def _positive(obj: Any, *keys: str) -> None:
+    for key in keys:
+        if not getattr(obj, key) > 0:
+            raise _invalid(obj, key, "positive")
+
+
+def _between(obj: Any, key: str, low: float, high: float, interval: str = "[)") -> None:
+    """low/high bounds, closed or open as `interval` says: "[)" is low <= v < high."""
+    value = getattr(obj, key)
+    above = value >= low if interval[0] == "[" else value > low
+    below = value <= high if interval[1] == "]" else value < high
+    if not (above and below):
+        raise _invalid(obj, key, f"in {interval[0]}{low}, {high}{interval[1]}")
+
+
+def _known(obj: Any, key: str, allowed: typing.Iterable[str], what: str) -> None:
+    """Every name in list `key` is one of `allowed`, each at most once."""
+    names = getattr(obj, key)
+    allowed = list(allowed)
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise InvalidValue(obj.SECTION, key, f"names unknown {what} {shorten(unknown)}; use {', '.join(allowed)}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidValue(obj.SECTION, key, f"lists {shorten(repeated)} more than once")
+
+
+MAX_EPOCHS = 10_000  # beyond this a typo is likelier than a plan
+MAX_SEED = 2**32 - 1  # numpy's seed range
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
 @dataclass
 class DataParams:
+    SECTION: ClassVar[str] = "data"
+
     # sample | devign | codexglue | huggingface
     source: Literal["sample", "devign", "codexglue", "huggingface"] = "sample"
     # file (devign) or folder (codexglue); ignored for sample/huggingface
@@ -45,10 +129,21 @@ class DataParams:
     # use at most this many records (0 = all); stratified, for quick experiments
     limit: int = 0
 
+    def __post_init__(self) -> None:
+        _between(self, "valid_fraction", 0, 0.5, "()")
+        _between(self, "test_fraction", 0, 0.5, "()")
+        if self.source in ("devign", "codexglue") and not self.path:
+            raise InvalidValue(self.SECTION, "path", f"is required when data.source is '{self.source}'")
+        if not self.hf_dataset:
+            raise _invalid(self, "hf_dataset", "a dataset id such as google/code_x_glue_cc_defect_detection")
+        _at_least(self, max_chars=1, limit=0)
+
 
 @dataclass
 class GraphParams:
     """The graphs stage (streamguard.graphs; feature layout in graphs/schema.py)."""
+
+    SECTION: ClassVar[str] = "graph"
 
     # cap on nodes per graph; nodes are kept in source (pre)order and the rest is cut
     max_nodes: int = 600
@@ -75,30 +170,22 @@ class GraphParams:
     workers: int = 0  # processes; 0 = all cores
 
     def __post_init__(self) -> None:
-        def bad(key: str, why: str) -> ParamsError:
-            return ParamsError(f"params: key 'graph.{key}' {why}")
-
-        if self.max_nodes < 2:
-            raise bad("max_nodes", f"must be at least 2, got {self.max_nodes}")
+        _at_least(self, max_nodes=2)
         if not self.edge_types:
-            raise bad("edge_types", "must name at least one of ast, sequence, control_flow, data_flow")
-        if self.vocab_size < 16:
-            raise bad("vocab_size", f"must be at least 16, got {self.vocab_size}")
-        if self.min_token_count < 1:
-            raise bad("min_token_count", f"must be at least 1, got {self.min_token_count}")
-        if self.subtokens_per_node < 1:
-            raise bad("subtokens_per_node", f"must be at least 1, got {self.subtokens_per_node}")
-        if not 0 < self.token_tier_error_fraction <= 1:
-            raise bad("token_tier_error_fraction", f"must be in (0, 1], got {self.token_tier_error_fraction}")
-        if not 0 < self.token_tier_problem_rate <= 1:
-            raise bad("token_tier_problem_rate", f"must be in (0, 1], got {self.token_tier_problem_rate}")
-        if self.workers < 0:
-            raise bad("workers", f"must be 0 (all cores) or a positive count, got {self.workers}")
+            raise InvalidValue(
+                self.SECTION, "edge_types", "must name at least one of ast, sequence, control_flow, data_flow"
+            )
+        _known(self, "edge_types", ("ast", "sequence", "control_flow", "data_flow"), "edge types")
+        _at_least(self, vocab_size=16, min_token_count=1, subtokens_per_node=1, workers=0)
+        _between(self, "token_tier_error_fraction", 0, 1, "(]")
+        _between(self, "token_tier_problem_rate", 0, 1, "(]")
 
 
 @dataclass
 class TrainParams:
     """Fields shared by both neural branches' training loops."""
+
+    SECTION: ClassVar[str] = ""
 
     epochs: int = 5
     batch_size: int = 32
@@ -115,15 +202,31 @@ class TrainParams:
     early_stopping_metric: Literal["f1", "mcc", "roc_auc", "accuracy"] = "mcc"
     # confidence x class balance, applied as loss weights or through a sampler
     weighting: Literal["loss", "sampler", "none"] = "loss"
-    checkpoint_every: int = 200
+    checkpoint_every: int = 200  # optimizer steps; 0 = only on SIGTERM/SIGINT and at the end
     resume: Literal["auto", "never"] = "auto"
     amp: bool = True  # only takes effect on CUDA
-    device: str = "auto"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        _between(self, "epochs", 1, MAX_EPOCHS, "[]")
+        self._check_batch_size()
+        _positive(self, "learning_rate")
+        # the loop always clips, so 0 would zero every gradient and nothing would learn
+        _positive(self, "grad_clip")
+        _at_least(self, weight_decay=0, grad_accum=1, patience=1, checkpoint_every=0)
+        _between(self, "warmup_ratio", 0, 1, "[)")
+        if not DEVICE.fullmatch(self.device):
+            raise _invalid(self, "device", "auto, cpu, cuda, cuda:N or mps")
+
+    def _check_batch_size(self) -> None:
+        _at_least(self, batch_size=1)
 
 
 @dataclass
 class TransformerParams(TrainParams):
+    SECTION: ClassVar[str] = "transformer"
+
     # a local folder or hub id: from_pretrained; null: train a tokenizer and build from config
     model_name_or_path: str | None = None
     max_length: int = 256
@@ -134,34 +237,75 @@ class TransformerParams(TrainParams):
     intermediate_size: int = 256
     dropout: float = 0.1
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.model_name_or_path == "":
+            raise _invalid(self, "model_name_or_path", "a local folder, a hub id or null")
+        # two of max_length are the <s> and </s> that frame every function
+        _at_least(self, max_length=3, vocab_size=1, hidden_size=1, num_layers=1, num_heads=1, intermediate_size=1)
+        if self.hidden_size % self.num_heads:
+            raise InvalidValue(
+                self.SECTION, "num_heads", f"must divide hidden_size ({self.hidden_size}), got {self.num_heads}"
+            )
+        _between(self, "dropout", 0, 1, "[)")
+
 
 @dataclass
 class GNNParams(TrainParams):
+    SECTION: ClassVar[str] = "gnn"
+
     hidden_size: int = 128
     num_layers: int = 3
     dropout: float = 0.2
     # an int, or "auto" to use the recommendation in graph_stats.json
-    batch_size: Any = 64  # type: ignore[assignment]
+    batch_size: Any = 64
     memory_budget_mb: int = 2048
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _at_least(self, hidden_size=1, num_layers=1, memory_budget_mb=1)
+        _between(self, "dropout", 0, 1, "[)")
+
+    def _check_batch_size(self) -> None:
+        bs = self.batch_size
+        if not (bs == "auto" or (isinstance(bs, int) and not isinstance(bs, bool) and bs > 0)):
+            raise _invalid(self, "batch_size", "a positive int or 'auto'")
 
 
 @dataclass
 class LexicalParams:
+    SECTION: ClassVar[str] = "lexical"
+
     max_features: int = 50000
     ngram_max: int = 2
     C: float = 1.0
 
+    def __post_init__(self) -> None:
+        _at_least(self, max_features=1, ngram_max=1)
+        _positive(self, "C")
+
 
 @dataclass
 class OOFParams:
+    SECTION: ClassVar[str] = "oof"
+
     folds: int = 5
-    models: list[str] = field(default_factory=lambda: ["lexical", "transformer", "gnn"])
+    models: list[str] = field(default_factory=lambda: list(BASE_MODELS))
     # epochs override for fold models (0 = same as the full model)
     epochs: int = 0
+
+    def __post_init__(self) -> None:
+        _at_least(self, folds=2)
+        if not self.models:
+            raise InvalidValue(self.SECTION, "models", f"must name at least one of {', '.join(BASE_MODELS)}")
+        _known(self, "models", BASE_MODELS, "models")
+        _between(self, "epochs", 0, MAX_EPOCHS, "[]")
 
 
 @dataclass
 class FusionParams:
+    SECTION: ClassVar[str] = "fusion"
+
     stacker: Literal["logreg", "gbm"] = "logreg"
     C: float = 1.0
     threshold_rule: Literal["max_f1", "max_accuracy"] = "max_accuracy"
@@ -169,9 +313,15 @@ class FusionParams:
     # length (log chars), nesting (max brace/paren depth), dangerous_calls (log count)
     features: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        _positive(self, "C")
+        _known(self, "features", ("length", "nesting", "dangerous_calls"), "features")
+
 
 @dataclass
 class EvaluateParams:
+    SECTION: ClassVar[str] = "evaluate"
+
     # paired percentile bootstrap over test functions, for every metric's CI
     # and for the CIs of differences between models (evaluate and compare)
     bootstrap_resamples: int = 1000
@@ -180,13 +330,19 @@ class EvaluateParams:
     # equal-width probability bins of the calibration (reliability) plot
     calibration_bins: int = 10
 
+    def __post_init__(self) -> None:
+        _at_least(self, bootstrap_resamples=1, calibration_bins=1)
+        _between(self, "confidence_level", 0.5, 1, "()")
+        _between(self, "seed", 0, MAX_SEED, "[]")
+
 
 @dataclass
 class CollectParams:
     """Phase 2 collection (streamguard.data.collectors); confidence mapping in noise.py."""
 
     # every source `streamguard collect <source>` knows (one DVC stage each, via foreach)
-    SOURCES: typing.ClassVar[tuple[str, ...]] = ("nvd", "ghsa", "osv", "git", "exploitdb", "synthetic", "juliet")
+    SECTION: ClassVar[str] = "collect"
+    SOURCES: ClassVar[tuple[str, ...]] = ("nvd", "ghsa", "osv", "git", "exploitdb", "synthetic", "juliet")
 
     # sources that run; every other one writes an empty file and a "disabled" report.
     # the default needs no network and no ../shared (juliet_path null -> skipped).
@@ -199,7 +355,21 @@ class CollectParams:
     github_api_url: str = "https://api.github.com"
     ghsa_type: Literal["reviewed", "unreviewed"] = "unreviewed"  # C advisories are mostly unreviewed
     ghsa_cwes: list[str] = field(
-        default_factory=lambda: ["119", "120", "121", "122", "125", "134", "190", "401", "415", "416", "476", "787", "78"]
+        default_factory=lambda: [
+            "119",
+            "120",
+            "121",
+            "122",
+            "125",
+            "134",
+            "190",
+            "401",
+            "415",
+            "416",
+            "476",
+            "787",
+            "78",
+        ]
     )
     # OSV: the API (one query per "Ecosystem:package") and/or a local bulk export zip
     osv_api_url: str = "https://api.osv.dev"
@@ -247,9 +417,40 @@ class CollectParams:
     workers: int = 4
     cache_dir: str = "data/collected/.cache"
 
+    def __post_init__(self) -> None:
+        _known(self, "sources", self.SOURCES, "sources")
+        for key in ("nvd_api_url", "github_api_url", "osv_api_url"):
+            if not re.match(r"https?://[^/\s]+", getattr(self, key)):
+                raise _invalid(self, key, "an http(s):// URL")
+        for key in [f.name for f in dataclasses.fields(self) if f.name.startswith("confidence_")]:
+            _between(self, key, 0, 1, "(]")
+        if not 0 < self.min_function_tokens < self.max_function_tokens:
+            raise InvalidValue(
+                self.SECTION,
+                "min_function_tokens",
+                "must be positive and below max_function_tokens "
+                f"({self.max_function_tokens}), got {self.min_function_tokens}",
+            )
+        _positive(self, "rate_limit_per_s", "timeout_s", "workers")
+        _at_least(self, retries=0, backoff_base_s=0, synthetic_pairs=0, max_advisories=0, git_max_commits=0)
+        _between(self, "synthetic_seed", 0, MAX_SEED, "[]")
+        if not self.backoff_max_s >= self.backoff_base_s:
+            raise _invalid(self, "backoff_max_s", f"at least backoff_base_s ({self.backoff_base_s})")
+        if not self.cache_dir:
+            raise _invalid(self, "cache_dir", "a folder for cached HTTP responses")
+        for pattern in self.git_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise InvalidValue(
+                    self.SECTION, "git_patterns", f"holds an invalid regular expression {shorten(pattern)}: {exc}"
+                ) from None
+
 
 @dataclass
 class Params:
+    SECTION: ClassVar[str] = ""
+
     seed: int = 42
     # seed ensembling: each base model (full and fold models) is trained with
     # n_runs seeds (seed, seed+1000, ...) and its probabilities averaged
@@ -264,8 +465,20 @@ class Params:
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     collect: CollectParams = field(default_factory=CollectParams)
 
+    def __post_init__(self) -> None:
+        _between(self, "seed", 0, MAX_SEED, "[]")
+        _between(self, "n_runs", 1, 100, "[]")
+
     def section(self, name: str) -> dict[str, Any]:
         return dataclasses.asdict(getattr(self, name))
+
+
+def run_seeds(params: Params) -> list[int]:
+    """The seeds of the n_runs ensemble members."""
+    return [params.seed + 1000 * r for r in range(params.n_runs)]
+
+
+# --- types: params.yaml values against the dataclasses' annotations ------------------
 
 
 def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
@@ -299,7 +512,8 @@ def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool), value
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # NaN and inf pass every `<` check unnoticed or break training later; no param wants them
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return True, float(value)
         return False, value
     if tp is str:
@@ -317,112 +531,171 @@ def _describe(tp: Any) -> str:
         return f"a list of {_describe(get_args(tp)[0])}"
     if tp is type(None):
         return "null"
+    if tp is float:
+        return "a finite number"
     return getattr(tp, "__name__", str(tp))
 
 
-def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
+def _build(cls: Any, raw: Any, where: str, prefix: str, lines: dict[str, int]) -> Any:
+    def at(dotted: str) -> str:
+        line = lines.get(dotted) or lines.get(prefix)
+        return f"{where}:{line}" if line else where
+
     if not isinstance(raw, dict):
-        raise ParamsError(f"{where}: '{prefix or 'top level'}' must be a mapping, got {type(raw).__name__}")
+        raise ParamsError(f"{at(prefix)}: '{prefix or 'top level'}' must be a mapping, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
+        dotted = _dotted(prefix, str(key))
         if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
+            close = difflib.get_close_matches(str(key)[:100], names, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(names)})"
-            raise ParamsError(f"{where}: unknown key '{dotted}'{hint}")
+            raise ParamsError(f"{at(dotted)}: unknown key {shorten(dotted)}{hint}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
-            kwargs[key] = _build(tp, value, where, dotted)
+            kwargs[key] = _build(tp, value, where, dotted, lines)
             continue
         ok, coerced = _type_ok(value, tp)
         if not ok:
-            raise ParamsError(f"{where}: key '{dotted}' must be {_describe(tp)}, got {value!r}")
+            raise ParamsError(f"{at(dotted)}: key '{dotted}' must be {_describe(tp)}, got {shorten(value)}")
         kwargs[key] = coerced
-    obj = cls(**kwargs)
-    _check_ranges(obj, where, prefix)
-    return obj
-
-
-def _check_ranges(obj: Any, where: str, prefix: str) -> None:
-    def bad(key: str, why: str) -> ParamsError:
-        return ParamsError(f"{where}: key '{prefix}.{key}' {why}")
-
-    if isinstance(obj, DataParams):
-        if not 0 < obj.valid_fraction < 0.5 or not 0 < obj.test_fraction < 0.5:
-            raise bad("valid_fraction", "and test_fraction must each be in (0, 0.5)")
-        if obj.source in ("devign", "codexglue") and not obj.path:
-            raise bad("path", f"is required when data.source is '{obj.source}'")
-    if isinstance(obj, GNNParams):
-        bs = obj.batch_size
-        if not (bs == "auto" or (isinstance(bs, int) and not isinstance(bs, bool) and bs > 0)):
-            raise bad("batch_size", f"must be a positive int or 'auto', got {bs!r}")
-    elif isinstance(obj, TrainParams) and obj.batch_size <= 0:
-        raise bad("batch_size", "must be positive")
-    if isinstance(obj, TrainParams):
-        if obj.epochs < 1:
-            raise bad("epochs", "must be at least 1")
-        if obj.grad_accum < 1:
-            raise bad("grad_accum", "must be at least 1")
-    if isinstance(obj, OOFParams):
-        if obj.folds < 2:
-            raise bad("folds", "must be at least 2")
-        unknown = set(obj.models) - {"lexical", "transformer", "gnn"}
-        if unknown:
-            raise bad("models", f"names unknown models {sorted(unknown)}; use lexical, transformer, gnn")
-    if isinstance(obj, Params) and obj.n_runs < 1:
-        raise ParamsError(f"{where}: key 'n_runs' must be at least 1, got {obj.n_runs}")
-    if isinstance(obj, FusionParams):
-        unknown = set(obj.features) - {"length", "nesting", "dangerous_calls"}
-        if unknown:
-            raise bad("features", f"names unknown features {sorted(unknown)}; use length, nesting, dangerous_calls")
-    if isinstance(obj, EvaluateParams) and not 0.5 < obj.confidence_level < 1:
-        raise bad("confidence_level", "must be in (0.5, 1)")
-    if isinstance(obj, CollectParams):
-        unknown = [s for s in obj.sources if s not in obj.SOURCES]
-        if unknown:
-            raise bad("sources", f"names unknown sources {unknown}; use {', '.join(obj.SOURCES)}")
-        for name in [f.name for f in dataclasses.fields(obj) if f.name.startswith("confidence_")]:
-            if not 0 < getattr(obj, name) <= 1:
-                raise bad(name, "must be in (0, 1]")
-        if not 0 < obj.min_function_tokens < obj.max_function_tokens:
-            raise bad("min_function_tokens", "must be positive and below max_function_tokens")
-        for key in ("rate_limit_per_s", "timeout_s", "workers"):
-            if getattr(obj, key) <= 0:
-                raise bad(key, "must be positive")
-        for key in ("retries", "backoff_base_s", "synthetic_pairs", "max_advisories", "git_max_commits"):
-            if getattr(obj, key) < 0:
-                raise bad(key, "must not be negative")
-        if obj.backoff_max_s < obj.backoff_base_s:
-            raise bad("backoff_max_s", "must be at least backoff_base_s")
-        import re  # only collect params hold regular expressions
-
-        for pattern in obj.git_patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise bad("git_patterns", f"holds an invalid regular expression {pattern!r}: {exc}") from None
-
-
-def run_seeds(params: "Params") -> list[int]:
-    """The seeds of the n_runs ensemble members."""
-    return [params.seed + 1000 * r for r in range(params.n_runs)]
-
-
-def params_from_dict(raw: dict[str, Any] | None, where: str = "params") -> Params:
-    return _build(Params, raw or {}, where, "")
-
-
-def load_params(path: str | Path = "params.yaml") -> Params:
-    path = Path(path)
-    if not path.exists():
-        raise ParamsError(f"{path}: not found; run from the repository root or pass --params")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return cls(**kwargs)
+    except InvalidValue as exc:
+        dotted = _dotted(prefix, exc.key)
+        raise ParamsError(f"{at(dotted)}: key '{dotted}' {exc.why}") from None
+
+
+def params_from_dict(raw: dict[str, Any] | None, where: str = "params", lines: dict[str, int] | None = None) -> Params:
+    """Params from already-parsed data; `lines` maps dotted keys to params.yaml lines for messages."""
+    return _build(Params, raw or {}, where, "", lines or {})
+
+
+# --- the file: bounded, YAML 1.2 numbers, no duplicate keys, no alias bombs -----------
+
+MAX_PARAMS_BYTES = 1 << 20  # a full params.yaml is ~8 KB
+MAX_PARAMS_NODES = 100_000  # values after expanding aliases; a full params.yaml has ~250
+
+
+class _ParamsLoader(yaml.SafeLoader):
+    """SafeLoader that also reads YAML 1.2 exponent floats (`2e-05`, `1E3`), which YAML 1.1 calls strings."""
+
+
+_ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def read_params_yaml(path: str | Path, where: str | None = None) -> tuple[Any, dict[str, int]]:
+    """The parsed params file and the line of each dotted key; every problem is a ParamsError naming the file.
+
+    The one reader of params files: load_params and `streamguard sagemaker -S` both use it.
+    """
+    path = Path(path)
+    where = where or str(path)
+    if path.is_dir():
+        raise ParamsError(f"{where}: is a directory; pass the params file itself (e.g. --params params.yaml)")
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_PARAMS_BYTES + 1)
+    except FileNotFoundError:
+        raise ParamsError(f"{where}: not found; run from the repository root or pass --params") from None
+    except OSError as exc:
+        raise ParamsError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_PARAMS_BYTES:
+        raise ParamsError(
+            f"{where}: larger than {MAX_PARAMS_BYTES // 1024} KiB; a params file is a few KB, is this the right file?"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParamsError(
+            f"{where}:{line}: not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}); save the file as UTF-8"
+        ) from None
+    loader = _ParamsLoader(text)
+    loader.name = where  # YAML error marks name the file
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ParamsError(
+                f"{where}: holds no params (empty or only comments); write the keys to change, "
+                "or drop --params to use params.yaml"
+            )
+        _check_expanded_size(node, where)
+        lines: dict[str, int] = {}
+        _check_keys(node, "", where, lines)
+        raw = loader.construct_document(node)
+    except ParamsError:
+        raise
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
-    return params_from_dict(raw, str(path))
+        raise ParamsError(f"{where}: not valid YAML: {clip(str(exc), 400)}") from None
+    except RecursionError:
+        raise ParamsError(f"{where}: nested too deeply to be a params file") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ParamsError(f"{where}: unreadable value: {clip(str(exc), 200)}") from None
+    finally:
+        loader.dispose()
+    if raw == {}:
+        raise ParamsError(f"{where}: holds no params (an empty mapping); write the keys to change")
+    return raw, lines
+
+
+def _check_expanded_size(root: yaml.Node, where: str) -> None:
+    """Refuse aliases that expand into a huge tree (a "billion laughs" bomb), counting each shared node once."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            children: list[yaml.Node] = []
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            sizes[id(node)] = 1 + sum(size(c) for c in children)
+        return sizes[id(node)]
+
+    if size(root) > MAX_PARAMS_NODES:
+        raise ParamsError(
+            f"{where}: its aliases (*name) expand to more than {MAX_PARAMS_NODES} values; "
+            "write the values out instead of nesting aliases"
+        )
+
+
+def _check_keys(node: yaml.Node, path: str, where: str, lines: dict[str, int]) -> None:
+    """Refuse a key given twice in one mapping (YAML would keep the last one silently); note each key's line."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_keys(item, path, where, lines)
+        return
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[tuple[str, str], int] = {}
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            _check_keys(value_node, path, where, lines)
+            continue
+        dotted = _dotted(path, key_node.value)
+        identity = (key_node.tag, key_node.value)
+        if identity in seen:  # the same key again, even on the same line ({a: 1, a: 2})
+            first = seen[identity]
+            raise ParamsError(
+                f"{where}:{line}: key {shorten(dotted)} appears twice, at lines {first} and {line}; "
+                "keep one (YAML would silently use the last)"
+            )
+        seen[identity] = line
+        lines.setdefault(dotted, line)
+        _check_keys(value_node, dotted, where, lines)
+
+
+def load_params(path: str | Path = "params.yaml", where: str | None = None) -> Params:
+    """Params from a params file; `where` names it in messages (default: the path)."""
+    raw, lines = read_params_yaml(path, where)
+    return params_from_dict(raw, where or str(path), lines)
 
 
 def dump_defaults() -> dict[str, Any]:

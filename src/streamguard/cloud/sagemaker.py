@@ -175,12 +175,12 @@ def _check_key_exists(raw: dict, dotted: str, params_path: Path) -> None:
 
 def _validate_params(path: Path, overrides: list[str]) -> None:
     """The overridden copy at `path` through the same reader and checks as every stage's params."""
-    from streamguard.params import ParamsError, load_params, shorten
+    from streamguard.params import ParamsError, clip, load_params
 
     try:
         load_params(path, "params.yaml")
     except ParamsError as exc:
-        raise ParamsError(f"with -S {shorten(' -S '.join(overrides), 200)}: {exc}") from None
+        raise ParamsError(f"with -S {clip(' -S '.join(overrides), 200)}: {exc}") from None
 
 
 def validate_stages(stages: list[str], repo_root: Path) -> None:

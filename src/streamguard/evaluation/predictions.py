@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from streamguard.evaluation.errors import EvaluationError
+from streamguard.models.names import BASE_MODELS
 
-BASE_MODELS = ("lexical", "transformer", "gnn")
 MODEL_NAMES = (*BASE_MODELS, "fusion")
 # the models whose use is to beat the lexical baseline
 DEEP_MODELS = ("transformer", "gnn", "fusion")

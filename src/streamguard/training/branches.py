@@ -17,10 +17,9 @@ import numpy as np
 
 from streamguard.data.records import Record, read_split, sha256_file
 from streamguard.errors import StreamGuardError
+from streamguard.models.names import BASE_MODELS
 from streamguard.params import Params
 from streamguard.training.loop import TrainingResult, TrainingTask, predict_probs, seed_everything, select_device, train
-
-BRANCHES = ("lexical", "transformer", "gnn")
 
 
 def item_id(item: Any) -> str:
@@ -229,11 +228,14 @@ def _result_info(result: TrainingResult) -> dict:
             "resumed_from_step": result.resumed_from_step}
 
 
+# one class per name in BASE_MODELS (tests/test_params.py checks they agree)
+BRANCH_CLASSES: dict[str, type[Branch]] = {cls.name: cls for cls in (LexicalBranch, TransformerBranch, GNNBranch)}
+
+
 def make_branch(name: str, params: Params, processed_dir: Path, graphs_dir: Path) -> Branch:
-    classes = {"lexical": LexicalBranch, "transformer": TransformerBranch, "gnn": GNNBranch}
-    if name not in classes:
-        raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BRANCHES)}")
-    return classes[name](params, processed_dir, graphs_dir)
+    if name not in BRANCH_CLASSES:
+        raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BASE_MODELS)}")
+    return BRANCH_CLASSES[name](params, processed_dir, graphs_dir)
 
 
 def load_branch(name: str, params: Params, model_dir: Path, graphs_dir: Path) -> Branch:
@@ -244,4 +246,4 @@ def load_branch(name: str, params: Params, model_dir: Path, graphs_dir: Path) ->
         return TransformerBranch.load(params, model_dir)
     if name == "gnn":
         return GNNBranch.load(params, model_dir, graphs_dir)
-    raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BRANCHES)}")
+    raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BASE_MODELS)}")
