@@ -128,3 +128,70 @@ def _data(x, edges, types):
     from torch_geometric.data import Data
 
     return Data(x=x, edge_index=torch.tensor(edges), edge_type=torch.tensor(types))
+
+
+def _gnn_branch(graphs_dir, **gnn):
+    from streamguard.training.branches import GNNBranch
+
+    params = Params()
+    params.gnn = dataclasses.replace(params.gnn, **{
+        "hidden_size": 16, "num_layers": 2, "dropout": 0.1, "epochs": 3, "batch_size": 3, "patience": 5,
+        "checkpoint_every": 0, "device": "cpu", **gnn})
+    return GNNBranch(params, graphs_dir.parent / "processed", graphs_dir)
+
+
+def _fit_gnn(graphs_dir, out, seed=5, stop_after_steps=None):
+    branch = _gnn_branch(graphs_dir)
+    train, valid = load_graph_split(graphs_dir, "train"), load_graph_split(graphs_dir, "valid")
+    info = branch.fit(train, valid, out / "model", out / "ckpt", seed, stop_after_steps=stop_after_steps)
+    return branch, info
+
+
+def _state(path):
+    return torch.load(path, weights_only=True)
+
+
+def test_gnn_training_is_deterministic_for_a_seed(graphs_dir, tmp_path):
+    test = load_graph_split(graphs_dir, "test")
+    a, info_a = _fit_gnn(graphs_dir, tmp_path / "a")
+    b, info_b = _fit_gnn(graphs_dir, tmp_path / "b")
+    wa, wb = _state(tmp_path / "a/model/model.pt"), _state(tmp_path / "b/model/model.pt")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert info_a["history"] == info_b["history"]
+    assert (a.predict(test) == b.predict(test)).all()
+    c, _ = _fit_gnn(graphs_dir, tmp_path / "c", seed=6)
+    assert not (c.predict(test) == a.predict(test)).all()  # the seed matters: the test can fail
+
+
+def test_gnn_resumes_where_it_stopped_and_ends_as_an_uninterrupted_run(graphs_dir, tmp_path):
+    from streamguard.training.loop import TrainingInterrupted
+
+    _, straight = _fit_gnn(graphs_dir, tmp_path / "straight")
+    with pytest.raises(TrainingInterrupted) as stopped:
+        _fit_gnn(graphs_dir, tmp_path / "cut", stop_after_steps=4)  # mid-epoch 2 (3 batches an epoch)
+    assert stopped.value.global_step == 4 and (tmp_path / "cut/ckpt/checkpoint.pt").exists()
+    _, resumed = _fit_gnn(graphs_dir, tmp_path / "cut")
+    assert resumed["resumed_from_step"] == 4 and straight["resumed_from_step"] == 0
+    assert resumed["history"] == straight["history"]
+    ws, wr = _state(tmp_path / "straight/model/model.pt"), _state(tmp_path / "cut/model/model.pt")
+    assert all(torch.equal(ws[k], wr[k]) for k in ws)
+
+
+def test_weight_decay_spares_every_norm_and_bias_of_both_real_models(graphs_dir):
+    from tiny_training import make_task
+
+    from streamguard.training.loop import decay_groups
+
+    for model, vectors, matrices in (
+        (gnn_from_graph_dir(_params(), graphs_dir), {"norms.0.weight", "norms.1.bias", "convs.0.root.bias"},
+         {"convs.0.weight", "node_type.weight", "head.0.weight"}),
+        (make_task().model, {"roberta.encoder.layer.0.output.LayerNorm.weight", "classifier.dense.bias"},
+         {"roberta.embeddings.word_embeddings.weight", "roberta.encoder.layer.0.attention.self.query.weight"}),
+    ):
+        decayed, spared = decay_groups(model, 0.01)
+        assert decayed["weight_decay"] == 0.01 and spared["weight_decay"] == 0.0
+        name = {id(p): n for n, p in model.named_parameters()}
+        decayed_names, spared_names = {name[id(p)] for p in decayed["params"]}, {name[id(p)] for p in spared["params"]}
+        assert decayed_names | spared_names == set(name.values()) and not decayed_names & spared_names
+        assert vectors <= spared_names and matrices <= decayed_names
+        assert all(p.dim() >= 2 for p in decayed["params"]) and all(p.dim() < 2 for p in spared["params"])

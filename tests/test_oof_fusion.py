@@ -1,17 +1,26 @@
-"""Out-of-fold predictions never come from a model that saw the function; fusion never reads test labels."""
+"""Out-of-fold predictions never come from a model that saw the function; fusion never reads test labels;
+`streamguard predict` scores as the pipeline does."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from streamguard.data.preprocess import preprocess_records
-from streamguard.data.records import Record, write_records
-from streamguard.models.fusion import load_stacker, run_fusion
+from streamguard.data.records import Record, read_split, write_records
+from streamguard.data.split import assign_folds
+from streamguard.errors import StreamGuardError
+from streamguard.evaluation.predictions import BASE_MODELS, OOF_SPLITS, read_predictions
+from streamguard.models.fusion import load_stacker
 from streamguard.params import params_from_dict
-from streamguard.training.stages import read_predictions, run_oof_fold, run_train
+from streamguard.training import branches
+from streamguard.training.fusion_stage import run_fusion
+from streamguard.training.stages import run_oof_fold, run_train
 
 PARAMS = {"oof": {"models": ["lexical"], "folds": 3}, "lexical": {"max_features": 3000}, "data": {"limit": 500}}
 
@@ -37,21 +46,66 @@ def _pipeline(tmp_path: Path, sample_records, flip_test=False) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="module")
+def lexical_pipeline(tmp_path_factory, sample_records) -> Path:
+    """One small trained pipeline (lexical + fusion) shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("pipeline")
+    cwd = Path.cwd()
+    os.chdir(root)  # the train stage's scratch checkpoints go under the working directory
+    try:
+        return _pipeline(root, sample_records)
+    finally:
+        os.chdir(cwd)
+
+
+def _test_split(path: Path, name: str):
+    return read_predictions(path, name).splits["test"]
+
+
+TINY_NEURAL = {
+    "transformer": {"epochs": 1, "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
+                    "max_length": 48, "vocab_size": 300, "batch_size": 32, "device": "cpu"},
+    "gnn": {"epochs": 1, "hidden_size": 16, "num_layers": 1, "batch_size": 32, "device": "cpu"},
+    "graph": {"workers": 1},
+}
+
+
 def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path, sample_records, monkeypatch):
+    """What each branch's `fit` actually received, captured at the call, against the fold it predicted."""
+    from streamguard.graphs.build import run_graphs_stage
+
     monkeypatch.chdir(tmp_path)
-    root = _pipeline(tmp_path, sample_records)
-    train_ids = {json.loads(l)["id"] for l in (root / "processed" / "train.jsonl").read_text().splitlines()}
-    predicted: set[str] = set()
-    for fold in range(3):
-        info = json.loads((root / "oof" / "lexical" / f"fold_{fold}" / "fold.json").read_text())
-        held_out, seen = set(info["held_out_ids"]), set(info["trained_on_ids"])
-        assert not held_out & seen
-        rows = read_predictions(root / "oof" / "lexical" / f"fold_{fold}" / "predictions.jsonl")
-        ids = {r["id"] for r in rows}
-        assert ids == held_out and all(r["fold"] == fold for r in rows)
-        assert not ids & predicted  # each function predicted exactly once
-        predicted |= ids
-    assert predicted == train_ids
+    folds = 2
+    params = params_from_dict({**PARAMS, **TINY_NEURAL, "data": {"limit": 240},
+                               "oof": {"models": list(BASE_MODELS), "folds": folds}})
+    processed = _write_processed(tmp_path, sample_records, params)
+    run_graphs_stage(processed, tmp_path / "graphs", params)
+    fitted_on: dict[str, list[tuple[list[str], list[str]]]] = {}
+    for cls in (branches.LexicalBranch, branches.TransformerBranch, branches.GNNBranch):
+        def spy(self, train_items, valid_items, *args, _fit=cls.fit, **kwargs):
+            fitted_on.setdefault(self.name, []).append(([branches.item_id(i) for i in train_items],
+                                                        [branches.item_id(i) for i in valid_items]))
+            return _fit(self, train_items, valid_items, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "fit", spy)
+
+    # the folds as the split module assigns them, independent of how the stage slices its items
+    fold_of = assign_folds(read_split(processed, "train"), folds, params.seed)
+    valid_ids = {r.id for r in read_split(processed, "valid")}
+    for model in BASE_MODELS:
+        items = {branches.item_id(i) for i in branches.make_branch(model, params, processed, tmp_path / "graphs")
+                 .load_items("train")}
+        predicted: set[str] = set()
+        for fold in range(folds):
+            run_oof_fold(model, fold, params, processed, tmp_path / "graphs", tmp_path / "oof")
+            trained, validated = fitted_on[model][-1]
+            path = tmp_path / "oof" / model / f"fold_{fold}" / "predictions.jsonl"
+            ids = set(read_predictions(path, model, splits=OOF_SPLITS).splits["train"].ids)
+            assert ids == {i for i in items if fold_of[i] == fold}, f"{model} fold {fold} predicted other functions"
+            assert not set(trained) & ids, f"{model} fold {fold}: the model was fit on functions it then predicted"
+            assert set(trained) == items - ids and set(validated) <= valid_ids
+            predicted |= ids
+        assert predicted == items and len(fitted_on[model]) == folds
 
 
 def test_changing_test_labels_changes_nothing_before_evaluate(tmp_path, sample_records, monkeypatch):
@@ -61,23 +115,56 @@ def test_changing_test_labels_changes_nothing_before_evaluate(tmp_path, sample_r
     fa = json.loads((a / "models" / "fusion" / "fusion.json").read_text())
     fb = json.loads((b / "models" / "fusion" / "fusion.json").read_text())
     assert fa == fb  # threshold and stacker identical
-    pa = read_predictions(a / "models" / "fusion" / "predictions.jsonl")
-    pb = read_predictions(b / "models" / "fusion" / "predictions.jsonl")
-    assert [r["prob"] for r in pa] == [r["prob"] for r in pb]
-    assert [r["target"] for r in pa if r["split"] == "test"] != [r["target"] for r in pb if r["split"] == "test"]
+    pa = read_predictions(a / "models" / "fusion" / "predictions.jsonl", "fusion")
+    pb = read_predictions(b / "models" / "fusion" / "predictions.jsonl", "fusion")
+    for split in ("valid", "test"):
+        assert np.array_equal(pa.splits[split].prob, pb.splits[split].prob)
+    assert not np.array_equal(pa.splits["test"].target, pb.splits["test"].target)
     assert (a / "models/lexical/weights.npz").read_bytes() == (b / "models/lexical/weights.npz").read_bytes()
 
 
-def test_saved_stacker_reproduces_fusion_probabilities(tmp_path, sample_records, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    root = _pipeline(tmp_path, sample_records)
+def test_saved_stacker_reproduces_fusion_probabilities(lexical_pipeline):
+    root = lexical_pipeline
     stacker, summary = load_stacker(root / "models" / "fusion")
-    base = {r["id"]: r["prob"] for r in read_predictions(root / "models/lexical/predictions.jsonl")
-            if r["split"] == "test"}
-    fused = [r for r in read_predictions(root / "models/fusion/predictions.jsonl") if r["split"] == "test"]
-    again = stacker.predict_proba(np.array([[base[r["id"]]] for r in fused]))
-    assert np.allclose(again, [r["prob"] for r in fused])
+    base = _test_split(root / "models/lexical/predictions.jsonl", "lexical")
+    fused = _test_split(root / "models/fusion/predictions.jsonl", "fusion")
+    assert base.ids == fused.ids
+    again = stacker.predict_proba(base.prob[:, None])
+    assert np.allclose(again, fused.prob)
     assert summary["threshold_rule"] == "max_accuracy"
+
+
+def test_predict_labels_at_the_fusion_threshold_and_agrees_with_the_pipeline(tmp_path, lexical_pipeline):
+    from streamguard.predict import run_predict
+
+    root = lexical_pipeline
+    params = params_from_dict(PARAMS)
+    test_records = read_split(root / "processed", "test")
+    rows = run_predict([root / "processed" / "test.jsonl"], root / "models", tmp_path / "scored.jsonl",
+                       root / "graphs", params)
+    assert [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()] == rows
+    threshold = json.loads((root / "models" / "fusion" / "fusion.json").read_text())["threshold"]
+    fused = _test_split(root / "models/fusion/predictions.jsonl", "fusion")
+    pipeline_prob = dict(zip(fused.ids, fused.prob))
+    assert len(rows) == len(test_records) == len(fused)
+    for row, record in zip(rows, test_records):
+        assert row["threshold"] == threshold
+        assert row["label"] == int(row["fused_probability"] >= threshold)
+        # the same function scored by predict and by the pipeline's own test predictions
+        assert row["fused_probability"] == pytest.approx(pipeline_prob[record.id], abs=1e-6)
+    assert {row["label"] for row in rows} == {0, 1}  # the threshold splits this test set: the check has teeth
+
+
+@pytest.mark.parametrize("content", ["", "{\"threshold\": 0.4", "[1, 2]", '{"threshold": "high"}',
+                                     '{"threshold": 0.4, "models": ["lexical"], "stacker": "logreg"}'])
+def test_corrupt_fusion_json_is_an_error_naming_the_file(tmp_path, lexical_pipeline, content):
+    fusion_dir = tmp_path / "fusion"
+    shutil.copytree(lexical_pipeline / "models" / "fusion", fusion_dir)
+    load_stacker(fusion_dir)  # the intact copy loads
+    path = fusion_dir / "fusion.json"
+    path.write_text(content)
+    with pytest.raises(StreamGuardError, match=f"{path}: .*re-run the fusion stage"):
+        load_stacker(fusion_dir)
 
 
 def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_records, monkeypatch):
@@ -90,8 +177,9 @@ def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_record
     assert (tmp_path / "models/lexical/run_1/weights.npz").exists()
     for fold in range(3):
         run_oof_fold("lexical", fold, params, processed, tmp_path / "graphs", tmp_path / "oof")
-    oof_rows = read_predictions(tmp_path / "oof/lexical/fold_0/predictions.jsonl")
-    assert all(len(r["prob_runs"]) == 2 and np.isclose(np.mean(r["prob_runs"]), r["prob"]) for r in oof_rows)
+    oof = read_predictions(tmp_path / "oof/lexical/fold_0/predictions.jsonl", "lexical", OOF_SPLITS).splits["train"]
+    assert oof.prob_runs is not None and oof.prob_runs.shape == (2, len(oof))
+    assert np.allclose(oof.prob_runs.mean(axis=0), oof.prob)
     summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion")
     assert len(summary["thresholds_runs"]) == 2
     result = run_evaluate(params, tmp_path / "models", tmp_path / "metrics")
@@ -113,12 +201,10 @@ def test_fusion_with_per_function_features_round_trips(tmp_path, sample_records,
     summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
     assert summary["features"] == feats
     stacker, _ = load_stacker(tmp_path / "models" / "fusion")
-    from streamguard.data.records import read_split
-
     test = {r.id: r for r in read_split(processed, "test")}
-    base = {r["id"]: r["prob"] for r in read_predictions(tmp_path / "models/lexical/predictions.jsonl")
-            if r["split"] == "test"}
-    fused = [r for r in read_predictions(tmp_path / "models/fusion/predictions.jsonl") if r["split"] == "test"]
-    F = np.array([function_features(test[r["id"]].func, feats) for r in fused])
-    again = stacker.predict_proba(np.array([[base[r["id"]]] for r in fused]), F)
-    assert np.allclose(again, [r["prob"] for r in fused])
+    base = _test_split(tmp_path / "models/lexical/predictions.jsonl", "lexical")
+    fused = _test_split(tmp_path / "models/fusion/predictions.jsonl", "fusion")
+    assert base.ids == fused.ids
+    F = np.array([function_features(test[i].func, feats) for i in fused.ids])
+    again = stacker.predict_proba(base.prob[:, None], F)
+    assert np.allclose(again, fused.prob)

@@ -8,13 +8,19 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
-
-from streamguard.training.loop import sample_weights, train
 from tiny_training import CFG, make_task
+from torch import nn
+
+from streamguard.params import TrainParams
+from streamguard.training.checkpoints import atomic_torch_save
+from streamguard.training.loop import TrainingInterrupted, TrainingTask, predict_probs, sample_weights, train
+from streamguard.training.quick_metrics import classification_summary
 
 HERE = Path(__file__).parent
 
@@ -54,6 +60,9 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=120) == 3, proc.stderr.read()
     state = json.loads(torch.load(ckpt, weights_only=True)["state"])
+    stopped = json.loads((tmp_path / "cut" / "interrupted.json").read_text())
+    # the checkpoint is the one written on the signal, not an older periodic one (every 5 steps)
+    assert state["global_step"] == stopped["global_step"] > 0
     assert state["epoch"] == 0 and 0 < state["batch_in_epoch"] < 12  # stopped mid-epoch
 
     resumed = _run(tmp_path / "cut", tmp_path / "ck_cut", 0.0)
@@ -67,18 +76,51 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     assert not (tmp_path / "ck_cut").exists()  # a finished run cleans its checkpoints
 
 
+def _stop_at_step_3(tmp_path: Path, ckpt_dir: Path) -> None:
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(make_task(), CFG, seed=7, out_dir=tmp_path / "o", checkpoint_dir=ckpt_dir, stop_after_steps=3)
+    assert stopped.value.global_step == 3 and (ckpt_dir / "checkpoint.pt").exists()
+
+
 def test_checkpoint_from_other_params_is_not_resumed(tmp_path):
-    from dataclasses import replace
+    _stop_at_step_3(tmp_path, tmp_path / "same")
+    _stop_at_step_3(tmp_path, tmp_path / "other")
+    # positive control: the same params do resume from the checkpoint
+    same = train(make_task(), CFG, seed=7, out_dir=tmp_path / "o", checkpoint_dir=tmp_path / "same")
+    assert same.resumed_from_step == 3
+    other = train(make_task(), replace(CFG, learning_rate=5e-4), seed=7, out_dir=tmp_path / "o",
+                  checkpoint_dir=tmp_path / "other")
+    assert other.resumed_from_step == 0
 
-    from streamguard.training.loop import TrainingInterrupted
 
-    try:
-        train(make_task(), CFG, seed=7, out_dir=tmp_path / "o", checkpoint_dir=tmp_path / "ck", stop_after_steps=3)
-    except TrainingInterrupted:
-        pass
-    other = replace(CFG, learning_rate=5e-4)
-    result = train(make_task(), other, seed=7, out_dir=tmp_path / "o", checkpoint_dir=tmp_path / "ck")
-    assert result.resumed_from_step == 0
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_unreadable_checkpoint_is_set_aside_and_training_starts_fresh(tmp_path, capsys, damage):
+    ckpt_dir = tmp_path / "ck"
+    _stop_at_step_3(tmp_path, ckpt_dir)
+    ckpt = ckpt_dir / "checkpoint.pt"
+    damaged = ckpt.read_bytes()[: ckpt.stat().st_size // 2] if damage == "truncated" else b""
+    ckpt.write_bytes(damaged)
+    capsys.readouterr()
+    result = train(make_task(), CFG, seed=7, out_dir=tmp_path / "o", checkpoint_dir=ckpt_dir)
+    assert result.resumed_from_step == 0 and result.epochs_run == CFG.epochs
+    assert (ckpt_dir / "checkpoint.pt.corrupt").read_bytes() == damaged  # kept for inspection
+    assert not ckpt.exists()  # the finished run cleaned up after itself
+    err = capsys.readouterr().err
+    assert f"{ckpt} is unreadable" in err and "starting training from scratch" in err
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise RuntimeError("cannot pickle this")
+
+
+def test_a_failed_save_leaves_the_previous_file_whole(tmp_path):
+    path = tmp_path / "best.pt"
+    atomic_torch_save({"w": torch.ones(3)}, path)
+    with pytest.raises(RuntimeError, match="cannot pickle"):
+        atomic_torch_save({"w": torch.zeros(3), "x": _Unpicklable()}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]
 
 
 def test_sample_weights_are_confidence_times_class_balance():
@@ -87,18 +129,45 @@ def test_sample_weights_are_confidence_times_class_balance():
 
 
 def test_sampler_weighting_and_accumulation_train(tmp_path):
-    from dataclasses import replace
-
     cfg = replace(CFG, weighting="sampler", grad_accum=2, epochs=1)
     result = train(make_task(), cfg, seed=1, out_dir=tmp_path / "s", checkpoint_dir=tmp_path / "cs")
     assert result.epochs_run == 1 and np.isfinite(result.history[0]["train_loss"])
 
 
 def test_early_stopping_keeps_the_epoch_with_the_best_chosen_metric(tmp_path):
-    from dataclasses import replace
-
     cfg = replace(CFG, epochs=3, patience=3, early_stopping_metric="mcc")
     result = train(make_task(), cfg, seed=3, out_dir=tmp_path / "m", checkpoint_dir=tmp_path / "cm")
     scores = [h["valid_mcc"] for h in result.history]
     assert result.best_epoch == 1 + scores.index(max(scores))
     assert result.best_valid_score == max(scores)
+
+
+def _task_whose_valid_labels_are_flipped() -> TrainingTask:
+    """Learning the training labels makes valid worse every epoch: early stopping must fire."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long().tolist()
+    return TrainingTask(
+        name="flipped", model=nn.Linear(4, 2), train_items=list(x), valid_items=list(x), train_labels=y,
+        train_confidence=[1.0] * len(y), valid_labels=[1 - t for t in y], collate=torch.stack,
+        forward=lambda model, batch, device: model(batch.to(device)), data_fingerprint="flipped",
+    )
+
+
+def test_early_stopping_stops_before_max_epochs_and_keeps_the_best_epochs_weights(tmp_path):
+    cfg = replace(TrainParams(), epochs=12, patience=2, batch_size=16, learning_rate=0.05, warmup_ratio=0.0,
+                  checkpoint_every=0, early_stopping_metric="roc_auc", device="cpu")
+    task = _task_whose_valid_labels_are_flipped()
+    result = train(task, cfg, seed=0, out_dir=tmp_path / "m", checkpoint_dir=tmp_path / "cm")
+    scores = [h["valid_roc_auc"] for h in result.history]
+    assert result.epochs_run == len(scores) == result.best_epoch + cfg.patience < cfg.epochs  # it really stopped
+    assert result.best_epoch == 1 + scores.index(max(scores))
+    # the weights left in the model and in model.pt are the best epoch's, not the last epoch's
+    best, last = result.history[result.best_epoch - 1], result.history[-1]
+    assert best["valid_loss"] != last["valid_loss"]
+    saved = nn.Linear(4, 2)
+    saved.load_state_dict(torch.load(tmp_path / "m" / "model.pt", weights_only=True))
+    for model in (task.model, saved):
+        probs = predict_probs(model, task.valid_items, task.collate, task.forward, torch.device("cpu"), 16)
+        summary = classification_summary(np.asarray(task.valid_labels), probs)
+        assert summary["loss"] == pytest.approx(best["valid_loss"], abs=1e-6)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
-
 import pytest
 
 from streamguard.data.records import Record, write_records
+from streamguard.evaluation.predictions import read_predictions
 from streamguard.models import transformer as tf
 from streamguard.params import params_from_dict
 from streamguard.training.stages import run_train
@@ -39,9 +37,9 @@ def test_train_from_a_saved_pretrained_folder(tmp_path, sample_records, monkeypa
     (info,) = run_train("transformer", params, _processed(tmp_path, sample_records), tmp_path / "g",
                      tmp_path / "models" / "transformer")
     assert info["pretrained"] == str(pretrained) and info["max_length"] == 64
-    rows = [json.loads(l) for l in (tmp_path / "models/transformer/predictions.jsonl").read_text().splitlines()]
-    assert {r["split"] for r in rows} == {"valid", "test"} and len(rows) == 48
-    assert all(0.0 <= r["prob"] <= 1.0 for r in rows)
+    # the evaluation reader validates every row (prob in [0, 1], one row per id)
+    preds = read_predictions(tmp_path / "models/transformer/predictions.jsonl", "transformer")
+    assert len(preds.splits["valid"]) == len(preds.splits["test"]) == 24
     # the saved model loads back through the same from_pretrained code
     tok2, model2 = tf.load(tmp_path / "models" / "transformer")
     assert tok2.is_fast and model2.config.hidden_size == 32

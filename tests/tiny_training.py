@@ -6,6 +6,7 @@ Run as a script to train in a subprocess (the SIGTERM test):
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from functools import partial
@@ -14,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from conftest import SAMPLE  # noqa: E402
+
 from streamguard.data.records import read_records  # noqa: E402
 from streamguard.models import transformer as tf  # noqa: E402
 from streamguard.params import TransformerParams  # noqa: E402
@@ -54,8 +56,9 @@ if __name__ == "__main__":
         result = train(make_task(delay), CFG, seed=7, out_dir=out_dir, checkpoint_dir=ckpt_dir)
     except TrainingInterrupted as exc:
         print(exc, file=sys.stderr)
+        # the step the run stopped at, for the test to compare with the checkpoint's
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "interrupted.json").write_text(json.dumps({"global_step": exc.global_step}))
         sys.exit(3)
-    import json
-
     (out_dir / "result.json").write_text(json.dumps({"history": result.history, "best_epoch": result.best_epoch,
                                                      "resumed_from_step": result.resumed_from_step}))

@@ -1,11 +1,13 @@
 """The one training loop both neural branches share.
 
 A branch supplies a `TrainingTask` (model, items, collate and forward
-functions); everything else is here, once: AdamW with linear warm-up/decay,
-clipping, accumulation, confidence x class-balance weighting (loss or
-sampler), early stopping on a valid metric (`early_stopping_metric`: MCC by
-default, or the vulnerable-class F1, ROC-AUC, accuracy), AMP on CUDA,
-step checkpoints and checkpoints on SIGTERM/SIGINT with `resume: auto`,
+functions); everything else is here, once: AdamW with linear warm-up/decay
+and weight decay on matrices only (`decay_groups`), clipping, accumulation,
+confidence x class-balance weighting (loss or sampler), early stopping on a
+valid metric (`early_stopping_metric`: MCC by default, or the
+vulnerable-class F1, ROC-AUC, accuracy), AMP on CUDA,
+step checkpoints and checkpoints on SIGTERM/SIGINT with `resume: auto`
+(written atomically; an unreadable one is set aside, `training.checkpoints`),
 seeded determinism, dvclive curves and a rich progress bar.
 
 Resume is exact: each epoch's sample order is drawn from a generator seeded
@@ -21,10 +23,11 @@ import math
 import shutil
 import signal
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +37,7 @@ from transformers import get_linear_schedule_with_warmup
 from streamguard.errors import StreamGuardError
 from streamguard.params import TrainParams
 from streamguard.progress import make_progress
+from streamguard.training.checkpoints import atomic_torch_save, load_checkpoint
 from streamguard.training.quick_metrics import classification_summary
 
 
@@ -41,6 +45,8 @@ class TrainingInterrupted(StreamGuardError):
     """SIGTERM/SIGINT arrived; a checkpoint was written and `resume: auto` continues."""
 
     step: int = 0
+    # the global step the checkpoint written on the way out holds
+    global_step: int = 0
     # seconds spent in the step loop of this process (what benchmarks divide by)
     loop_seconds: float = 0.0
 
@@ -122,6 +128,9 @@ def run_fingerprint(cfg: TrainParams, task: TrainingTask, seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+_CHECKPOINT_KEYS = ("fingerprint", "model", "optimizer", "scheduler", "torch_rng", "state")
+
+
 class _StopSignal:
     """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
 
@@ -129,7 +138,7 @@ class _StopSignal:
         self.received: int | None = None
 
     @contextmanager
-    def installed(self) -> Iterator["_StopSignal"]:
+    def installed(self) -> Iterator[_StopSignal]:
         previous = {}
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -159,6 +168,20 @@ def predict_probs(model: nn.Module, items: Sequence[Any], collate: Callable, for
             logits = forward(model, batch, device)
         out.append(torch.softmax(logits.float(), dim=-1)[:, 1].cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups: weight decay on matrices and embeddings only.
+
+    Decided by shape, not by name: biases and every norm's scale are vectors
+    (dim 1) whatever the module calls them (`LayerNorm.weight` in RoBERTa,
+    `norms.0.weight` in the GNN), and decaying them only pulls them to zero.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
 
 
 def _weighted_loss(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
@@ -191,36 +214,31 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
     batches_per_epoch = math.ceil(n / batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
-    no_decay = ("bias", "LayerNorm.weight", "norm.weight")
-    groups = [
-        {"params": [p for n_, p in model.named_parameters() if not any(k in n_ for k in no_decay)],
-         "weight_decay": cfg.weight_decay},
-        {"params": [p for n_, p in model.named_parameters() if any(k in n_ for k in no_decay)],
-         "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
 
     fingerprint = run_fingerprint(cfg, task, seed)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = checkpoint_dir / "checkpoint.pt"
     best_path = checkpoint_dir / "best.pt"
-    state = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_score": -math.inf, "best_epoch": -1,
-             "bad_epochs": 0, "history": [], "accum_loss": 0.0, "accum_weight": 0.0}
+    state: dict[str, Any] = {
+        "epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_score": -math.inf, "best_epoch": -1,
+        "bad_epochs": 0, "history": [], "accum_loss": 0.0, "accum_weight": 0.0,
+    }
     resumed_from = 0
-    if cfg.resume == "auto" and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ckpt.get("fingerprint") == fingerprint:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            if scaler is not None and "scaler" in ckpt:
-                scaler.load_state_dict(ckpt["scaler"])
-            torch.set_rng_state(ckpt["torch_rng"])
-            if device.type == "cuda" and "cuda_rng" in ckpt:
-                torch.cuda.set_rng_state(ckpt["cuda_rng"])
-            state = json.loads(ckpt["state"])
-            resumed_from = state["global_step"]
+    # an unreadable checkpoint is set aside (with a warning) and the run starts fresh
+    ckpt = load_checkpoint(ckpt_path, _CHECKPOINT_KEYS) if cfg.resume == "auto" else None
+    if ckpt is not None and ckpt["fingerprint"] == fingerprint:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in ckpt:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"])
+        state = json.loads(ckpt["state"])
+        resumed_from = state["global_step"]
 
     def save_checkpoint(path: Path) -> None:
         payload = {
@@ -235,9 +253,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
             payload["scaler"] = scaler.state_dict()
         if device.type == "cuda":
             payload["cuda_rng"] = torch.cuda.get_rng_state()
-        tmp = path.with_suffix(".tmp")
-        torch.save(payload, tmp)
-        tmp.replace(path)  # atomic: a kill during save never leaves a torn checkpoint
+        atomic_torch_save(payload, path)
 
     live = _open_live(out_dir, cfg, state["history"])
     valid_y = np.asarray(task.valid_labels)
@@ -276,7 +292,8 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
                     optimizer.zero_grad(set_to_none=True)
                     state["global_step"] += 1
                 state["batch_in_epoch"] = b + 1
-                progress.update(bar, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {float(loss.detach()) * cfg.grad_accum:.4f}")
+                shown_loss = float(loss.detach()) * cfg.grad_accum
+                progress.update(bar, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {shown_loss:.4f}")
                 step = state["global_step"]
                 at_boundary = (b + 1) % cfg.grad_accum == 0 or last_of_epoch
                 if at_boundary and (stopper.received or (stop_after_steps and step >= stop_after_steps)):
@@ -287,6 +304,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
                         "Run the same command again (resume: auto) to continue."
                     )
                     interrupted.step, interrupted.loop_seconds = step - resumed_from, time.time() - loop_started
+                    interrupted.global_step = step
                     raise interrupted
                 if at_boundary and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     save_checkpoint(ckpt_path)
@@ -306,7 +324,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
             score = summary[cfg.early_stopping_metric]
             if score > state["best_score"] or state["best_epoch"] < 0:  # NaN-safe: always keep one
                 state["best_score"], state["best_epoch"], state["bad_epochs"] = score, epoch + 1, 0
-                torch.save(model.state_dict(), best_path)
+                atomic_torch_save(model.state_dict(), best_path)
             else:
                 state["bad_epochs"] += 1
             state["epoch"] += 1
@@ -316,10 +334,17 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
                 break
     model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, out_dir / "model.pt")
+    atomic_torch_save({k: v.cpu() for k, v in model.state_dict().items()}, out_dir / "model.pt")
     live.end()
     # a finished run leaves no checkpoint behind: the next run with other params starts clean
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    # (a set-aside *.corrupt file stays for inspection)
+    for leftover in checkpoint_dir.iterdir():
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        elif leftover.suffix != ".corrupt":
+            leftover.unlink()
+    if not any(checkpoint_dir.iterdir()):
+        checkpoint_dir.rmdir()
     return TrainingResult(
         best_epoch=state["best_epoch"], best_valid_score=state["best_score"], epochs_run=state["epoch"],
         history=state["history"], wall_time_s=time.time() - started, device=str(device),

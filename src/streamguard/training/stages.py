@@ -16,33 +16,21 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from streamguard.data.split import assign_folds
 from streamguard.errors import StreamGuardError
+from streamguard.evaluation.predictions import OOF_SPLITS, write_predictions
 from streamguard.params import Params, run_seeds
 from streamguard.progress import console
 from streamguard.training.branches import item_id, item_target, make_branch
 from streamguard.training.run_info import write_run_info
 
 CHECKPOINT_ROOT = Path("checkpoints")
-
-
-def write_predictions(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, sort_keys=True) + "\n")
-
-
-def read_predictions(path: Path) -> list[dict]:
-    if not path.exists():
-        raise StreamGuardError(f"{path}: missing; run the stage that writes it (`dvc repro`)")
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def prediction_rows(items: Sequence[Any], run_probs: list[np.ndarray], split: str, **extra: Any) -> list[dict]:
@@ -63,7 +51,7 @@ def run_dirs(out_dir: Path, n_runs: int) -> list[Path]:
 
 
 def fit_runs(model: str, params: Params, processed_dir: Path, graphs_dir: Path, train_items: Sequence[Any],
-             valid_items: Sequence[Any], predict_on: dict[str, Sequence[Any]], out_dir: Path,
+             valid_items: Sequence[Any], predict_on: Mapping[str, Sequence[Any]], out_dir: Path,
              checkpoint_dir: Path) -> tuple[dict[str, list[np.ndarray]], list[dict]]:
     """Train one model per seed of `run_seeds(params)`; each predicts every split in `predict_on`."""
     probs: dict[str, list[np.ndarray]] = {split: [] for split in predict_on}
@@ -96,7 +84,8 @@ def run_train(model: str, params: Params, processed_dir: Path, graphs_dir: Path,
 
 
 def fold_split(items: Sequence[Any], records_folds: dict[str, int], fold: int) -> tuple[list, list]:
-    inside, held_out = [], []
+    inside: list[Any] = []
+    held_out: list[Any] = []
     for it in items:
         if item_id(it) not in records_folds:
             raise StreamGuardError(f"oof: item {item_id(it)} has no fold; graphs and processed data disagree")
@@ -123,7 +112,8 @@ def run_oof_fold(model: str, fold: int, params: Params, processed_dir: Path, gra
     # fold models are not kept: only their held-out predictions are a product
     probs, _ = fit_runs(model, params, processed_dir, graphs_dir, inside, loader.load_items("valid"),
                         {"train": held_out}, scratch / "model", scratch / "ckpt")
-    write_predictions(out_dir / "predictions.jsonl", prediction_rows(held_out, probs["train"], "train", fold=fold))
+    write_predictions(out_dir / "predictions.jsonl", prediction_rows(held_out, probs["train"], "train", fold=fold),
+                      splits=OOF_SPLITS)
     (out_dir / "fold.json").write_text(json.dumps(
         {"model": model, "fold": fold, "folds": k, "runs": params.n_runs,
          "held_out_ids": sorted(item_id(i) for i in held_out),

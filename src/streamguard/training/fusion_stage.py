@@ -1,0 +1,144 @@
+"""The `fusion` stage: fit the stacker (`streamguard.models.fusion`) over base models' probabilities.
+
+Fitted on out-of-fold probabilities of the training split only; its decision
+threshold is chosen on valid only; test is not read here beyond applying the
+fitted stacker (evaluate scores it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamguard.data.records import SPLITS, read_split
+from streamguard.errors import StreamGuardError
+from streamguard.evaluation.predictions import (
+    OOF_SPLITS,
+    read_predictions,
+    write_predictions,
+)
+from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.models.fusion import Stacker, function_features, save_stacker
+from streamguard.params import Params
+from streamguard.progress import console
+
+
+def load_oof_matrix(oof_dir: Path, models: list[str], folds: int
+                    ) -> tuple[list[str], np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Ids, targets, the [n, models] mean-probability matrix, and one such matrix per seed run."""
+    # per model: id -> (target, prob, per-run probs or None)
+    per_model: dict[str, dict[str, tuple[int, float, np.ndarray | None]]] = {}
+    for model in models:
+        rows: dict[str, tuple[int, float, np.ndarray | None]] = {}
+        for fold in range(folds):
+            path = oof_dir / model / f"fold_{fold}" / "predictions.jsonl"
+            if not path.exists():
+                raise StreamGuardError(f"fusion: {path} missing; oof.folds is {folds}, so dvc.yaml's oof_{model} "
+                                       f"matrix must list folds 0..{folds - 1} (and `dvc repro` must have run them)")
+            part = read_predictions(path, model, splits=OOF_SPLITS).splits["train"]
+            for j, id_ in enumerate(part.ids):
+                if id_ in rows:
+                    raise StreamGuardError(f"fusion: {path} predicts {id_[:80]!r}, which another fold of {model} "
+                                           "also predicts; rerun the oof stages (`dvc repro`)")
+                runs = part.prob_runs[:, j] if part.prob_runs is not None else None
+                rows[id_] = (int(part.target[j]), float(part.prob[j]), runs)
+        per_model[model] = rows
+    ids = sorted(per_model[models[0]])
+    for model in models[1:]:
+        if set(per_model[model]) != set(ids):
+            raise StreamGuardError(f"fusion: OOF predictions of {model} and {models[0]} cover different functions; "
+                                   "rerun the oof stages (`dvc repro`)")
+    y = np.array([per_model[models[0]][i][0] for i in ids])
+    X = np.column_stack([[per_model[m][i][1] for i in ids] for m in models])
+    first_runs = per_model[models[0]][ids[0]][2]
+    n_runs = len(first_runs) if first_runs is not None else 1
+    X_runs = [np.column_stack([[per_model[m][i][2][r] for i in ids] for m in models])  # type: ignore[index]
+              for r in range(n_runs)] if n_runs > 1 else []
+    return ids, y, X, X_runs
+
+
+def load_split_matrix(models_dir: Path, models: list[str], split: str
+                      ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The full-train models' probabilities for one split, aligned by id (plus per-run matrices)."""
+    preds = [read_predictions(models_dir / m / "predictions.jsonl", m).splits[split] for m in models]
+    ids = preds[0].ids
+    for model, p in zip(models[1:], preds[1:]):
+        if p.ids != ids:
+            raise StreamGuardError(f"fusion: {split} predictions of {model} and {models[0]} cover different functions")
+    X = np.column_stack([p.prob for p in preds])
+    n_runs = preds[0].prob_runs.shape[0] if preds[0].prob_runs is not None else 1
+    X_runs = [np.column_stack([p.prob_runs[r] for p in preds]) for r in range(n_runs)] if n_runs > 1 else []  # type: ignore[index]
+    return ids, preds[0].target.astype(int), X, X_runs
+
+
+def feature_matrix(processed_dir: Path, ids: Sequence[str], names: list[str]) -> np.ndarray | None:
+    if not names:
+        return None
+    funcs = {r.id: r.func for split in SPLITS for r in read_split(processed_dir, split)}
+    missing = [i for i in ids if i not in funcs]
+    if missing:
+        raise StreamGuardError(f"fusion: {len(missing)} predicted function(s) (e.g. {missing[0][:80]!r}) are not in "
+                               f"{processed_dir}; the models and the processed data disagree, rerun `dvc repro`")
+    return np.array([function_features(funcs[i], names) for i in ids])
+
+
+def fit_fusion(params: Params, oof_dir: Path, models_dir: Path, processed_dir: Path) -> dict:
+    """The stacker on mean OOF probabilities, plus one per seed run when n_runs > 1 (for paired tests)."""
+    models = list(params.oof.models)
+    oof_ids, y_oof, X_oof, X_oof_runs = load_oof_matrix(oof_dir, models, params.oof.folds)
+    splits = {split: load_split_matrix(models_dir, models, split) for split in ("valid", "test")}
+    rule = params.fusion.threshold_rule
+    names = list(params.fusion.features)
+    features = {"oof": feature_matrix(processed_dir, oof_ids, names),
+                **{split: feature_matrix(processed_dir, splits[split][0], names) for split in splits}}
+
+    def fit(X_train: np.ndarray, X_valid: np.ndarray) -> tuple[Stacker, float]:
+        stacker = Stacker(params.fusion, params.seed).fit(X_train, y_oof, features["oof"])
+        return stacker, choose_threshold(splits["valid"][1], stacker.predict_proba(X_valid, features["valid"]), rule)
+
+    stacker, threshold = fit(X_oof, splits["valid"][2])
+    fitted: dict[str, Any] = {"stacker": stacker, "models": models, "threshold": threshold, "oof_ids": oof_ids,
+              "oof": (y_oof, X_oof), "splits": splits, "runs": [], "features": features}
+    for r, X_r in enumerate(X_oof_runs):
+        run_stacker, run_threshold = fit(X_r, splits["valid"][3][r])
+        fitted["runs"].append((run_stacker, run_threshold))
+    return fitted
+
+
+def run_fusion(params: Params, oof_dir: Path, models_dir: Path, out_dir: Path,
+               processed_dir: Path = Path("data/processed")) -> dict:
+    fitted = fit_fusion(params, oof_dir, models_dir, processed_dir)
+    stacker: Stacker = fitted["stacker"]
+    rows = []
+    for split in ("valid", "test"):
+        ids, y, X, X_runs = fitted["splits"][split]
+        F = fitted["features"][split]
+        probs = stacker.predict_proba(X, F)
+        run_probs = [s.predict_proba(X_r, F) for (s, _), X_r in zip(fitted["runs"], X_runs)]
+        for i, (id_, target, prob) in enumerate(zip(ids, y, probs)):
+            row = {"id": id_, "split": split, "target": int(target), "prob": float(prob)}
+            if run_probs:
+                row["prob_runs"] = [float(p[i]) for p in run_probs]
+            rows.append(row)
+    write_predictions(out_dir / "predictions.jsonl", rows)
+    summary = {
+        "models": fitted["models"],
+        "stacker": params.fusion.stacker,
+        "threshold": fitted["threshold"],
+        "threshold_rule": params.fusion.threshold_rule,
+        "features": list(params.fusion.features),
+        "fitted_on": "out-of-fold probabilities of the training split (mean over seed runs)",
+        "oof_functions": len(fitted["oof_ids"]),
+        "seed": params.seed,
+        "params": params.section("fusion"),
+    }
+    if fitted["runs"]:
+        summary["thresholds_runs"] = [t for _, t in fitted["runs"]]
+    y_oof, X_oof = fitted["oof"]
+    summary = save_stacker(stacker, out_dir, summary, y_oof, X_oof, fitted["features"]["oof"])
+    console.print(f"fusion ({params.fusion.stacker}) on {len(fitted['oof_ids'])} OOF functions; threshold "
+                  f"{fitted['threshold']:.3f} ({params.fusion.threshold_rule} on valid)")
+    return summary
