@@ -56,7 +56,7 @@ def cmd_oof(args: argparse.Namespace) -> None:
 
 
 def cmd_fusion(args: argparse.Namespace) -> None:
-    from streamguard.models.fusion import run_fusion
+    from streamguard.training.fusion_stage import run_fusion
 
     run_fusion(_params(args), Path(args.oof), Path(args.models), Path(args.out), Path(args.processed))
 
