@@ -134,6 +134,10 @@ def test_directory_layout(tmp_path):
     # main is a helper; the _good() wrapper is too short; badSink/goodG2BSink share their text
     assert report["dropped"] == {"helper_function": 1, "too_short": 1, "juliet_ambiguous": 2}
     assert report["details"]["case_files"] == 2  # testcasesupport/ is not a test case
+    # one test case's bad and good functions share a pair id; another case's sink (file 51b) has its own
+    pair_of = {r.func.split("(")[0].split()[-1]: r.pair for r in records}
+    assert pair_of[f"{CASE}_bad"] == pair_of["good1"] == f"juliet:{CASE}"
+    assert pair_of["CWE476_NULL_Pointer_Dereference__int_51b_goodB2GSink"] == "juliet:CWE476_NULL_Pointer_Dereference__int_51"
 
 
 def test_tar_gz_layout_gives_the_same_records(tmp_path):

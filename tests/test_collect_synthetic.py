@@ -64,3 +64,9 @@ def test_run_collect_synthetic(tmp_path):
     assert {r.confidence for r in records} == {0.1}
     assert {r.source for r in records} == {"synthetic"}
     assert set(report["by_cwe"]) == REQUIRED_CWES
+    # each vulnerable record and its fix share one pair id, which no other record carries
+    members: dict = {}
+    for rec in records:
+        members.setdefault(rec.pair, []).append(rec.target)
+    assert None not in members and len(members) == 45
+    assert all(sorted(targets) == [0, 1] for targets in members.values())

@@ -1,6 +1,7 @@
 """The `preprocess` stage: clean, deduplicate, trim and split records.
 
-Guarantees (DESIGN.md): normalised duplicates never straddle splits; texts
+Guarantees (DESIGN.md): normalised duplicates and the two sides of a pair
+(records with one `pair` id) never straddle splits; texts
 with both labels follow `data.label_conflicts`; long functions are trimmed
 around dangerous APIs; in phase 2, collected records join the training split
 only, after the leakage guard. Every split must hold at least
@@ -24,6 +25,7 @@ from streamguard.data.split import (
     resolve_label_conflicts,
     split_records,
     straddling_duplicates,
+    straddling_pairs,
 )
 from streamguard.data.trim import trim_to_budget
 from streamguard.errors import StreamGuardError
@@ -69,8 +71,10 @@ def preprocess_records(records: list[Record], params: Params) -> tuple[list[Reco
         for rec in records:
             rec.split = None
         split_records(records, data.valid_fraction, data.test_fraction, params.seed)
-        report["split"] = f"duplicate-aware stratified, seed {params.seed}"
+        report["split"] = f"duplicate- and pair-aware stratified, seed {params.seed}"
         report["straddling_duplicate_groups"] = straddling_duplicates(records)
+    report["pairs"] = len({r.pair for r in records if r.pair is not None})
+    report["straddling_pairs"] = straddling_pairs(records)
     report["trim"] = trim_records(records, data.max_chars)
     return records, report
 

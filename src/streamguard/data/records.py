@@ -41,6 +41,9 @@ class Record:
     cwe: str | None = None
     commit: str | None = None
     origin: str | None = None
+    # links a vulnerable function to its fixed version (and back): both carry the same id,
+    # and splits and folds never separate them (split.linked_groups)
+    pair: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -73,6 +76,18 @@ def record_id(func: str, project: str, target: int) -> str:
     """Stable content-derived id (same text, project and label -> same id)."""
     payload = f"{project}\0{target}\0{func}".encode()
     return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def pair_id(vulnerable: Record, fixed: Record) -> str:
+    """Stable content-derived id of a (vulnerable, fixed) pair: the same two functions, the same id."""
+    return hashlib.sha256(f"pair\0{vulnerable.id}\0{fixed.id}".encode()).hexdigest()[:16]
+
+
+def link_pair(vulnerable: Record, fixed: Record) -> tuple[Record, Record]:
+    """Give both sides of a fix the same `pair` id (kept when a collector already set one)."""
+    shared = vulnerable.pair or fixed.pair or pair_id(vulnerable, fixed)
+    vulnerable.pair = fixed.pair = shared
+    return vulnerable, fixed
 
 
 def parse_record(obj: Any, where: str, *, defaults: dict[str, Any] | None = None) -> Record:
@@ -109,7 +124,7 @@ def parse_record(obj: Any, where: str, *, defaults: dict[str, Any] | None = None
     split = data.get("split")
     if split is not None and split not in SPLITS:
         raise RecordError(f"{where}: field 'split' must be one of {SPLITS}, got {split!r}")
-    for key in ("project", "source", "id", "cwe", "commit", "origin"):
+    for key in ("project", "source", "id", "cwe", "commit", "origin", "pair"):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             if key in ("cwe", "commit") and isinstance(value, int):

@@ -1,4 +1,11 @@
-"""Duplicate-aware splitting: normalised duplicates never straddle splits or folds."""
+"""Duplicate- and pair-aware splitting: linked functions never straddle splits or folds.
+
+Two records are linked when their whitespace-normalised texts are equal
+(records.duplicate_key) or when they share a `pair` id (a function and its
+fix); linked groups are the connected components of both relations, so a
+chain such as "fixed version of pair A == vulnerable version of pair B"
+keeps A and B together too.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +21,51 @@ from streamguard.data.records import Record, RecordError, record_id
 # Fewest records of each label every split must hold: below this, ROC-AUC and MCC on test,
 # the threshold chosen on valid, and a fold model's view of both labels are undefined or noise.
 MIN_PER_LABEL = 2
+# stratum of linked groups holding both labels; sorts after the labels 0 and 1 so a split
+# without pairs draws the same random numbers it always did
+_MIXED = 2
 
 
 def group_by_dup_key(records: Iterable[Record]) -> dict[str, list[Record]]:
     groups: dict[str, list[Record]] = defaultdict(list)
     for rec in records:
         groups[rec.dup_key].append(rec)
+    return groups
+
+
+def linked_groups(records: Iterable[Record]) -> dict[str, list[Record]]:
+    """Connected components of "same normalised text" ∪ "same pair id", keyed by a stable member key.
+
+    The key is the smallest duplicate key in the component, so it does not
+    depend on record order.
+    """
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        root = node
+        while parent[root] != root:
+            root = parent[root]
+        while parent[node] != root:  # path compression
+            parent[node], node = root, parent[node]
+        return root
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)  # the smaller key is the root: order-independent
+
+    records = list(records)
+    for rec in records:
+        node = "d:" + rec.dup_key
+        parent.setdefault(node, node)
+        if rec.pair is not None:
+            link = "p:" + rec.pair
+            parent.setdefault(link, link)
+            union(node, link)
+    # "d:" sorts before "p:", so every component with a function has a duplicate key as its root
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for rec in records:
+        groups[find("d:" + rec.dup_key)[2:]].append(rec)
     return groups
 
 
@@ -75,23 +121,25 @@ def label_counts(records: Iterable[Record]) -> Counter[int]:
 
 
 def split_records(records: list[Record], valid_fraction: float, test_fraction: float, seed: int) -> list[Record]:
-    """Seeded, stratified 80/10/10-style split over duplicate groups.
+    """Seeded, stratified 80/10/10-style split over linked groups (duplicates ∪ pairs).
 
-    Groups (records equal after whitespace normalisation) are shuffled within
-    each label and dealt to test, then valid, until each holds its share of that
-    label; the rest go to train. Labels within a group agree after
-    `resolve_label_conflicts`.
+    Groups are sorted into strata — all vulnerable, all not, and mixed (a
+    function with its fix) — shuffled within each stratum and dealt to test,
+    then valid, until each holds its share of that stratum; the rest go to
+    train. Without pairs every group has one label (after
+    `resolve_label_conflicts`) and this is the plain label-stratified split.
     """
-    groups = group_by_dup_key(records)
-    by_label: dict[int, list[str]] = defaultdict(list)
+    groups = linked_groups(records)
+    strata: dict[int, list[str]] = defaultdict(list)
     for key in sorted(groups):
-        by_label[groups[key][0].target].append(key)
+        labels = {r.target for r in groups[key]}
+        strata[labels.pop() if len(labels) == 1 else _MIXED].append(key)
     rng = random.Random(seed)
-    for label in sorted(by_label):
-        keys = by_label[label]
+    for stratum in sorted(strata):
+        keys = strata[stratum]
         rng.shuffle(keys)
-        n_label = sum(len(groups[k]) for k in keys)
-        quotas = [("test", test_fraction * n_label), ("valid", valid_fraction * n_label)]
+        n_stratum = sum(len(groups[k]) for k in keys)
+        quotas = [("test", test_fraction * n_stratum), ("valid", valid_fraction * n_stratum)]
         filled = {"test": 0, "valid": 0}
         for key in keys:
             split = "train"
@@ -110,12 +158,22 @@ def straddling_duplicates(records: list[Record]) -> int:
     return sum(1 for g in group_by_dup_key(records).values() if len({r.split for r in g}) > 1)
 
 
+def straddling_pairs(records: list[Record]) -> int:
+    """How many pair ids appear in more than one split (0 unless a source's official split separates them)."""
+    splits: dict[str, set[str | None]] = defaultdict(set)
+    for rec in records:
+        if rec.pair is not None:
+            splits[rec.pair].add(rec.split)
+    return sum(1 for seen in splits.values() if len(seen) > 1)
+
+
 def assign_folds(records: list[Record], folds: int, seed: int) -> dict[str, int]:
-    """K stratified folds grouped by duplicate key: record id -> fold index."""
+    """K stratified folds over linked groups (duplicates ∪ pairs): record id -> fold index."""
     if not records:
         return {}
     y = np.array([r.target for r in records])
-    groups = np.array([r.dup_key for r in records])
+    group_of = {id(rec): key for key, members in linked_groups(records).items() for rec in members}
+    groups = np.array([group_of[id(r)] for r in records])
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     assignment: dict[str, int] = {}
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(records)), y, groups)):

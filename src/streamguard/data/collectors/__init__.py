@@ -19,6 +19,7 @@ from streamguard.data.collectors.base import CollectError, Collected, SourceSkip
 from streamguard.data.collectors.output import write_outputs
 from streamguard.data.collectors.progress import console
 from streamguard.data.noise import dedupe, screen_functions, screen_pairs, summarise
+from streamguard.data.records import link_pair
 from streamguard.params import CollectParams, Params
 
 __all__ = ["SOURCES", "run_collect", "CollectError"]
@@ -57,6 +58,8 @@ def run_collect(source: str, params: Params, out_dir: Path) -> dict[str, Any]:
     except SourceSkipped as skip:
         return _skip(source, out_dir, skip.reason)
 
+    for vulnerable, fixed in harvest.pairs:
+        link_pair(vulnerable, fixed)  # every record from a fix names its counterpart
     records, dropped = screen_pairs(harvest.pairs, params.collect)
     singles, dropped_singles = screen_functions(harvest.singles, params.collect)
     records, dropped_dupes = dedupe(records + singles)

@@ -3,6 +3,9 @@
 Reads the suite's layout (`testcases/CWE<n>_<name>/[sNN/]<case>.c`) from a
 directory or a .tar.gz without unpacking it. The CWE comes from the file
 name. Helpers such as `main` or `printLine` are neither and are skipped.
+The bad and good functions of one test case share a `pair` id (the case
+name), so splits and folds keep a case together; a case may hold more than
+two functions (one bad, several good variants).
 
 One Juliet trait needs care: in multi-file flows the sink a good source
 feeds (`..._goodG2BSink`) often has the very text of the bad sink
@@ -39,6 +42,11 @@ def role_of(function_name: str) -> int | None:
     if role.startswith("bad") or "_bad" in role or role.endswith("bad"):
         return 1
     return None
+
+
+def case_of(file_name: str) -> str:
+    """The test case a file belongs to: its stem, less a multi-file case's a..e (CWE476_..._int_51b.c -> ..._51)."""
+    return re.sub(r"(?<=\d)[a-e]$", "", PurePosixPath(file_name).stem)
 
 
 def iter_case_files(path: Path) -> Iterator[tuple[str, str]]:
@@ -92,6 +100,7 @@ def collect_juliet(ctx: CollectContext) -> Collected:
             continue
         files += 1
         cwe = f"CWE-{int(match.group(1))}"
+        case = case_of(origin.split("!")[-1])
         for fn in extract_functions(text):
             target = role_of(fn.name)
             if target is None:
@@ -106,6 +115,8 @@ def collect_juliet(ctx: CollectContext) -> Collected:
                     confidence=confidence,
                     cwe=cwe,
                     origin=f"{origin}:{fn.start_line}",
+                    # a Juliet "pair" is a whole test case: its bad function(s) and every good variant
+                    pair=f"juliet:{case}",
                 )
             )
     if files == 0:
