@@ -387,7 +387,7 @@ def submit(plan: JobPlan, repo_root: str | Path = ".", *, wait: bool = True, log
     out_bucket, out_prefix = parse_s3_uri(plan.run_prefix)
     if ensure_bucket(None, out_bucket, plan.region, session=session):
         say(f"created s3://{out_bucket}")
-    if plan.remote.is_s3 and plan.remote.bucket != out_bucket:
+    if plan.remote.bucket is not None and plan.remote.bucket != out_bucket:
         try:
             if ensure_bucket(None, plan.remote.bucket, plan.region, session=session):
                 say(f"created s3://{plan.remote.bucket} for the DVC remote '{plan.remote.name}'")

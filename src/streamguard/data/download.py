@@ -92,9 +92,11 @@ def iter_source(params: Params) -> tuple[Iterator[Record], list[Path]]:
         # origins name the sample relative to the repository, so every clone writes the same records
         return read_source_records(SAMPLE_PATH, origin_path=str(SAMPLE_PATH.relative_to(REPO))), [SAMPLE_PATH]
     if data.source == "devign":
+        assert data.path is not None  # DataParams requires it for this source
         path = Path(data.path)
         return read_devign(path), [path]
     if data.source == "codexglue":
+        assert data.path is not None  # DataParams requires it for this source
         folder = Path(data.path)
         return read_codexglue(folder), [folder / f"{n}.jsonl" for n in CODEXGLUE_SPLITS.values()]
     return read_huggingface(data.hf_dataset), []

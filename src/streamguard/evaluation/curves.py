@@ -80,7 +80,7 @@ def write_csv(path: Path, columns: Iterable[str], rows: Iterable[dict[str, Any]]
 
 
 def write_plot_data(plots_dir: Path, model: str, y: np.ndarray, prob: np.ndarray, pred: np.ndarray, calibration_bins: int) -> None:
-    tables = {
+    tables: dict[str, list[dict[str, Any]]] = {
         "roc": roc_rows(y, prob),
         "pr": pr_rows(y, prob),
         "confusion": confusion_rows(y, pred),

@@ -64,7 +64,7 @@ def paired_bootstrap_diff(
     resamples: int,
     level: float,
     seed: int,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """metric(A) - metric(B) on the same samples, with a paired percentile bootstrap CI.
 
     Each model keeps its own threshold. `metric` is any name in

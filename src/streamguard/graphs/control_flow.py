@@ -77,12 +77,12 @@ def control_flow_edges(flat: FlatTree) -> tuple[list[int], list[int]]:
         if k not in STATEMENTS:
             continue
         if k in _BLOCKS:
-            body = [c for c in children[s] if kind[c] in STATEMENTS and field_of[c] not in _HEADER_FIELDS]
-            for a, b in zip(body, body[1:]):
+            statements = [c for c in children[s] if kind[c] in STATEMENTS and field_of[c] not in _HEADER_FIELDS]
+            for a, b in zip(statements, statements[1:]):
                 follow[a] = b
-            if body:
-                follow[body[-1]] = follow[s] if s not in cut else -1
-                edge(s, body[0])
+            if statements:
+                follow[statements[-1]] = follow[s] if s not in cut else -1
+                edge(s, statements[0])
             elif s not in cut:
                 edge(s, follow[s])
             if k in _LABELED:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field as _default
 
-from tree_sitter import Tree
+from tree_sitter import Node, Tree
 
 from streamguard.graphs.grammar import ERROR_KIND, KIND_COUNT, LANGUAGE, anonymous_kind_names, named_kinds
 
@@ -90,7 +90,7 @@ def flatten(tree: Tree, max_nodes: int) -> FlatTree:
     cursor = tree.walk()
     stack = [-1]  # stack[-1]: index of the kept node whose children are being visited
     while True:
-        node = cursor.node
+        node: Node = cursor.node  # type: ignore[assignment]  # never None while the cursor is inside the tree
         k = node.kind_id
         act = action[k]
         if act >= _DESCEND:
@@ -108,12 +108,12 @@ def flatten(tree: Tree, max_nodes: int) -> FlatTree:
             if act == _ERROR or (check_missing and node.is_missing):
                 errors.append(i)
             if act == _LEAF:
-                text[i] = node.text
+                text[i] = node.text  # type: ignore[assignment]  # a parsed node has its text
             elif cursor.goto_first_child():
                 stack.append(i)
                 continue
             else:
-                text[i] = node.text  # a named node with no children at all is a leaf too
+                text[i] = node.text  # type: ignore[assignment]  # a named node with no children at all is a leaf too
         elif act == _TOKEN:
             op.setdefault(stack[-1], k)
             if check_missing and node.is_missing:

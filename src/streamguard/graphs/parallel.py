@@ -13,7 +13,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from streamguard.errors import StreamGuardError
 from streamguard.graphs.function_graph import GraphBuilder
@@ -86,7 +86,7 @@ class GraphPool:
             self._pool = None
 
     def build_blocks(
-        self, funcs_by_split: dict[str, Sequence[str]], on_progress: Callable[[int], None] | None = None
+        self, funcs_by_split: Mapping[str, Sequence[str]], on_progress: Callable[[int], None] | None = None
     ) -> dict[str, list[GraphBlock]]:
         """Each split's functions as GraphBlocks, in order (`positions` index the split's list).
 

@@ -7,6 +7,7 @@ vocabulary, built later on the train split only, maps to ids.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,7 @@ def assemble(
     node_type: np.ndarray,
     flags: list[int],
     node_tokens: list[tuple[int, Token]],
-    edges: dict[int, tuple[np.ndarray | list[int], np.ndarray | list[int]]],
+    edges: Mapping[int, tuple[np.ndarray | list[int], np.ndarray | list[int]]],
     *,
     tier: str,
     truncated: bool,
