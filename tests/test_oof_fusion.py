@@ -208,3 +208,20 @@ def test_fusion_with_per_function_features_round_trips(tmp_path, sample_records,
     F = np.array([function_features(test[i].func, feats) for i in fused.ids])
     again = stacker.predict_proba(base.prob[:, None], F)
     assert np.allclose(again, fused.prob)
+
+
+def test_predict_with_a_corrupt_fusion_json_exits_2_naming_the_file(tmp_path, lexical_pipeline, capsys):
+    import yaml
+
+    from streamguard.cli import main
+
+    models = tmp_path / "models"
+    shutil.copytree(lexical_pipeline / "models", models)
+    (models / "fusion" / "fusion.json").write_text('{"threshold": 0.4')  # cut short, as by a full disk
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    argv = ["--params", str(tmp_path / "params.yaml"), "predict", str(lexical_pipeline / "processed" / "test.jsonl"),
+            "--models", str(models), "-o", str(tmp_path / "scored.jsonl")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{models / 'fusion' / 'fusion.json'}: not valid JSON" in err and "Traceback" not in err
+    assert not (tmp_path / "scored.jsonl").exists()
