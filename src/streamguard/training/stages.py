@@ -6,9 +6,10 @@ the rule for every base model's valid/test probabilities is "the full-train
 model", the same for all.
 
 oof: fold k of K (stratified, grouped by duplicate key, seeded): fit on the
-other folds, predict fold k. The record ids of both sides are written, so a
-test can check that no out-of-fold probability comes from a model that saw
-that function.
+other folds, predict fold k. fold.json lists the record ids of both sides
+for people; tests/test_oof_fusion.py checks what each branch's `fit` really
+received against the ids it then predicted. (The fusion stage itself lives
+in `fusion_stage`.)
 """
 
 from __future__ import annotations
