@@ -64,7 +64,7 @@ def cmd_fusion(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from streamguard.evaluation.report import run_evaluate
 
-    run_evaluate(_params(args), Path(args.models), Path(args.metrics))
+    run_evaluate(_params(args), Path(args.models), Path(args.metrics), Path(args.test_records))
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
@@ -78,6 +78,16 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     run_predict([Path(p) for p in args.inputs], Path(args.models), Path(args.output), graphs_dir=Path(args.graphs),
                 params=_params(args))
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from streamguard.scan.run import ScanOptions, scan_command
+
+    return scan_command(ScanOptions(
+        paths=[Path(p) for p in args.paths], models_dir=Path(args.models), graphs_dir=Path(args.graphs),
+        params_file=Path(args.params), output_format=args.format, output=args.output,
+        min_probability=args.min_probability, top=args.top, fail_on_findings=args.fail_on_findings,
+        changed_since=args.changed_since), _params(args))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -104,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, fn: Callable[[argparse.Namespace], None], help_: str) -> argparse.ArgumentParser:
+    def add(name: str, fn: Callable[[argparse.Namespace], int | None], help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         p.set_defaults(func=fn)
         return p
@@ -137,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("evaluate", cmd_evaluate, "test metrics with bootstrap CIs, paired tests and plots")
     p.add_argument("--models", default="models")
     p.add_argument("--metrics", default="metrics")
+    p.add_argument("--test-records", default="data/processed/test.jsonl",
+                   help="the test split's records, for pair ids (paired metrics); skipped when absent")
     p = add("collect", cmd_collect, "Phase 2: collect records from one source")
     p.add_argument("source")
     p.add_argument("--out", default="data/collected")
@@ -145,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="models")
     p.add_argument("--graphs", default="data/graphs", help="graph vocabulary folder")
     p.add_argument("-o", "--output", default="-", help="JSONL output (default: stdout)")
+    p = add("scan", cmd_scan, "scan a C/C++ codebase for likely vulnerable functions (SARIF, JSON or a table)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (git repos: tracked + unignored files)")
+    p.add_argument("--models", default="models")
+    p.add_argument("--graphs", default="data/graphs", help="graph vocabulary folder")
+    p.add_argument("--format", choices=["table", "sarif", "json"], default="table")
+    p.add_argument("-o", "--output", default="-", help="report file (default: stdout)")
+    p.add_argument("--min-probability", type=float, default=None, help="default: the fusion's threshold")
+    p.add_argument("--top", type=int, default=None, metavar="K", help="report only the K highest")
+    p.add_argument("--fail-on-findings", action="store_true", help="exit 1 when a function reaches the threshold")
+    p.add_argument("--changed-since", default=None, metavar="REV", help="only functions changed since REV")
     p = add("compare", cmd_compare, "paired tests between two revisions' test predictions")
     p.add_argument("rev_a")
     p.add_argument("rev_b")
@@ -167,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train" and args.out is None:
         args.out = f"models/{args.model}"
     try:
-        args.func(args)
+        status = args.func(args)  # None, or an exit status (scan --fail-on-findings)
     except (StreamGuardError, FileNotFoundError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
@@ -175,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         # last line of defence: input problems deserve a message at their source, but never a traceback
         err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {str(exc)[:500]}", highlight=False, soft_wrap=True)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The `evaluate` stage: test metrics with CIs, paired tests and plot data.
 
 Inputs are only models/<name>/predictions.jsonl (+ models/fusion/fusion.json
-for the fusion threshold) and params; outputs are a pure function of them:
+for the fusion threshold), the test split's pair ids (data/processed/test.jsonl,
+when given and present) and params; outputs are a pure function of them:
 no timestamps, paths, hosts or unseeded randomness, so an unchanged model
 gives byte-identical metrics files and `dvc metrics diff` shows only real
 changes.
@@ -13,8 +14,11 @@ is never used to choose anything.
 
 Writes under metrics_dir:
   test.json             {n_test, n_test_vulnerable, <model>: {threshold, <metric>, <metric>_ci_low, <metric>_ci_high}}
+                        + where test functions carry pair ids: n_test_pairs and <model>.pairs.{n_pairs,
+                        p_c, p_v, p_b, p_r, pairwise_accuracy, tied, vd_s, each with _ci_low/_ci_high} (pairs.py)
   comparisons.json      {<a>_vs_<b>: stats.paired_comparison keys}
-  test_predictions.csv  id, target, <model>_prob, <model>_pred per model (read by `streamguard compare`)
+  test_predictions.csv  id, target, [pair,] <model>_prob, <model>_pred per model (read by `streamguard compare`;
+                        the pair column only when the test split has pairs)
   plots/<kind>/<model>.csv  see curves.py
 """
 
@@ -33,6 +37,7 @@ from rich.table import Table
 from streamguard.evaluation.curves import remove_plot_data, write_plot_data
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import METRIC_NAMES, bootstrap_metrics, compute_metrics, predict
+from streamguard.evaluation.pairs import PAIR_METRICS, find_pairs, pair_metrics, read_test_pair_ids
 from streamguard.evaluation.predictions import (
     DEEP_MODELS,
     MODEL_NAMES,
@@ -93,13 +98,17 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(_json_ready(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
-def _write_predictions_csv(path: Path, ids: tuple[str, ...], y: np.ndarray, probs: dict[str, np.ndarray], preds: dict[str, np.ndarray]) -> None:
+def _write_predictions_csv(path: Path, ids: tuple[str, ...], y: np.ndarray, probs: dict[str, np.ndarray],
+                           preds: dict[str, np.ndarray], pair_ids: list[str | None] | None = None) -> None:
     names = list(probs)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["id", "target", *(f"{n}_{kind}" for n in names for kind in ("prob", "pred"))])
+        pair_column = ["pair"] if pair_ids is not None else []
+        writer.writerow(["id", "target", *pair_column, *(f"{n}_{kind}" for n in names for kind in ("prob", "pred"))])
         for i, id_ in enumerate(ids):
             cells: list[Any] = [id_, int(y[i])]
+            if pair_ids is not None:
+                cells.append(pair_ids[i] or "")
             for name in names:
                 cells += [repr(float(probs[name][i])), int(preds[name][i])]
             writer.writerow(cells)
@@ -154,6 +163,19 @@ def _print_report(
             )
         console.print(table)
         console.print("McNemar b = first right and second wrong, c = the reverse (exact binomial test).", soft_wrap=True)
+
+    paired = {name: m["pairs"] for name, m in test_metrics.items() if "pairs" in m and "p_c" in m["pairs"]}
+    if paired:
+        n_pairs = next(iter(paired.values()))["n_pairs"]
+        table = Table(title=f"Vulnerable/fixed pairs in test (n = {n_pairs} pairs; {pct} bootstrap CI)")
+        table.add_column("metric")
+        for name in paired:
+            table.add_column(name, justify="right")
+        for metric in (*PAIR_METRICS, "vd_s"):
+            table.add_row(metric, *(_with_ci(m, metric) for m in paired.values()))
+        console.print(table)
+        console.print("p_c both right, p_v both called vulnerable, p_b both benign, p_r both wrong; "
+                      "vd_s = false-negative rate at <= 0.5 % false positives (lower is better).", soft_wrap=True)
 
     for verdict in verdicts:
         style = "green" if verdict.beats else "bold yellow"
@@ -212,8 +234,14 @@ def seed_ttests(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray] | None
     return out
 
 
-def run_evaluate(params: Params, models_dir: Path, metrics_dir: Path) -> dict[str, Any]:
-    """Evaluate every model present under models_dir; write metrics_dir; return what was written."""
+def run_evaluate(
+    params: Params, models_dir: Path, metrics_dir: Path, test_records: Path | None = None
+) -> dict[str, Any]:
+    """Evaluate every model present under models_dir; write metrics_dir; return what was written.
+
+    `test_records` (data/processed/test.jsonl) supplies pair ids; where test functions
+    carry them, each model also gets the paired metrics of pairs.py.
+    """
     settings = params.evaluate
     _check_settings(settings)
     console = Console()
@@ -233,6 +261,7 @@ def run_evaluate(params: Params, models_dir: Path, metrics_dir: Path) -> dict[st
             "paired tests are undefined. Use more data (data.limit) or check the split."
         )
     preds = {name: predict(prob, thresholds[name]) for name, prob in probs.items()}
+    pair_ids = read_test_pair_ids(test_records, ids) if test_records is not None else None
 
     test_metrics = {
         name: {
@@ -241,6 +270,13 @@ def run_evaluate(params: Params, models_dir: Path, metrics_dir: Path) -> dict[st
         }
         for name in probs
     }
+    if pair_ids is not None:
+        pairs = find_pairs(pair_ids, y)
+        for name in probs:
+            test_metrics[name]["pairs"] = pair_metrics(
+                y, probs[name], thresholds[name], pairs,
+                settings.bootstrap_resamples, settings.confidence_level, settings.seed,
+            )
     runs = {name: per_run_scores(model, models_dir, params.fusion.threshold_rule) for name, model in models.items()}
     comparisons = {
         f"{a}_vs_{b}": {
@@ -256,10 +292,13 @@ def run_evaluate(params: Params, models_dir: Path, metrics_dir: Path) -> dict[st
     verdicts = baseline_verdicts(comparisons, settings.confidence_level)
 
     metrics_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"n_test": len(y), "n_test_vulnerable": n_vulnerable, **test_metrics}
+    summary: dict[str, Any] = {"n_test": len(y), "n_test_vulnerable": n_vulnerable}
+    if pair_ids is not None:
+        summary["n_test_pairs"] = len(pairs)
+    summary.update(test_metrics)
     _write_json(metrics_dir / "test.json", summary)
     _write_json(metrics_dir / "comparisons.json", comparisons)
-    _write_predictions_csv(metrics_dir / "test_predictions.csv", ids, y, probs, preds)
+    _write_predictions_csv(metrics_dir / "test_predictions.csv", ids, y, probs, preds, pair_ids)
     plots_dir = metrics_dir / "plots"
     for name in MODEL_NAMES:
         if name in probs:

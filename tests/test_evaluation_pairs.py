@@ -1,0 +1,66 @@
+"""Paired metrics (P-C/P-V/P-B/P-R, pairwise accuracy, ties, VD-S) against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamguard.evaluation.pairs import TIE_TOLERANCE, find_pairs, pair_metrics, vd_s
+
+# eight functions, four pairs (a..d), threshold 0.5:
+#   a: vul 0.9 / fix 0.2  -> both right (P-C), ranked right
+#   b: vul 0.8 / fix 0.7  -> both called vulnerable (P-V), ranked right
+#   c: vul 0.3 / fix 0.3  -> both benign (P-B), tied
+#   d: vul 0.4 / fix 0.6  -> reversed (P-R), ranked wrong
+IDS = ["a", "a", "b", "b", "c", "c", "d", "d"]
+Y = np.array([1, 0, 0, 1, 1, 0, 0, 1], dtype=np.int8)
+PROB = np.array([0.9, 0.2, 0.7, 0.8, 0.3, 0.3, 0.6, 0.4])
+
+
+def test_find_pairs_matches_sides_and_skips_incomplete_groups():
+    ids = IDS + ["e", "f", "f", None]
+    y = np.concatenate([Y, [1, 0, 0, 1]])
+    pairs = find_pairs(ids, y)
+    assert list(pairs.vulnerable) == [0, 3, 4, 7] and list(pairs.fixed) == [1, 2, 5, 6]
+    assert pairs.skipped == 2  # e has no fix in test; f holds two fixed functions
+
+
+def test_pair_metrics_hand_computed():
+    out = pair_metrics(Y, PROB, 0.5, find_pairs(IDS, Y), resamples=200, confidence_level=0.9, seed=1)
+    assert out["n_pairs"] == 4 and out["pair_groups_skipped"] == 0
+    assert (out["p_c"], out["p_v"], out["p_b"], out["p_r"]) == (0.25, 0.25, 0.25, 0.25)
+    assert out["pairwise_accuracy"] == 0.5 and out["tied"] == 0.25
+    for name in ("p_c", "pairwise_accuracy", "tied", "vd_s"):
+        assert out[f"{name}_ci_low"] <= out[name] <= out[f"{name}_ci_high"]
+    assert out["pairwise_accuracy_ci_high"] > out["pairwise_accuracy_ci_low"]  # resampled over pairs
+    # 4 negatives: no false positive allowed, so the cut is the top fixed score 0.7:
+    # vulnerable 0.9 and 0.8 are caught, 0.3 and 0.4 missed -> VD-S = 2 / 4
+    assert out["vd_s"] == 0.5
+
+
+def test_ties_within_tolerance_count_as_tied_not_ranked():
+    y = np.array([1, 0, 1, 0], dtype=np.int8)
+    prob = np.array([0.5 + TIE_TOLERANCE / 2, 0.5, 0.61, 0.6])
+    out = pair_metrics(y, prob, 0.9, find_pairs(["x", "x", "z", "z"], y), resamples=50, confidence_level=0.9, seed=0)
+    assert out["tied"] == 0.5 and out["pairwise_accuracy"] == 0.5
+    assert out["p_b"] == 1.0  # threshold 0.9: every function called benign
+
+
+def test_vd_s_allows_half_a_percent_of_false_positives():
+    # 500 negatives: floor(0.005 * 500) = 2 false positives allowed (not 3),
+    # so the cut is the 3rd highest negative (0.7)
+    neg = np.array([0.95, 0.9, 0.7] + [0.1] * 497)
+    pos = np.array([0.99, 0.92, 0.71, 0.7, 0.2])
+    y = np.concatenate([np.zeros(500), np.ones(5)]).astype(np.int8)
+    prob = np.concatenate([neg, pos])
+    # caught: above 0.7 (0.99, 0.92, 0.71); missed: 0.7 (a tie is not above) and 0.2
+    assert vd_s(y, prob) == pytest.approx(2 / 5)
+    assert np.isnan(vd_s(np.ones(3, dtype=np.int8), np.array([0.1, 0.2, 0.3])))
+    # vectorised rows (bootstrap batches) give the same value per row
+    assert list(vd_s(np.stack([y, y]), np.stack([prob, prob]))) == pytest.approx([0.4, 0.4])
+
+
+def test_fewer_than_two_pairs_gives_counts_only():
+    y = np.array([1, 0, 1], dtype=np.int8)
+    out = pair_metrics(y, np.array([0.6, 0.4, 0.9]), 0.5, find_pairs(["a", "a", None], y), 50, 0.9, 0)
+    assert out == {"n_pairs": 1, "pair_groups_skipped": 0}
