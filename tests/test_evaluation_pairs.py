@@ -64,3 +64,33 @@ def test_fewer_than_two_pairs_gives_counts_only():
     y = np.array([1, 0, 1], dtype=np.int8)
     out = pair_metrics(y, np.array([0.6, 0.4, 0.9]), 0.5, find_pairs(["a", "a", None], y), 50, 0.9, 0)
     assert out == {"n_pairs": 1, "pair_groups_skipped": 0}
+
+
+def _csv(probs: list[float], threshold: float = 0.5) -> str:
+    lines = ["id,target,pair,lexical_prob,lexical_pred"]
+    for i, (pair, y, prob) in enumerate(zip(IDS, Y, probs)):
+        lines.append(f"f{i},{y},{pair},{prob},{int(prob >= threshold)}")
+    return "\n".join(lines + ["f8,1,,0.9,1"]) + "\n"
+
+
+def test_compare_reports_pair_metrics_of_both_revisions_and_their_difference():
+    from streamguard.evaluation.compare import compare_revisions, parse_predictions_csv, render_markdown
+    from streamguard.params import params_from_dict
+
+    a = parse_predictions_csv(_csv(list(PROB)), "a")
+    # B ranks every vulnerable side above its fix and calls pairs a, b, d right (c both benign): p_c 3/4, p_r 0
+    better = [0.9, 0.2, 0.1, 0.8, 0.4, 0.3, 0.45, 0.55]
+    b = parse_predictions_csv(_csv(better), "b")
+    settings = params_from_dict({"evaluate": {"bootstrap_resamples": 200}}).evaluate
+    comparison = compare_revisions(a, b, settings, "a", "b")
+    got = comparison.pair_results["lexical"]
+    assert got["n_pairs"] == 4
+    assert (got["p_c_a"], got["p_c_b"], got["p_r_a"], got["p_r_b"]) == (0.25, 0.75, 0.25, 0.0)
+    assert (got["pairwise_accuracy_a"], got["pairwise_accuracy_b"]) == (0.5, 1.0)
+    assert (got["tied_a"], got["tied_b"]) == (0.25, 0.0)
+    assert got["pairwise_accuracy_diff"] == 0.5
+    assert got["pairwise_accuracy_diff_ci_low"] <= 0.5 <= got["pairwise_accuracy_diff_ci_high"]
+    assert "| lexical (4) | 0.250 | 0.750 |" in render_markdown(comparison)
+    # without a pair column (older revisions) there is nothing to pair
+    plain = parse_predictions_csv("id,target,lexical_prob,lexical_pred\nf0,1,0.9,1\nf1,0,0.2,0\n", "c")
+    assert compare_revisions(plain, plain, settings, "c", "c").pair_results is None

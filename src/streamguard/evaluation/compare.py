@@ -11,6 +11,11 @@ accuracy and F1 on each side, the difference B - A with a paired bootstrap
 CI, and McNemar's exact test on per-sample correctness. Each revision's own
 predictions (its own threshold) are compared, so the prediction columns are
 used directly rather than re-thresholding probabilities.
+
+Where both revisions' CSVs carry a `pair` column, the vulnerable/fixed pairs
+present in both are compared too (pairs.pair_difference): P-C, P-R,
+pairwise accuracy and ties on each side, and B - A with a bootstrap CI over
+pairs.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streamguard.evaluation.errors import EvaluationError
+from streamguard.evaluation.pairs import COMPARED_PAIR_METRICS, find_pairs, pair_difference
 from streamguard.evaluation.predictions import MODEL_NAMES
 from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison
 from streamguard.evaluation.verdicts import METRIC_LABELS, describe_difference, level_percent
@@ -42,6 +48,8 @@ class RevisionPredictions:
     rev: str
     target: dict[str, int]  # id -> label
     predicted: dict[str, dict[str, int]]  # model -> id -> 0/1
+    prob: dict[str, dict[str, float]] | None = None  # model -> id -> P(vulnerable), when pairs are compared
+    pair: dict[str, str] | None = None  # id -> pair id, from the optional `pair` column
 
 
 def _read_text(rev: str, repo: str) -> str:
@@ -70,6 +78,9 @@ def parse_predictions_csv(text: str, where: str) -> RevisionPredictions:
     column = {name: i for i, name in enumerate(header)}
     target: dict[str, int] = {}
     predicted: dict[str, dict[str, int]] = {m: {} for m in models}
+    pairs = "pair" in column
+    prob: dict[str, dict[str, float]] = {m: {} for m in models if f"{m}_prob" in column}
+    pair: dict[str, str] = {}
     for line, row in enumerate(reader, start=2):
         if not row:
             continue
@@ -85,9 +96,26 @@ def parse_predictions_csv(text: str, where: str) -> RevisionPredictions:
         target[id_] = int(row[1])
         for m in models:
             predicted[m][id_] = int(row[column[f"{m}_pred"]])
+        if pairs:
+            if row[column["pair"]]:
+                pair[id_] = row[column["pair"]]
+            for m in prob:
+                prob[m][id_] = _probability(row[column[f"{m}_prob"]], f"{where}:{line}", f"{m}_prob")
     if not target:
         raise EvaluationError(f"{where}: no rows; re-run the evaluate stage")
-    return RevisionPredictions(rev=where, target=target, predicted=predicted)
+    if not pairs:
+        return RevisionPredictions(rev=where, target=target, predicted=predicted)
+    return RevisionPredictions(rev=where, target=target, predicted=predicted, prob=prob, pair=pair)
+
+
+def _probability(cell: str, where: str, name: str) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise EvaluationError(f"{where}: '{name}' must be a probability in [0, 1], got {cell[:40]!r}")
+    return value
 
 
 def _ordered_models(names: set[str]) -> list[str]:
@@ -105,6 +133,8 @@ class Comparison:
     results: dict[str, dict[str, float]]  # model -> stats.paired_comparison keys, A = rev_b, B = rev_a
     models_only_a: list[str]
     models_only_b: list[str]
+    # model -> pairs.pair_difference keys (A = rev_a, B = rev_b), over pairs in both revisions
+    pair_results: dict[str, dict[str, float]] | None = None
 
 
 def compare_revisions(a: RevisionPredictions, b: RevisionPredictions, settings: EvaluateParams, rev_a: str, rev_b: str) -> Comparison:
@@ -131,6 +161,7 @@ def compare_revisions(a: RevisionPredictions, b: RevisionPredictions, settings: 
             settings.bootstrap_resamples, settings.confidence_level, settings.seed,
         )
     return Comparison(
+        pair_results=_compare_pairs(a, b, shared, results, settings),
         rev_a=rev_a,
         rev_b=rev_b,
         n=len(shared),
@@ -141,6 +172,31 @@ def compare_revisions(a: RevisionPredictions, b: RevisionPredictions, settings: 
         models_only_a=_ordered_models(set(a.predicted) - set(b.predicted)),
         models_only_b=_ordered_models(set(b.predicted) - set(a.predicted)),
     )
+
+
+def _compare_pairs(a: RevisionPredictions, b: RevisionPredictions, shared: list[str], models: dict,
+                   settings: EvaluateParams) -> dict[str, dict[str, float]] | None:
+    """Pair metrics of each model in both revisions, over the pairs both revisions hold whole."""
+    if a.pair is None or b.pair is None or a.prob is None or b.prob is None:
+        return None
+    same_pair = [i if a.pair.get(i) == b.pair.get(i) else None for i in shared]
+    y = np.array([a.target[i] for i in shared], dtype=np.int8)
+    pairs = find_pairs([a.pair[i] if i and i in a.pair else None for i in same_pair], y)
+    if len(pairs) < 2:
+        return None
+    results = {}
+    for model in models:
+        if model not in a.prob or model not in b.prob:
+            continue
+        sides = []
+        for rev in (a, b):
+            prob = np.array([rev.prob[model][i] for i in shared])
+            pred = np.array([rev.predicted[model][i] for i in shared], dtype=float)
+            sides.append((prob, pred))
+        results[model] = pair_difference(
+            sides[0], sides[1], pairs, settings.bootstrap_resamples, settings.confidence_level, settings.seed,
+        )
+    return results
 
 
 def _diff_cell(values: dict[str, float], metric: str) -> str:
@@ -168,6 +224,20 @@ def _rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
             # paired_comparison's "a" is revision B (see compare_revisions)
             row += [_value(values[f"{metric}_b"]), _value(values[f"{metric}_a"]), _diff_cell(values, metric)]
         row += [f"{values['mcnemar_b']} / {values['mcnemar_c']}", f"{values['mcnemar_p']:.3g}"]
+        rows.append(row)
+    return header, rows
+
+
+def _pair_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    pct = level_percent(comparison.level)
+    header = ["model (pairs)"]
+    for metric in COMPARED_PAIR_METRICS:
+        header += [f"{metric} A", f"{metric} B", f"Δ {metric} (B − A) [{pct} CI]"]
+    rows = []
+    for model, values in (comparison.pair_results or {}).items():
+        row = [f"{model} ({values['n_pairs']:.0f})"]
+        for metric in COMPARED_PAIR_METRICS:
+            row += [_value(values[f"{metric}_a"]), _value(values[f"{metric}_b"]), _diff_cell(values, metric)]
         rows.append(row)
     return header, rows
 
@@ -214,6 +284,12 @@ def render_markdown(comparison: Comparison) -> str:
         lines += ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
+    header, rows = _pair_rows(comparison)
+    if rows:
+        lines += ["Vulnerable/fixed pairs in both revisions (p_c both right, p_r both wrong):", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
     lines += [f"- {note}" for note in _notes(comparison)]
     return "\n".join(lines) + "\n"
 
@@ -226,6 +302,14 @@ def render_table(comparison: Comparison, console: Console) -> None:
     for row in rows:
         table.add_row(*row)
     if rows:
+        console.print(table)
+    header, rows = _pair_rows(comparison)
+    if rows:
+        table = Table(title="Vulnerable/fixed pairs in both revisions (p_c both right, p_r both wrong)")
+        for i, name in enumerate(header):
+            table.add_column(name, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
         console.print(table)
     for note in _notes(comparison):
         style = "bold yellow" if "does NOT" in note else None

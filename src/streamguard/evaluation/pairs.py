@@ -142,6 +142,51 @@ def pair_metrics(
     return out
 
 
+COMPARED_PAIR_METRICS = ("p_c", "p_r", "pairwise_accuracy", "tied")
+_PREDICTION_THRESHOLD = 0.5  # on a 0/1 prediction column, gives it back unchanged
+
+
+def _compared_rows(p_vul: np.ndarray, p_fix: np.ndarray, d_vul: np.ndarray, d_fix: np.ndarray) -> np.ndarray:
+    # P-C/P-R from each revision's own 0/1 predictions (its own threshold), the ranking from probabilities
+    by_prediction = pair_rows(d_vul, d_fix, _PREDICTION_THRESHOLD)
+    by_probability = pair_rows(p_vul, p_fix, _PREDICTION_THRESHOLD)
+    return np.stack([
+        by_prediction[PAIR_METRICS.index("p_c")],
+        by_prediction[PAIR_METRICS.index("p_r")],
+        by_probability[PAIR_METRICS.index("pairwise_accuracy")],
+        by_probability[PAIR_METRICS.index("tied")],
+    ])
+
+
+def pair_difference(
+    side_a: tuple[np.ndarray, np.ndarray],
+    side_b: tuple[np.ndarray, np.ndarray],
+    pairs: TestPairs,
+    resamples: int,
+    confidence_level: float,
+    seed: int,
+) -> dict[str, float]:
+    """COMPARED_PAIR_METRICS of revisions A and B on the same pairs, and B - A with a bootstrap CI over pairs.
+
+    Each side is (probabilities, 0/1 predictions) over the same functions, indexed by `pairs`.
+    """
+    arrays = []
+    for prob, pred in (side_a, side_b):
+        arrays += [prob[pairs.vulnerable], prob[pairs.fixed], pred[pairs.vulnerable], pred[pairs.fixed]]
+    point_a, point_b = _compared_rows(*arrays[:4]), _compared_rows(*arrays[4:])
+    interval = paired_percentile_bootstrap(
+        tuple(arrays), lambda *r: _compared_rows(*r[4:]) - _compared_rows(*r[:4]),
+        resamples=resamples, confidence_level=confidence_level, seed=seed,
+    )
+    out: dict[str, float] = {"n_pairs": len(pairs)}
+    for i, name in enumerate(COMPARED_PAIR_METRICS):
+        out[f"{name}_a"], out[f"{name}_b"] = float(point_a[i]), float(point_b[i])
+        out[f"{name}_diff"] = float(point_b[i] - point_a[i])
+        out[f"{name}_diff_ci_low"] = float(interval.low[i])
+        out[f"{name}_diff_ci_high"] = float(interval.high[i])
+    return out
+
+
 def read_test_pair_ids(test_records: Path, ids: Sequence[str]) -> list[str | None] | None:
     """The pair id of each test function in `ids` order, from the preprocess stage's test.jsonl.
 
