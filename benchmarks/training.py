@@ -26,7 +26,7 @@ import yaml
 from streamguard.data.preprocess import preprocess_records
 from streamguard.data.records import read_records, write_records
 from streamguard.params import load_params, params_from_dict
-from streamguard.training.loop import TrainingInterrupted, select_device, train
+from streamguard.training.loop import TrainingInterrupted, select_device
 
 
 def override(params_path: Path, sets: list[str]):

@@ -126,8 +126,6 @@ def test_mistyped_params_value_is_an_error(tmp_path):
 
 def test_repo_params_yaml_is_valid_and_complete():
     """params.yaml states every key, so `dvc params diff` shows every change."""
-    import dataclasses
-
     from conftest import REPO
 
     from streamguard.params import dump_defaults, load_params

@@ -74,6 +74,10 @@ class GNNClassifier(nn.Module):
     """Graphs in, logits [B, 2] out. `inverse_of[t]` is the edge type whose edges are type t's
     reversed (-1 if none is stored): such types are not reversed again. Default: reverse all."""
 
+    # buffers registered in __init__ (declared so type checkers see tensors, not Module attributes)
+    reverse_relation: torch.Tensor
+    flag_bits: torch.Tensor
+
     def __init__(
         self, gnn_params: GNNParams, feature_sizes: dict, num_edge_types: int, inverse_of: Sequence[int] | None = None
     ) -> None:

@@ -45,7 +45,7 @@ def train_tokenizer(texts: list[str], vocab_size: int, max_length: int):
 def build_model(params: TransformerParams, tokenizer):
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
-    config = RobertaConfig(
+    config = RobertaConfig(  # type: ignore[call-arg]  # num_labels goes through PretrainedConfig kwargs
         vocab_size=len(tokenizer), hidden_size=params.hidden_size, num_hidden_layers=params.num_layers,
         num_attention_heads=params.num_heads, intermediate_size=params.intermediate_size,
         hidden_dropout_prob=params.dropout, attention_probs_dropout_prob=params.dropout,
