@@ -95,8 +95,13 @@ def test_fix_commit_gives_before_and_after_records(tmp_path, repo):
         assert rec.confidence == 0.3
     assert vulnerable.origin == f"{repo}@{parent_sha[:12]}:src/name.c:3"
     assert fixed.origin == f"{repo}@{fix_sha[:12]}:src/name.c:3"
-    assert report["details"]["repos"][str(repo)] == {"fix_commits": 2, "pairs": 1}
-    assert report["dropped"] == {"fix_commit_without_c_changes": 1}
+    figures = report["details"]["repos"][str(repo)]
+    assert {k: figures[k] for k in ("commits_scanned", "commits_matched", "commits_with_pairs", "pairs")} == {
+        "commits_scanned": 4, "commits_matched": 2, "commits_with_pairs": 1, "pairs": 1,
+    }
+    assert figures["commits_dropped"] == {"no_modified_c_file": 1} and figures["files_dropped"] == {"non_c_file": 1}
+    assert figures["commits_matched_citing_cve"] == 1 and vulnerable.cve == fixed.cve == "CVE-2024-0001"
+    assert report["dropped"] == {"no_modified_c_file": 1, "non_c_file": 1}
 
 
 def test_cited_cve_with_exploit_gets_top_confidence(tmp_path, repo):

@@ -44,6 +44,8 @@ class Record:
     # links a vulnerable function to its fixed version (and back): both carry the same id,
     # and splits and folds never separate them (split.linked_groups)
     pair: str | None = None
+    # CVE ids the fix cites (comma-separated, sorted), e.g. from a mined commit's message
+    cve: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -124,7 +126,7 @@ def parse_record(obj: Any, where: str, *, defaults: dict[str, Any] | None = None
     split = data.get("split")
     if split is not None and split not in SPLITS:
         raise RecordError(f"{where}: field 'split' must be one of {SPLITS}, got {split!r}")
-    for key in ("project", "source", "id", "cwe", "commit", "origin", "pair"):
+    for key in ("project", "source", "id", "cwe", "commit", "origin", "pair", "cve"):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             if key in ("cwe", "commit") and isinstance(value, int):

@@ -23,22 +23,41 @@ class FunctionPair:
     after: CFunction
 
 
-def changed_functions(before_src: str | bytes, after_src: str | bytes) -> list[FunctionPair]:
-    """Functions present on both sides whose text changed, in post-fix file order."""
+@dataclass(frozen=True)
+class FunctionChanges:
+    """What a change did to one file's functions: changed ones pair up; added or deleted ones cannot."""
+
+    pairs: list[FunctionPair]
+    added: int  # defined after the change only: no vulnerable side
+    deleted: int  # defined before the change only: no fixed side
+
+
+def diff_functions(before_src: str | bytes, after_src: str | bytes) -> FunctionChanges:
+    """Functions on both sides whose text changed (in post-fix file order), and counts of the unmatched."""
     by_name: dict[str, list[CFunction]] = defaultdict(list)
     for fn in extract_functions(before_src):
-        by_name[fn.name].append(fn)
+        if fn.name != ANONYMOUS:
+            by_name[fn.name].append(fn)
     seen: dict[str, int] = defaultdict(int)
     pairs = []
+    added = 0
     for fn in extract_functions(after_src):
         if fn.name == ANONYMOUS:
             continue  # nothing to match it by
         k = seen[fn.name]
         seen[fn.name] += 1
         olds = by_name.get(fn.name, [])
-        if k < len(olds) and olds[k].text != fn.text:
+        if k >= len(olds):
+            added += 1
+        elif olds[k].text != fn.text:
             pairs.append(FunctionPair(olds[k], fn))
-    return pairs
+    deleted = sum(max(0, len(olds) - seen[name]) for name, olds in by_name.items())
+    return FunctionChanges(pairs, added, deleted)
+
+
+def changed_functions(before_src: str | bytes, after_src: str | bytes) -> list[FunctionPair]:
+    """Functions present on both sides whose text changed, in post-fix file order."""
+    return diff_functions(before_src, after_src).pairs
 
 
 def is_c_file(path: str) -> bool:
@@ -55,6 +74,7 @@ def pair_records(
     confidence: float,
     before_origin: str,
     after_origin: str,
+    cve: str | None = None,
 ) -> tuple[Record, Record]:
     """The (vulnerable, fixed) records of one pair; origins get the function's first line."""
     vulnerable = Record(
@@ -64,6 +84,7 @@ def pair_records(
         source=source,
         confidence=confidence,
         cwe=cwe,
+        cve=cve,
         commit=commit,
         origin=f"{before_origin}{pair.before.start_line}",
     )
@@ -74,6 +95,7 @@ def pair_records(
         source=source,
         confidence=confidence,
         cwe=cwe,
+        cve=cve,
         commit=commit,
         origin=f"{after_origin}{pair.after.start_line}",
     )
