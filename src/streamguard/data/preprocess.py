@@ -1,6 +1,6 @@
 """The `preprocess` stage: clean, deduplicate, trim and split records.
 
-Guarantees (DESIGN.md): normalised duplicates and the two sides of a pair
+Guarantees (the README, "Data rules"): normalised duplicates and the two sides of a pair
 (records with one `pair` id) never straddle splits; texts
 with both labels follow `data.label_conflicts`; long functions are trimmed
 around dangerous APIs; in phase 2, collected records join the training split

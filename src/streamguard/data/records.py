@@ -1,4 +1,4 @@
-"""The one record type every stage reads and writes (DESIGN.md, "The record").
+"""The one record type every stage reads and writes (the README lists its fields).
 
 A record is one C function. Stages exchange records as JSON Lines; reading
 validates every line and names file, line and field on error.
