@@ -105,6 +105,7 @@ def test_per_repository_report_counts_every_rule(history):
     assert figures["functions_dropped"] == {"comment_or_whitespace_only": 1, "function_added": 1, "function_deleted": 1}
     assert figures["commits_with_pairs"] == 2 and figures["pairs"] == 2
     assert figures["commits_per_s"] > 0 and figures["seconds"] >= 0
+    assert history["report"]["pairs_kept"] == 2  # both sides of both pairs survive the noise rules
 
 
 def test_pairs_come_from_the_fix_and_the_renamed_file_only(history):
@@ -128,3 +129,16 @@ def test_pairs_come_from_the_fix_and_the_renamed_file_only(history):
 ])
 def test_vendored_or_test_path_rule(path, skipped):
     assert is_vendored_or_test(path) is skipped
+
+
+def test_pairs_kept_counts_only_pairs_with_both_sides():
+    from streamguard.data.collectors import complete_pairs
+    from streamguard.data.records import Record, link_pair
+
+    def pair(name: str) -> tuple[Record, Record]:
+        return link_pair(Record(func=f"int {name}(void) {{ return 1; }}", target=1),
+                         Record(func=f"int {name}(void) {{ return 0; }}", target=0))
+
+    first, second = pair("a"), pair("b")
+    assert complete_pairs([*first, *second]) == 2
+    assert complete_pairs([*first, second[0]]) == 1  # the other side lost to a noise rule

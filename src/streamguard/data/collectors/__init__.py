@@ -19,7 +19,7 @@ from streamguard.data.collectors.base import CollectError, Collected, SourceSkip
 from streamguard.data.collectors.output import write_outputs
 from streamguard.data.collectors.progress import console
 from streamguard.data.noise import dedupe, screen_functions, screen_pairs, summarise
-from streamguard.data.records import link_pair
+from streamguard.data.records import Record, link_pair
 from streamguard.params import CollectParams, Params
 
 __all__ = ["SOURCES", "run_collect", "CollectError"]
@@ -70,6 +70,7 @@ def run_collect(source: str, params: Params, out_dir: Path) -> dict[str, Any]:
         "reason": None,
         "pairs_found": len(harvest.pairs),
         "functions_found": 2 * len(harvest.pairs) + len(harvest.singles),
+        "pairs_kept": complete_pairs(records),
         **summarise(records),
         "dropped": dict(sorted(dropped.items())),
         "details": harvest.details,
@@ -84,6 +85,15 @@ def run_collect(source: str, params: Params, out_dir: Path) -> dict[str, Any]:
     return report
 
 
+def complete_pairs(records: list[Record]) -> int:
+    """Pair ids whose vulnerable and fixed sides both survived the noise rules."""
+    sides: dict[str, set[int]] = {}
+    for rec in records:
+        if rec.pair is not None:
+            sides.setdefault(rec.pair, set()).add(rec.target)
+    return sum(1 for targets in sides.values() if targets == {0, 1})
+
+
 def _skip(source: str, out_dir: Path, reason: str) -> dict[str, Any]:
     report = {
         "source": source,
@@ -91,6 +101,7 @@ def _skip(source: str, out_dir: Path, reason: str) -> dict[str, Any]:
         "reason": reason,
         "pairs_found": 0,
         "functions_found": 0,
+        "pairs_kept": 0,
         **summarise([]),
         "dropped": {},
         "details": {},

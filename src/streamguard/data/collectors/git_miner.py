@@ -208,7 +208,7 @@ class RepoCounts:
             "pairs": self.pairs,
             "commits_dropped": dict(sorted((history.skipped + self.commits_dropped).items())),
             "files_dropped": dict(sorted(self.files_dropped.items())),
-            "functions_dropped": dict(sorted(self.functions_dropped.items())),
+            "functions_dropped": {k: n for k, n in sorted(self.functions_dropped.items()) if n},
             "seconds": round(seconds, 2),
             "commits_per_s": round(history.scanned / seconds, 1) if seconds > 0 else None,
         }
@@ -238,8 +238,7 @@ def _add_records(out: Collected, repo: Path, item: CommitPairs, ctx: CollectCont
     cwe = message_cwe(commit.message)
     before = counts.pairs
     for path, old_path, changes in item.files:
-        counts.functions_dropped["function_added"] += changes.added
-        counts.functions_dropped["function_deleted"] += changes.deleted
+        counts.functions_dropped.update(function_added=changes.added, function_deleted=changes.deleted)
         for pair in changes.pairs:
             if code_text(pair.before.text) == code_text(pair.after.text):
                 counts.functions_dropped["comment_or_whitespace_only"] += 1
