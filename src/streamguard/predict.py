@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from streamguard.data.records import Record, read_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.errors import StreamGuardError
 from streamguard.params import Params, load_params
+
+if TYPE_CHECKING:
+    from streamguard.graphs.vocab import Vocab
 
 C_SUFFIXES = {".c", ".h", ".cc", ".cpp"}
 
@@ -43,47 +47,67 @@ def functions_from_inputs(paths: list[Path]) -> list[Record]:
     return records
 
 
-def score_records(records: list[Record], models_dir: Path, graphs_dir: Path, params: Params) -> list[dict]:
-    from streamguard.models.fusion import load_stacker
-    from streamguard.training.branches import load_branch
+class Scorer:
+    """Every base model the fusion uses plus the stacker, loaded once to score many batches (`scan` streams)."""
 
-    for rec in records:
-        rec.func = trim_to_budget(rec.func, params.data.max_chars).text
-    stacker, fusion = load_stacker(models_dir / "fusion")
-    probs: dict[str, np.ndarray] = {}
-    graphs = None
-    for model in fusion["models"]:
-        folder = models_dir / model
-        if not folder.exists():
-            raise StreamGuardError(f"{folder}: missing; run `dvc repro` (or `dvc pull`) to get the trained models")
-        if model == "gnn" and graphs is None:
-            from streamguard.graphs.build import graph_for_function, load_vocab
+    def __init__(self, models_dir: Path, graphs_dir: Path, params: Params):
+        from streamguard.models.fusion import load_stacker
+        from streamguard.training.branches import load_branch
 
-            vocab = load_vocab(graphs_dir)
-            graphs = [graph_for_function(r.func, vocab, params.graph) for r in records]
-            for rec, g in zip(records, graphs):
-                g.rid = rec.id
-        items = graphs if model == "gnn" else records
-        # a seed ensemble keeps one member per run_<r> folder; average them as training did
-        members = sorted(p for p in folder.glob("run_[0-9]*") if p.is_dir()) or [folder]
-        probs[model] = np.mean([load_branch(model, params, m, graphs_dir).predict(items) for m in members], axis=0)
-    matrix = np.column_stack([probs[m] for m in fusion["models"]])
-    features = None
-    if fusion.get("features"):
-        from streamguard.models.fusion import function_features
+        self.params = params
+        self.stacker, self.fusion = load_stacker(models_dir / "fusion")
+        self.models: list[str] = list(self.fusion["models"])
+        self.threshold: float = self.fusion["threshold"]
+        self.graphs_dir = graphs_dir
+        self.members: dict[str, list] = {}
+        for model in self.models:
+            folder = models_dir / model
+            if not folder.exists():
+                raise StreamGuardError(f"{folder}: missing; run `dvc repro` (or `dvc pull`) to get the trained models")
+            # a seed ensemble keeps one member per run_<r> folder; average them as training did
+            runs = sorted(p for p in folder.glob("run_[0-9]*") if p.is_dir()) or [folder]
+            self.members[model] = [load_branch(model, params, m, graphs_dir) for m in runs]
+        self._vocab: Vocab | None = None
 
-        features = np.array([function_features(r.func, fusion["features"]) for r in records])
-    fused = stacker.predict_proba(matrix, features)
-    out = []
-    for i, rec in enumerate(records):
-        out.append({
+    def score(self, records: list[Record]) -> list[dict]:
+        """One row per record: each model's probability, the fused one and the label at the fusion threshold.
+
+        Trims each record's `func` in place, exactly as `preprocess` trims training data.
+        """
+        for rec in records:
+            rec.func = trim_to_budget(rec.func, self.params.data.max_chars).text
+        probs: dict[str, np.ndarray] = {}
+        for model in self.models:
+            items = self._graphs(records) if model == "gnn" else records
+            probs[model] = np.mean([m.predict(items) for m in self.members[model]], axis=0)
+        matrix = np.column_stack([probs[m] for m in self.models])
+        features = None
+        if self.fusion.get("features"):
+            from streamguard.models.fusion import function_features
+
+            features = np.array([function_features(r.func, self.fusion["features"]) for r in records])
+        fused = self.stacker.predict_proba(matrix, features)
+        return [{
             "id": rec.id, "origin": rec.origin,
-            "probabilities": {m: round(float(probs[m][i]), 6) for m in fusion["models"]},
+            "probabilities": {m: round(float(probs[m][i]), 6) for m in self.models},
             "fused_probability": round(float(fused[i]), 6),
-            "label": int(fused[i] >= fusion["threshold"]),
-            "threshold": fusion["threshold"],
-        })
-    return out
+            "label": int(fused[i] >= self.threshold),
+            "threshold": self.threshold,
+        } for i, rec in enumerate(records)]
+
+    def _graphs(self, records: list[Record]) -> list:
+        from streamguard.graphs.build import graph_for_function, load_vocab
+
+        if self._vocab is None:
+            self._vocab = load_vocab(self.graphs_dir)
+        graphs = [graph_for_function(r.func, self._vocab, self.params.graph) for r in records]
+        for rec, g in zip(records, graphs):
+            g.rid = rec.id
+        return graphs
+
+
+def score_records(records: list[Record], models_dir: Path, graphs_dir: Path, params: Params) -> list[dict]:
+    return Scorer(models_dir, graphs_dir, params).score(records)
 
 
 def run_predict(inputs: list[Path], models_dir: Path, output: Path, graphs_dir: Path,

@@ -1,0 +1,83 @@
+"""Which model produced a scan: recorded in every report so a finding can be traced to its detector.
+
+`version` is a content hash of the model folders the scan loaded (the fusion
+and each base model it uses, every file in them), so two scans with the same
+weights, vocabularies and thresholds name the same version wherever the files
+came from. `git_rev` is HEAD of the repository holding the models folder (the
+commit whose dvc.lock pins them), `params_sha256` the hash of the params file
+the models were loaded with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    models_dir: str
+    models: list[str]  # base models the fusion uses
+    threshold: float  # the fusion's decision threshold, chosen on valid
+    version: str  # 16 hex digits of the content hash
+    git_rev: str | None
+    params_file: str
+    params_sha256: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def folders_sha256(folders: list[Path]) -> str:
+    """One hash over every file's relative path and content, in a fixed order."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(f"{folder.name}/{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def head_rev(where: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def describe_model(models_dir: Path, models: list[str], threshold: float, params_file: Path) -> ModelInfo:
+    folders = [models_dir / "fusion", *(models_dir / m for m in models)]
+    return ModelInfo(
+        models_dir=str(models_dir), models=list(models), threshold=threshold,
+        version=folders_sha256(folders)[:16], git_rev=head_rev(models_dir),
+        params_file=str(params_file), params_sha256=file_sha256(params_file) if params_file.is_file() else None,
+    )
+
+
+def repository_url(where: Path) -> str | None:
+    """The https URL of the `origin` remote of the repository holding `where` (SARIF's informationUri), if any."""
+    try:
+        out = subprocess.run(["git", "-C", str(where), "remote", "get-url", "origin"], capture_output=True,
+                             text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    url = out.stdout.strip()
+    if out.returncode != 0 or not url:
+        return None
+    if url.startswith("git@") and ":" in url:  # git@github.com:owner/repo.git
+        host, path = url[4:].split(":", 1)
+        url = f"https://{host}/{path}"
+    return url.removesuffix(".git") if url.startswith("https://") and "@" not in url else None

@@ -1,0 +1,192 @@
+"""`streamguard scan PATH...`: find C/C++ functions, score them in batches with the fusion, report findings.
+
+Streaming: files are read one at a time, functions are cut out with the one
+extractor (streamguard.c_functions), and scored in batches of `batch_size` by
+every base model the fusion uses, then fused (predict.Scorer, loaded once).
+Only findings (fused probability >= --min-probability, by default the
+fusion's threshold) are kept, without their text. Progress shows files,
+functions, functions/s and the ETA on a terminal; a summary line always ends
+the scan on stderr.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from streamguard.data.records import Record
+from streamguard.errors import StreamGuardError
+from streamguard.params import Params
+from streamguard.progress import console, make_progress
+from streamguard.scan.changes import ChangedLines, changed_since
+from streamguard.scan.findings import Finding, function_fingerprint, top_findings
+from streamguard.scan.model_info import ModelInfo, describe_model, repository_url
+from streamguard.scan.sarif import build_sarif
+from streamguard.scan.walk import MAX_FILE_BYTES, BadFiles, SourceFile, list_sources, read_source, scan_root
+
+FORMATS = ("table", "sarif", "json")
+TABLE_ROWS = 20  # the table's default length; --top changes it
+
+
+@dataclass
+class ScanOptions:
+    paths: list[Path]
+    models_dir: Path = Path("models")
+    graphs_dir: Path = Path("data/graphs")
+    params_file: Path = Path("params.yaml")
+    output_format: str = "table"
+    output: str = "-"
+    min_probability: float | None = None  # None: the fusion's threshold
+    top: int | None = None
+    fail_on_findings: bool = False
+    changed_since: str | None = None
+    batch_size: int = 256
+    max_file_bytes: int = MAX_FILE_BYTES
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding]  # at or above min_probability, best first, at most --top
+    model: ModelInfo
+    bad: BadFiles
+    stats: dict = field(default_factory=dict)
+    exit_code: int = 0
+
+
+@dataclass
+class _Pending:
+    """Functions waiting for the next batch, with what a finding needs once they are scored."""
+
+    records: list[Record] = field(default_factory=list)
+    meta: list[tuple[str, str, int, int, str]] = field(default_factory=list)  # uri, name, start, end, fingerprint
+
+
+def _functions(source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedLines | None, pending: _Pending) -> int:
+    """Cut `source` into functions and queue those the scan covers; the number queued."""
+    from streamguard.c_functions import extract_functions
+
+    try:
+        functions = extract_functions(data)
+    except Exception as exc:  # noqa: BLE001 - a file the extractor cannot handle must not end the scan
+        bad.add("parse_failure", source.uri, f"{type(exc).__name__}: {exc}")
+        return 0
+    seen: dict[str, int] = {}
+    queued = 0
+    for fn in functions:
+        if changes is not None and not changes.touches(source.uri, fn.start_line, fn.end_line):
+            continue
+        first = function_fingerprint(source.uri, fn.name, fn.text)
+        ordinal = seen[first] = seen.get(first, -1) + 1
+        fingerprint = first if ordinal == 0 else function_fingerprint(source.uri, fn.name, fn.text, ordinal)
+        origin = f"{source.uri}:{fn.start_line}"
+        pending.records.append(Record(func=fn.text, target=0, project="scan", source="scan", id=origin,
+                                      origin=origin))
+        pending.meta.append((source.uri, fn.name, fn.start_line, fn.end_line, fingerprint))
+        queued += 1
+    return queued
+
+
+def _score(scorer, pending: _Pending, min_probability: float, findings: list[Finding]) -> int:
+    if not pending.records:
+        return 0
+    rows = scorer.score(pending.records)
+    for row, (uri, name, start, end, fingerprint) in zip(rows, pending.meta):
+        if row["fused_probability"] >= min_probability:
+            findings.append(Finding(uri, name, start, end, fingerprint, row["fused_probability"],
+                                    row["probabilities"]))
+    n = len(rows)
+    pending.records.clear()
+    pending.meta.clear()
+    return n
+
+
+def run_scan(opts: ScanOptions, params: Params) -> ScanResult:
+    from streamguard.predict import Scorer
+
+    if opts.output_format not in FORMATS:
+        raise StreamGuardError(f"--format {opts.output_format!r}: choose one of {', '.join(FORMATS)}")
+    root = scan_root(opts.paths)
+    changes = changed_since(root, opts.changed_since) if opts.changed_since else None
+    sources = list_sources(opts.paths, root)
+    if changes is not None:
+        sources = [s for s in sources if changes.touches_file(s.uri)]
+    scorer = Scorer(opts.models_dir, opts.graphs_dir, params)
+    model = describe_model(opts.models_dir, scorer.models, scorer.threshold, opts.params_file)
+    min_probability = scorer.threshold if opts.min_probability is None else opts.min_probability
+
+    bad, pending = BadFiles(), _Pending()
+    findings: list[Finding] = []
+    scored = files_read = 0
+    started = time.perf_counter()
+    with make_progress() as progress:
+        task = progress.add_task("scan", total=len(sources), info="")
+        for source in sources:
+            data = read_source(source, bad, opts.max_file_bytes)
+            if data is not None:
+                files_read += 1
+                _functions(source, data, bad, changes, pending)
+                if len(pending.records) >= opts.batch_size:
+                    scored += _score(scorer, pending, min_probability, findings)
+            rate = scored / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, advance=1, info=f"{scored} functions, {rate:.0f} functions/s")
+        scored += _score(scorer, pending, min_probability, findings)
+    wall = time.perf_counter() - started
+    stats = {
+        "root": str(root), "files_listed": len(sources), "files_read": files_read, "functions_scored": scored,
+        "findings": len(findings), "min_probability": min_probability, "top": opts.top,
+        "changed_since": opts.changed_since, "wall_s": round(wall, 3),
+        "functions_per_s": round(scored / wall, 1) if wall > 0 else None,
+    }
+    console.print(f"scanned {files_read}/{len(sources)} files, {scored} functions in {wall:.1f} s "
+                  f"({stats['functions_per_s']} functions/s); {len(findings)} at or above {min_probability:.3f}; "
+                  f"bad files: {bad.summary()}", highlight=False)
+    exit_code = 1 if opts.fail_on_findings and findings else 0
+    return ScanResult(top_findings(findings, opts.top), model, bad, stats, exit_code)
+
+
+def render(result: ScanResult, output_format: str, information_uri: str | None = None) -> str:
+    if output_format == "sarif":
+        return json.dumps(build_sarif(result.findings, result.model, result.bad, result.stats, information_uri),
+                          indent=2) + "\n"
+    if output_format == "json":
+        return json.dumps({"model": result.model.to_dict(), "scan": result.stats,
+                           "bad_files": {"counts": result.bad.counts, "examples": result.bad.examples},
+                           "findings": [f.to_dict() for f in result.findings]}, indent=2) + "\n"
+    return _table(result)
+
+
+def _table(result: ScanResult) -> str:
+    shown = result.findings if result.stats.get("top") else result.findings[:TABLE_ROWS]
+    table = Table(title=f"{len(result.findings)} findings (fused probability >= "
+                        f"{result.stats['min_probability']:.3f}, model {result.model.version})")
+    table.add_column("location")
+    table.add_column("function")
+    table.add_column("fused", justify="right")
+    for model in result.model.models:
+        table.add_column(model, justify="right")
+    for f in shown:
+        table.add_row(f"{f.uri}:{f.start_line}", f.function, f"{f.fused_probability:.3f}",
+                      *(f"{f.probabilities[m]:.3f}" for m in result.model.models))
+    out = Console(width=160, record=True, file=io.StringIO())  # recorded, not shown
+    out.print(table)
+    return out.export_text()
+
+
+def scan_command(opts: ScanOptions, params: Params) -> int:
+    """`streamguard scan`: scan, write the report; the exit status is 1 for findings with --fail-on-findings."""
+    result = run_scan(opts, params)
+    text = render(result, opts.output_format, repository_url(opts.models_dir))
+    if opts.output == "-":
+        sys.stdout.write(text)
+    else:
+        out = Path(opts.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    return result.exit_code
