@@ -128,10 +128,20 @@ class DataParams:
     max_chars: int = 12000
     # use at most this many records (0 = all); stratified, for quick experiments
     limit: int = 0
+    # random: duplicate- and pair-aware stratified split; cross_project: every record (raw or
+    # collected) of data.test_projects is the test split, the other projects give train and valid
+    split: Literal["random", "cross_project"] = "random"
+    test_projects: list[str] = field(default_factory=list)  # names as in records' `project` (any case)
 
     def __post_init__(self) -> None:
         _between(self, "valid_fraction", 0, 0.5, "()")
         _between(self, "test_fraction", 0, 0.5, "()")
+        if self.split == "cross_project" and not self.test_projects:
+            raise InvalidValue(self.SECTION, "test_projects", "must name the held-out projects when data.split is "
+                               "'cross_project' (e.g. [qemu], or collected repositories such as [libssh2])")
+        if self.split == "random" and self.test_projects:
+            raise InvalidValue(self.SECTION, "test_projects", f"is {shorten(self.test_projects)} but data.split is "
+                               "'random', which ignores it; set data.split: cross_project or empty the list")
         if self.source in ("devign", "codexglue") and not self.path:
             raise InvalidValue(self.SECTION, "path", f"is required when data.source is '{self.source}'")
         if not self.hf_dataset:

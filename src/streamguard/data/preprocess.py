@@ -21,8 +21,10 @@ from streamguard.data.sample import stratified_sample
 from streamguard.data.split import (
     MIN_PER_LABEL,
     drop_exact_duplicates,
+    is_held_out,
     label_counts,
     resolve_label_conflicts,
+    split_by_project,
     split_records,
     straddling_duplicates,
     straddling_pairs,
@@ -63,8 +65,16 @@ def preprocess_records(records: list[Record], params: Params) -> tuple[list[Reco
     records, exact = drop_exact_duplicates(records)
     report["exact_duplicates_dropped"] = exact
     records, report["label_conflicts"] = resolve_label_conflicts(records, data.label_conflicts)
-    official = all(r.split for r in records)
-    if official:
+    official = all(r.split for r in records) and data.split == "random"
+    if data.split == "cross_project":
+        for rec in records:
+            rec.split = None
+        records, dropped = split_by_project(records, data.test_projects, data.valid_fraction, params.seed)
+        held = ", ".join(data.test_projects)
+        report["split"] = f"cross-project: test = {held}; train/valid pair-aware, seed {params.seed}"
+        report["copies_of_test_projects_dropped"] = dropped
+        report["straddling_duplicate_groups"] = straddling_duplicates(records)
+    elif official:
         report["split"] = "official (kept from source)"
         report["straddling_duplicate_groups"] = straddling_duplicates(records)
     else:
@@ -87,10 +97,17 @@ def run_preprocess(params: Params, raw_dir: Path, out_dir: Path, collected: Path
     if params.data.phase == 2:
         from streamguard.data.noise import merge_collected
 
+        collected_records = load_collected(collected)
+        if params.data.split == "cross_project":
+            held_out, report["held_out_collected"] = hold_out_collected(collected_records, by_split, params)
+            by_split["test"].extend(held_out)
+            collected_records = [r for r in collected_records if not is_held_out(r, params.data.test_projects)]
         extra, report["phase2"] = merge_collected(
-            by_split["train"], by_split["valid"], by_split["test"], load_collected(collected), params
+            by_split["train"], by_split["valid"], by_split["test"], collected_records, params
         )
         by_split["train"].extend(extra)
+    if params.data.split == "cross_project":
+        require_test_projects_present(by_split["test"], records, params)
     require_labels_in_every_split(by_split, params, report)
     out_dir.mkdir(parents=True, exist_ok=True)
     report["splits"] = {}
@@ -105,6 +122,43 @@ def run_preprocess(params: Params, raw_dir: Path, out_dir: Path, collected: Path
     sizes = ", ".join(f"{s}={v['records']}" for s, v in report["splits"].items())
     console.print(f"preprocess: {sizes}; straddling duplicate groups: {report['straddling_duplicate_groups']}")
     return report
+
+
+def hold_out_collected(collected: list[Record], by_split: dict[str, list[Record]],
+                       params: Params) -> tuple[list[Record], dict]:
+    """Collected records of the held-out projects, for the test split (cross-project, phase 2).
+
+    A text already in train or valid stays out (it would be tested on what was
+    trained on); copies and texts with both labels go as in every collected set
+    (noise.dedupe). A pair that loses a side stays as one function; paired
+    evaluation skips it.
+    """
+    from streamguard.data.noise import dedupe
+
+    seen = {r.dup_key for split in ("train", "valid") for r in by_split[split]}
+    held = [r for r in collected if is_held_out(r, params.data.test_projects)]
+    fresh = [r for r in held if r.dup_key not in seen]
+    kept, dropped = dedupe(fresh)
+    for rec in kept:
+        rec.split = "test"
+    report = {"records": len(held), "kept": len(kept), "in_train_or_valid": len(held) - len(fresh),
+              "dropped": dict(sorted(dropped.items())),
+              "pairs": len({r.pair for r in kept if r.pair is not None})}
+    return kept, report
+
+
+def require_test_projects_present(test: list[Record], raw: list[Record], params: Params) -> None:
+    """Every name in data.test_projects must match some record: a typo would silently test on less."""
+    found = {r.project.lower() for r in test}
+    missing = [p for p in params.data.test_projects if p.lower() not in found]
+    if missing:
+        present = sorted({r.project for r in raw})
+        raise StreamGuardError(
+            f"params: data.test_projects names {', '.join(missing)[:200]}, which no record carries "
+            f"(projects in the data: {', '.join(present)[:200]}"
+            f"{'; collected repositories join in data.phase 2' if params.data.phase == 1 else ''}); "
+            "fix the names in params.yaml"
+        )
 
 
 def require_labels_in_every_split(by_split: dict[str, list[Record]], params: Params, report: dict) -> None:

@@ -153,6 +153,38 @@ def split_records(records: list[Record], valid_fraction: float, test_fraction: f
     return records
 
 
+def is_held_out(rec: Record, test_projects: Iterable[str]) -> bool:
+    """Whether `rec` belongs to one of the held-out projects (names compared case-insensitively)."""
+    return rec.project.lower() in {p.lower() for p in test_projects}
+
+
+def split_by_project(records: list[Record], test_projects: list[str], valid_fraction: float,
+                     seed: int) -> tuple[list[Record], int]:
+    """Cross-project split: the held-out projects' records are test; the rest is split into train and valid.
+
+    A linked group (duplicates ∪ pairs) that touches a held-out project goes to
+    test whole, less its members from other projects, which are dropped (their
+    text is in test; keeping them in train would leak it). Returns the records,
+    sorted by id, and how many were dropped so.
+    """
+    held = {p.lower() for p in test_projects}
+    test: list[Record] = []
+    rest: list[Record] = []
+    dropped = 0
+    for group in linked_groups(records).values():
+        if not any(r.project.lower() in held for r in group):
+            rest.extend(group)
+            continue
+        for rec in group:
+            if rec.project.lower() in held:
+                rec.split = "test"
+                test.append(rec)
+            else:
+                dropped += 1
+    split_records(rest, valid_fraction, 0.0, seed)  # a test share of 0 deals nothing to test
+    return sorted(test + rest, key=lambda r: r.id), dropped
+
+
 def straddling_duplicates(records: list[Record]) -> int:
     """How many normalised-duplicate groups appear in more than one split."""
     return sum(1 for g in group_by_dup_key(records).values() if len({r.split for r in g}) > 1)
