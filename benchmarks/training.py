@@ -52,7 +52,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100, help="optimizer steps to time")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("-S", dest="sets", action="append", default=[], help="override a param, e.g. -S transformer.max_length=128")
+    ap.add_argument(
+        "-S", dest="sets", action="append", default=[], help="override a param, e.g. -S transformer.max_length=128"
+    )
     args = ap.parse_args()
 
     params = override(Path(args.params), args.sets) if args.sets else load_params(args.params)
@@ -91,17 +93,25 @@ def run_branch(name: str, params, processed: Path, tmp: Path, args) -> None:
         torch.cuda.reset_peak_memory_stats()
     started = time.time()
     try:
-        branch.fit(train_items, valid_items, tmp / f"out_{name}", tmp / f"ckpt_{name}", params.seed,
-                   stop_after_steps=args.steps)
+        branch.fit(
+            train_items,
+            valid_items,
+            tmp / f"out_{name}",
+            tmp / f"ckpt_{name}",
+            params.seed,
+            stop_after_steps=args.steps,
+        )
         raise SystemExit(f"{name}: training finished before {args.steps} steps; lower --steps")
     except TrainingInterrupted as stopped:
         # only the step loop is timed; tokenizer training / encoding is reported apart
         elapsed = stopped.loop_seconds
         prep_s += time.time() - started - elapsed
     samples = args.steps * batch_size * section.grad_accum
-    line = (f"{name}: device {device}, amp {section.amp and device.type == 'cuda'}, batch {batch_size}, "
-            f"{args.steps} steps, {samples / elapsed:.1f} samples/s, item preparation (tokenizer, encoding, model build) {prep_s:.1f} s, "
-            f"peak RSS {peak_rss_mb():.0f} MB")
+    line = (
+        f"{name}: device {device}, amp {section.amp and device.type == 'cuda'}, batch {batch_size}, "
+        f"{args.steps} steps, {samples / elapsed:.1f} samples/s, item preparation (tokenizer, encoding, model build) {prep_s:.1f} s, "
+        f"peak RSS {peak_rss_mb():.0f} MB"
+    )
     if device.type == "cuda":
         line += f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MB"
     print(line)

@@ -21,3 +21,7 @@ def sample_records():
 
 def needs_shared(path: Path = DEVIGN_FULL):
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not present (no ../shared in this clone)")
+
+
+# the loopback S3 server fixture, for every cloud test (imported last: test_cloud_support reads REPO from here)
+from test_cloud_support import moto_endpoint  # noqa: E402, F401, I001

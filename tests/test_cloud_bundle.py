@@ -8,17 +8,28 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from test_cloud_support import IMAGE, ROLE, git, make_small_repo
 
 from streamguard.cli import main
 from streamguard.cloud.bundle import MANIFEST, build_source_bundle, source_info
 from streamguard.cloud.secret_paths import is_secret_path
 from streamguard.errors import StreamGuardError
-from test_cloud_support import IMAGE, ROLE, git, make_small_repo
 
 CANARY = "CANARY-SECRET-7f3a"
 # untracked files a careless user leaves in the working tree
-CANARY_FILES = (".env", ".env.production", ".aws/credentials", ".netrc", "credentials.json", "secrets.env",
-                "config/prod.env", "deploy/id_rsa", "certs/server.key", ".git-credentials", ".pypirc")
+CANARY_FILES = (
+    ".env",
+    ".env.production",
+    ".aws/credentials",
+    ".netrc",
+    "credentials.json",
+    "secrets.env",
+    "config/prod.env",
+    "deploy/id_rsa",
+    "certs/server.key",
+    ".git-credentials",
+    ".pypirc",
+)
 
 
 def _plant_canaries(root: Path) -> None:
@@ -85,14 +96,32 @@ def test_a_tracked_template_ships(repo, tmp_path):
     assert "repo/.env.example" in _members(build_source_bundle(repo, tmp_path / "source.tar.gz").path)
 
 
-@pytest.mark.parametrize("path, secret", [
-    (".env", True), ("app/.env.local", True), ("prod.env", True), (".envrc", True), (".aws/config", True),
-    ("home/.ssh/known_hosts", True), ("credentials", True), ("gcp/credentials.json", True), ("secrets.yaml", True),
-    ("tls/server.pem", True), ("id_ed25519.pub", True), (".npmrc", True), ("x/.PYPIRC", True),
-    (".env.example", False), ("config/secrets.sample.yaml", False), ("src/streamguard/cloud/secret_paths.py", False),
-    ("environment.yml", False), ("tokenizer.json", False), ("keyboard.c", False), ("docs/aws.md", False),
-    ("params.yaml", False),
-])
+@pytest.mark.parametrize(
+    "path, secret",
+    [
+        (".env", True),
+        ("app/.env.local", True),
+        ("prod.env", True),
+        (".envrc", True),
+        (".aws/config", True),
+        ("home/.ssh/known_hosts", True),
+        ("credentials", True),
+        ("gcp/credentials.json", True),
+        ("secrets.yaml", True),
+        ("tls/server.pem", True),
+        ("id_ed25519.pub", True),
+        (".npmrc", True),
+        ("x/.PYPIRC", True),
+        (".env.example", False),
+        ("config/secrets.sample.yaml", False),
+        ("src/streamguard/cloud/secret_paths.py", False),
+        ("environment.yml", False),
+        ("tokenizer.json", False),
+        ("keyboard.c", False),
+        ("docs/aws.md", False),
+        ("params.yaml", False),
+    ],
+)
 def test_secret_paths(path, secret):
     assert is_secret_path(path) is secret
 

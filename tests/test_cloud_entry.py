@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
+from test_cloud_support import NO_FILE, git, make_small_repo, set_dummy_aws
+
 from streamguard.cloud.bundle import build_source_bundle, source_info
-from test_cloud_support import NO_FILE, git, make_small_repo, moto_endpoint, set_dummy_aws  # noqa: F401 (fixture)
 
 ENTRY = REPO / "cloud" / "sagemaker_entry.sh"
 BIN = Path(sys.executable).parent
@@ -79,19 +79,32 @@ class Job:
 
     def env(self, **extra: str) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SG_", "SM_", "GIT_"))}
-        env.update(HOME=str(self.tmp / "home"), SG_TEST_LOG=str(self.log), SG_CHECKPOINT_DIR=str(self.ckpt),
-                   SM_MODEL_DIR=str(self.model), SG_OUTPUT_DIR=str(self.output), SG_REGION="us-east-1",
-                   SG_CHECKPOINT_CACHE="1", SG_SOURCE_COMMIT=git(self.repo, "rev-parse", "HEAD").strip(),
-                   AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-                   AWS_CONFIG_FILE=NO_FILE, AWS_SHARED_CREDENTIALS_FILE=NO_FILE,
-                   AWS_EC2_METADATA_DISABLED="true")
+        env.update(
+            HOME=str(self.tmp / "home"),
+            SG_TEST_LOG=str(self.log),
+            SG_CHECKPOINT_DIR=str(self.ckpt),
+            SM_MODEL_DIR=str(self.model),
+            SG_OUTPUT_DIR=str(self.output),
+            SG_REGION="us-east-1",
+            SG_CHECKPOINT_CACHE="1",
+            SG_SOURCE_COMMIT=git(self.repo, "rev-parse", "HEAD").strip(),
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_CONFIG_FILE=NO_FILE,
+            AWS_SHARED_CREDENTIALS_FILE=NO_FILE,
+            AWS_EC2_METADATA_DISABLED="true",
+        )
         env.update(extra)
         return env
 
     def fake_tools(self) -> None:
         self.fakebin.mkdir(exist_ok=True)
-        for name, text in {"dvc": FAKE_DVC, "streamguard": "#!/bin/sh\nexit 0\n",
-                           "python3": FAKE_PYTHON.replace("{python}", sys.executable)}.items():
+        for name, text in {
+            "dvc": FAKE_DVC,
+            "streamguard": "#!/bin/sh\nexit 0\n",
+            "python3": FAKE_PYTHON.replace("{python}", sys.executable),
+        }.items():
             (self.fakebin / name).write_text(text)
             (self.fakebin / name).chmod(0o755)
 
@@ -102,8 +115,7 @@ class Job:
         self.fake_tools()
         self.output.mkdir(exist_ok=True)
         env = self.env(PATH=f"{self.fakebin}:/usr/bin:/bin", SG_PYTHON=str(self.fakebin / "python3"), **extra)
-        return subprocess.run(self.command(*args), cwd=self.code, env=env, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run(self.command(*args), cwd=self.code, env=env, capture_output=True, text=True, timeout=120)
 
     def calls(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
@@ -131,21 +143,33 @@ def test_entry_script_is_valid_bash():
 
 def test_install_pull_exp_run_push_then_results(job):
     source_commit = git(job.repo, "rev-parse", "HEAD").strip()
-    proc = job.run("--name", "run1", "-S", "transformer.learning_rate=3e-4", "-S", "collect.nvd_keyword=buffer overflow",
-                   "--", "train_transformer", SG_RUN_NAME="run1")
+    proc = job.run(
+        "--name",
+        "run1",
+        "-S",
+        "transformer.learning_rate=3e-4",
+        "-S",
+        "collect.nvd_keyword=buffer overflow",
+        "--",
+        "train_transformer",
+        SG_RUN_NAME="run1",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     calls = job.calls()
-    _in_order(calls, [
-        "pip install -q -r requirements.txt -e .",
-        "dvc remote default",
-        "dvc remote modify --local storage region us-east-1",
-        f"dvc cache dir --local {job.ckpt}/dvc-cache",
-        "dvc pull --run-cache --allow-missing -r storage",
-        r"dvc exp run -n run1 -S transformer.learning_rate=3e-4 -S collect.nvd_keyword=buffer\ overflow "
-        "train_transformer",
-        f"checkpoints -> {job.ckpt}/train",
-        "dvc push --run-cache -r storage",
-    ])
+    _in_order(
+        calls,
+        [
+            "pip install -q -r requirements.txt -e .",
+            "dvc remote default",
+            "dvc remote modify --local storage region us-east-1",
+            f"dvc cache dir --local {job.ckpt}/dvc-cache",
+            "dvc pull --run-cache --allow-missing -r storage",
+            r"dvc exp run -n run1 -S transformer.learning_rate=3e-4 -S collect.nvd_keyword=buffer\ overflow "
+            "train_transformer",
+            f"checkpoints -> {job.ckpt}/train",
+            "dvc push --run-cache -r storage",
+        ],
+    )
     assert "req: torch==2.13.0" in calls
     # training wrote its checkpoint through the link into the synced folder
     assert (job.ckpt / "train" / "transformer" / "checkpoint.pt").read_text() == "step\n"
@@ -156,8 +180,12 @@ def test_install_pull_exp_run_push_then_results(job):
     info = json.loads((job.model / "job.json").read_text())
     assert info["overrides"] == ["transformer.learning_rate=3e-4", "collect.nvd_keyword=buffer overflow"]
     assert info["source_commit"] == source_commit and info["mode"] == "exp" and info["name"] == "run1"
-    heads = subprocess.run(["git", "bundle", "list-heads", str(job.model / "experiment.bundle")],
-                           capture_output=True, text=True, check=True).stdout
+    heads = subprocess.run(
+        ["git", "bundle", "list-heads", str(job.model / "experiment.bundle")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"refs/exps/ab/{'0' * 38}/run1" in heads and "EXEC_HEAD" not in heads
     # the job's repository: the launcher's commit, uncommitted changes as one commit on top
     work = job.code / "repo"
@@ -214,10 +242,20 @@ def test_a_failing_pipeline_pushes_nothing_and_says_why(job):
 def test_sigterm_reaches_the_pipeline(job):
     job.fake_tools()
     job.output.mkdir(exist_ok=True)
-    env = job.env(PATH=f"{job.fakebin}:/usr/bin:/bin", SG_PYTHON=str(job.fakebin / "python3"), SG_SKIP_INSTALL="1",
-                  FAKE_DVC_HANG="1")
-    proc = subprocess.Popen(job.command("--name", "spot"), cwd=job.code, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    env = job.env(
+        PATH=f"{job.fakebin}:/usr/bin:/bin",
+        SG_PYTHON=str(job.fakebin / "python3"),
+        SG_SKIP_INSTALL="1",
+        FAKE_DVC_HANG="1",
+    )
+    proc = subprocess.Popen(
+        job.command("--name", "spot"),
+        cwd=job.code,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.time() + 60
         while "pipeline running" not in job.calls():
@@ -237,8 +275,10 @@ def test_sigterm_reaches_the_pipeline(job):
 def test_repro_mode_and_its_limits(job):
     proc = job.run("--repro", "--", "evaluate", SG_SKIP_INSTALL="1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    _in_order(job.calls(), ["dvc pull --run-cache --allow-missing -r storage", "dvc repro evaluate",
-                            "dvc push --run-cache -r storage"])
+    _in_order(
+        job.calls(),
+        ["dvc pull --run-cache --allow-missing -r storage", "dvc repro evaluate", "dvc push --run-cache -r storage"],
+    )
     assert not (job.model / "experiment.bundle").exists()
     bad = job.run("--repro", "-S", "seed=1", SG_SKIP_INSTALL="1")
     assert bad.returncode != 0 and "drop --repro" in bad.stderr
@@ -260,8 +300,13 @@ def test_real_dvc_round_trip_through_local_s3(tmp_path, moto_endpoint, monkeypat
 
     set_dummy_aws(monkeypatch, None)
     repo = tmp_path / "repo"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for rel in files:
         if (REPO / rel).is_file() and not rel.startswith("dvc.lock"):
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -275,10 +320,21 @@ def test_real_dvc_round_trip_through_local_s3(tmp_path, moto_endpoint, monkeypat
     job = Job(tmp_path, repo)
     job.unpack()
     job.output.mkdir()
-    env = job.env(PATH=f"{BIN}:{os.environ['PATH']}", SG_PYTHON=sys.executable, SG_SKIP_INSTALL="1",
-                  SG_DVC_ENDPOINT_URL=moto_endpoint, DVC_NO_ANALYTICS="1")
-    proc = subprocess.run(job.command("--name", "cloud-exp", "-S", "data.limit=120", "--", "preprocess"),
-                          cwd=job.code, env=env, capture_output=True, text=True, timeout=900)
+    env = job.env(
+        PATH=f"{BIN}:{os.environ['PATH']}",
+        SG_PYTHON=sys.executable,
+        SG_SKIP_INSTALL="1",
+        SG_DVC_ENDPOINT_URL=moto_endpoint,
+        DVC_NO_ANALYTICS="1",
+    )
+    proc = subprocess.run(
+        job.command("--name", "cloud-exp", "-S", "data.limit=120", "--", "preprocess"),
+        cwd=job.code,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     keys = boto3.client("s3", endpoint_url=moto_endpoint).list_objects_v2(Bucket=bucket, Prefix="dvcstore/")
     assert keys["KeyCount"] > 0

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cloud_support import make_small_repo, set_dummy_aws
 
 from streamguard.cloud.s3 import CloudError, dvc_remote, ensure_bucket, join_s3, parse_s3_uri, upload_file
-from test_cloud_support import make_small_repo, moto_endpoint, set_dummy_aws  # noqa: F401 (fixture)
 
 BIN = Path(sys.executable).parent
 
@@ -76,13 +76,26 @@ def test_s3_uris():
 def test_dvc_remote_comes_from_dvc_config_with_local_overrides(tmp_path):
     repo = make_small_repo(tmp_path / "repo")
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    subprocess.run([str(BIN / "dvc"), "remote", "modify", "--local", "storage", "endpointurl",
-                    "http://127.0.0.1:9"], cwd=repo, env=env, check=True, capture_output=True)
-    subprocess.run([str(BIN / "dvc"), "remote", "add", "other", "s3://other-bucket/store"], cwd=repo, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "dvc"), "remote", "modify", "--local", "storage", "endpointurl", "http://127.0.0.1:9"],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [str(BIN / "dvc"), "remote", "add", "other", "s3://other-bucket/store"],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     remote = dvc_remote(repo)
-    assert (remote.name, remote.url, remote.endpoint_url) == ("storage", "s3://streamguard-ml/dvcstore",
-                                                              "http://127.0.0.1:9")
+    assert (remote.name, remote.url, remote.endpoint_url) == (
+        "storage",
+        "s3://streamguard-ml/dvcstore",
+        "http://127.0.0.1:9",
+    )
     assert remote.bucket == "streamguard-ml" and remote.is_s3
     assert dvc_remote(repo, "other").url == "s3://other-bucket/store"
     with pytest.raises(CloudError, match="no DVC remote named 'nope'"):

@@ -10,11 +10,17 @@ import subprocess
 import tarfile
 
 import pytest
+from test_cloud_support import (
+    IMAGE,
+    ROLE,
+    SECRET,
+    git,
+    make_small_repo,
+    set_dummy_aws,
+)
 
 from streamguard.cli import main
 from streamguard.cloud.sagemaker import LaunchOptions, plan_job, submit
-from test_cloud_support import IMAGE, ROLE, SECRET, git, make_small_repo, moto_endpoint, \
-    set_dummy_aws  # noqa: F401 (fixture)
 
 OVERRIDES = ["transformer.learning_rate=3e-4", "gnn.epochs=2", "data.limit=200"]
 
@@ -48,15 +54,28 @@ def _dry_run(capsys, *extra: str) -> dict:
 
 
 def test_dry_run_prints_the_whole_job_without_aws(small_repo, no_aws, capsys):
-    args = ["--spot", "--max-run", "6h", "--instance-type", "ml.g5.2xlarge", "--name", "lr-sweep-1",
-            "--stage", "train_transformer"]
+    args = [
+        "--spot",
+        "--max-run",
+        "6h",
+        "--instance-type",
+        "ml.g5.2xlarge",
+        "--name",
+        "lr-sweep-1",
+        "--stage",
+        "train_transformer",
+    ]
     for o in OVERRIDES:
         args += ["-S", o]
     job = _dry_run(capsys, *args)
 
     assert job["training_image"] == IMAGE and job["role"] == ROLE and job["base_job_name"] == "lr-sweep-1"
-    assert job["compute"] == {"instance_type": "ml.g5.2xlarge", "instance_count": 1, "volume_size_in_gb": 100,
-                              "enable_managed_spot_training": True}
+    assert job["compute"] == {
+        "instance_type": "ml.g5.2xlarge",
+        "instance_count": 1,
+        "volume_size_in_gb": 100,
+        "enable_managed_spot_training": True,
+    }
     assert job["stopping_condition"] == {"max_runtime_in_seconds": 6 * 3600, "max_wait_time_in_seconds": 12 * 3600}
     run = "s3://streamguard-ml/sagemaker/lr-sweep-1"  # the DVC remote's bucket, from .dvc/config
     assert job["checkpoint_config"] == {"s3_uri": f"{run}/checkpoints", "local_path": "/opt/ml/checkpoints"}
@@ -64,12 +83,24 @@ def test_dry_run_prints_the_whole_job_without_aws(small_repo, no_aws, capsys):
     # the overrides: as -S arguments of the entry script, and mirrored as hyperparameters
     source = job["source_code"]
     assert source["command"] == "bash repo/cloud/sagemaker_entry.sh"
-    assert source["args"] == ["--name", "lr-sweep-1", "-S", OVERRIDES[0], "-S", OVERRIDES[1], "-S", OVERRIDES[2],
-                              "--", "train_transformer"]
+    assert source["args"] == [
+        "--name",
+        "lr-sweep-1",
+        "-S",
+        OVERRIDES[0],
+        "-S",
+        OVERRIDES[1],
+        "-S",
+        OVERRIDES[2],
+        "--",
+        "train_transformer",
+    ]
     assert source["source_dir"].startswith(f"{run}/source/") and source["source_dir"].endswith(".tar.gz")
     assert job["hyperparameters"] == {"transformer.learning_rate": "3e-4", "gnn.epochs": "2", "data.limit": "200"}
-    assert job["dvc"]["command"] == ("dvc exp run -n lr-sweep-1 -S transformer.learning_rate=3e-4 -S gnn.epochs=2 "
-                                     "-S data.limit=200 train_transformer")
+    assert job["dvc"]["command"] == (
+        "dvc exp run -n lr-sweep-1 -S transformer.learning_rate=3e-4 -S gnn.epochs=2 "
+        "-S data.limit=200 train_transformer"
+    )
     env = job["environment"]
     assert env["SG_REGION"] == "us-east-1" and env["SG_DVC_REMOTE"] == "storage"
     assert env["SG_CHECKPOINT_CACHE"] == "1" and env["SG_SOURCE_DIRTY"] == "true"
@@ -78,8 +109,17 @@ def test_dry_run_prints_the_whole_job_without_aws(small_repo, no_aws, capsys):
 
 
 def test_on_demand_repro_job(small_repo, no_aws, capsys):
-    job = _dry_run(capsys, "--repro", "--output", "s3://my-bucket/jobs/", "--name", "nightly",
-                   "--input", "devign=s3://my-bucket/corpora/devign", "--no-checkpoint-cache")
+    job = _dry_run(
+        capsys,
+        "--repro",
+        "--output",
+        "s3://my-bucket/jobs/",
+        "--name",
+        "nightly",
+        "--input",
+        "devign=s3://my-bucket/corpora/devign",
+        "--no-checkpoint-cache",
+    )
     assert job["compute"]["enable_managed_spot_training"] is False
     assert "max_wait_time_in_seconds" not in job["stopping_condition"]
     assert job["source_code"]["args"] == ["--repro"]
@@ -98,22 +138,49 @@ def test_pytorch_version_picks_the_aws_image_offline(small_repo, no_aws, capsys)
     assert image.startswith("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.6") and "gpu" in image
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--image", IMAGE, "--region", "us-east-1"], ["--role", "STREAMGUARD_SAGEMAKER_ROLE"]),
-    (["--role", "my-role", "--image", IMAGE, "--region", "us-east-1"], ["IAM role ARN"]),
-    (["--role", ROLE, "--region", "us-east-1"], ["--image", "--pytorch-version"]),
-    (["--role", ROLE, "--image", IMAGE], ["--region", "AWS_DEFAULT_REGION"]),
-    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "-S", "transformer.learning_rat=0.1"],
-     ["transformer.learning_rat", "did you mean 'transformer.learning_rate'"]),
-    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "-S", "transformer.epochs=zero"],
-     ["transformer.epochs", "must be int"]),
-    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--stage", "trian_gnn"], ["did you mean 'train_gnn'"]),
-    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--repro", "-S", "seed=1"], ["drop --repro"]),
-    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--spot", "--max-run", "2h", "--max-wait", "1h"],
-     ["--max-wait", "at least --max-run"]),
-    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--instance-count", "2"], ["one machine"]),
-    (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--input", "code=s3://b/x"], ["used by SageMaker"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--image", IMAGE, "--region", "us-east-1"], ["--role", "STREAMGUARD_SAGEMAKER_ROLE"]),
+        (["--role", "my-role", "--image", IMAGE, "--region", "us-east-1"], ["IAM role ARN"]),
+        (["--role", ROLE, "--region", "us-east-1"], ["--image", "--pytorch-version"]),
+        (["--role", ROLE, "--image", IMAGE], ["--region", "AWS_DEFAULT_REGION"]),
+        (
+            ["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "-S", "transformer.learning_rat=0.1"],
+            ["transformer.learning_rat", "did you mean 'transformer.learning_rate'"],
+        ),
+        (
+            ["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "-S", "transformer.epochs=zero"],
+            ["transformer.epochs", "must be int"],
+        ),
+        (
+            ["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--stage", "trian_gnn"],
+            ["did you mean 'train_gnn'"],
+        ),
+        (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--repro", "-S", "seed=1"], ["drop --repro"]),
+        (
+            [
+                "--role",
+                ROLE,
+                "--image",
+                IMAGE,
+                "--region",
+                "us-east-1",
+                "--spot",
+                "--max-run",
+                "2h",
+                "--max-wait",
+                "1h",
+            ],
+            ["--max-wait", "at least --max-run"],
+        ),
+        (["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--instance-count", "2"], ["one machine"]),
+        (
+            ["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--input", "code=s3://b/x"],
+            ["used by SageMaker"],
+        ),
+    ],
+)
 def test_errors_say_what_to_set(small_repo, no_aws, capsys, monkeypatch, argv, words):
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.delenv("STREAMGUARD_SAGEMAKER_ROLE", raising=False)
@@ -132,7 +199,7 @@ def test_submit_without_credentials_says_what_to_set(small_repo, no_aws, capsys)
 
 
 def _object(s3, uri: str) -> bytes:
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
@@ -145,8 +212,18 @@ def test_submit_uploads_the_bundle_and_creates_the_job(small_repo, moto_endpoint
 
     telemetry_sent: list = []  # recorded, not raised: the SDK's wrapper swallows exceptions from it
     monkeypatch.setattr(telemetry, "_send_telemetry_request", lambda *a, **k: telemetry_sent.append(a))
-    plan = plan_job(LaunchOptions(role=ROLE, image=IMAGE, region="us-east-1", spot=True, name="moto-run",
-                                  output="s3://sg-jobs/runs", overrides=OVERRIDES[:2]), small_repo)
+    plan = plan_job(
+        LaunchOptions(
+            role=ROLE,
+            image=IMAGE,
+            region="us-east-1",
+            spot=True,
+            name="moto-run",
+            output="s3://sg-jobs/runs",
+            overrides=OVERRIDES[:2],
+        ),
+        small_repo,
+    )
     said: list[str] = []
     job_name = submit(plan, small_repo, wait=True, logs=False, say=said.append)  # moto's jobs finish at once
     assert job_name.startswith("moto-run-")
@@ -159,15 +236,22 @@ def test_submit_uploads_the_bundle_and_creates_the_job(small_repo, moto_endpoint
     with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
         members = {m.name: m for m in tar.getmembers()}
         names = set(members)
-        assert {"repo/cloud/sagemaker_entry.sh", "repo/params.yaml", "repo/dvc.yaml", "repo/.dvc/config",
-                "repo/NOTES.md", "meta/source.bundle"} <= names
+        assert {
+            "repo/cloud/sagemaker_entry.sh",
+            "repo/params.yaml",
+            "repo/dvc.yaml",
+            "repo/.dvc/config",
+            "repo/NOTES.md",
+            "meta/source.bundle",
+        } <= names
         assert not any(n.startswith(("repo/.venv", "repo/models", "repo/.git/")) for n in names), names
         assert "repo/.dvc/config.local" not in names and "repo/draft.md" not in names
         assert all(m.uid == 0 and m.gid == 0 for m in members.values())
         assert all(SECRET.encode() not in tar.extractfile(m).read() for m in members.values() if m.isfile())
         (tmp_path / "source.bundle").write_bytes(tar.extractfile("meta/source.bundle").read())
-    heads = subprocess.run(["git", "bundle", "list-heads", str(tmp_path / "source.bundle")], capture_output=True,
-                           text=True, check=True).stdout
+    heads = subprocess.run(
+        ["git", "bundle", "list-heads", str(tmp_path / "source.bundle")], capture_output=True, text=True, check=True
+    ).stdout
     assert git(small_repo, "rev-parse", "HEAD").strip() in heads
 
     # the job as SageMaker (moto) recorded it
@@ -182,11 +266,12 @@ def test_submit_uploads_the_bundle_and_creates_the_job(small_repo, moto_endpoint
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
     assert channels["code"] == plan.bundle_uri
     # the SDK's container script runs our entry script with the overrides, quoted as one argument each
-    driver_prefix = channels["sm_drivers"][len("s3://sg-jobs/"):]
+    driver_prefix = channels["sm_drivers"][len("s3://sg-jobs/") :]
     assert driver_prefix.startswith("runs/moto-run/")
     train_sh = s3.get_object(Bucket="sg-jobs", Key=f"{driver_prefix.rstrip('/')}/sm_train.sh")["Body"].read().decode()
     expected = "bash repo/cloud/sagemaker_entry.sh " + shlex.join(
-        ["--name", "moto-run", "-S", OVERRIDES[0], "-S", OVERRIDES[1]])
+        ["--name", "moto-run", "-S", OVERRIDES[0], "-S", OVERRIDES[1]]
+    )
     assert expected in train_sh
     assert "tar -xzf " + plan.bundle_uri.rsplit("/", 1)[1] in train_sh
     assert any("source:" in line and "+ uncommitted changes" in line for line in said), said

@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 SECRET = "SECRET-DO-NOT-SHIP"
@@ -21,10 +20,21 @@ NO_FILE = "/nonexistent/streamguard-test/aws"  # no profile files (s3fs refuses 
 ROLE = "arn:aws:iam::123456789012:role/StreamGuardSageMaker"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6-gpu-py312"
 # what a small repository needs for the launcher and the entry script
-SMALL_FILES = ("params.yaml", "dvc.yaml", "requirements.txt", ".gitignore", ".dvc/config", ".dvc/.gitignore",
-               "cloud/sagemaker_entry.sh")
-GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+SMALL_FILES = (
+    "params.yaml",
+    "dvc.yaml",
+    "requirements.txt",
+    ".gitignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    "cloud/sagemaker_entry.sh",
+)
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -44,7 +54,8 @@ def make_small_repo(root: Path, *, dirty: bool = True) -> Path:
     git(root, "add", "-A")
     git(root, "commit", "-qm", "small repo")
     (root / ".dvc" / "config.local").write_text(
-        f"['remote \"storage\"']\n    access_key_id = AKIATEST\n    secret_access_key = {SECRET}\n")
+        f"['remote \"storage\"']\n    access_key_id = AKIATEST\n    secret_access_key = {SECRET}\n"
+    )
     (root / ".venv" / "lib").mkdir(parents=True)
     (root / ".venv" / "lib" / "big.py").write_text("# ignored\n")
     (root / "models").mkdir()

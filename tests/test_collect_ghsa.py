@@ -95,7 +95,12 @@ def test_no_token_is_skipped(tmp_path, monkeypatch):
 
 def test_parse_advisory_accepts_reference_objects():
     adv = parse_advisory(
-        {"ghsa_id": "GHSA-x", "cve_id": None, "cwes": [{"cwe_id": "CWE-416"}], "references": [{"url": "https://github.com/a/b/commit/abcdef1"}]},
+        {
+            "ghsa_id": "GHSA-x",
+            "cve_id": None,
+            "cwes": [{"cwe_id": "CWE-416"}],
+            "references": [{"url": "https://github.com/a/b/commit/abcdef1"}],
+        },
         "here",
     )
     assert adv.cwe == "CWE-416" and adv.cves == () and adv.commits[0].sha == "abcdef1"

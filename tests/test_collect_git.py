@@ -56,7 +56,9 @@ int unrelated(int x)
 
 def git(repo: Path, *args: str) -> str:
     env_args = ["-c", "user.name=Test", "-c", "user.email=test@example.org", "-c", "commit.gpgsign=false"]
-    return subprocess.run(["git", *env_args, *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *env_args, *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def commit_file(repo: Path, path: str, text: str, message: str) -> str:
@@ -97,7 +99,10 @@ def test_fix_commit_gives_before_and_after_records(tmp_path, repo):
     assert fixed.origin == f"{repo}@{fix_sha[:12]}:src/name.c:3"
     figures = report["details"]["repos"][str(repo)]
     assert {k: figures[k] for k in ("commits_scanned", "commits_matched", "commits_with_pairs", "pairs")} == {
-        "commits_scanned": 4, "commits_matched": 2, "commits_with_pairs": 1, "pairs": 1,
+        "commits_scanned": 4,
+        "commits_matched": 2,
+        "commits_with_pairs": 1,
+        "pairs": 1,
     }
     assert figures["commits_dropped"] == {"no_modified_c_file": 1} and figures["files_dropped"] == {"non_c_file": 1}
     assert figures["commits_matched_citing_cve"] == 1 and vulnerable.cve == fixed.cve == "CVE-2024-0001"
@@ -106,7 +111,9 @@ def test_fix_commit_gives_before_and_after_records(tmp_path, repo):
 
 def test_cited_cve_with_exploit_gets_top_confidence(tmp_path, repo):
     csv = tmp_path / "files_exploits.csv"
-    csv.write_text((FIXTURES / "exploitdb" / "files_exploits.csv").read_text().replace("CVE-2024-1111", "CVE-2024-0001"))
+    csv.write_text(
+        (FIXTURES / "exploitdb" / "files_exploits.csv").read_text().replace("CVE-2024-1111", "CVE-2024-0001")
+    )
     params = collect_params(tmp_path, git_repos=[str(repo)], exploitdb_csv=str(csv))
     run_collect("git", params, tmp_path / "out")
     assert {r.confidence for r in read_records(tmp_path / "out" / "git.jsonl")} == {1.0}

@@ -17,8 +17,9 @@ from streamguard.data.http_client import HostRateLimiter, HttpClient, HttpError,
 
 
 def make_client(tmp_path: Path, sleeps: list[float] | None = None, **kw) -> HttpClient:
-    options = dict(cache_dir=tmp_path / "cache", rate_limit_per_s=1000.0, retries=3, backoff_base_s=0.001,
-                   backoff_max_s=5.0)
+    options = dict(
+        cache_dir=tmp_path / "cache", rate_limit_per_s=1000.0, retries=3, backoff_base_s=0.001, backoff_max_s=5.0
+    )
     options.update(kw)
     recorder = sleeps.append if sleeps is not None else (lambda s: None)
     return HttpClient(sleep=recorder, **options)
@@ -61,8 +62,9 @@ def test_500_exhausting_retries_is_a_clear_error(tmp_path):
 def test_github_rate_limit_403_waits_for_reset(tmp_path):
     sleeps: list[float] = []
     with Loopback() as server:
-        limited = Reply(403, {"message": "API rate limit exceeded"},
-                        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0"})
+        limited = Reply(
+            403, {"message": "API rate limit exceeded"}, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0"}
+        )
         server.route("GET /repos/x", limited, Reply(200, {"id": 1}))
         assert make_client(tmp_path, sleeps).get_json(f"{server.url}/repos/x") == {"id": 1}
     assert server.count("GET /repos/x") == 2
@@ -142,11 +144,15 @@ def test_retry_after_forms():
 BIG = json.dumps({"items": ["x" * 100] * 200}).encode()  # 20 KB of valid JSON
 
 
-@pytest.mark.parametrize("reply", [
-    Reply(200, BIG),  # declared by Content-Length
-    Reply(200, BIG, content_length=False),  # only counting the bytes finds out
-    Reply(200, gzip.compress(BIG), {"Content-Encoding": "gzip"}),  # small on the wire, large unpacked
-], ids=["declared", "undeclared", "gzip"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(200, BIG),  # declared by Content-Length
+        Reply(200, BIG, content_length=False),  # only counting the bytes finds out
+        Reply(200, gzip.compress(BIG), {"Content-Encoding": "gzip"}),  # small on the wire, large unpacked
+    ],
+    ids=["declared", "undeclared", "gzip"],
+)
 def test_a_body_over_the_cap_is_an_error_naming_url_and_cap(tmp_path, reply):
     with Loopback() as server:
         server.route("GET /huge", reply)

@@ -21,7 +21,7 @@ def _imported_collectors(path: Path) -> set[str]:
             names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names]
-        found |= {n[len(PACKAGE) + 1:].split(".")[0] for n in names if n.startswith(PACKAGE + ".")}
+        found |= {n[len(PACKAGE) + 1 :].split(".")[0] for n in names if n.startswith(PACKAGE + ".")}
     return found & {p.stem for p in FOLDER.glob("*.py")}
 
 
@@ -31,7 +31,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
     def visit(node: str, path: list[str]) -> list[str] | None:
         if node in path:
-            return path[path.index(node):] + [node]
+            return path[path.index(node) :] + [node]
         if node in done:
             return None
         for nxt in sorted(graph.get(node, ())):

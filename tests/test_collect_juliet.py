@@ -137,7 +137,10 @@ def test_directory_layout(tmp_path):
     # one test case's bad and good functions share a pair id; another case's sink (file 51b) has its own
     pair_of = {r.func.split("(")[0].split()[-1]: r.pair for r in records}
     assert pair_of[f"{CASE}_bad"] == pair_of["good1"] == f"juliet:{CASE}"
-    assert pair_of["CWE476_NULL_Pointer_Dereference__int_51b_goodB2GSink"] == "juliet:CWE476_NULL_Pointer_Dereference__int_51"
+    assert (
+        pair_of["CWE476_NULL_Pointer_Dereference__int_51b_goodB2GSink"]
+        == "juliet:CWE476_NULL_Pointer_Dereference__int_51"
+    )
 
 
 def test_tar_gz_layout_gives_the_same_records(tmp_path):

@@ -37,7 +37,9 @@ def nvd_env(monkeypatch):
 
 
 def nvd_params(tmp_path, server, **extra):
-    return collect_params(tmp_path, sources=["nvd"], nvd_api_url=f"{server.url}/nvd", github_api_url=server.url, **extra)
+    return collect_params(
+        tmp_path, sources=["nvd"], nvd_api_url=f"{server.url}/nvd", github_api_url=server.url, **extra
+    )
 
 
 def route_nvd_pages(server):
@@ -107,7 +109,11 @@ def test_exploit_raises_confidence(tmp_path, nvd_env):
 
 def test_429_then_success_on_a_page(tmp_path, nvd_env):
     with Loopback() as server:
-        server.route(PAGE0, Reply(429, {"message": "rate limited"}, {"Retry-After": "0"}), Reply(200, fixture_json("nvd/page0.json")))
+        server.route(
+            PAGE0,
+            Reply(429, {"message": "rate limited"}, {"Retry-After": "0"}),
+            Reply(200, fixture_json("nvd/page0.json")),
+        )
         server.route(PAGE1, Reply(200, fixture_json("nvd/page1.json")))
         route_github_fixtures(server)
         report = run_collect("nvd", nvd_params(tmp_path, server), tmp_path / "out")
@@ -151,7 +157,9 @@ def test_interrupted_run_resumes_from_cache(tmp_path, nvd_env):
 def test_malformed_page_names_the_record(tmp_path, nvd_env):
     with Loopback() as server:
         server.route(PAGE0, Reply(200, fixture_json("nvd/page_malformed.json")))
-        with pytest.raises(CollectError, match=r"startIndex=0: vulnerabilities\[1\]: malformed CVE record \(no 'cve.id'\)"):
+        with pytest.raises(
+            CollectError, match=r"startIndex=0: vulnerabilities\[1\]: malformed CVE record \(no 'cve.id'\)"
+        ):
             run_collect("nvd", nvd_params(tmp_path, server), tmp_path / "out")
     assert not (tmp_path / "out" / "nvd.jsonl").exists()
 

@@ -33,11 +33,18 @@ def test_export_zip_git_ranges_and_fix_refs(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", "t")
     with Loopback() as server:
         route_github_fixtures(server)
-        params = collect_params(tmp_path, sources=["osv"], osv_export=str(make_export(tmp_path)), github_api_url=server.url)
+        params = collect_params(
+            tmp_path, sources=["osv"], osv_export=str(make_export(tmp_path)), github_api_url=server.url
+        )
         report = run_collect("osv", params, tmp_path / "out")
     records = list(read_records(tmp_path / "out" / "osv.jsonl"))
     projects = {(r.project, r.target): r for r in records}
-    assert set(projects) == {("example/libchunk", 0), ("example/libchunk", 1), ("example/userdb", 0), ("example/userdb", 1)}
+    assert set(projects) == {
+        ("example/libchunk", 0),
+        ("example/libchunk", 1),
+        ("example/userdb", 0),
+        ("example/userdb", 1),
+    }
     assert projects[("example/libchunk", 1)].commit == CHUNK_FIX  # from the GIT range's "fixed" event
     assert projects[("example/userdb", 1)].cwe == "CWE-120"  # database_specific.cwe_ids
     assert projects[("example/libchunk", 1)].cwe is None  # OSS-Fuzz entries name no CWE
@@ -52,7 +59,11 @@ def test_query_api_follows_page_tokens(tmp_path, monkeypatch):
         server.route("POST /v1/query", Reply(200, first), Reply(200, second))
         route_github_fixtures(server)
         params = collect_params(
-            tmp_path, sources=["osv"], osv_packages=["OSS-Fuzz:libchunk"], osv_api_url=server.url, github_api_url=server.url
+            tmp_path,
+            sources=["osv"],
+            osv_packages=["OSS-Fuzz:libchunk"],
+            osv_api_url=server.url,
+            github_api_url=server.url,
         )
         report = run_collect("osv", params, tmp_path / "out")
     bodies = [json.loads(b) for b in server.bodies if b]
@@ -80,7 +91,9 @@ def test_500_on_query_writes_nothing(tmp_path):
 
 
 def test_malformed_entry_in_export_names_the_member(tmp_path):
-    export = make_export(tmp_path, {"OSV-2024-999.json": json.dumps({"id": "OSV-2024-999", "references": [{"type": "FIX"}]})})
+    export = make_export(
+        tmp_path, {"OSV-2024-999.json": json.dumps({"id": "OSV-2024-999", "references": [{"type": "FIX"}]})}
+    )
     params = collect_params(tmp_path, sources=["osv"], osv_export=str(export))
     with pytest.raises(CollectError, match=r"all.zip!OSV-2024-999.json \(OSV-2024-999\): malformed OSV entry"):
         run_collect("osv", params, tmp_path / "out")
@@ -110,7 +123,9 @@ def test_nothing_configured_is_skipped(tmp_path):
 def test_parse_entry_ignores_non_github_ranges():
     entry = {
         "id": "OSV-1",
-        "affected": [{"ranges": [{"type": "GIT", "repo": "https://gitlab.com/a/b", "events": [{"fixed": "abcdef12"}]}]}],
+        "affected": [
+            {"ranges": [{"type": "GIT", "repo": "https://gitlab.com/a/b", "events": [{"fixed": "abcdef12"}]}]}
+        ],
         "references": [{"type": "FIX", "url": "https://gitlab.com/a/b/-/commit/abcdef12"}],
     }
     adv = parse_entry(entry, "x")

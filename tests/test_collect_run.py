@@ -17,7 +17,21 @@ from streamguard.data.records import read_records  # noqa: E402
 from streamguard.errors import StreamGuardError  # noqa: E402
 from streamguard.params import Params, ParamsError, params_from_dict  # noqa: E402
 
-REPORT_KEYS = {"source", "status", "reason", "records", "pairs_found", "functions_found", "pairs_kept", "by_source", "by_cwe", "by_confidence", "by_target", "dropped", "details"}
+REPORT_KEYS = {
+    "source",
+    "status",
+    "reason",
+    "records",
+    "pairs_found",
+    "functions_found",
+    "pairs_kept",
+    "by_source",
+    "by_cwe",
+    "by_confidence",
+    "by_target",
+    "dropped",
+    "details",
+}
 
 
 def test_sources_tuple():

@@ -23,8 +23,9 @@ COMMIT_PATH = f"/repos/example/libchunk/commits/{CHUNK_FIX}"
 
 def _context(tmp_path: Path, api_url: str) -> CollectContext:
     params = collect_params(tmp_path, retries=0, nvd_api_url=f"{api_url}/nvd", github_api_url=api_url)
-    return CollectContext(params=params, http=HttpClient.from_params(params.collect), nvd_api_key=API_KEY,
-                          github_token=TOKEN)
+    return CollectContext(
+        params=params, http=HttpClient.from_params(params.collect), nvd_api_key=API_KEY, github_token=TOKEN
+    )
 
 
 def test_repr_of_the_context_shows_no_credentials(tmp_path):
@@ -51,8 +52,11 @@ LANDING = Reply(200, {"vulnerabilities": [], "totalResults": 0, "sha": CHUNK_FIX
 @pytest.mark.parametrize("target", ["other-port", "other-host-name", "same-origin"])
 def test_credentials_follow_a_redirect_only_within_their_origin(tmp_path, ask, path, header, secret, target):
     with Loopback() as origin, Loopback() as elsewhere:
-        landing_base = {"other-port": elsewhere.url, "same-origin": origin.url,
-                        "other-host-name": origin.url.replace("127.0.0.1", "localhost")}[target]
+        landing_base = {
+            "other-port": elsewhere.url,
+            "same-origin": origin.url,
+            "other-host-name": origin.url.replace("127.0.0.1", "localhost"),
+        }[target]
         landed = elsewhere if target == "other-port" else origin
         origin.route(f"GET {path}", Reply(302, None, {"Location": f"{landing_base}/landing{path}"}))
         landed.route(f"GET /landing{path}", LANDING)

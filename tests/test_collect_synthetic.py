@@ -7,12 +7,12 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
+import tree_sitter_c  # noqa: E402
 from collect_loopback import collect_params  # noqa: E402
 from tree_sitter import Language, Parser  # noqa: E402
-import tree_sitter_c  # noqa: E402
 
-from streamguard.data.collectors import run_collect  # noqa: E402
 from streamguard.c_functions import extract_functions  # noqa: E402
+from streamguard.data.collectors import run_collect  # noqa: E402
 from streamguard.data.collectors.synthetic import TEMPLATES, generate_pairs  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
 

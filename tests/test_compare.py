@@ -187,7 +187,9 @@ def test_report_script_shows_a_failing_section_and_exits_1(repo):
     (repo / "scripts").mkdir(exist_ok=True)
     (repo / "scripts" / "report.sh").write_bytes(script.read_bytes())
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(["bash", "scripts/report.sh", "no-such-rev"], cwd=repo, capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        ["bash", "scripts/report.sh", "no-such-rev"], cwd=repo, capture_output=True, text=True, env=env
+    )
     assert result.returncode == 1
     assert "_`streamguard compare no-such-rev workspace --md` failed:_" in result.stdout
     assert "no-such-rev" in result.stdout.split("## Paired tests")[1]

@@ -188,11 +188,13 @@ def test_threshold_choice_is_optimal_on_random_data():
         prob[-1] = 1.0  # a top probability of exactly 1 must still allow "nothing vulnerable"
         cuts = [*np.unique(prob), np.inf]
         for rule, metric in (("max_f1", "f1"), ("max_accuracy", "accuracy")):
+
             def score(t, prob=prob, y=y, metric=metric):
                 pred = prob >= t
                 if metric == "accuracy":
                     return (pred == y).mean()
                 return 2 * (pred & (y == 1)).sum() / (pred.sum() + y.sum())
+
             best = max(score(t) for t in cuts)
             assert score(choose_threshold(y, prob, rule)) == pytest.approx(best)
 

@@ -35,7 +35,9 @@ def write_models(models_dir: Path, names=tuple(SKILL), seed: int = 0, fusion_thr
         folder = models_dir / name
         folder.mkdir(parents=True, exist_ok=True)
         lines = [
-            json.dumps({"id": id_, "split": "valid" if i < N_VALID else "test", "target": int(y[i]), "prob": float(prob[i])})
+            json.dumps(
+                {"id": id_, "split": "valid" if i < N_VALID else "test", "target": int(y[i]), "prob": float(prob[i])}
+            )
             for i, id_ in enumerate(ids)
         ]
         # shuffled on purpose: the report must not depend on line order
@@ -43,7 +45,9 @@ def write_models(models_dir: Path, names=tuple(SKILL), seed: int = 0, fusion_thr
         (folder / "predictions.jsonl").write_text("\n".join(lines[i] for i in order) + "\n")
         written[name] = (y, prob)
     if "fusion" in names:
-        (models_dir / "fusion" / "fusion.json").write_text(json.dumps({"threshold": fusion_threshold, "stacker": "logreg"}))
+        (models_dir / "fusion" / "fusion.json").write_text(
+            json.dumps({"threshold": fusion_threshold, "stacker": "logreg"})
+        )
     return {"ids": ids, "y": y, "prob": {n: p for n, (_, p) in written.items()}}
 
 
@@ -59,16 +63,32 @@ def test_writes_metrics_comparisons_predictions_and_plots(tmp_path, capsys):
         assert set(test[name]) == keys
         for metric in METRIC_NAMES:
             assert test[name][f"{metric}_ci_low"] <= test[name][metric] <= test[name][f"{metric}_ci_high"]
-    assert test == json.loads(json.dumps(result["metrics"] | {"n_test": N_TEST, "n_test_vulnerable": test["n_test_vulnerable"]}))
+    assert test == json.loads(
+        json.dumps(result["metrics"] | {"n_test": N_TEST, "n_test_vulnerable": test["n_test_vulnerable"]})
+    )
 
     comparisons = json.loads((tmp_path / "metrics" / "comparisons.json").read_text())
     assert set(comparisons) == {
-        "fusion_vs_lexical", "fusion_vs_transformer", "fusion_vs_gnn", "transformer_vs_lexical", "gnn_vs_lexical",
+        "fusion_vs_lexical",
+        "fusion_vs_transformer",
+        "fusion_vs_gnn",
+        "transformer_vs_lexical",
+        "gnn_vs_lexical",
     }
     for values in comparisons.values():
-        for key in ("mcnemar_p", "accuracy_diff", "accuracy_diff_ci_low", "accuracy_diff_ci_high", "f1_diff", "f1_diff_ci_low", "f1_diff_ci_high"):
+        for key in (
+            "mcnemar_p",
+            "accuracy_diff",
+            "accuracy_diff_ci_low",
+            "accuracy_diff_ci_high",
+            "f1_diff",
+            "f1_diff_ci_low",
+            "f1_diff_ci_high",
+        ):
             assert isinstance(values[key], float)
-    assert comparisons["fusion_vs_lexical"]["accuracy_diff"] == pytest.approx(test["fusion"]["accuracy"] - test["lexical"]["accuracy"])
+    assert comparisons["fusion_vs_lexical"]["accuracy_diff"] == pytest.approx(
+        test["fusion"]["accuracy"] - test["lexical"]["accuracy"]
+    )
 
     with (tmp_path / "metrics" / "test_predictions.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -79,8 +99,12 @@ def test_writes_metrics_comparisons_predictions_and_plots(tmp_path, capsys):
             assert int(row[f"{name}_pred"]) == int(float(row[f"{name}_prob"]) >= test[name]["threshold"])
 
     plots = tmp_path / "metrics" / "plots"
-    headers = {"roc": "fpr,tpr", "pr": "recall,precision", "confusion": "actual,predicted",
-               "calibration": "bin,mean_predicted,fraction_positive,count"}
+    headers = {
+        "roc": "fpr,tpr",
+        "pr": "recall,precision",
+        "confusion": "actual,predicted",
+        "calibration": "bin,mean_predicted,fraction_positive,count",
+    }
     for kind, header in headers.items():
         for name in SKILL:
             lines = (plots / kind / f"{name}.csv").read_text().splitlines()
@@ -104,9 +128,13 @@ def test_thresholds_come_from_valid_and_fusion_json_only(tmp_path):
         )
     assert result["metrics"]["fusion"]["threshold"] == 0.37
 
-    accuracy_rule = params_from_dict({"evaluate": {"bootstrap_resamples": 50}, "fusion": {"threshold_rule": "max_accuracy"}})
+    accuracy_rule = params_from_dict(
+        {"evaluate": {"bootstrap_resamples": 50}, "fusion": {"threshold_rule": "max_accuracy"}}
+    )
     result = run_evaluate(accuracy_rule, tmp_path / "models", tmp_path / "metrics2")
-    assert result["metrics"]["lexical"]["threshold"] == choose_threshold(y[:N_VALID], data["prob"]["lexical"][:N_VALID], "max_accuracy")
+    assert result["metrics"]["lexical"]["threshold"] == choose_threshold(
+        y[:N_VALID], data["prob"]["lexical"][:N_VALID], "max_accuracy"
+    )
 
 
 def _all_files(folder: Path) -> dict[str, bytes]:
@@ -117,8 +145,12 @@ def test_outputs_depend_on_nothing_but_the_predictions(tmp_path, monkeypatch):
     write_models(tmp_path / "one" / "models")
     shutil.copytree(tmp_path / "one" / "models", tmp_path / "two" / "elsewhere")
     # other files in a model folder (run info with times and hosts) must not leak into metrics
-    (tmp_path / "one" / "models" / "lexical" / "run_info.json").write_text('{"started": "2026-01-01T00:00:00", "host": "a"}')
-    (tmp_path / "two" / "elsewhere" / "lexical" / "run_info.json").write_text('{"started": "2027-06-06T12:00:00", "host": "b"}')
+    (tmp_path / "one" / "models" / "lexical" / "run_info.json").write_text(
+        '{"started": "2026-01-01T00:00:00", "host": "a"}'
+    )
+    (tmp_path / "two" / "elsewhere" / "lexical" / "run_info.json").write_text(
+        '{"started": "2027-06-06T12:00:00", "host": "b"}'
+    )
     run_evaluate(PARAMS, tmp_path / "one" / "models", tmp_path / "one" / "metrics")
     monkeypatch.chdir(tmp_path / "two")
     run_evaluate(PARAMS, Path("elsewhere"), Path("out"))
@@ -155,7 +187,10 @@ def test_says_plainly_when_a_deep_model_does_not_beat_the_baseline(tmp_path, cap
     write_models(tmp_path / "models")
     result = run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
     out = " ".join(capsys.readouterr().out.split())  # undo rich's line wrapping
-    outcomes = {v["sentence"].split(" ")[0] + ":" + v["sentence"].split(" on ")[1].split(":")[0]: v["outcome"] for v in result["verdicts"]}
+    outcomes = {
+        v["sentence"].split(" ")[0] + ":" + v["sentence"].split(" on ")[1].split(":")[0]: v["outcome"]
+        for v in result["verdicts"]
+    }
     # transformer has far less skill than lexical; fusion far more
     assert outcomes["transformer:accuracy"] in ("worse", "inconclusive")
     assert outcomes["fusion:accuracy"] == outcomes["fusion:F1"] == "better"
@@ -225,7 +260,17 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
 
     (tmp_path / "models").mkdir()
     (tmp_path / "params.yaml").write_text("evaluate:\n  bootstrap_resamples: 50\n")
-    code = main(["--params", str(tmp_path / "params.yaml"), "evaluate", "--models", str(tmp_path / "models"), "--metrics", str(tmp_path / "m")])
+    code = main(
+        [
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "evaluate",
+            "--models",
+            str(tmp_path / "models"),
+            "--metrics",
+            str(tmp_path / "m"),
+        ]
+    )
     assert code == 2
     assert "no predictions found" in capsys.readouterr().err
 
@@ -236,9 +281,8 @@ def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path):
     import sys
 
     import yaml
-    from dvc.repo import Repo
-
     from conftest import REPO
+    from dvc.repo import Repo
 
     def dvc(*args: str) -> str:
         # a subprocess: in-process DVC commands print through a console that pytest's capture cannot see

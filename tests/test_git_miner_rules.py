@@ -50,45 +50,86 @@ def history(tmp_path_factory) -> dict:
     repo = tmp_path_factory.mktemp("miner") / "realistic"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
-    many = {f"src/mod{i:02d}.c": "#include <string.h>\n" + func(f"mod{i:02d}", UNSAFE)
-            for i in range(HUGE_COMMIT_C_FILES + 1)}
-    commit(repo, "Initial import", {
-        "src/parse.c": "#include <string.h>\n" + func("parse_name", UNSAFE) + func("parse_tag", UNSAFE)
-        + func("parse_old", UNSAFE),
-        "src/print.c": "#include <string.h>\n" + func("print_hdr", UNSAFE),
-        "tests/test_parse.c": func("test_parse", UNSAFE),
-        "third_party/zlib/inflate.c": func("inflate_fast", UNSAFE),
-        **many,
-    })
+    many = {
+        f"src/mod{i:02d}.c": "#include <string.h>\n" + func(f"mod{i:02d}", UNSAFE)
+        for i in range(HUGE_COMMIT_C_FILES + 1)
+    }
+    commit(
+        repo,
+        "Initial import",
+        {
+            "src/parse.c": "#include <string.h>\n"
+            + func("parse_name", UNSAFE)
+            + func("parse_tag", UNSAFE)
+            + func("parse_old", UNSAFE),
+            "src/print.c": "#include <string.h>\n" + func("print_hdr", UNSAFE),
+            "tests/test_parse.c": func("test_parse", UNSAFE),
+            "third_party/zlib/inflate.c": func("inflate_fast", UNSAFE),
+            **many,
+        },
+    )
     shas = {}
     # a fix that also adds one helper and deletes another; cites two CVEs
-    shas["fix"] = commit(repo, "Fix buffer overflow in parse_name (CVE-2024-1001, cve-2024-1000)", {
-        "src/parse.c": "#include <string.h>\n" + func("parse_name", SAFE) + func("parse_tag", UNSAFE)
-        + func("parse_new", SAFE),
-    })
+    shas["fix"] = commit(
+        repo,
+        "Fix buffer overflow in parse_name (CVE-2024-1001, cve-2024-1000)",
+        {
+            "src/parse.c": "#include <string.h>\n"
+            + func("parse_name", SAFE)
+            + func("parse_tag", UNSAFE)
+            + func("parse_new", SAFE),
+        },
+    )
     # only a comment and indentation change: not a code change
-    commit(repo, "Document the overflow check", {
-        "src/parse.c": "#include <string.h>\n" + func("parse_name", SAFE.replace("    if", "    /* bound */\n      if"))
-        + func("parse_tag", UNSAFE) + func("parse_new", SAFE),
-    })
+    commit(
+        repo,
+        "Document the overflow check",
+        {
+            "src/parse.c": "#include <string.h>\n"
+            + func("parse_name", SAFE.replace("    if", "    /* bound */\n      if"))
+            + func("parse_tag", UNSAFE)
+            + func("parse_new", SAFE),
+        },
+    )
     # test and vendored code, and a non-C file, only
-    commit(repo, "Fix overflow in tests and bundled zlib", {
-        "tests/test_parse.c": func("test_parse", SAFE),
-        "third_party/zlib/inflate.c": func("inflate_fast", SAFE),
-        "NEWS": "overflow fixed\n",
-    })
+    commit(
+        repo,
+        "Fix overflow in tests and bundled zlib",
+        {
+            "tests/test_parse.c": func("test_parse", SAFE),
+            "third_party/zlib/inflate.c": func("inflate_fast", SAFE),
+            "NEWS": "overflow fixed\n",
+        },
+    )
     # a sweep over more than HUGE_COMMIT_C_FILES files
-    commit(repo, "Fix integer overflow warnings everywhere",
-           {path: text.replace(UNSAFE, SAFE) for path, text in many.items()})
+    commit(
+        repo,
+        "Fix integer overflow warnings everywhere",
+        {path: text.replace(UNSAFE, SAFE) for path, text in many.items()},
+    )
     # a rename with a fix, on a branch merged back with a matching message
     git(repo, "checkout", "-q", "-b", "topic")
     git(repo, "mv", "src/print.c", "src/printer.c")
-    shas["rename"] = commit(repo, "Fix out-of-bounds write in print_hdr, rename file",
-                            {"src/printer.c": "#include <string.h>\n" + func("print_hdr", SAFE)})
+    shas["rename"] = commit(
+        repo,
+        "Fix out-of-bounds write in print_hdr, rename file",
+        {"src/printer.c": "#include <string.h>\n" + func("print_hdr", SAFE)},
+    )
     git(repo, "checkout", "-q", "main")
     commit(repo, "Unrelated tweak", {"README": "realistic\n"})
-    git(repo, "-c", "user.name=T", "-c", "user.email=t@example.org", "merge", "-q", "--no-ff", "-m",
-        "Merge branch 'topic': out-of-bounds fix", "topic")
+    git(
+        repo,
+        "-c",
+        "user.name=T",
+        "-c",
+        "user.email=t@example.org",
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge branch 'topic': out-of-bounds fix",
+        "topic",
+    )
     out = tmp_path_factory.mktemp("collected")
     report = run_collect("git", collect_params(out, git_repos=[str(repo)]), out)
     return {"repo": repo, "shas": shas, "report": report, "records": list(read_records(out / "git.jsonl"))}
@@ -99,7 +140,10 @@ def test_per_repository_report_counts_every_rule(history):
     assert figures["commits_scanned"] == 8 and figures["merges_scanned"] == 1
     assert figures["commits_matched"] == 6 and figures["commits_mined"] == 5
     assert figures["commits_dropped"] == {
-        "merge": 1, "huge_commit": 1, "no_modified_c_file": 1, "no_changed_function": 1,
+        "merge": 1,
+        "huge_commit": 1,
+        "no_modified_c_file": 1,
+        "no_changed_function": 1,
     }
     assert figures["files_dropped"] == {"non_c_file": 1, "vendored_or_test_file": 2}
     assert figures["functions_dropped"] == {"comment_or_whitespace_only": 1, "function_added": 1, "function_deleted": 1}
@@ -122,11 +166,21 @@ def test_pairs_come_from_the_fix_and_the_renamed_file_only(history):
     assert {r.cwe for r in records if r.commit == fix} == {"CWE-787"}
 
 
-@pytest.mark.parametrize("path, skipped", [
-    ("tests/test_parse.c", True), ("third_party/zlib/inflate.c", True), ("fuzz/fuzz_x.c", True),
-    ("src/foo_test.c", True), ("lib/test-util.c", True), ("src/x_fuzzer.c", True),
-    ("src/parse.c", False), ("print-tcp.c", False), ("src/attest.c", False), ("latest/contest.c", False),
-])
+@pytest.mark.parametrize(
+    "path, skipped",
+    [
+        ("tests/test_parse.c", True),
+        ("third_party/zlib/inflate.c", True),
+        ("fuzz/fuzz_x.c", True),
+        ("src/foo_test.c", True),
+        ("lib/test-util.c", True),
+        ("src/x_fuzzer.c", True),
+        ("src/parse.c", False),
+        ("print-tcp.c", False),
+        ("src/attest.c", False),
+        ("latest/contest.c", False),
+    ],
+)
 def test_vendored_or_test_path_rule(path, skipped):
     assert is_vendored_or_test(path) is skipped
 
@@ -136,8 +190,10 @@ def test_pairs_kept_counts_only_pairs_with_both_sides():
     from streamguard.data.records import Record, link_pair
 
     def pair(name: str) -> tuple[Record, Record]:
-        return link_pair(Record(func=f"int {name}(void) {{ return 1; }}", target=1),
-                         Record(func=f"int {name}(void) {{ return 0; }}", target=0))
+        return link_pair(
+            Record(func=f"int {name}(void) {{ return 1; }}", target=1),
+            Record(func=f"int {name}(void) {{ return 0; }}", target=0),
+        )
 
     first, second = pair("a"), pair("b")
     assert complete_pairs([*first, *second]) == 2

@@ -134,9 +134,20 @@ def _gnn_branch(graphs_dir, **gnn):
     from streamguard.training.branches import GNNBranch
 
     params = Params()
-    params.gnn = dataclasses.replace(params.gnn, **{
-        "hidden_size": 16, "num_layers": 2, "dropout": 0.1, "epochs": 3, "batch_size": 3, "patience": 5,
-        "checkpoint_every": 0, "device": "cpu", **gnn})
+    params.gnn = dataclasses.replace(
+        params.gnn,
+        **{
+            "hidden_size": 16,
+            "num_layers": 2,
+            "dropout": 0.1,
+            "epochs": 3,
+            "batch_size": 3,
+            "patience": 5,
+            "checkpoint_every": 0,
+            "device": "cpu",
+            **gnn,
+        },
+    )
     return GNNBranch(params, graphs_dir.parent / "processed", graphs_dir)
 
 
@@ -183,10 +194,16 @@ def test_weight_decay_spares_every_norm_and_bias_of_both_real_models(graphs_dir)
     from streamguard.training.loop import decay_groups
 
     for model, vectors, matrices in (
-        (gnn_from_graph_dir(_params(), graphs_dir), {"norms.0.weight", "norms.1.bias", "convs.0.root.bias"},
-         {"convs.0.weight", "node_type.weight", "head.0.weight"}),
-        (make_task().model, {"roberta.encoder.layer.0.output.LayerNorm.weight", "classifier.dense.bias"},
-         {"roberta.embeddings.word_embeddings.weight", "roberta.encoder.layer.0.attention.self.query.weight"}),
+        (
+            gnn_from_graph_dir(_params(), graphs_dir),
+            {"norms.0.weight", "norms.1.bias", "convs.0.root.bias"},
+            {"convs.0.weight", "node_type.weight", "head.0.weight"},
+        ),
+        (
+            make_task().model,
+            {"roberta.encoder.layer.0.output.LayerNorm.weight", "classifier.dense.bias"},
+            {"roberta.embeddings.word_embeddings.weight", "roberta.encoder.layer.0.attention.self.query.weight"},
+        ),
     ):
         decayed, spared = decay_groups(model, 0.01)
         assert decayed["weight_decay"] == 0.01 and spared["weight_decay"] == 0.0

@@ -77,7 +77,7 @@ def test_data_flow_parameters_are_definitions_and_rhs_reads_the_old_value():
 
 
 def test_data_flow_counts_address_of_arguments_and_increments_as_definitions():
-    g = build("void f(void) { int n; scanf(\"%d\", &n); char *p = malloc(n); n++; use(n); }")
+    g = build('void f(void) { int n; scanf("%d", &n); char *p = malloc(n); n++; use(n); }')
     _, addr, in_malloc, incremented, last = g.find("identifier", "n")
     flow = g.edges("data_flow")
     assert (addr, in_malloc) in flow
@@ -186,7 +186,7 @@ def test_edge_types_follow_params():
 
 
 def test_identifiers_split_into_subtokens_and_literals_become_kinds():
-    g = build('int f(AVCodecContext *avctx) { char c = \'x\'; puts("hi"); return UINT32_MAX + 0x10; }')
+    g = build("int f(AVCodecContext *avctx) { char c = 'x'; puts(\"hi\"); return UINT32_MAX + 0x10; }")
     assert g.tokens[g.find("type_identifier")[0]] == ("av", "codec", "context")
     assert g.tokens[g.find("identifier", "uint32", "max")[0]] == ("uint32", "max")
     assert g.find("number_literal", "<num>") and g.find("string_literal", "<str>") and g.find("char_literal", "<char>")
@@ -199,7 +199,7 @@ def test_subtokens_per_node_caps_token_columns():
 
 def test_taint_flags_mark_sources_sinks_indexes_and_dangerous_apis():
     g = build(
-        "void f(char *in) { char buf[8]; int k = getenv(\"K\")[0]; strcpy(buf, in); "
+        'void f(char *in) { char buf[8]; int k = getenv("K")[0]; strcpy(buf, in); '
         "p = av_malloc(k * 2); buf[k] = 0; free(p); system(in); }"
     )
     call_of = {g.tokens[i + 1][0]: i for i in g.find("call_expression")}  # the callee name follows the call

@@ -56,8 +56,11 @@ def _same_version(pinned: str, locked_version: str) -> bool:
 def disagreements(requirements: Path, lock_file: Path) -> dict[str, tuple[str, str]]:
     """name -> (pinned, locked) for every direct pin the lock does not hold at its version."""
     lock = locked(lock_file)
-    return {name: (version, lock.get(name, ("missing", 0))[0]) for name, version in direct_pins(requirements).items()
-            if name not in lock or not _same_version(version, lock[name][0])}
+    return {
+        name: (version, lock.get(name, ("missing", 0))[0])
+        for name, version in direct_pins(requirements).items()
+        if name not in lock or not _same_version(version, lock[name][0])
+    }
 
 
 def test_every_direct_pin_is_locked_at_its_version():

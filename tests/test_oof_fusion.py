@@ -63,8 +63,17 @@ def _test_split(path: Path, name: str):
 
 
 TINY_NEURAL = {
-    "transformer": {"epochs": 1, "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
-                    "max_length": 48, "vocab_size": 300, "batch_size": 32, "device": "cpu"},
+    "transformer": {
+        "epochs": 1,
+        "hidden_size": 16,
+        "num_layers": 1,
+        "num_heads": 2,
+        "intermediate_size": 32,
+        "max_length": 48,
+        "vocab_size": 300,
+        "batch_size": 32,
+        "device": "cpu",
+    },
     "gnn": {"epochs": 1, "hidden_size": 16, "num_layers": 1, "batch_size": 32, "device": "cpu"},
     "graph": {"workers": 1},
 }
@@ -76,15 +85,18 @@ def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path
 
     monkeypatch.chdir(tmp_path)
     folds = 2
-    params = params_from_dict({**PARAMS, **TINY_NEURAL, "data": {"limit": 240},
-                               "oof": {"models": list(BASE_MODELS), "folds": folds}})
+    params = params_from_dict(
+        {**PARAMS, **TINY_NEURAL, "data": {"limit": 240}, "oof": {"models": list(BASE_MODELS), "folds": folds}}
+    )
     processed = _write_processed(tmp_path, sample_records, params)
     run_graphs_stage(processed, tmp_path / "graphs", params)
     fitted_on: dict[str, list[tuple[list[str], list[str]]]] = {}
     for cls in (branches.LexicalBranch, branches.TransformerBranch, branches.GNNBranch):
+
         def spy(self, train_items, valid_items, *args, _fit=cls.fit, **kwargs):
-            fitted_on.setdefault(self.name, []).append(([branches.item_id(i) for i in train_items],
-                                                        [branches.item_id(i) for i in valid_items]))
+            fitted_on.setdefault(self.name, []).append(
+                ([branches.item_id(i) for i in train_items], [branches.item_id(i) for i in valid_items])
+            )
             return _fit(self, train_items, valid_items, *args, **kwargs)
 
         monkeypatch.setattr(cls, "fit", spy)
@@ -93,8 +105,10 @@ def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path
     fold_of = assign_folds(read_split(processed, "train"), folds, params.seed)
     valid_ids = {r.id for r in read_split(processed, "valid")}
     for model in BASE_MODELS:
-        items = {branches.item_id(i) for i in branches.make_branch(model, params, processed, tmp_path / "graphs")
-                 .load_items("train")}
+        items = {
+            branches.item_id(i)
+            for i in branches.make_branch(model, params, processed, tmp_path / "graphs").load_items("train")
+        }
         predicted: set[str] = set()
         for fold in range(folds):
             run_oof_fold(model, fold, params, processed, tmp_path / "graphs", tmp_path / "oof")
@@ -140,8 +154,9 @@ def test_predict_labels_at_the_fusion_threshold_and_agrees_with_the_pipeline(tmp
     root = lexical_pipeline
     params = params_from_dict(PARAMS)
     test_records = read_split(root / "processed", "test")
-    rows = run_predict([root / "processed" / "test.jsonl"], root / "models", tmp_path / "scored.jsonl",
-                       root / "graphs", params)
+    rows = run_predict(
+        [root / "processed" / "test.jsonl"], root / "models", tmp_path / "scored.jsonl", root / "graphs", params
+    )
     assert [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()] == rows
     threshold = json.loads((root / "models" / "fusion" / "fusion.json").read_text())["threshold"]
     fused = _test_split(root / "models/fusion/predictions.jsonl", "fusion")
@@ -155,8 +170,16 @@ def test_predict_labels_at_the_fusion_threshold_and_agrees_with_the_pipeline(tmp
     assert {row["label"] for row in rows} == {0, 1}  # the threshold splits this test set: the check has teeth
 
 
-@pytest.mark.parametrize("content", ["", "{\"threshold\": 0.4", "[1, 2]", '{"threshold": "high"}',
-                                     '{"threshold": 0.4, "models": ["lexical"], "stacker": "logreg"}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        '{"threshold": 0.4',
+        "[1, 2]",
+        '{"threshold": "high"}',
+        '{"threshold": 0.4, "models": ["lexical"], "stacker": "logreg"}',
+    ],
+)
 def test_corrupt_fusion_json_is_an_error_naming_the_file(tmp_path, lexical_pipeline, content):
     fusion_dir = tmp_path / "fusion"
     shutil.copytree(lexical_pipeline / "models" / "fusion", fusion_dir)
@@ -219,8 +242,16 @@ def test_predict_with_a_corrupt_fusion_json_exits_2_naming_the_file(tmp_path, le
     shutil.copytree(lexical_pipeline / "models", models)
     (models / "fusion" / "fusion.json").write_text('{"threshold": 0.4')  # cut short, as by a full disk
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
-    argv = ["--params", str(tmp_path / "params.yaml"), "predict", str(lexical_pipeline / "processed" / "test.jsonl"),
-            "--models", str(models), "-o", str(tmp_path / "scored.jsonl")]
+    argv = [
+        "--params",
+        str(tmp_path / "params.yaml"),
+        "predict",
+        str(lexical_pipeline / "processed" / "test.jsonl"),
+        "--models",
+        str(models),
+        "-o",
+        str(tmp_path / "scored.jsonl"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"{models / 'fusion' / 'fusion.json'}: not valid JSON" in err and "Traceback" not in err

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -24,8 +23,15 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 SMALL = {
     "data": {"limit": 400},
-    "transformer": {"epochs": 1, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64,
-                    "max_length": 96, "vocab_size": 1000},
+    "transformer": {
+        "epochs": 1,
+        "hidden_size": 32,
+        "num_layers": 1,
+        "num_heads": 2,
+        "intermediate_size": 64,
+        "max_length": 96,
+        "vocab_size": 1000,
+    },
     "gnn": {"epochs": 1, "hidden_size": 32, "num_layers": 2},
     "lexical": {"max_features": 5000},
     "evaluate": {"bootstrap_resamples": 200},
@@ -46,7 +52,9 @@ def _env() -> dict:
 def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(list(args), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=1200)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
@@ -62,8 +70,13 @@ def _merge(base: dict, over: dict) -> dict:
 @pytest.fixture(scope="module")
 def pipeline_repo(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("pipeline")
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for rel in files:
         src = REPO / rel
         if src.is_file() and not rel.startswith("dvc.lock"):
@@ -142,18 +155,28 @@ def test_push_then_pull_from_local_s3_is_byte_identical(pipeline_repo, monkeypat
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
             monkeypatch.setenv(key, value)
         endpoint = f"http://127.0.0.1:{port}"
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="streamguard-ml")
         sh(pipeline_repo, "dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint)
-        tracked = ["data/processed/train.jsonl", "models/lexical/weights.npz", "models/transformer/model.pt",
-                   "data/graphs/train.pt", "data/oof/gnn/fold_0/predictions.jsonl", "models/fusion/fusion.json"]
+        tracked = [
+            "data/processed/train.jsonl",
+            "models/lexical/weights.npz",
+            "models/transformer/model.pt",
+            "data/graphs/train.pt",
+            "data/oof/gnn/fold_0/predictions.jsonl",
+            "models/fusion/fusion.json",
+        ]
         before = {p: (pipeline_repo / p).read_bytes() for p in tracked}
         sh(pipeline_repo, "dvc", "push")
         objects = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").list_objects_v2(
-            Bucket="streamguard-ml", Prefix="dvcstore/")
+            Bucket="streamguard-ml", Prefix="dvcstore/"
+        )
         assert objects["KeyCount"] > 0
         # every DVC-cached output goes; metrics/ is small and versioned in git instead
         for out in ("data/raw", "data/processed", "data/graphs", "data/oof", "data/collected", "models"):

@@ -59,8 +59,19 @@ def test_records_sharing_ids_are_all_kept_through_download_and_preprocess(tmp_pa
     code, err = _run_download(tmp_path, function_lines(1600, ids=10), capsys)
     assert code == 0, err
     params = tmp_path / "params.yaml"
-    code = main(["--params", str(params), "preprocess", "--raw", str(tmp_path / "raw"),
-                 "--out", str(tmp_path / "processed"), "--collected", str(tmp_path / "none")])
+    code = main(
+        [
+            "--params",
+            str(params),
+            "preprocess",
+            "--raw",
+            str(tmp_path / "raw"),
+            "--out",
+            str(tmp_path / "processed"),
+            "--collected",
+            str(tmp_path / "none"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "processed" / "report.json").read_text())
     assert report["exact_duplicates_dropped"] == 0
@@ -77,8 +88,19 @@ def test_one_id_on_two_functions_in_a_stage_file_names_both_lines(tmp_path, caps
     (raw / "records.jsonl").write_bytes(GOOD + function_lines(30, ids=29))  # line 2 and line 31 share an id
     params = tmp_path / "params.yaml"
     params.write_text("seed: 1\n")
-    code = main(["--params", str(params), "preprocess", "--raw", str(raw), "--out", str(tmp_path / "processed"),
-                 "--collected", str(tmp_path / "none")])
+    code = main(
+        [
+            "--params",
+            str(params),
+            "preprocess",
+            "--raw",
+            str(raw),
+            "--out",
+            str(tmp_path / "processed"),
+            "--collected",
+            str(tmp_path / "none"),
+        ]
+    )
     err = capsys.readouterr().err.replace("\n", "")
     assert code == 2
     assert "records.jsonl:31" in err and "records.jsonl:2 " in err and "shared-0" in err

@@ -46,20 +46,38 @@ def trained(tmp_path_factory, sample_records):
     fused = read_predictions(root / "models/fusion/predictions.jsonl", "fusion").splits["test"]
     prob = dict(zip(fused.ids, fused.prob))
     # functions the extractor cuts out of a file exactly as written (so the pipeline's probability applies)
-    clean = [r for r in read_split(root / "processed", "test")
-             if [f.text for f in extract_functions(r.func)] == [r.func] and len(r.func) < 1500]
+    clean = [
+        r
+        for r in read_split(root / "processed", "test")
+        if [f.text for f in extract_functions(r.func)] == [r.func] and len(r.func) < 1500
+    ]
     clean.sort(key=lambda r: prob[r.id])
     threshold = json.loads((root / "models/fusion/fusion.json").read_text())["threshold"]
     low, high = clean[0], clean[-1]
     assert prob[low.id] < threshold <= prob[high.id], "the planted functions must straddle the threshold"
-    return {"models": root / "models", "params": params_file, "threshold": threshold,
-            "low": (low.func, prob[low.id]), "high": (high.func, prob[high.id])}
+    return {
+        "models": root / "models",
+        "params": params_file,
+        "threshold": threshold,
+        "low": (low.func, prob[low.id]),
+        "high": (high.func, prob[high.id]),
+    }
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
-                          env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}).stdout
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        },
+    ).stdout
 
 
 def _init(repo: Path) -> Path:
@@ -127,10 +145,12 @@ def test_sarif_is_valid_and_locates_planted_functions(tmp_path, trained, planted
     high, low = trained["high"][0], trained["low"][0]
     high_start = 4
     low_start = high_start + _lines(high) + 1
-    expected = {("src/core.c", high_start, high_start + _lines(high) - 1),
-                ("src/core.c", low_start, low_start + _lines(low) - 1),
-                ("src/latin1.c", 2, 1 + _lines(low)),
-                ("src/untracked.cpp", 1, _lines(low))}
+    expected = {
+        ("src/core.c", high_start, high_start + _lines(high) - 1),
+        ("src/core.c", low_start, low_start + _lines(low) - 1),
+        ("src/latin1.c", 2, 1 + _lines(low)),
+        ("src/untracked.cpp", 1, _lines(low)),
+    }
     found = _regions(sarif)
     assert set(found) == expected  # nothing from vendor/, build/, third_party/, node_modules/, ignored, .txt
     res = found[("src/core.c", high_start, high_start + _lines(high) - 1)]
@@ -146,15 +166,21 @@ def test_sarif_is_valid_and_locates_planted_functions(tmp_path, trained, planted
     model = run["properties"]["model"]
     assert run["automationDetails"]["id"] == f"streamguard/{model['version']}"
     assert model["params_sha256"] == hashlib.sha256(trained["params"].read_bytes()).hexdigest()
-    assert run["properties"]["bad_files"]["counts"] == {"unreadable": 1, "binary": 1, "huge": 1, "non_utf8": 1,
-                                                        "parse_failure": 0}
+    assert run["properties"]["bad_files"]["counts"] == {
+        "unreadable": 1,
+        "binary": 1,
+        "huge": 1,
+        "non_utf8": 1,
+        "parse_failure": 0,
+    }
     assert run["properties"]["scan"]["functions_scored"] == 4
 
 
 def test_default_threshold_and_table(tmp_path, trained, planted_repo, capsys):
     sarif = _sarif(trained, tmp_path / "out.sarif", str(planted_repo))
     assert [r["properties"]["fused_probability"] for r in sarif["runs"][0]["results"]] == [
-        pytest.approx(trained["high"][1], abs=1e-6)]  # only the function at or above the fusion's threshold
+        pytest.approx(trained["high"][1], abs=1e-6)
+    ]  # only the function at or above the fusion's threshold
     capsys.readouterr()
     assert _scan(trained, str(planted_repo), "--min-probability", "0", "--top", "2") == 0
     table = capsys.readouterr().out
@@ -165,8 +191,9 @@ def test_default_threshold_and_table(tmp_path, trained, planted_repo, capsys):
 def test_fingerprints_are_stable_across_runs_and_moves_but_not_edits(tmp_path, trained, planted_repo):
     def fingerprints(name: str) -> dict[tuple[str, int], str]:
         sarif = _sarif(trained, tmp_path / name, str(planted_repo), "--min-probability", "0")
-        return {(uri, start): r["partialFingerprints"][FINGERPRINT_KEY] for (uri, start, _), r in
-                _regions(sarif).items()}
+        return {
+            (uri, start): r["partialFingerprints"][FINGERPRINT_KEY] for (uri, start, _), r in _regions(sarif).items()
+        }
 
     first, again = fingerprints("a.sarif"), fingerprints("b.sarif")
     assert first == again and len(set(first.values())) == len(first)  # stable, and distinct per function
@@ -206,11 +233,15 @@ def test_changed_since_scans_only_touched_functions(tmp_path, trained, monkeypat
     (repo / "new.c").write_text(body.format(name="fresh", v=3))
     monkeypatch.chdir(repo)
     out = tmp_path / "changed.json"
-    assert _scan(trained, ".", "--changed-since", base, "--min-probability", "0", "--format", "json",
-                 "-o", str(out)) == 0
+    assert (
+        _scan(trained, ".", "--changed-since", base, "--min-probability", "0", "--format", "json", "-o", str(out)) == 0
+    )
     report = json.loads(out.read_text())
-    assert {(f["file"], f["function"]) for f in report["findings"]} == {("a.c", "edit"), ("a.c", "trimmed"),
-                                                                         ("new.c", "fresh")}
+    assert {(f["file"], f["function"]) for f in report["findings"]} == {
+        ("a.c", "edit"),
+        ("a.c", "trimmed"),
+        ("new.c", "fresh"),
+    }
     assert report["scan"]["changed_since"] == base
 
 
@@ -221,10 +252,19 @@ def test_bad_revision_is_a_one_line_error(tmp_path, trained, planted_repo, capsy
 
 
 def test_sarif_keeps_the_top_25000_results_and_says_so():
-    model = ModelInfo(models_dir="m", models=["lexical"], threshold=0.5, version="0" * 16, git_rev=None,
-                      params_file="params.yaml", params_sha256=None)
-    findings = [Finding("a.c", f"f{i}", i + 1, i + 1, f"{i:064x}", round(0.5 + i / (4 * MAX_RESULTS), 6),
-                        {"lexical": 0.5}) for i in range(MAX_RESULTS + 3)]
+    model = ModelInfo(
+        models_dir="m",
+        models=["lexical"],
+        threshold=0.5,
+        version="0" * 16,
+        git_rev=None,
+        params_file="params.yaml",
+        params_sha256=None,
+    )
+    findings = [
+        Finding("a.c", f"f{i}", i + 1, i + 1, f"{i:064x}", round(0.5 + i / (4 * MAX_RESULTS), 6), {"lexical": 0.5})
+        for i in range(MAX_RESULTS + 3)
+    ]
     run = build_sarif(findings, model, BadFiles(), {})["runs"][0]
     assert len(run["results"]) == MAX_RESULTS
     assert run["properties"]["scan"]["results_dropped_over_cap"] == 3

@@ -13,8 +13,7 @@ from streamguard.params import params_from_dict
 
 def _with_duplicates(records):
     """Add reformatted copies (same text up to whitespace) of 100 records."""
-    copies = [Record(func=r.func.replace("\n", "\n\n  "), target=r.target, project=r.project)
-              for r in records[:100]]
+    copies = [Record(func=r.func.replace("\n", "\n\n  "), target=r.target, project=r.project) for r in records[:100]]
     return records + copies
 
 
@@ -33,8 +32,10 @@ def test_duplicates_never_straddle_and_split_is_stratified(sample_records):
 
 def test_label_conflicts_drop_and_majority(sample_records):
     base = sample_records[0]
-    clash = [Record(func=base.func, target=1 - base.target, project="other"),
-             Record(func=base.func + " ", target=base.target, project="third")]
+    clash = [
+        Record(func=base.func, target=1 - base.target, project="other"),
+        Record(func=base.func + " ", target=base.target, project="third"),
+    ]
     records = [Record(**r.to_dict()) for r in sample_records[:200]] + clash
     dropped, report = preprocess_records([Record(**r.to_dict()) for r in records], params_from_dict({}))
     assert report["label_conflicts"]["records_dropped"] == 3
@@ -45,9 +46,11 @@ def test_label_conflicts_drop_and_majority(sample_records):
 
 
 def test_official_split_is_kept_and_straddling_reported():
-    recs = [Record(func="int a;", target=0, split="train", project="p"),
-            Record(func="int  a;", target=0, split="test", project="q"),
-            Record(func="int b;", target=1, split="valid")]
+    recs = [
+        Record(func="int a;", target=0, split="train", project="p"),
+        Record(func="int  a;", target=0, split="test", project="q"),
+        Record(func="int b;", target=1, split="valid"),
+    ]
     out, report = preprocess_records(recs, params_from_dict({}))
     assert {r.split for r in out} == {"train", "test", "valid"}
     assert report["straddling_duplicate_groups"] == 1

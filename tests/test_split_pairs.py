@@ -49,11 +49,15 @@ def test_pairs_never_straddle_splits(sample_records):
 
 
 def test_chains_of_duplicates_and_pairs_stay_together():
-    a_vul, a_fix = link_pair(Record(func="int f(int n) { return buf[n]; }", target=1),
-                             Record(func="int f(int n) { return n < 8 ? buf[n] : 0; }", target=0))
+    a_vul, a_fix = link_pair(
+        Record(func="int f(int n) { return buf[n]; }", target=1),
+        Record(func="int f(int n) { return n < 8 ? buf[n] : 0; }", target=0),
+    )
     # pair B's vulnerable side is pair A's, reformatted: A and B form one linked group
-    b_vul, b_fix = link_pair(Record(func="int  f(int n)\n{ return buf[n]; }", target=1, project="other"),
-                             Record(func="int f(int n) { if (n >= 8) return 0; return buf[n]; }", target=0))
+    b_vul, b_fix = link_pair(
+        Record(func="int  f(int n)\n{ return buf[n]; }", target=1, project="other"),
+        Record(func="int f(int n) { if (n >= 8) return 0; return buf[n]; }", target=0),
+    )
     lone = Record(func="int g(void) { return 0; }", target=0)
     groups = linked_groups([a_vul, a_fix, b_vul, b_fix, lone])
     assert sorted(len(g) for g in groups.values()) == [1, 4]

@@ -48,8 +48,11 @@ def test_stage_deps_cover_every_module_it_runs(name, cmd, deps):
 def test_known_lazy_imports_are_found():
     """Regressions named in issue #10: each was once missing from its stage's deps."""
     fusion = {p.relative_to(SRC).as_posix() for p in stage_code_files("streamguard fusion", SRC)}
-    assert {"streamguard/evaluation/thresholds.py", "streamguard/evaluation/predictions.py",
-            "streamguard/data/trim.py"} <= fusion
+    assert {
+        "streamguard/evaluation/thresholds.py",
+        "streamguard/evaluation/predictions.py",
+        "streamguard/data/trim.py",
+    } <= fusion
     oof = {p.relative_to(SRC).as_posix() for p in stage_code_files("streamguard oof gnn 0", SRC)}
     assert "streamguard/data/split.py" in oof
     git = {p.relative_to(SRC).as_posix() for p in stage_code_files("streamguard collect git --out x", SRC)}
@@ -65,14 +68,18 @@ def _write(root: Path, rel: str, text: str) -> None:
 def test_closure_follows_function_level_and_relative_imports_but_not_type_checking(tmp_path):
     _write(tmp_path, "streamguard/__init__.py", '"""doc only"""\n')
     _write(tmp_path, "streamguard/pkg/__init__.py", "X = 1\n")
-    _write(tmp_path, "streamguard/pkg/entry.py", """
+    _write(
+        tmp_path,
+        "streamguard/pkg/entry.py",
+        """
         from typing import TYPE_CHECKING
         if TYPE_CHECKING:
             from streamguard.pkg import annotations_only
         def run():
             from .lazy import thing
             from streamguard import sub
-    """)
+    """,
+    )
     _write(tmp_path, "streamguard/pkg/lazy.py", "import streamguard.deep.leaf\nthing = 1\n")
     _write(tmp_path, "streamguard/pkg/annotations_only.py", "")
     _write(tmp_path, "streamguard/sub.py", "")
@@ -80,13 +87,23 @@ def test_closure_follows_function_level_and_relative_imports_but_not_type_checki
     _write(tmp_path, "streamguard/deep/leaf.py", "")
     modules = module_closure(["streamguard.pkg.entry"], tmp_path)
     assert modules == {
-        "streamguard", "streamguard.pkg", "streamguard.pkg.entry", "streamguard.pkg.lazy",
-        "streamguard.sub", "streamguard.deep", "streamguard.deep.leaf",
+        "streamguard",
+        "streamguard.pkg",
+        "streamguard.pkg.entry",
+        "streamguard.pkg.lazy",
+        "streamguard.sub",
+        "streamguard.deep",
+        "streamguard.deep.leaf",
     }
     files = {p.relative_to(tmp_path).as_posix() for p in code_files(["streamguard.pkg.entry"], tmp_path)}
     # docstring-only __init__ files run nothing; pkg/__init__.py does
-    assert files == {"streamguard/pkg/__init__.py", "streamguard/pkg/entry.py", "streamguard/pkg/lazy.py",
-                     "streamguard/sub.py", "streamguard/deep/leaf.py"}
+    assert files == {
+        "streamguard/pkg/__init__.py",
+        "streamguard/pkg/entry.py",
+        "streamguard/pkg/lazy.py",
+        "streamguard/sub.py",
+        "streamguard/deep/leaf.py",
+    }
 
 
 def test_uncovered_reports_a_module_outside_every_dep(tmp_path):
@@ -124,12 +141,20 @@ def test_collect_stages_list_the_collect_keys_their_code_reads(name):
 
 
 def test_attributes_read_sees_attribute_and_getattr_reads(tmp_path):
-    _write(tmp_path, "a.py", """
+    _write(
+        tmp_path,
+        "a.py",
+        """
         def f(collect, kind):
             x = collect.git_repos
             y = getattr(collect, "juliet_path")
             return getattr(collect, f"confidence_{kind}")
-    """)
+    """,
+    )
     names = ["git_repos", "juliet_path", "confidence_git", "confidence_juliet", "nvd_feeds"]
     assert attributes_read([tmp_path / "a.py"], names) == {
-        "git_repos", "juliet_path", "confidence_git", "confidence_juliet"}
+        "git_repos",
+        "juliet_path",
+        "confidence_git",
+        "confidence_juliet",
+    }

@@ -89,7 +89,10 @@ def test_paired_comparison_keys_and_direction():
     y, prob_a, prob_b = _two_models(400, 0.9, 0.6, seed=3)
     result = paired_comparison(y, prob_a, 0.5, prob_b, 0.5, 200, 0.95, seed=0)
     assert set(result) == {
-        "n", "mcnemar_b", "mcnemar_c", "mcnemar_p",
+        "n",
+        "mcnemar_b",
+        "mcnemar_c",
+        "mcnemar_p",
         *(f"{m}_{k}" for m in ("accuracy", "f1") for k in ("a", "b", "diff", "diff_ci_low", "diff_ci_high")),
     }
     assert result["mcnemar_b"] > result["mcnemar_c"]  # b counts "A right, B wrong"

@@ -43,8 +43,11 @@ def test_same_seed_same_metrics_and_weights(tmp_path):
 
 
 def _run(out: Path, ckpt: Path, delay: float) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(HERE / "tiny_training.py"), str(out), str(ckpt), str(delay)],
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "tiny_training.py"), str(out), str(ckpt), str(delay)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_sigterm_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
@@ -88,8 +91,9 @@ def test_checkpoint_from_other_params_is_not_resumed(tmp_path):
     # positive control: the same params do resume from the checkpoint
     same = train(make_task(), CFG, seed=7, out_dir=tmp_path / "o", checkpoint_dir=tmp_path / "same")
     assert same.resumed_from_step == 3
-    other = train(make_task(), replace(CFG, learning_rate=5e-4), seed=7, out_dir=tmp_path / "o",
-                  checkpoint_dir=tmp_path / "other")
+    other = train(
+        make_task(), replace(CFG, learning_rate=5e-4), seed=7, out_dir=tmp_path / "o", checkpoint_dir=tmp_path / "other"
+    )
     assert other.resumed_from_step == 0
 
 
@@ -148,15 +152,31 @@ def _task_whose_valid_labels_are_flipped() -> TrainingTask:
     x = torch.randn(64, 4)
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).long().tolist()
     return TrainingTask(
-        name="flipped", model=nn.Linear(4, 2), train_items=list(x), valid_items=list(x), train_labels=y,
-        train_confidence=[1.0] * len(y), valid_labels=[1 - t for t in y], collate=torch.stack,
-        forward=lambda model, batch, device: model(batch.to(device)), data_fingerprint="flipped",
+        name="flipped",
+        model=nn.Linear(4, 2),
+        train_items=list(x),
+        valid_items=list(x),
+        train_labels=y,
+        train_confidence=[1.0] * len(y),
+        valid_labels=[1 - t for t in y],
+        collate=torch.stack,
+        forward=lambda model, batch, device: model(batch.to(device)),
+        data_fingerprint="flipped",
     )
 
 
 def test_early_stopping_stops_before_max_epochs_and_keeps_the_best_epochs_weights(tmp_path):
-    cfg = replace(TrainParams(), epochs=12, patience=2, batch_size=16, learning_rate=0.05, warmup_ratio=0.0,
-                  checkpoint_every=0, early_stopping_metric="roc_auc", device="cpu")
+    cfg = replace(
+        TrainParams(),
+        epochs=12,
+        patience=2,
+        batch_size=16,
+        learning_rate=0.05,
+        warmup_ratio=0.0,
+        checkpoint_every=0,
+        early_stopping_metric="roc_auc",
+        device="cpu",
+    )
     task = _task_whose_valid_labels_are_flipped()
     result = train(task, cfg, seed=0, out_dir=tmp_path / "m", checkpoint_dir=tmp_path / "cm")
     scores = [h["valid_roc_auc"] for h in result.history]

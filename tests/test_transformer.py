@@ -15,8 +15,10 @@ def _processed(tmp_path, sample_records, n=(64, 24, 24)):
     out = tmp_path / "processed"
     start = 0
     for split, size in zip(("train", "valid", "test"), n):
-        write_records(out / f"{split}.jsonl", [Record(**{**r.to_dict(), "split": split})
-                                               for r in sample_records[start:start + size]])
+        write_records(
+            out / f"{split}.jsonl",
+            [Record(**{**r.to_dict(), "split": split}) for r in sample_records[start : start + size]],
+        )
         start += size
     return out
 
@@ -25,17 +27,20 @@ def test_train_from_a_saved_pretrained_folder(tmp_path, sample_records, monkeypa
     monkeypatch.chdir(tmp_path)
     # a tiny "pretrained" model and tokenizer, saved the way the hub ships them
     tokenizer = tf.train_tokenizer([r.func for r in sample_records[:200]], 300, 64)
-    base = params_from_dict({"transformer": {"hidden_size": 32, "num_layers": 1, "num_heads": 2,
-                                             "intermediate_size": 64, "max_length": 64}})
+    base = params_from_dict(
+        {"transformer": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_length": 64}}
+    )
     model = tf.build_model(base.transformer, tokenizer)
     pretrained = tmp_path / "tiny-roberta"
     model.save_pretrained(pretrained)
     tokenizer.save_pretrained(pretrained)
 
-    params = params_from_dict({"transformer": {"model_name_or_path": str(pretrained), "epochs": 1,
-                                               "batch_size": 16, "max_length": 64}})
-    (info,) = run_train("transformer", params, _processed(tmp_path, sample_records), tmp_path / "g",
-                     tmp_path / "models" / "transformer")
+    params = params_from_dict(
+        {"transformer": {"model_name_or_path": str(pretrained), "epochs": 1, "batch_size": 16, "max_length": 64}}
+    )
+    (info,) = run_train(
+        "transformer", params, _processed(tmp_path, sample_records), tmp_path / "g", tmp_path / "models" / "transformer"
+    )
     assert info["pretrained"] == str(pretrained) and info["max_length"] == 64
     # the evaluation reader validates every row (prob in [0, 1], one row per id)
     preds = read_predictions(tmp_path / "models/transformer/predictions.jsonl", "transformer")

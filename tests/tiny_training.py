@@ -22,14 +22,24 @@ from streamguard.params import TransformerParams  # noqa: E402
 from streamguard.training.loop import TrainingTask, seed_everything, train  # noqa: E402
 
 CFG = TransformerParams(
-    max_length=64, vocab_size=400, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, epochs=2,
-    batch_size=8, learning_rate=1e-3, checkpoint_every=5, patience=5, warmup_ratio=0.1,
+    max_length=64,
+    vocab_size=400,
+    hidden_size=32,
+    num_layers=1,
+    num_heads=2,
+    intermediate_size=64,
+    epochs=2,
+    batch_size=8,
+    learning_rate=1e-3,
+    checkpoint_every=5,
+    patience=5,
+    warmup_ratio=0.1,
 )
 
 
 def make_task(step_delay: float = 0.0, cfg: TransformerParams = CFG, n_train: int = 96, n_valid: int = 32):
     records = list(read_records(SAMPLE))
-    train_recs, valid_recs = records[:n_train], records[n_train:n_train + n_valid]
+    train_recs, valid_recs = records[:n_train], records[n_train : n_train + n_valid]
     seed_everything(0)
     tokenizer = tf.train_tokenizer([r.func for r in train_recs], cfg.vocab_size, cfg.max_length)
     model = tf.build_model(cfg, tokenizer)
@@ -40,10 +50,15 @@ def make_task(step_delay: float = 0.0, cfg: TransformerParams = CFG, n_train: in
         return tf.forward_tokens(model, batch, device)
 
     return TrainingTask(
-        name="tiny", model=model, train_items=enc(train_recs), valid_items=enc(valid_recs),
-        train_labels=[r.target for r in train_recs], train_confidence=[r.confidence for r in train_recs],
+        name="tiny",
+        model=model,
+        train_items=enc(train_recs),
+        valid_items=enc(valid_recs),
+        train_labels=[r.target for r in train_recs],
+        train_confidence=[r.confidence for r in train_recs],
         valid_labels=[r.target for r in valid_recs],
-        collate=partial(tf.collate_token_ids, pad_id=tokenizer.pad_token_id), forward=slow_forward,
+        collate=partial(tf.collate_token_ids, pad_id=tokenizer.pad_token_id),
+        forward=slow_forward,
         data_fingerprint="tiny-sample",
     )
 
@@ -60,5 +75,8 @@ if __name__ == "__main__":
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "interrupted.json").write_text(json.dumps({"global_step": exc.global_step}))
         sys.exit(3)
-    (out_dir / "result.json").write_text(json.dumps({"history": result.history, "best_epoch": result.best_epoch,
-                                                     "resumed_from_step": result.resumed_from_step}))
+    (out_dir / "result.json").write_text(
+        json.dumps(
+            {"history": result.history, "best_epoch": result.best_epoch, "resumed_from_step": result.resumed_from_step}
+        )
+    )

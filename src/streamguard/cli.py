@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rich.console import Console
 
@@ -76,18 +76,33 @@ def cmd_collect(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     from streamguard.predict import run_predict
 
-    run_predict([Path(p) for p in args.inputs], Path(args.models), Path(args.output), graphs_dir=Path(args.graphs),
-                params=_params(args))
+    run_predict(
+        [Path(p) for p in args.inputs],
+        Path(args.models),
+        Path(args.output),
+        graphs_dir=Path(args.graphs),
+        params=_params(args),
+    )
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from streamguard.scan.run import ScanOptions, scan_command
 
-    return scan_command(ScanOptions(
-        paths=[Path(p) for p in args.paths], models_dir=Path(args.models), graphs_dir=Path(args.graphs),
-        params_file=Path(args.params), output_format=args.format, output=args.output,
-        min_probability=args.min_probability, top=args.top, fail_on_findings=args.fail_on_findings,
-        changed_since=args.changed_since), _params(args))
+    return scan_command(
+        ScanOptions(
+            paths=[Path(p) for p in args.paths],
+            models_dir=Path(args.models),
+            graphs_dir=Path(args.graphs),
+            params_file=Path(args.params),
+            output_format=args.format,
+            output=args.output,
+            min_probability=args.min_probability,
+            top=args.top,
+            fail_on_findings=args.fail_on_findings,
+            changed_since=args.changed_since,
+        ),
+        _params(args),
+    )
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -147,8 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("evaluate", cmd_evaluate, "test metrics with bootstrap CIs, paired tests and plots")
     p.add_argument("--models", default="models")
     p.add_argument("--metrics", default="metrics")
-    p.add_argument("--test-records", default="data/processed/test.jsonl",
-                   help="the test split's records, for pair ids (paired metrics); skipped when absent")
+    p.add_argument(
+        "--test-records",
+        default="data/processed/test.jsonl",
+        help="the test split's records, for pair ids (paired metrics); skipped when absent",
+    )
     p = add("collect", cmd_collect, "Phase 2: collect records from one source")
     p.add_argument("source")
     p.add_argument("--out", default="data/collected")
@@ -195,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (OSError, UnicodeDecodeError, RecursionError) as exc:
         # last line of defence: input problems deserve a message at their source, but never a traceback
-        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {str(exc)[:500]}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {type(exc).__name__}: {str(exc)[:500]}", highlight=False, soft_wrap=True
+        )
         return 2
     return status or 0
 

@@ -137,11 +137,19 @@ class DataParams:
         _between(self, "valid_fraction", 0, 0.5, "()")
         _between(self, "test_fraction", 0, 0.5, "()")
         if self.split == "cross_project" and not self.test_projects:
-            raise InvalidValue(self.SECTION, "test_projects", "must name the held-out projects when data.split is "
-                               "'cross_project' (e.g. [qemu], or collected repositories such as [libssh2])")
+            raise InvalidValue(
+                self.SECTION,
+                "test_projects",
+                "must name the held-out projects when data.split is "
+                "'cross_project' (e.g. [qemu], or collected repositories such as [libssh2])",
+            )
         if self.split == "random" and self.test_projects:
-            raise InvalidValue(self.SECTION, "test_projects", f"is {shorten(self.test_projects)} but data.split is "
-                               "'random', which ignores it; set data.split: cross_project or empty the list")
+            raise InvalidValue(
+                self.SECTION,
+                "test_projects",
+                f"is {shorten(self.test_projects)} but data.split is "
+                "'random', which ignores it; set data.split: cross_project or empty the list",
+            )
         if self.source in ("devign", "codexglue") and not self.path:
             raise InvalidValue(self.SECTION, "path", f"is required when data.source is '{self.source}'")
         if not self.hf_dataset:

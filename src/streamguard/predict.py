@@ -38,8 +38,15 @@ def functions_from_inputs(paths: list[Path]) -> list[Record]:
             from streamguard.c_functions import extract_functions
 
             for fn in extract_functions(read_bytes(require_file(path))):
-                records.append(Record(func=fn.text, target=0, project=path.stem, source="predict",
-                                      origin=f"{path}:{fn.start_line}:{fn.name}"))
+                records.append(
+                    Record(
+                        func=fn.text,
+                        target=0,
+                        project=path.stem,
+                        source="predict",
+                        origin=f"{path}:{fn.start_line}:{fn.name}",
+                    )
+                )
         else:
             records.extend(read_records(path, defaults={"target": 0, "source": "predict"}))
     if not records:
@@ -87,13 +94,17 @@ class Scorer:
 
             features = np.array([function_features(r.func, self.fusion["features"]) for r in records])
         fused = self.stacker.predict_proba(matrix, features)
-        return [{
-            "id": rec.id, "origin": rec.origin,
-            "probabilities": {m: round(float(probs[m][i]), 6) for m in self.models},
-            "fused_probability": round(float(fused[i]), 6),
-            "label": int(fused[i] >= self.threshold),
-            "threshold": self.threshold,
-        } for i, rec in enumerate(records)]
+        return [
+            {
+                "id": rec.id,
+                "origin": rec.origin,
+                "probabilities": {m: round(float(probs[m][i]), 6) for m in self.models},
+                "fused_probability": round(float(fused[i]), 6),
+                "label": int(fused[i] >= self.threshold),
+                "threshold": self.threshold,
+            }
+            for i, rec in enumerate(records)
+        ]
 
     def _graphs(self, records: list[Record]) -> list:
         from streamguard.graphs.build import graph_for_function, load_vocab
@@ -110,8 +121,9 @@ def score_records(records: list[Record], models_dir: Path, graphs_dir: Path, par
     return Scorer(models_dir, graphs_dir, params).score(records)
 
 
-def run_predict(inputs: list[Path], models_dir: Path, output: Path, graphs_dir: Path,
-                params: Params | None = None) -> list[dict]:
+def run_predict(
+    inputs: list[Path], models_dir: Path, output: Path, graphs_dir: Path, params: Params | None = None
+) -> list[dict]:
     params = params or load_params()
     rows = score_records(functions_from_inputs(inputs), models_dir, graphs_dir, params)
     text = "".join(json.dumps(r) + "\n" for r in rows)

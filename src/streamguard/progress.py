@@ -23,4 +23,3 @@ def make_progress() -> Progress:
         # a live bar only on a terminal; logs (DVC, CI) get no redraw noise
         disable=not console.is_terminal,
     )
-

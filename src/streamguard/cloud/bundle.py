@@ -64,8 +64,10 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
 def _listed(root: Path, *args: str) -> list[str]:
     done = _git(root, *args, "-z")
     if done.returncode != 0:
-        raise StreamGuardError(f"{root}: not a git repository ({done.stderr.decode(errors='replace').strip()}); "
-                               "run `streamguard sagemaker` from the repository root")
+        raise StreamGuardError(
+            f"{root}: not a git repository ({done.stderr.decode(errors='replace').strip()}); "
+            "run `streamguard sagemaker` from the repository root"
+        )
     return [os.fsdecode(f) for f in done.stdout.split(b"\0") if f]
 
 
@@ -89,7 +91,8 @@ def _refuse_tracked_secrets(root: Path, tracked: list[str], commit: str | None) 
             f"{root}: git tracks {named(in_index)}, which look(s) like credentials; the SageMaker bundle will not "
             f"ship it. Untrack it: `git rm --cached <path>`, add it to .gitignore and commit; it then stays in the "
             f"history, which ships too, so remove it there as well (e.g. `git filter-repo --invert-paths --path "
-            f"<path>`) and rotate the secret. Not a secret? Rename it (see streamguard/cloud/secret_paths.py)")
+            f"<path>`) and rotate the secret. Not a secret? Rename it (see streamguard/cloud/secret_paths.py)"
+        )
     if commit is None:
         return
     objects = _git(root, "rev-list", "--objects", "HEAD")
@@ -100,7 +103,8 @@ def _refuse_tracked_secrets(root: Path, tracked: list[str], commit: str | None) 
             f"{root}: the git history of HEAD contains {named(in_history)}, which look(s) like credentials, and "
             f"the SageMaker bundle ships that history ({GIT_BUNDLE}). Remove it from the history (e.g. "
             "`git filter-repo --invert-paths --path <path>`) and rotate the secret. Not a secret? Rename it "
-            "(see streamguard/cloud/secret_paths.py)")
+            "(see streamguard/cloud/secret_paths.py)"
+        )
 
 
 def source_info(root: str | Path = ".", *, include_untracked: bool = False) -> SourceInfo:
@@ -117,9 +121,15 @@ def source_info(root: str | Path = ".", *, include_untracked: bool = False) -> S
     files = sorted({f for f in tracked if _shipped(root, f)} | (set(plain_untracked) if include_untracked else set()))
     changed = _git(root, "status", "--porcelain", "--untracked-files=no")
     dirty = commit is None or bool(changed.stdout.strip()) or (include_untracked and bool(plain_untracked))
-    return SourceInfo(commit=commit, dirty=dirty, files=files, bytes=sum((root / f).lstat().st_size for f in files),
-                      include_untracked=include_untracked,
-                      untracked_left_out=[] if include_untracked else plain_untracked, secrets_left_out=secrets)
+    return SourceInfo(
+        commit=commit,
+        dirty=dirty,
+        files=files,
+        bytes=sum((root / f).lstat().st_size for f in files),
+        include_untracked=include_untracked,
+        untracked_left_out=[] if include_untracked else plain_untracked,
+        secrets_left_out=secrets,
+    )
 
 
 def _normalise(ti: tarfile.TarInfo) -> tarfile.TarInfo:

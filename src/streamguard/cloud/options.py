@@ -23,45 +23,93 @@ def parse_duration(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--role", default=None,
-                   help=f"IAM execution role ARN of the job (or env {ROLE_ENV})")
-    p.add_argument("--image", default=None,
-                   help=f"training image URI, e.g. a PyTorch GPU training image (or env {IMAGE_ENV})")
-    p.add_argument("--pytorch-version", default=None,
-                   help="instead of --image: the AWS PyTorch training image of this version for --region "
-                        "(from the SageMaker SDK's bundled table, no AWS call)")
+    p.add_argument("--role", default=None, help=f"IAM execution role ARN of the job (or env {ROLE_ENV})")
+    p.add_argument(
+        "--image", default=None, help=f"training image URI, e.g. a PyTorch GPU training image (or env {IMAGE_ENV})"
+    )
+    p.add_argument(
+        "--pytorch-version",
+        default=None,
+        help="instead of --image: the AWS PyTorch training image of this version for --region "
+        "(from the SageMaker SDK's bundled table, no AWS call)",
+    )
     p.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help=f"default: {DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=int, default=1, help="must be 1: the pipeline runs on one machine")
-    p.add_argument("--volume-gb", type=int, default=DEFAULT_VOLUME_GB,
-                   help=f"storage volume of the instance (default: {DEFAULT_VOLUME_GB})")
+    p.add_argument(
+        "--volume-gb",
+        type=int,
+        default=DEFAULT_VOLUME_GB,
+        help=f"storage volume of the instance (default: {DEFAULT_VOLUME_GB})",
+    )
     p.add_argument("--spot", action="store_true", help="managed spot training (resumes from checkpoints)")
-    p.add_argument("--max-run", type=parse_duration, default=parse_duration(DEFAULT_MAX_RUN),
-                   help=f"max run time: seconds or 90m/24h/2d (default: {DEFAULT_MAX_RUN})")
-    p.add_argument("--max-wait", type=parse_duration, default=None,
-                   help="with --spot: max time including waiting for spot capacity (default: 2 x --max-run)")
+    p.add_argument(
+        "--max-run",
+        type=parse_duration,
+        default=parse_duration(DEFAULT_MAX_RUN),
+        help=f"max run time: seconds or 90m/24h/2d (default: {DEFAULT_MAX_RUN})",
+    )
+    p.add_argument(
+        "--max-wait",
+        type=parse_duration,
+        default=None,
+        help="with --spot: max time including waiting for spot capacity (default: 2 x --max-run)",
+    )
     p.add_argument("--region", default=None, help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)")
-    p.add_argument("--output", default=None,
-                   help="S3 prefix for the job's source, checkpoints and results "
-                        "(default: s3://<DVC remote bucket>/sagemaker)")
-    p.add_argument("--name", default=None,
-                   help="run name: DVC experiment name, job name prefix and S3 folder (default: streamguard-<time>); "
-                        "reuse a stopped job's name to resume from its checkpoints")
-    p.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="params override for `dvc exp run -S` (repeatable)")
-    p.add_argument("--stage", dest="stages", action="append", default=[], metavar="STAGE",
-                   help="run only this stage and what it needs (repeatable; default: the whole pipeline)")
+    p.add_argument(
+        "--output",
+        default=None,
+        help="S3 prefix for the job's source, checkpoints and results (default: s3://<DVC remote bucket>/sagemaker)",
+    )
+    p.add_argument(
+        "--name",
+        default=None,
+        help="run name: DVC experiment name, job name prefix and S3 folder (default: streamguard-<time>); "
+        "reuse a stopped job's name to resume from its checkpoints",
+    )
+    p.add_argument(
+        "-S",
+        "--set-param",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="params override for `dvc exp run -S` (repeatable)",
+    )
+    p.add_argument(
+        "--stage",
+        dest="stages",
+        action="append",
+        default=[],
+        metavar="STAGE",
+        help="run only this stage and what it needs (repeatable; default: the whole pipeline)",
+    )
     p.add_argument("--repro", action="store_true", help="run `dvc repro` instead of `dvc exp run` (no -S)")
-    p.add_argument("--input", dest="inputs", action="append", default=[], metavar="NAME=S3URI",
-                   help="extra input channel, mounted at /opt/ml/input/data/NAME (e.g. the full corpus; "
-                        "point data.path at it with -S)")
-    p.add_argument("--keep-image-torch", action="store_true",
-                   help="keep the image's torch instead of installing requirements.txt's pin")
-    p.add_argument("--no-checkpoint-cache", dest="checkpoint_cache", action="store_false",
-                   help="keep the DVC cache out of the synced checkpoint folder (a spot restart then reruns "
-                        "finished stages)")
-    p.add_argument("--include-untracked", action="store_true",
-                   help="also ship new files git does not ignore (default: tracked files only); files that look "
-                        "like credentials (.env, .aws/, *.pem, ...) never ship")
+    p.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="NAME=S3URI",
+        help="extra input channel, mounted at /opt/ml/input/data/NAME (e.g. the full corpus; "
+        "point data.path at it with -S)",
+    )
+    p.add_argument(
+        "--keep-image-torch",
+        action="store_true",
+        help="keep the image's torch instead of installing requirements.txt's pin",
+    )
+    p.add_argument(
+        "--no-checkpoint-cache",
+        dest="checkpoint_cache",
+        action="store_false",
+        help="keep the DVC cache out of the synced checkpoint folder (a spot restart then reruns finished stages)",
+    )
+    p.add_argument(
+        "--include-untracked",
+        action="store_true",
+        help="also ship new files git does not ignore (default: tracked files only); files that look "
+        "like credentials (.env, .aws/, *.pem, ...) never ship",
+    )
     p.add_argument("--no-wait", dest="wait", action="store_false", help="submit and return without streaming")
     p.add_argument("--no-logs", dest="logs", action="store_false", help="stream the status but not the job's logs")
     p.add_argument("--dry-run", action="store_true", help="print the job definition as JSON; no AWS calls")

@@ -15,8 +15,7 @@ from typing import Any
 from streamguard.errors import StreamGuardError
 
 CREDENTIALS_HINT = (
-    "set AWS_PROFILE (after `aws configure` or `aws sso login`) or AWS_ACCESS_KEY_ID and "
-    "AWS_SECRET_ACCESS_KEY"
+    "set AWS_PROFILE (after `aws configure` or `aws sso login`) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 )
 
 
@@ -28,7 +27,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     """'s3://bucket/some/prefix' -> ('bucket', 'some/prefix')."""
     if not isinstance(uri, str) or not uri.startswith("s3://"):
         raise CloudError(f"'{uri}' is not an S3 URI; expected s3://bucket[/prefix]")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket:
         raise CloudError(f"'{uri}' names no bucket; expected s3://bucket[/prefix]")
     return bucket, key.strip("/")
@@ -69,8 +68,7 @@ def _explain(exc: Exception, what: str) -> CloudError:
     return CloudError(f"{what}: {exc}")
 
 
-def ensure_bucket(endpoint_url: str | None, bucket: str, region: str | None = None, *,
-                  session: Any = None) -> bool:
+def ensure_bucket(endpoint_url: str | None, bucket: str, region: str | None = None, *, session: Any = None) -> bool:
     """Make sure `bucket` exists; create it when it does not. Returns True when it was created.
 
     A bucket that exists but that these credentials cannot see (403) is an error,
@@ -85,8 +83,10 @@ def ensure_bucket(endpoint_url: str | None, bucket: str, region: str | None = No
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in ("403", "AccessDenied", "Forbidden"):
-            raise CloudError(f"s3://{bucket} exists but these credentials cannot access it (403); "
-                             "pick another bucket or ask for s3:ListBucket/s3:PutObject on it") from None
+            raise CloudError(
+                f"s3://{bucket} exists but these credentials cannot access it (403); "
+                "pick another bucket or ask for s3:ListBucket/s3:PutObject on it"
+            ) from None
         if code not in ("404", "NoSuchBucket", "NotFound"):
             raise _explain(exc, f"checking s3://{bucket}") from None
     except BotoCoreError as exc:
@@ -109,8 +109,9 @@ def ensure_bucket(endpoint_url: str | None, bucket: str, region: str | None = No
     return True
 
 
-def upload_file(path: str | Path, s3_uri: str, endpoint_url: str | None = None, *,
-                region: str | None = None, session: Any = None) -> str:
+def upload_file(
+    path: str | Path, s3_uri: str, endpoint_url: str | None = None, *, region: str | None = None, session: Any = None
+) -> str:
     """Upload one local file to `s3_uri` (the object's full key). Returns the URI."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -166,11 +167,14 @@ def dvc_remote(repo_root: str | Path = ".", name: str | None = None) -> DvcRemot
     finally:
         repo.close()
     if not name:
-        raise CloudError(f"{repo_root}/.dvc/config: no default remote (core.remote); "
-                         "add one with `dvc remote add -d storage s3://bucket/path`")
+        raise CloudError(
+            f"{repo_root}/.dvc/config: no default remote (core.remote); "
+            "add one with `dvc remote add -d storage s3://bucket/path`"
+        )
     if name not in remotes:
         known = ", ".join(sorted(remotes)) or "none"
         raise CloudError(f"{repo_root}/.dvc/config: no DVC remote named '{name}' (known: {known})")
     section = remotes[name]
-    return DvcRemote(name=name, url=str(section["url"]), endpoint_url=section.get("endpointurl"),
-                     region=section.get("region"))
+    return DvcRemote(
+        name=name, url=str(section["url"]), endpoint_url=section.get("endpointurl"), region=section.get("region")
+    )

@@ -27,16 +27,25 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from streamguard.cloud import options as opt
 from streamguard.cloud.bundle import CODE_DIR, GIT_BUNDLE, MANIFEST, SourceInfo, build_source_bundle, named, source_info
-from streamguard.cloud.s3 import CREDENTIALS_HINT, CloudError, DvcRemote, dvc_remote, ensure_bucket, join_s3, \
-    parse_s3_uri, upload_file
+from streamguard.cloud.s3 import (
+    CREDENTIALS_HINT,
+    CloudError,
+    DvcRemote,
+    dvc_remote,
+    ensure_bucket,
+    join_s3,
+    parse_s3_uri,
+    upload_file,
+)
 from streamguard.errors import StreamGuardError
 
 ENTRY_SCRIPT = "cloud/sagemaker_entry.sh"
@@ -91,11 +100,18 @@ class JobPlan:
     def bundle_listing(self) -> dict[str, Any]:
         """What the source tarball holds: exactly the files `submit` packs (cloud/bundle.py)."""
         src = self.source
-        return {"s3_uri": self.bundle_uri, "commit": src.commit, "dirty": src.dirty,
-                "include_untracked": src.include_untracked, "file_count": len(src.files), "bytes": src.bytes,
-                "files": [f"{CODE_DIR}/{f}" for f in src.files],
-                "meta": [MANIFEST, *([GIT_BUNDLE] if src.commit else [])],
-                "untracked_left_out": src.untracked_left_out, "secrets_left_out": src.secrets_left_out}
+        return {
+            "s3_uri": self.bundle_uri,
+            "commit": src.commit,
+            "dirty": src.dirty,
+            "include_untracked": src.include_untracked,
+            "file_count": len(src.files),
+            "bytes": src.bytes,
+            "files": [f"{CODE_DIR}/{f}" for f in src.files],
+            "meta": [MANIFEST, *([GIT_BUNDLE] if src.commit else [])],
+            "untracked_left_out": src.untracked_left_out,
+            "secrets_left_out": src.secrets_left_out,
+        }
 
     def definition(self) -> dict[str, Any]:
         """The job as JSON-ready data: ModelTrainer's arguments plus what runs inside."""
@@ -105,8 +121,10 @@ class JobPlan:
             "region": self.region,
             "source_bundle": self.bundle_listing(),
             "dvc": {"remote": self.remote.name, "url": self.remote.url, "command": " ".join(self.dvc_command)},
-            "results": {"model_artifacts": join_s3(self.run_prefix, "<job-name>", "output", "model.tar.gz"),
-                        "checkpoints": self.checkpoint_uri},
+            "results": {
+                "model_artifacts": join_s3(self.run_prefix, "<job-name>", "output", "model.tar.gz"),
+                "checkpoints": self.checkpoint_uri,
+            },
         }
 
 
@@ -122,6 +140,7 @@ def _plain(value: Any) -> Any:
 
 
 # --- validation ------------------------------------------------------------------
+
 
 def validate_overrides(overrides: list[str], params_path: str | Path) -> dict[str, str]:
     """Check -S overrides the way `dvc exp run -S` applies them, then against the params schema.
@@ -142,8 +161,9 @@ def validate_overrides(overrides: list[str], params_path: str | Path) -> dict[st
         if not sep or not key.strip():
             raise StreamGuardError(f"-S {item!r}: expected key=value, e.g. -S transformer.learning_rate=0.0003")
         if ":" in key:
-            raise StreamGuardError(f"-S {item!r}: only {params_path.name} keys are supported here, without a file "
-                                   "prefix")
+            raise StreamGuardError(
+                f"-S {item!r}: only {params_path.name} keys are supported here, without a file prefix"
+            )
         result[key.lstrip("+")] = value
     raw, _ = read_params_yaml(params_path)
     for item in overrides:
@@ -168,7 +188,7 @@ def _check_key_exists(raw: dict, dotted: str, params_path: Path) -> None:
     for i, part in enumerate(parts):
         if not isinstance(node, dict) or part not in node:
             close = difflib.get_close_matches(part, list(node), n=1) if isinstance(node, dict) else []
-            hint = f" (did you mean '{'.'.join([*parts[:i], close[0], *parts[i + 1:]])}'?)" if close else ""
+            hint = f" (did you mean '{'.'.join([*parts[:i], close[0], *parts[i + 1 :]])}'?)" if close else ""
             raise StreamGuardError(f"-S {dotted}=...: no key '{dotted}' in {params_path.name}{hint}")
         node = node[part]
 
@@ -211,7 +231,8 @@ def _resolve_role(role: str | None) -> str:
     if not role:
         raise StreamGuardError(
             f"no SageMaker execution role: pass --role arn:aws:iam::<account-id>:role/<name> or set {opt.ROLE_ENV}. "
-            "The role must trust sagemaker.amazonaws.com and may read/write the S3 output and DVC remote buckets")
+            "The role must trust sagemaker.amazonaws.com and may read/write the S3 output and DVC remote buckets"
+        )
     if not ROLE_RE.match(role):
         raise StreamGuardError(f"--role {role!r} is not an IAM role ARN (arn:aws:iam::<account-id>:role/<name>)")
     return role
@@ -226,12 +247,14 @@ def _resolve_image(image: str | None, pytorch_version: str | None, region: str, 
     if not pytorch_version:
         raise StreamGuardError(
             f"no training image: pass --image URI (a PyTorch GPU training image, or set {opt.IMAGE_ENV}) "
-            "or --pytorch-version X.Y to use the AWS PyTorch training image for --region")
+            "or --pytorch-version X.Y to use the AWS PyTorch training image for --region"
+        )
     from sagemaker.core import image_uris
 
     try:
-        return image_uris.retrieve("pytorch", region=region, version=pytorch_version, instance_type=instance_type,
-                                   image_scope="training")
+        return image_uris.retrieve(
+            "pytorch", region=region, version=pytorch_version, instance_type=instance_type, image_scope="training"
+        )
     except ValueError as exc:
         raise StreamGuardError(f"--pytorch-version {pytorch_version}: {exc}") from None
 
@@ -250,6 +273,7 @@ def _parse_inputs(inputs: list[str]) -> dict[str, str]:
 
 
 # --- planning ----------------------------------------------------------------------
+
 
 def dvc_command(repro: bool, name: str, overrides: list[str], stages: list[str]) -> list[str]:
     if repro:
@@ -275,8 +299,10 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
     role = _resolve_role(o.role)
     region = _resolve_region(o.region)
     if o.instance_count != 1:
-        raise StreamGuardError(f"--instance-count {o.instance_count}: the DVC pipeline runs on one machine; "
-                               "use a larger --instance-type instead")
+        raise StreamGuardError(
+            f"--instance-count {o.instance_count}: the DVC pipeline runs on one machine; "
+            "use a larger --instance-type instead"
+        )
     if o.volume_gb < 1:
         raise StreamGuardError("--volume-gb must be positive")
     image = _resolve_image(o.image, o.pytorch_version, region, o.instance_type)
@@ -305,30 +331,46 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
     output = o.output
     if not output:
         if not remote.is_s3:
-            raise StreamGuardError(f"the DVC remote '{remote.name}' ({remote.url}) is not on S3: pass "
-                                   "--output s3://bucket/prefix")
+            raise StreamGuardError(
+                f"the DVC remote '{remote.name}' ({remote.url}) is not on S3: pass --output s3://bucket/prefix"
+            )
         output = f"s3://{remote.bucket}/sagemaker"
     run_prefix = join_s3(output, name)
     source = source_info(repo_root, include_untracked=o.include_untracked)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     bundle_uri = join_s3(run_prefix, "source", f"source-{stamp}.tar.gz")
 
-    from sagemaker.core.training.configs import CheckpointConfig, Compute, InputData, OutputDataConfig, SourceCode, \
-        StoppingCondition, Tag
+    from sagemaker.core.training.configs import (
+        CheckpointConfig,
+        Compute,
+        InputData,
+        OutputDataConfig,
+        SourceCode,
+        StoppingCondition,
+        Tag,
+    )
 
     trainer_kwargs: dict[str, Any] = {
         "training_image": image,
         "role": role,
         "base_job_name": name,
-        "source_code": SourceCode(source_dir=bundle_uri, command=ENTRY_COMMAND, ignore_patterns=None,
-                                  args=entry_args(o.repro, name, o.overrides, o.stages)),
-        "compute": Compute(instance_type=o.instance_type, instance_count=o.instance_count,
-                           volume_size_in_gb=o.volume_gb, enable_managed_spot_training=o.spot),
-        "stopping_condition": StoppingCondition(max_runtime_in_seconds=o.max_run_s,
-                                                max_wait_time_in_seconds=max_wait),
+        "source_code": SourceCode(
+            source_dir=bundle_uri,
+            command=ENTRY_COMMAND,
+            ignore_patterns=None,
+            args=entry_args(o.repro, name, o.overrides, o.stages),
+        ),
+        "compute": Compute(
+            instance_type=o.instance_type,
+            instance_count=o.instance_count,
+            volume_size_in_gb=o.volume_gb,
+            enable_managed_spot_training=o.spot,
+        ),
+        "stopping_condition": StoppingCondition(max_runtime_in_seconds=o.max_run_s, max_wait_time_in_seconds=max_wait),
         "output_data_config": OutputDataConfig(s3_output_path=run_prefix, compression_type="GZIP"),
-        "checkpoint_config": CheckpointConfig(s3_uri=join_s3(run_prefix, "checkpoints"),
-                                              local_path=CHECKPOINT_LOCAL_PATH),
+        "checkpoint_config": CheckpointConfig(
+            s3_uri=join_s3(run_prefix, "checkpoints"), local_path=CHECKPOINT_LOCAL_PATH
+        ),
         "input_data_config": [InputData(channel_name=k, data_source=v) for k, v in channels.items()] or None,
         "environment": {
             "SG_RUN_NAME": name,
@@ -346,12 +388,20 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
     }
     if trainer_kwargs["input_data_config"] is None:
         del trainer_kwargs["input_data_config"]
-    return JobPlan(name=name, region=region, run_prefix=run_prefix, bundle_uri=bundle_uri, source=source,
-                   remote=remote, dvc_command=dvc_command(o.repro, name, o.overrides, o.stages),
-                   trainer_kwargs=trainer_kwargs)
+    return JobPlan(
+        name=name,
+        region=region,
+        run_prefix=run_prefix,
+        bundle_uri=bundle_uri,
+        source=source,
+        remote=remote,
+        dvc_command=dvc_command(o.repro, name, o.overrides, o.stages),
+        trainer_kwargs=trainer_kwargs,
+    )
 
 
 # --- submission ------------------------------------------------------------------------
+
 
 def _telemetry_opted_out(config: dict | None) -> dict:
     config = json.loads(json.dumps(config or {}))
@@ -375,8 +425,14 @@ def _quiet_command_warning() -> None:
         logger.addFilter(_DropCommandWarning())
 
 
-def submit(plan: JobPlan, repo_root: str | Path = ".", *, wait: bool = True, logs: bool = True,
-           say: Callable[[str], None] = print) -> str:
+def submit(
+    plan: JobPlan,
+    repo_root: str | Path = ".",
+    *,
+    wait: bool = True,
+    logs: bool = True,
+    say: Callable[[str], None] = print,
+) -> str:
     """Upload the source bundle and create the training job. Returns the job name."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -394,15 +450,19 @@ def submit(plan: JobPlan, repo_root: str | Path = ".", *, wait: bool = True, log
         except CloudError as exc:  # the job's role, not these credentials, is what must reach it
             say(f"warning: {exc}")
     if plan.remote.endpoint_url:
-        say(f"note: the DVC remote '{plan.remote.name}' uses endpoint {plan.remote.endpoint_url} here; "
-            f"the job uses AWS S3 ({plan.remote.url})")
+        say(
+            f"note: the DVC remote '{plan.remote.name}' uses endpoint {plan.remote.endpoint_url} here; "
+            f"the job uses AWS S3 ({plan.remote.url})"
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         bundle = build_source_bundle(repo_root, Path(tmp) / "source.tar.gz", plan.source)
         upload_file(bundle.path, plan.bundle_uri, session=session)
-    say(f"source: {len(bundle.info.files)} files ({bundle.size / 1e6:.1f} MB) at "
+    say(
+        f"source: {len(bundle.info.files)} files ({bundle.size / 1e6:.1f} MB) at "
         f"{(bundle.info.commit or 'no commit')[:12]}{' + uncommitted changes' if bundle.info.dirty else ''} "
-        f"-> {plan.bundle_uri}")
+        f"-> {plan.bundle_uri}"
+    )
 
     from sagemaker.core.helper.iam_role_resolver import RoleValidationError
     from sagemaker.core.helper.session_helper import Session
@@ -410,8 +470,11 @@ def submit(plan: JobPlan, repo_root: str | Path = ".", *, wait: bool = True, log
     from sagemaker.train import ModelTrainer
 
     _quiet_command_warning()
-    sm_session = Session(boto_session=session, default_bucket=out_bucket,
-                         default_bucket_prefix=out_prefix.rsplit("/", 1)[0] if "/" in out_prefix else None)
+    sm_session = Session(
+        boto_session=session,
+        default_bucket=out_bucket,
+        default_bucket_prefix=out_prefix.rsplit("/", 1)[0] if "/" in out_prefix else None,
+    )
     sm_session.sagemaker_config = _telemetry_opted_out(sm_session.sagemaker_config)
     trainer = None
     try:
@@ -427,7 +490,8 @@ def submit(plan: JobPlan, repo_root: str | Path = ".", *, wait: bool = True, log
         raise StreamGuardError(
             f"training job {job.training_job_name if job else plan.name} failed: {exc}. Logs: CloudWatch "
             f"/aws/sagemaker/TrainingJobs; checkpoints stay at {plan.checkpoint_uri} "
-            f"(run again with --name {plan.name} to resume from them)") from None
+            f"(run again with --name {plan.name} to resume from them)"
+        ) from None
     except KeyboardInterrupt:
         job = trainer._latest_training_job if trainer else None
         if job is None:
@@ -435,7 +499,8 @@ def submit(plan: JobPlan, repo_root: str | Path = ".", *, wait: bool = True, log
         raise StreamGuardError(
             f"stopped watching; the job {job.training_job_name} keeps running. Stop it with: "
             f"aws sagemaker stop-training-job --training-job-name {job.training_job_name} "
-            f"--region {plan.region}") from None
+            f"--region {plan.region}"
+        ) from None
     except BotoCoreError as exc:
         raise CloudError(f"talking to SageMaker: {exc}") from None
     except (ValueError, RoleValidationError, SageMakerCoreError) as exc:  # the SDK's checks, e.g. of the role
@@ -446,19 +511,37 @@ def submit(plan: JobPlan, repo_root: str | Path = ".", *, wait: bool = True, log
 
 # --- the CLI command --------------------------------------------------------------------
 
+
 def options_from_args(args: Any) -> LaunchOptions:
     return LaunchOptions(
-        role=args.role, image=args.image, pytorch_version=args.pytorch_version, instance_type=args.instance_type,
-        instance_count=args.instance_count, volume_gb=args.volume_gb, spot=args.spot, max_run_s=args.max_run,
-        max_wait_s=args.max_wait, region=args.region, output=args.output, name=args.name,
-        overrides=list(args.overrides), stages=list(args.stages), repro=args.repro, inputs=list(args.inputs),
-        keep_image_torch=args.keep_image_torch, checkpoint_cache=args.checkpoint_cache, params_path=args.params,
-        include_untracked=args.include_untracked)
+        role=args.role,
+        image=args.image,
+        pytorch_version=args.pytorch_version,
+        instance_type=args.instance_type,
+        instance_count=args.instance_count,
+        volume_gb=args.volume_gb,
+        spot=args.spot,
+        max_run_s=args.max_run,
+        max_wait_s=args.max_wait,
+        region=args.region,
+        output=args.output,
+        name=args.name,
+        overrides=list(args.overrides),
+        stages=list(args.stages),
+        repro=args.repro,
+        inputs=list(args.inputs),
+        keep_image_torch=args.keep_image_torch,
+        checkpoint_cache=args.checkpoint_cache,
+        params_path=args.params,
+        include_untracked=args.include_untracked,
+    )
 
 
 def _say_what_ships(source: SourceInfo, say: Callable[[str], None]) -> None:
-    say(f"source bundle: {len(source.files)} files ({source.bytes / 1e6:.1f} MB before compression); "
-        "the dry run lists them under source_bundle.files")
+    say(
+        f"source bundle: {len(source.files)} files ({source.bytes / 1e6:.1f} MB before compression); "
+        "the dry run lists them under source_bundle.files"
+    )
     if source.untracked_left_out:
         say(f"left out: {len(source.untracked_left_out)} untracked files (--include-untracked ships them)")
     if source.secrets_left_out:
@@ -476,10 +559,12 @@ def run_sagemaker(args: Any, repo_root: str | Path = ".") -> None:
         return
     job = submit(plan, repo_root, wait=args.wait, logs=args.logs and args.wait, say=console.print)
     model = join_s3(plan.run_prefix, job, "output", "model.tar.gz")
-    console.print(f"training job: {job}\n"
-                  f"  console: https://{plan.region}.console.aws.amazon.com/sagemaker/home?region={plan.region}"
-                  f"#/jobs/{job}\n"
-                  f"  results: {model} (metrics/, dvc.lock, params.yaml, experiment.bundle, job.json)\n"
-                  f"  fetch:   aws s3 cp {model} . && mkdir -p {job} && tar xzf model.tar.gz -C {job}\n"
-                  f"  apply:   cp {job}/dvc.lock {job}/params.yaml . && dvc pull   (on the commit the job ran)\n"
-                  f"  compare: git fetch {job}/experiment.bundle 'refs/exps/*:refs/exps/*' && dvc exp show")
+    console.print(
+        f"training job: {job}\n"
+        f"  console: https://{plan.region}.console.aws.amazon.com/sagemaker/home?region={plan.region}"
+        f"#/jobs/{job}\n"
+        f"  results: {model} (metrics/, dvc.lock, params.yaml, experiment.bundle, job.json)\n"
+        f"  fetch:   aws s3 cp {model} . && mkdir -p {job} && tar xzf model.tar.gz -C {job}\n"
+        f"  apply:   cp {job}/dvc.lock {job}/params.yaml . && dvc pull   (on the commit the job ran)\n"
+        f"  compare: git fetch {job}/experiment.bundle 'refs/exps/*:refs/exps/*' && dvc exp show"
+    )

@@ -15,13 +15,38 @@ SECRET_DIRS = frozenset({".aws", ".ssh", ".gnupg", ".docker", ".kube", ".azure",
 
 SECRET_NAMES = (
     # environment files: .env, .env.local, prod.env, secrets.env, direnv's .envrc
-    ".env", ".env.*", "*.env", ".envrc",
+    ".env",
+    ".env.*",
+    "*.env",
+    ".envrc",
     # tool credential stores
-    ".netrc", "_netrc", ".git-credentials", ".npmrc", ".pypirc", ".pgpass", ".htpasswd", ".boto", ".s3cfg",
-    "credentials*", "secrets.*", "secret.*", "service-account*.json", "*.tfvars", "*.tfstate",
+    ".netrc",
+    "_netrc",
+    ".git-credentials",
+    ".npmrc",
+    ".pypirc",
+    ".pgpass",
+    ".htpasswd",
+    ".boto",
+    ".s3cfg",
+    "credentials*",
+    "secrets.*",
+    "secret.*",
+    "service-account*.json",
+    "*.tfvars",
+    "*.tfstate",
     # keys and certificates with private parts
-    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx",
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.kdbx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
 )
 
 # `.env.example` documents the variables; it holds no values by convention

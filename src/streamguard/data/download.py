@@ -14,8 +14,8 @@ with the sha256 of every input and output file.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from streamguard.data.input_files import decode_json, decode_utf8, read_bytes, require_file
 from streamguard.data.records import (
@@ -80,8 +80,13 @@ def read_huggingface(dataset: str) -> Iterator[Record]:
     ds = load_dataset(dataset)
     for hf_split, split in splits.items():
         for index, row in enumerate(ds[hf_split]):
-            obj = {"func": row["func"], "target": int(row["target"]), "project": row.get("project", "unknown"),
-                   "commit": row.get("commit_id"), "split": split}
+            obj = {
+                "func": row["func"],
+                "target": int(row["target"]),
+                "project": row.get("project", "unknown"),
+                "commit": row.get("commit_id"),
+                "split": split,
+            }
             where = f"{dataset}:{hf_split}[{index}]"
             yield with_content_id(parse_record(obj, where, defaults={"source": "devign"}), where, row.get("idx"))
 

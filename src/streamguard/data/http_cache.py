@@ -50,8 +50,12 @@ class ResponseCache:
     def get(self, key: str) -> CachedResponse | None:
         try:
             entry = json.loads(self._path(key).read_text(encoding="utf-8"))
-            return CachedResponse(url=entry["url"], status=entry["status"], headers=entry["headers"],
-                                  body=base64.b64decode(entry["body_b64"]))
+            return CachedResponse(
+                url=entry["url"],
+                status=entry["status"],
+                headers=entry["headers"],
+                body=base64.b64decode(entry["body_b64"]),
+            )
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError):

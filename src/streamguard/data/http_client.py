@@ -235,8 +235,11 @@ class HttpClient:
             if attempt + 1 < attempts:
                 self.stats.add(retries=1)
                 self._sleep(delay)
-        cache_note = (f"; responses already fetched are cached in {self.cache_dir}, so re-running resumes"
-                      if self.cache_dir else "")
+        cache_note = (
+            f"; responses already fetched are cached in {self.cache_dir}, so re-running resumes"
+            if self.cache_dir
+            else ""
+        )
         raise HttpError(
             f"{method} {url}: {last_problem} after {attempts} attempts; the server keeps failing — "
             f"wait and re-run, or raise collect.retries / collect.backoff_max_s{cache_note}",
@@ -269,8 +272,15 @@ class HttpClient:
         if session is None:
             session = self._local.session = BoundedSession()
         try:
-            got = exchange(session, method, url, data=data, headers=headers, timeout_s=self.timeout_s,
-                           max_body_bytes=self.max_body_bytes)
+            got = exchange(
+                session,
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout_s=self.timeout_s,
+                max_body_bytes=self.max_body_bytes,
+            )
         except BodyTooLarge:
             raise HttpError(
                 f"{method} {url}: the response body is over the {self.max_body_bytes:,}-byte cap "
@@ -290,6 +300,7 @@ class HttpClient:
                 status=response.status,
             )
         return response
+
 
 def _with_query(url: str, params: dict[str, Any] | None) -> str:
     if not params:

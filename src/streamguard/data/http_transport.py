@@ -25,8 +25,18 @@ USER_AGENT = "streamguard-collect/0.1 (+https://github.com/streamguard)"
 _CHUNK = 64 * 1024
 # headers that may follow a redirect to another origin: none of them carries a credential.
 # Everything else the caller set (Authorization, NVD's apiKey, ...) stays with the origin it was meant for.
-_SAFE_ACROSS_ORIGINS = frozenset({"accept", "accept-encoding", "user-agent", "connection", "content-type",
-                                  "content-length", "transfer-encoding", "cookie"})  # requests re-derives cookies
+_SAFE_ACROSS_ORIGINS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "user-agent",
+        "connection",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "cookie",
+    }
+)  # requests re-derives cookies
 
 
 class DeadlineExceeded(Exception):
@@ -144,8 +154,16 @@ class BoundedSession(requests.Session):
         super().rebuild_auth(prepared_request, response)
 
 
-def exchange(session: BoundedSession, method: str, url: str, *, data: bytes | None, headers: dict[str, str],
-             timeout_s: float, max_body_bytes: int) -> Exchange:
+def exchange(
+    session: BoundedSession,
+    method: str,
+    url: str,
+    *,
+    data: bytes | None,
+    headers: dict[str, str],
+    timeout_s: float,
+    max_body_bytes: int,
+) -> Exchange:
     """Send one request (following redirects) and read the whole response within `timeout_s`.
 
     Raises DeadlineExceeded, BodyTooLarge, or requests' ConnectionError/Timeout.

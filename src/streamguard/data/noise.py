@@ -32,7 +32,8 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from streamguard.data.records import Record, RecordError, duplicate_key, normalise_whitespace
 from streamguard.params import CollectParams, Params

@@ -124,8 +124,9 @@ def run_preprocess(params: Params, raw_dir: Path, out_dir: Path, collected: Path
     return report
 
 
-def hold_out_collected(collected: list[Record], by_split: dict[str, list[Record]],
-                       params: Params) -> tuple[list[Record], dict]:
+def hold_out_collected(
+    collected: list[Record], by_split: dict[str, list[Record]], params: Params
+) -> tuple[list[Record], dict]:
     """Collected records of the held-out projects, for the test split (cross-project, phase 2).
 
     A text already in train or valid stays out (it would be tested on what was
@@ -141,9 +142,13 @@ def hold_out_collected(collected: list[Record], by_split: dict[str, list[Record]
     kept, dropped = dedupe(fresh)
     for rec in kept:
         rec.split = "test"
-    report = {"records": len(held), "kept": len(kept), "in_train_or_valid": len(held) - len(fresh),
-              "dropped": dict(sorted(dropped.items())),
-              "pairs": len({r.pair for r in kept if r.pair is not None})}
+    report = {
+        "records": len(held),
+        "kept": len(kept),
+        "in_train_or_valid": len(held) - len(fresh),
+        "dropped": dict(sorted(dropped.items())),
+        "pairs": len({r.pair for r in kept if r.pair is not None}),
+    }
     return kept, report
 
 

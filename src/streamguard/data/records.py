@@ -163,8 +163,9 @@ def read_records(path: str | Path, *, defaults: dict[str, Any] | None = None) ->
         yield rec
 
 
-def read_source_records(path: str | Path, *, defaults: dict[str, Any] | None = None,
-                        origin_path: str | None = None) -> Iterator[Record]:
+def read_source_records(
+    path: str | Path, *, defaults: dict[str, Any] | None = None, origin_path: str | None = None
+) -> Iterator[Record]:
     """Yield records from a dataset file (Devign JSONL, CodeXGLUE), with content-derived ids.
 
     A source's own id (`id`, or CodeXGLUE's `idx`) is not trusted to name one

@@ -158,8 +158,9 @@ def is_held_out(rec: Record, test_projects: Iterable[str]) -> bool:
     return rec.project.lower() in {p.lower() for p in test_projects}
 
 
-def split_by_project(records: list[Record], test_projects: list[str], valid_fraction: float,
-                     seed: int) -> tuple[list[Record], int]:
+def split_by_project(
+    records: list[Record], test_projects: list[str], valid_fraction: float, seed: int
+) -> tuple[list[Record], int]:
     """Cross-project split: the held-out projects' records are test; the rest is split into train and valid.
 
     A linked group (duplicates ∪ pairs) that touches a held-out project goes to

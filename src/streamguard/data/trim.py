@@ -10,14 +10,45 @@ call keeps its head).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 DANGEROUS_APIS = (
-    "memcpy", "memmove", "memset", "strcpy", "strncpy", "strcat", "strncat", "sprintf", "vsprintf",
-    "snprintf", "gets", "fgets", "scanf", "sscanf", "malloc", "calloc", "realloc", "free", "alloca",
-    "read", "recv", "system", "popen", "execl", "execlp", "execv", "execvp", "av_malloc", "av_free",
-    "av_freep", "av_realloc", "g_malloc", "g_free", "g_new", "g_realloc",
+    "memcpy",
+    "memmove",
+    "memset",
+    "strcpy",
+    "strncpy",
+    "strcat",
+    "strncat",
+    "sprintf",
+    "vsprintf",
+    "snprintf",
+    "gets",
+    "fgets",
+    "scanf",
+    "sscanf",
+    "malloc",
+    "calloc",
+    "realloc",
+    "free",
+    "alloca",
+    "read",
+    "recv",
+    "system",
+    "popen",
+    "execl",
+    "execlp",
+    "execv",
+    "execvp",
+    "av_malloc",
+    "av_free",
+    "av_freep",
+    "av_realloc",
+    "g_malloc",
+    "g_free",
+    "g_new",
+    "g_realloc",
 )
 DANGEROUS_CALL = re.compile(r"\b(?:" + "|".join(DANGEROUS_APIS) + r")\s*\(")
 # an indexed write such as `buf[i] = ...` (not `==`)

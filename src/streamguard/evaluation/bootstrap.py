@@ -13,8 +13,8 @@ resamples are left out of those metrics' intervals rather than poisoning them
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import scipy.stats

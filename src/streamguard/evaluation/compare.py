@@ -24,7 +24,6 @@ import csv
 import io
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -57,7 +56,9 @@ def _read_text(rev: str, repo: str) -> str:
     from dvc.exceptions import DvcException
 
     try:
-        with dvc.api.open(PREDICTIONS_PATH, repo=repo, rev=None if rev == WORKSPACE else rev, encoding="utf-8") as handle:
+        with dvc.api.open(
+            PREDICTIONS_PATH, repo=repo, rev=None if rev == WORKSPACE else rev, encoding="utf-8"
+        ) as handle:
             return handle.read()
     except (DvcException, FileNotFoundError) as exc:
         raise EvaluationError(
@@ -71,7 +72,9 @@ def parse_predictions_csv(text: str, where: str) -> RevisionPredictions:
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or header[:2] != ["id", "target"]:
-        raise EvaluationError(f"{where}: expected a header starting with 'id,target', got {header}; re-run the evaluate stage")
+        raise EvaluationError(
+            f"{where}: expected a header starting with 'id,target', got {header}; re-run the evaluate stage"
+        )
     models = [c[: -len("_pred")] for c in header if c.endswith("_pred")]
     if not models:
         raise EvaluationError(f"{where}: no '<model>_pred' column in the header {header}; re-run the evaluate stage")
@@ -137,7 +140,9 @@ class Comparison:
     pair_results: dict[str, dict[str, float]] | None = None
 
 
-def compare_revisions(a: RevisionPredictions, b: RevisionPredictions, settings: EvaluateParams, rev_a: str, rev_b: str) -> Comparison:
+def compare_revisions(
+    a: RevisionPredictions, b: RevisionPredictions, settings: EvaluateParams, rev_a: str, rev_b: str
+) -> Comparison:
     shared = sorted(set(a.target) & set(b.target))
     if not shared:
         raise EvaluationError(
@@ -157,8 +162,14 @@ def compare_revisions(a: RevisionPredictions, b: RevisionPredictions, settings: 
         pred_b = np.array([b.predicted[model][i] for i in shared], dtype=float)
         # first argument is B: differences read "B - A", McNemar b counts "only B right"
         results[model] = paired_comparison(
-            y, pred_b, _PREDICTION_THRESHOLD, pred_a, _PREDICTION_THRESHOLD,
-            settings.bootstrap_resamples, settings.confidence_level, settings.seed,
+            y,
+            pred_b,
+            _PREDICTION_THRESHOLD,
+            pred_a,
+            _PREDICTION_THRESHOLD,
+            settings.bootstrap_resamples,
+            settings.confidence_level,
+            settings.seed,
         )
     return Comparison(
         pair_results=_compare_pairs(a, b, shared, results, settings),
@@ -174,8 +185,9 @@ def compare_revisions(a: RevisionPredictions, b: RevisionPredictions, settings: 
     )
 
 
-def _compare_pairs(a: RevisionPredictions, b: RevisionPredictions, shared: list[str], models: dict,
-                   settings: EvaluateParams) -> dict[str, dict[str, float]] | None:
+def _compare_pairs(
+    a: RevisionPredictions, b: RevisionPredictions, shared: list[str], models: dict, settings: EvaluateParams
+) -> dict[str, dict[str, float]] | None:
     """Pair metrics of each model in both revisions, over the pairs both revisions hold whole."""
     if a.pair is None or b.pair is None or a.prob is None or b.prob is None:
         return None
@@ -194,7 +206,12 @@ def _compare_pairs(a: RevisionPredictions, b: RevisionPredictions, shared: list[
             pred = np.array([rev.predicted[model][i] for i in shared], dtype=float)
             sides.append((prob, pred))
         results[model] = pair_difference(
-            sides[0], sides[1], pairs, settings.bootstrap_resamples, settings.confidence_level, settings.seed,
+            sides[0],
+            sides[1],
+            pairs,
+            settings.bootstrap_resamples,
+            settings.confidence_level,
+            settings.seed,
         )
     return results
 

@@ -13,8 +13,9 @@ disappears when the model is not trained. Columns:
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
@@ -79,7 +80,9 @@ def write_csv(path: Path, columns: Iterable[str], rows: Iterable[dict[str, Any]]
             writer.writerow([_cell(row[column]) for column in columns])
 
 
-def write_plot_data(plots_dir: Path, model: str, y: np.ndarray, prob: np.ndarray, pred: np.ndarray, calibration_bins: int) -> None:
+def write_plot_data(
+    plots_dir: Path, model: str, y: np.ndarray, prob: np.ndarray, pred: np.ndarray, calibration_bins: int
+) -> None:
     tables: dict[str, list[dict[str, Any]]] = {
         "roc": roc_rows(y, prob),
         "pr": pr_rows(y, prob),

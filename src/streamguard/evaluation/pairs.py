@@ -125,8 +125,11 @@ def pair_metrics(
     p_v, p_f = prob[pairs.vulnerable], prob[pairs.fixed]
     point = pair_rows(p_v, p_f, threshold)
     interval = paired_percentile_bootstrap(
-        (p_v, p_f), lambda a, b: pair_rows(a, b, threshold),
-        resamples=resamples, confidence_level=confidence_level, seed=seed,
+        (p_v, p_f),
+        lambda a, b: pair_rows(a, b, threshold),
+        resamples=resamples,
+        confidence_level=confidence_level,
+        seed=seed,
     )
     for i, name in enumerate(PAIR_METRICS):
         out[name] = float(point[i])
@@ -134,7 +137,11 @@ def pair_metrics(
         out[f"{name}_ci_high"] = float(interval.high[i])
     y = y.astype(np.int8)
     vds_interval = paired_percentile_bootstrap(
-        (y, prob), vd_s, resamples=resamples, confidence_level=confidence_level, seed=seed,
+        (y, prob),
+        vd_s,
+        resamples=resamples,
+        confidence_level=confidence_level,
+        seed=seed,
     )
     out["vd_s"] = float(vd_s(y, prob))
     out["vd_s_ci_low"] = float(vds_interval.low)
@@ -150,12 +157,14 @@ def _compared_rows(p_vul: np.ndarray, p_fix: np.ndarray, d_vul: np.ndarray, d_fi
     # P-C/P-R from each revision's own 0/1 predictions (its own threshold), the ranking from probabilities
     by_prediction = pair_rows(d_vul, d_fix, _PREDICTION_THRESHOLD)
     by_probability = pair_rows(p_vul, p_fix, _PREDICTION_THRESHOLD)
-    return np.stack([
-        by_prediction[PAIR_METRICS.index("p_c")],
-        by_prediction[PAIR_METRICS.index("p_r")],
-        by_probability[PAIR_METRICS.index("pairwise_accuracy")],
-        by_probability[PAIR_METRICS.index("tied")],
-    ])
+    return np.stack(
+        [
+            by_prediction[PAIR_METRICS.index("p_c")],
+            by_prediction[PAIR_METRICS.index("p_r")],
+            by_probability[PAIR_METRICS.index("pairwise_accuracy")],
+            by_probability[PAIR_METRICS.index("tied")],
+        ]
+    )
 
 
 def pair_difference(
@@ -175,8 +184,11 @@ def pair_difference(
         arrays += [prob[pairs.vulnerable], prob[pairs.fixed], pred[pairs.vulnerable], pred[pairs.fixed]]
     point_a, point_b = _compared_rows(*arrays[:4]), _compared_rows(*arrays[4:])
     interval = paired_percentile_bootstrap(
-        tuple(arrays), lambda *r: _compared_rows(*r[4:]) - _compared_rows(*r[:4]),
-        resamples=resamples, confidence_level=confidence_level, seed=seed,
+        tuple(arrays),
+        lambda *r: _compared_rows(*r[4:]) - _compared_rows(*r[:4]),
+        resamples=resamples,
+        confidence_level=confidence_level,
+        seed=seed,
     )
     out: dict[str, float] = {"n_pairs": len(pairs)}
     for i, name in enumerate(COMPARED_PAIR_METRICS):

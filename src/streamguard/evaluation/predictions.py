@@ -58,8 +58,12 @@ def _check_runs(obj: dict, where: str) -> tuple[float, ...] | None:
     runs = obj.get("prob_runs")
     if runs is None:
         return None
-    if not isinstance(runs, list) or len(runs) < 2 or not all(
-        isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p) and 0 <= p <= 1 for p in runs
+    if (
+        not isinstance(runs, list)
+        or len(runs) < 2
+        or not all(
+            isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p) and 0 <= p <= 1 for p in runs
+        )
     ):
         raise EvaluationError(f"{where}: 'prob_runs' must be a list of 2+ probabilities in [0, 1]; {_REGENERATE}")
     return tuple(float(p) for p in runs)

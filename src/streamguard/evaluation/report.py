@@ -65,7 +65,9 @@ BASELINE = "lexical"
 def _check_settings(settings: EvaluateParams) -> None:
     # params.py checks types and confidence_level; these ranges matter only here
     if settings.bootstrap_resamples < 1:
-        raise EvaluationError(f"params: evaluate.bootstrap_resamples must be at least 1, got {settings.bootstrap_resamples}")
+        raise EvaluationError(
+            f"params: evaluate.bootstrap_resamples must be at least 1, got {settings.bootstrap_resamples}"
+        )
     if settings.calibration_bins < 1:
         raise EvaluationError(f"params: evaluate.calibration_bins must be at least 1, got {settings.calibration_bins}")
 
@@ -98,8 +100,14 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(_json_ready(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
-def _write_predictions_csv(path: Path, ids: tuple[str, ...], y: np.ndarray, probs: dict[str, np.ndarray],
-                           preds: dict[str, np.ndarray], pair_ids: list[str | None] | None = None) -> None:
+def _write_predictions_csv(
+    path: Path,
+    ids: tuple[str, ...],
+    y: np.ndarray,
+    probs: dict[str, np.ndarray],
+    preds: dict[str, np.ndarray],
+    pair_ids: list[str | None] | None = None,
+) -> None:
     names = list(probs)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -162,7 +170,9 @@ def _print_report(
                 f"{values['mcnemar_p']:.3g}",
             )
         console.print(table)
-        console.print("McNemar b = first right and second wrong, c = the reverse (exact binomial test).", soft_wrap=True)
+        console.print(
+            "McNemar b = first right and second wrong, c = the reverse (exact binomial test).", soft_wrap=True
+        )
 
     paired = {name: m["pairs"] for name, m in test_metrics.items() if "pairs" in m and "p_c" in m["pairs"]}
     if paired:
@@ -174,8 +184,11 @@ def _print_report(
         for metric in (*PAIR_METRICS, "vd_s"):
             table.add_row(metric, *(_with_ci(m, metric) for m in paired.values()))
         console.print(table)
-        console.print("p_c both right, p_v both called vulnerable, p_b both benign, p_r both wrong; "
-                      "vd_s = false-negative rate at <= 0.5 % false positives (lower is better).", soft_wrap=True)
+        console.print(
+            "p_c both right, p_v both called vulnerable, p_b both benign, p_r both wrong; "
+            "vd_s = false-negative rate at <= 0.5 % false positives (lower is better).",
+            soft_wrap=True,
+        )
 
     for verdict in verdicts:
         style = "green" if verdict.beats else "bold yellow"
@@ -214,8 +227,10 @@ def per_run_scores(model: ModelPredictions, models_dir: Path, rule: str) -> dict
         info = json.loads((models_dir / "fusion" / "fusion.json").read_text(encoding="utf-8"))
         thresholds = info.get("thresholds_runs")
         if not thresholds or len(thresholds) != test.prob_runs.shape[0]:
-            raise EvaluationError(f"{models_dir / 'fusion' / 'fusion.json'}: 'thresholds_runs' does not match the "
-                                  "seed runs of its predictions; re-run the fusion stage")
+            raise EvaluationError(
+                f"{models_dir / 'fusion' / 'fusion.json'}: 'thresholds_runs' does not match the "
+                "seed runs of its predictions; re-run the fusion stage"
+            )
     else:
         thresholds = [choose_threshold(valid.target, p, rule) for p in valid.prob_runs]
     scores = [compute_metrics(test.target, p, t) for p, t in zip(test.prob_runs, thresholds)]
@@ -250,9 +265,15 @@ def run_evaluate(
 
     models, absent = load_available_models(models_dir)
     for name in absent:
-        console.print(f"notice: {models_dir / name / 'predictions.jsonl'} not found; {name} is left out", highlight=False, soft_wrap=True)
+        console.print(
+            f"notice: {models_dir / name / 'predictions.jsonl'} not found; {name} is left out",
+            highlight=False,
+            soft_wrap=True,
+        )
 
-    thresholds = {name: choose_model_threshold(model, models_dir, params.fusion.threshold_rule) for name, model in models.items()}
+    thresholds = {
+        name: choose_model_threshold(model, models_dir, params.fusion.threshold_rule) for name, model in models.items()
+    }
     ids, y, probs = aligned_test_split(models)
     n_vulnerable = int(y.sum())
     if n_vulnerable in (0, len(y)):
@@ -266,7 +287,9 @@ def run_evaluate(
     test_metrics = {
         name: {
             "threshold": thresholds[name],
-            **bootstrap_metrics(y, probs[name], thresholds[name], settings.bootstrap_resamples, settings.confidence_level, settings.seed),
+            **bootstrap_metrics(
+                y, probs[name], thresholds[name], settings.bootstrap_resamples, settings.confidence_level, settings.seed
+            ),
         }
         for name in probs
     }
@@ -274,15 +297,26 @@ def run_evaluate(
         pairs = find_pairs(pair_ids, y)
         for name in probs:
             test_metrics[name]["pairs"] = pair_metrics(
-                y, probs[name], thresholds[name], pairs,
-                settings.bootstrap_resamples, settings.confidence_level, settings.seed,
+                y,
+                probs[name],
+                thresholds[name],
+                pairs,
+                settings.bootstrap_resamples,
+                settings.confidence_level,
+                settings.seed,
             )
     runs = {name: per_run_scores(model, models_dir, params.fusion.threshold_rule) for name, model in models.items()}
     comparisons = {
         f"{a}_vs_{b}": {
             **paired_comparison(
-                y, probs[a], thresholds[a], probs[b], thresholds[b],
-                settings.bootstrap_resamples, settings.confidence_level, settings.seed,
+                y,
+                probs[a],
+                thresholds[a],
+                probs[b],
+                thresholds[b],
+                settings.bootstrap_resamples,
+                settings.confidence_level,
+                settings.seed,
             ),
             **seed_ttests(runs[a], runs[b]),
         }
@@ -309,7 +343,11 @@ def run_evaluate(
     _print_report(console, len(y), n_vulnerable, settings.confidence_level, test_metrics, comparisons, verdicts)
     if BASELINE not in probs:
         console.print(f"notice: no {BASELINE} baseline, so no model is checked against it", soft_wrap=True)
-    console.print(f"wrote {metrics_dir / 'test.json'}, comparisons.json, test_predictions.csv and plots/", highlight=False, soft_wrap=True)
+    console.print(
+        f"wrote {metrics_dir / 'test.json'}, comparisons.json, test_predictions.csv and plots/",
+        highlight=False,
+        soft_wrap=True,
+    )
     return {
         "n_test": len(y),
         "n_test_vulnerable": n_vulnerable,

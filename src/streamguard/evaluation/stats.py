@@ -106,14 +106,21 @@ def paired_ttest(scores_a: Any, scores_b: Any) -> dict[str, float]:
     a = np.asarray(scores_a, dtype=float)
     b = np.asarray(scores_b, dtype=float)
     if a.ndim != 1 or a.shape != b.shape:
-        raise EvaluationError(f"paired_ttest: need two 1-D score lists of equal length, got shapes {a.shape} and {b.shape}")
+        raise EvaluationError(
+            f"paired_ttest: need two 1-D score lists of equal length, got shapes {a.shape} and {b.shape}"
+        )
     if len(a) < 2:
         raise EvaluationError(f"paired_ttest: need at least 2 runs per model, got {len(a)}; raise n_runs")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise EvaluationError("paired_ttest: scores must be finite numbers")
     diff = a - b
     if np.all(diff == diff[0]):
-        return {"n": len(a), "mean_diff": float(diff[0]), "t": float("nan"), "p_value": 1.0 if diff[0] == 0 else float("nan")}
+        return {
+            "n": len(a),
+            "mean_diff": float(diff[0]),
+            "t": float("nan"),
+            "p_value": 1.0 if diff[0] == 0 else float("nan"),
+        }
     result = scipy.stats.ttest_rel(a, b)
     return {"n": len(a), "mean_diff": float(diff.mean()), "t": float(result.statistic), "p_value": float(result.pvalue)}
 

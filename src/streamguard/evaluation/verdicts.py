@@ -63,7 +63,9 @@ def describe_difference(
     if ci_excludes_zero and test_agrees:
         if ci_low > 0:
             return Verdict("better", f"{model} beats {baseline} on {label}: {diff:+.3f} ({ci}{tail}).")
-        return Verdict("worse", f"{model} does NOT beat {baseline} on {label}: it is worse by {-diff:.3f} ({ci}{tail}).")
+        return Verdict(
+            "worse", f"{model} does NOT beat {baseline} on {label}: it is worse by {-diff:.3f} ({ci}{tail})."
+        )
     if ci_excludes_zero:
         why = f"the {ci} excludes 0 but McNemar exact p = {mcnemar_p:.3g} is not significant"
     else:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from streamguard.errors import StreamGuardError
 from streamguard.graphs.function_graph import GraphBuilder
@@ -70,7 +70,7 @@ class GraphPool:
         self.workers = worker_count(graph_params) if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> "GraphPool":
+    def __enter__(self) -> GraphPool:
         if self.workers > 1:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")

@@ -101,7 +101,7 @@ class GraphBlock:
         return len(self.positions)
 
     @classmethod
-    def collate(cls, graphs: list[tuple[int, RawGraph]], failures: list[tuple[int, str]]) -> "GraphBlock":
+    def collate(cls, graphs: list[tuple[int, RawGraph]], failures: list[tuple[int, str]]) -> GraphBlock:
         index: dict[Token, int] = {}
         node_tokens = []
         for _, g in graphs:

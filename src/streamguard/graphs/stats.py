@@ -102,9 +102,7 @@ def recommended_batch_size(
     unless `hidden_size`/`num_layers` are given.
     """
     stored = stats.get("memory_model", {})
-    model = memory_model(
-        hidden_size or stored.get("hidden_size", 128), num_layers or stored.get("num_layers", 3)
-    )
+    model = memory_model(hidden_size or stored.get("hidden_size", 128), num_layers or stored.get("num_layers", 3))
     sizes = stats.get("splits", {}).get("train") or {}
     nodes = float(sizes.get("nodes", {}).get("p90") or 1)
     edges = float(sizes.get("edges", {}).get("p90") or 0)

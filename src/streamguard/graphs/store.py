@@ -113,7 +113,9 @@ def load_graph_split(out_dir: Path, split: str) -> list[Data]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign file: say which and what to do
-        raise StreamGuardError(f"{path}: cannot be read as a graph split ({exc}); rebuild with `streamguard graphs`") from None
+        raise StreamGuardError(
+            f"{path}: cannot be read as a graph split ({exc}); rebuild with `streamguard graphs`"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise StreamGuardError(f"{path}: key 'format' is not {FORMAT!r}; rebuild with `streamguard graphs`")
     x, edge_index, edge_type = payload["x"].long(), payload["edge_index"].long(), payload["edge_type"].long()

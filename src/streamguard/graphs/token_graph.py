@@ -143,4 +143,3 @@ def token_graph(text: str, max_nodes: int, subtokens_per_node: int, edge_types: 
     if NEXT_TOKEN in edge_types:
         edges[NEXT_TOKEN] = (np.arange(1, n - 1, dtype=np.int32), np.arange(2, n, dtype=np.int32))
     return assemble(np.asarray(types), flags, node_tokens, edges, tier="token", truncated=truncated)
-

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -48,7 +48,7 @@ class Vocab:
         self._rows: dict[Token, list[int]] = {}
 
     @classmethod
-    def build(cls, counts: Counter[str], vocab_size: int, min_count: int, subtokens_per_node: int) -> "Vocab":
+    def build(cls, counts: Counter[str], vocab_size: int, min_count: int, subtokens_per_node: int) -> Vocab:
         """The `vocab_size` most frequent subtokens seen at least `min_count` times (ties by name)."""
         ranked = sorted((s for s, n in counts.items() if n >= min_count and s not in RESERVED_TOKENS),
                         key=lambda s: (-counts[s], s))  # fmt: skip

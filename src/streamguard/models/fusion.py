@@ -59,8 +59,9 @@ class Stacker:
         if params.stacker == "logreg":
             self.estimator = LogisticRegression(C=params.C, max_iter=1000)
         else:
-            self.estimator = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                                            random_state=seed)
+            self.estimator = HistGradientBoostingClassifier(
+                max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=seed
+            )
 
     @staticmethod
     def _inputs(probs: np.ndarray, features: np.ndarray | None) -> np.ndarray:
@@ -75,8 +76,9 @@ class Stacker:
         return self.estimator.predict_proba(self._inputs(probs, features))[:, 1]
 
 
-def save_stacker(stacker: Stacker, out_dir: Path, summary: dict, y_oof: np.ndarray, X_oof: np.ndarray,
-                 F_oof: np.ndarray | None) -> dict:
+def save_stacker(
+    stacker: Stacker, out_dir: Path, summary: dict, y_oof: np.ndarray, X_oof: np.ndarray, F_oof: np.ndarray | None
+) -> dict:
     """fusion.json (`summary` plus a logreg's coefficients) and oof_matrix.npz: what `load_stacker` reads."""
     summary = dict(summary)
     if stacker.params.stacker == "logreg":
@@ -84,8 +86,7 @@ def save_stacker(stacker: Stacker, out_dir: Path, summary: dict, y_oof: np.ndarr
         summary["coefficients"] = dict(zip(inputs, stacker.estimator.coef_[0].tolist()))
         summary["intercept"] = float(stacker.estimator.intercept_[0])
     out_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(out_dir / "oof_matrix.npz", X=X_oof, y=y_oof,
-             F=F_oof if F_oof is not None else np.zeros((len(y_oof), 0)))
+    np.savez(out_dir / "oof_matrix.npz", X=X_oof, y=y_oof, F=F_oof if F_oof is not None else np.zeros((len(y_oof), 0)))
     (out_dir / "fusion.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -97,8 +98,9 @@ def load_stacker(out_dir: Path) -> tuple[Stacker, dict]:
     try:
         stacker = Stacker(FusionParams(**summary["params"]), summary["seed"])
     except TypeError as exc:  # an unknown or missing key in the saved params section
-        raise StreamGuardError(f"{path}: 'params' is not a fusion params section ({exc}); "
-                               "re-run the fusion stage (dvc repro fusion)") from None
+        raise StreamGuardError(
+            f"{path}: 'params' is not a fusion params section ({exc}); re-run the fusion stage (dvc repro fusion)"
+        ) from None
     if summary["stacker"] == "logreg":
         est = stacker.estimator
         est.coef_ = np.array([[summary["coefficients"][m] for m in summary["models"] + summary.get("features", [])]])
@@ -110,7 +112,9 @@ def load_stacker(out_dir: Path) -> tuple[Stacker, dict]:
             data = np.load(matrix, allow_pickle=False)
             X, y, F = data["X"], data["y"], data["F"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise StreamGuardError(f"{matrix}: unreadable ({type(exc).__name__}); the gbm stacker refits from it. "
-                                   "Re-run the fusion stage (dvc repro fusion)") from None
+            raise StreamGuardError(
+                f"{matrix}: unreadable ({type(exc).__name__}); the gbm stacker refits from it. "
+                "Re-run the fusion stage (dvc repro fusion)"
+            ) from None
         stacker.fit(X, y, F if F.shape[1] else None)
     return stacker, summary

@@ -19,9 +19,9 @@ mean and max pooling and a two-layer head gives the logits [B, 2].
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn

@@ -27,11 +27,16 @@ class LexicalModel:
 
     def _vectorizer(self, vocabulary: dict | None = None) -> TfidfVectorizer:
         return TfidfVectorizer(
-            token_pattern=TOKEN_PATTERN, lowercase=False, ngram_range=(1, self.params.ngram_max),
-            max_features=self.params.max_features, sublinear_tf=True, vocabulary=vocabulary, dtype=np.float32,
+            token_pattern=TOKEN_PATTERN,
+            lowercase=False,
+            ngram_range=(1, self.params.ngram_max),
+            max_features=self.params.max_features,
+            sublinear_tf=True,
+            vocabulary=vocabulary,
+            dtype=np.float32,
         )
 
-    def fit(self, texts: list[str], labels: list[int], weights: np.ndarray) -> "LexicalModel":
+    def fit(self, texts: list[str], labels: list[int], weights: np.ndarray) -> LexicalModel:
         X = self.vectorizer.fit_transform(texts)
         self.classifier.fit(X, labels, sample_weight=weights)
         return self
@@ -43,12 +48,16 @@ class LexicalModel:
         out_dir.mkdir(parents=True, exist_ok=True)
         vocab = {term: int(i) for term, i in self.vectorizer.vocabulary_.items()}
         (out_dir / "vocabulary.json").write_text(json.dumps(vocab, sort_keys=True))
-        np.savez(out_dir / "weights.npz", idf=self.vectorizer.idf_, coef=self.classifier.coef_,
-                 intercept=self.classifier.intercept_)
+        np.savez(
+            out_dir / "weights.npz",
+            idf=self.vectorizer.idf_,
+            coef=self.classifier.coef_,
+            intercept=self.classifier.intercept_,
+        )
         (out_dir / "config.json").write_text(json.dumps(vars(self.params), indent=2))
 
     @classmethod
-    def load(cls, out_dir: Path) -> "LexicalModel":
+    def load(cls, out_dir: Path) -> LexicalModel:
         params = LexicalParams(**json.loads((out_dir / "config.json").read_text()))
         model = cls(params)
         model.vectorizer = model._vectorizer(json.loads((out_dir / "vocabulary.json").read_text()))

@@ -32,11 +32,18 @@ def train_tokenizer(texts: list[str], vocab_size: int, max_length: int):
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer(add_prefix_space=False, trim_offsets=True)
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS,
-                            show_progress=False)
+    bpe.train_from_iterator(
+        texts, vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS, show_progress=False
+    )
     return PreTrainedTokenizerFast(
-        tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-        pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>",
+        tokenizer_object=bpe._tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        cls_token="<s>",
+        sep_token="</s>",
         # trimming to max_length happens in encode_function, around dangerous calls
         model_max_length=1_000_000_000,
     )
@@ -46,11 +53,19 @@ def build_model(params: TransformerParams, tokenizer):
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
     config = RobertaConfig(  # type: ignore[call-arg]  # num_labels goes through PretrainedConfig kwargs
-        vocab_size=len(tokenizer), hidden_size=params.hidden_size, num_hidden_layers=params.num_layers,
-        num_attention_heads=params.num_heads, intermediate_size=params.intermediate_size,
-        hidden_dropout_prob=params.dropout, attention_probs_dropout_prob=params.dropout,
-        max_position_embeddings=params.max_length + 2, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, num_labels=2, type_vocab_size=1,
+        vocab_size=len(tokenizer),
+        hidden_size=params.hidden_size,
+        num_hidden_layers=params.num_layers,
+        num_attention_heads=params.num_heads,
+        intermediate_size=params.intermediate_size,
+        hidden_dropout_prob=params.dropout,
+        attention_probs_dropout_prob=params.dropout,
+        max_position_embeddings=params.max_length + 2,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        num_labels=2,
+        type_vocab_size=1,
     )
     return RobertaForSequenceClassification(config)
 
@@ -75,12 +90,16 @@ def validate_offsets(text: str, offsets: list[tuple[int, int]], where: str) -> N
         if start == end == 0:
             continue  # special tokens
         if not (0 <= start <= end <= len(text)) or start < prev_start:
-            raise OffsetMismatch(f"{where}: token offset ({start}, {end}) out of order or outside the text "
-                                 f"(length {len(text)}); the tokenizer does not align with the source")
+            raise OffsetMismatch(
+                f"{where}: token offset ({start}, {end}) out of order or outside the text "
+                f"(length {len(text)}); the tokenizer does not align with the source"
+            )
         gap = text[covered_to:start]
         if start > covered_to and gap.strip():
-            raise OffsetMismatch(f"{where}: characters {covered_to}..{start} ({gap[:20]!r}) are covered by no "
-                                 "token; the tokenizer's offsets are skewed")
+            raise OffsetMismatch(
+                f"{where}: characters {covered_to}..{start} ({gap[:20]!r}) are covered by no "
+                "token; the tokenizer's offsets are skewed"
+            )
         prev_start, covered_to = start, max(covered_to, end)
 
 

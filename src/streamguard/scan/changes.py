@@ -34,13 +34,15 @@ class ChangedLines:
 
 def _git(root: Path, *args: str) -> str:
     try:
-        out = subprocess.run(["git", "-C", str(root), "-c", "core.quotePath=false", *args],
-                             capture_output=True, timeout=600)
+        out = subprocess.run(
+            ["git", "-C", str(root), "-c", "core.quotePath=false", *args], capture_output=True, timeout=600
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise StreamGuardError(f"{root}: could not run git ({exc}); --changed-since needs git") from None
     if out.returncode != 0:
-        raise StreamGuardError(f"{root}: `git {' '.join(args)[:200]}` failed: "
-                               f"{out.stderr.decode(errors='replace').strip()[:300]}")
+        raise StreamGuardError(
+            f"{root}: `git {' '.join(args)[:200]}` failed: {out.stderr.decode(errors='replace').strip()[:300]}"
+        )
     return out.stdout.decode("utf-8", "surrogateescape")
 
 

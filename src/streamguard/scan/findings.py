@@ -25,9 +25,15 @@ class Finding:
     probabilities: dict[str, float]  # per base model
 
     def to_dict(self) -> dict:
-        return {"file": self.uri, "function": self.function, "start_line": self.start_line,
-                "end_line": self.end_line, "fused_probability": self.fused_probability,
-                "probabilities": self.probabilities, "fingerprint": self.fingerprint}
+        return {
+            "file": self.uri,
+            "function": self.function,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "fused_probability": self.fused_probability,
+            "probabilities": self.probabilities,
+            "fingerprint": self.fingerprint,
+        }
 
 
 def function_fingerprint(uri: str, name: str, text: str, ordinal: int = 0) -> str:

@@ -51,8 +51,7 @@ def folders_sha256(folders: list[Path]) -> str:
 
 def head_rev(where: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=30)
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -61,17 +60,22 @@ def head_rev(where: Path) -> str | None:
 def describe_model(models_dir: Path, models: list[str], threshold: float, params_file: Path) -> ModelInfo:
     folders = [models_dir / "fusion", *(models_dir / m for m in models)]
     return ModelInfo(
-        models_dir=str(models_dir), models=list(models), threshold=threshold,
-        version=folders_sha256(folders)[:16], git_rev=head_rev(models_dir),
-        params_file=str(params_file), params_sha256=file_sha256(params_file) if params_file.is_file() else None,
+        models_dir=str(models_dir),
+        models=list(models),
+        threshold=threshold,
+        version=folders_sha256(folders)[:16],
+        git_rev=head_rev(models_dir),
+        params_file=str(params_file),
+        params_sha256=file_sha256(params_file) if params_file.is_file() else None,
     )
 
 
 def repository_url(where: Path) -> str | None:
     """The https URL of the `origin` remote of the repository holding `where` (SARIF's informationUri), if any."""
     try:
-        out = subprocess.run(["git", "-C", str(where), "remote", "get-url", "origin"], capture_output=True,
-                             text=True, timeout=30)
+        out = subprocess.run(
+            ["git", "-C", str(where), "remote", "get-url", "origin"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     url = out.stdout.strip()

@@ -86,8 +86,7 @@ def _functions(source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedL
         ordinal = seen[first] = seen.get(first, -1) + 1
         fingerprint = first if ordinal == 0 else function_fingerprint(source.uri, fn.name, fn.text, ordinal)
         origin = f"{source.uri}:{fn.start_line}"
-        pending.records.append(Record(func=fn.text, target=0, project="scan", source="scan", id=origin,
-                                      origin=origin))
+        pending.records.append(Record(func=fn.text, target=0, project="scan", source="scan", id=origin, origin=origin))
         pending.meta.append((source.uri, fn.name, fn.start_line, fn.end_line, fingerprint))
         queued += 1
     return queued
@@ -99,8 +98,7 @@ def _score(scorer, pending: _Pending, min_probability: float, findings: list[Fin
     rows = scorer.score(pending.records)
     for row, (uri, name, start, end, fingerprint) in zip(rows, pending.meta):
         if row["fused_probability"] >= min_probability:
-            findings.append(Finding(uri, name, start, end, fingerprint, row["fused_probability"],
-                                    row["probabilities"]))
+            findings.append(Finding(uri, name, start, end, fingerprint, row["fused_probability"], row["probabilities"]))
     n = len(rows)
     pending.records.clear()
     pending.meta.clear()
@@ -139,41 +137,67 @@ def run_scan(opts: ScanOptions, params: Params) -> ScanResult:
         scored += _score(scorer, pending, min_probability, findings)
     wall = time.perf_counter() - started
     stats = {
-        "root": str(root), "files_listed": len(sources), "files_read": files_read, "functions_scored": scored,
-        "findings": len(findings), "min_probability": min_probability, "top": opts.top,
-        "changed_since": opts.changed_since, "wall_s": round(wall, 3),
+        "root": str(root),
+        "files_listed": len(sources),
+        "files_read": files_read,
+        "functions_scored": scored,
+        "findings": len(findings),
+        "min_probability": min_probability,
+        "top": opts.top,
+        "changed_since": opts.changed_since,
+        "wall_s": round(wall, 3),
         "functions_per_s": round(scored / wall, 1) if wall > 0 else None,
     }
-    console.print(f"scanned {files_read}/{len(sources)} files, {scored} functions in {wall:.1f} s "
-                  f"({stats['functions_per_s']} functions/s); {len(findings)} at or above {min_probability:.3f}; "
-                  f"bad files: {bad.summary()}", highlight=False)
+    console.print(
+        f"scanned {files_read}/{len(sources)} files, {scored} functions in {wall:.1f} s "
+        f"({stats['functions_per_s']} functions/s); {len(findings)} at or above {min_probability:.3f}; "
+        f"bad files: {bad.summary()}",
+        highlight=False,
+    )
     exit_code = 1 if opts.fail_on_findings and findings else 0
     return ScanResult(top_findings(findings, opts.top), model, bad, stats, exit_code)
 
 
 def render(result: ScanResult, output_format: str, information_uri: str | None = None) -> str:
     if output_format == "sarif":
-        return json.dumps(build_sarif(result.findings, result.model, result.bad, result.stats, information_uri),
-                          indent=2) + "\n"
+        return (
+            json.dumps(build_sarif(result.findings, result.model, result.bad, result.stats, information_uri), indent=2)
+            + "\n"
+        )
     if output_format == "json":
-        return json.dumps({"model": result.model.to_dict(), "scan": result.stats,
-                           "bad_files": {"counts": result.bad.counts, "examples": result.bad.examples},
-                           "findings": [f.to_dict() for f in result.findings]}, indent=2) + "\n"
+        return (
+            json.dumps(
+                {
+                    "model": result.model.to_dict(),
+                    "scan": result.stats,
+                    "bad_files": {"counts": result.bad.counts, "examples": result.bad.examples},
+                    "findings": [f.to_dict() for f in result.findings],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return _table(result)
 
 
 def _table(result: ScanResult) -> str:
     shown = result.findings if result.stats.get("top") else result.findings[:TABLE_ROWS]
-    table = Table(title=f"{len(result.findings)} findings (fused probability >= "
-                        f"{result.stats['min_probability']:.3f}, model {result.model.version})")
+    table = Table(
+        title=f"{len(result.findings)} findings (fused probability >= "
+        f"{result.stats['min_probability']:.3f}, model {result.model.version})"
+    )
     table.add_column("location")
     table.add_column("function")
     table.add_column("fused", justify="right")
     for model in result.model.models:
         table.add_column(model, justify="right")
     for f in shown:
-        table.add_row(f"{f.uri}:{f.start_line}", f.function, f"{f.fused_probability:.3f}",
-                      *(f"{f.probabilities[m]:.3f}" for m in result.model.models))
+        table.add_row(
+            f"{f.uri}:{f.start_line}",
+            f.function,
+            f"{f.fused_probability:.3f}",
+            *(f"{f.probabilities[m]:.3f}" for m in result.model.models),
+        )
     out = Console(width=160, record=True, file=io.StringIO())  # recorded, not shown
     out.print(table)
     return out.export_text()

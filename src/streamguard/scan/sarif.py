@@ -61,8 +61,10 @@ def rule(model: ModelInfo) -> dict:
         "id": RULE_ID,
         "name": "VulnerableFunction",
         "shortDescription": {"text": "Function likely to be vulnerable"},
-        "fullDescription": {"text": "The fused probability of StreamGuard's models that this C/C++ function "
-                                    "contains a vulnerability reaches the reporting threshold."},
+        "fullDescription": {
+            "text": "The fused probability of StreamGuard's models that this C/C++ function "
+            "contains a vulnerability reaches the reporting threshold."
+        },
         "help": {"text": _HELP, "markdown": _HELP},
         "defaultConfiguration": {"level": "warning"},
         "properties": {
@@ -81,15 +83,19 @@ def result(finding: Finding, threshold: float) -> dict:
         "ruleIndex": 0,
         "level": level(p, threshold),
         "rank": round(100 * p, 1),
-        "message": {"text": f"Function '{finding.function}' is likely vulnerable: fused probability {p:.3f} "
-                            f"(threshold {threshold:.3f}); {per_model}."},
-        "locations": [{
-            "physicalLocation": {
-                "artifactLocation": {"uri": finding.uri, "uriBaseId": "%SRCROOT%"},
-                "region": {"startLine": finding.start_line, "endLine": finding.end_line},
-            },
-            "logicalLocations": [{"name": finding.function, "kind": "function"}],
-        }],
+        "message": {
+            "text": f"Function '{finding.function}' is likely vulnerable: fused probability {p:.3f} "
+            f"(threshold {threshold:.3f}); {per_model}."
+        },
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": finding.uri, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": finding.start_line, "endLine": finding.end_line},
+                },
+                "logicalLocations": [{"name": finding.function, "kind": "function"}],
+            }
+        ],
         "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
         "properties": {
             "security-severity": security_severity(p),
@@ -101,36 +107,53 @@ def result(finding: Finding, threshold: float) -> dict:
 
 
 def _notifications(bad: BadFiles) -> list[dict]:
-    return [{
-        "level": "warning",
-        "descriptor": {"id": f"SG-input/{kind}"},
-        "message": {"text": f"{count} {kind.replace('_', '-')} file(s)"
-                            + (f", e.g. {'; '.join(bad.examples[kind][:5])}" if bad.examples[kind] else "")},
-    } for kind, count in bad.counts.items() if count]
+    return [
+        {
+            "level": "warning",
+            "descriptor": {"id": f"SG-input/{kind}"},
+            "message": {
+                "text": f"{count} {kind.replace('_', '-')} file(s)"
+                + (f", e.g. {'; '.join(bad.examples[kind][:5])}" if bad.examples[kind] else "")
+            },
+        }
+        for kind, count in bad.counts.items()
+        if count
+    ]
 
 
-def build_sarif(findings: list[Finding], model: ModelInfo, bad: BadFiles, scan: dict,
-                information_uri: str | None = None) -> dict:
+def build_sarif(
+    findings: list[Finding], model: ModelInfo, bad: BadFiles, scan: dict, information_uri: str | None = None
+) -> dict:
     """The SARIF log of one scan; `scan` holds the run's figures (files, functions, options) for its properties."""
     kept = top_findings(findings, MAX_RESULTS)
-    driver: dict = {"name": "StreamGuard", "version": __version__, "semanticVersion": __version__,
-                    "rules": [rule(model)]}
+    driver: dict = {
+        "name": "StreamGuard",
+        "version": __version__,
+        "semanticVersion": __version__,
+        "rules": [rule(model)],
+    }
     if information_uri:
         driver["informationUri"] = information_uri
     return {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": driver},
-            "automationDetails": {"id": f"streamguard/{model.version}"},
-            "columnKind": "utf16CodeUnits",
-            "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": _notifications(bad)}],
-            "results": [result(f, model.threshold) for f in kept],
-            "properties": {
-                "model": model.to_dict(),
-                "scan": {**scan, "results": len(kept), "results_dropped_over_cap": len(findings) - len(kept),
-                         "results_cap": MAX_RESULTS},
-                "bad_files": {"counts": bad.counts, "examples": bad.examples},
-            },
-        }],
+        "runs": [
+            {
+                "tool": {"driver": driver},
+                "automationDetails": {"id": f"streamguard/{model.version}"},
+                "columnKind": "utf16CodeUnits",
+                "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": _notifications(bad)}],
+                "results": [result(f, model.threshold) for f in kept],
+                "properties": {
+                    "model": model.to_dict(),
+                    "scan": {
+                        **scan,
+                        "results": len(kept),
+                        "results_dropped_over_cap": len(findings) - len(kept),
+                        "results_cap": MAX_RESULTS,
+                    },
+                    "bad_files": {"counts": bad.counts, "examples": bad.examples},
+                },
+            }
+        ],
     }

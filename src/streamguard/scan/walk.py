@@ -29,10 +29,22 @@ from pathlib import Path
 from streamguard.errors import StreamGuardError
 
 C_SOURCE_SUFFIXES = frozenset({".c", ".h", ".cc", ".cpp", ".cxx", ".hpp"})
-SKIPPED_DIRS = frozenset({
-    "vendor", "vendors", "third_party", "third-party", "thirdparty", "external", "extern",
-    "build", "_build", "builds", "node_modules", "bower_components",
-})
+SKIPPED_DIRS = frozenset(
+    {
+        "vendor",
+        "vendors",
+        "third_party",
+        "third-party",
+        "thirdparty",
+        "external",
+        "extern",
+        "build",
+        "_build",
+        "builds",
+        "node_modules",
+        "bower_components",
+    }
+)
 MAX_FILE_BYTES = 10 * 1024 * 1024  # a 9 MB amalgamation (sqlite3.c) still scans; generated blobs do not
 BAD_FILE_KINDS = ("unreadable", "binary", "huge", "non_utf8", "parse_failure")
 EXAMPLES_KEPT = 20  # paths listed per kind in reports; the count is always exact
@@ -64,8 +76,9 @@ def git_root(path: Path) -> Path | None:
     """The top of the git working tree holding `path`, or None outside one."""
     where = path if path.is_dir() else path.parent
     try:
-        out = subprocess.run(["git", "-C", str(where), "rev-parse", "--show-toplevel"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return Path(out.stdout.strip()).resolve() if out.returncode == 0 and out.stdout.strip() else None
@@ -86,6 +99,7 @@ def _under_skipped_dir(relative: Path) -> bool:
 
 def _git_listing(directory: Path, repo: Path) -> list[Path]:
     """Files git would show under `directory`: tracked + untracked-not-ignored, less those deleted on disk."""
+
     def ls(*flags: str) -> list[str]:
         cmd = ["git", "-C", str(repo), "ls-files", "-z", *flags, "--", str(directory.relative_to(repo)) or "."]
         out = subprocess.run(cmd, capture_output=True, timeout=600)
@@ -121,8 +135,11 @@ def list_sources(paths: list[Path], root: Path) -> list[SourceFile]:
         else:
             repo = git_root(given.resolve())
             listing = _git_listing(given.resolve(), repo) if repo else _walked_listing(given)
-            candidates = [p for p in listing if not _under_skipped_dir(p.relative_to(given.resolve())
-                                                                       if repo else p.relative_to(given))]
+            candidates = [
+                p
+                for p in listing
+                if not _under_skipped_dir(p.relative_to(given.resolve()) if repo else p.relative_to(given))
+            ]
         for path in candidates:
             if path.suffix in C_SOURCE_SUFFIXES:
                 uri = _uri(path, root)
@@ -151,4 +168,3 @@ def read_source(source: SourceFile, bad: BadFiles, max_file_bytes: int = MAX_FIL
         line = data.count(b"\n", 0, exc.start) + 1
         bad.add("non_utf8", source.uri, f"line {line}: byte {data[exc.start]:#04x} is not UTF-8; scanned with U+FFFD")
     return data
-

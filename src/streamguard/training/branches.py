@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,8 +49,15 @@ class Branch:
     def data_sha256(self) -> dict[str, str]:
         return {p.name: sha256_file(p) for p in sorted(self.processed_dir.glob("*.jsonl"))}
 
-    def fit(self, train_items: Sequence[Any], valid_items: Sequence[Any], out_dir: Path,
-            checkpoint_dir: Path, seed: int, stop_after_steps: int | None = None) -> dict:
+    def fit(
+        self,
+        train_items: Sequence[Any],
+        valid_items: Sequence[Any],
+        out_dir: Path,
+        checkpoint_dir: Path,
+        seed: int,
+        stop_after_steps: int | None = None,
+    ) -> dict:
         """Train and save; neural branches stop (TrainingInterrupted) after `stop_after_steps` if given."""
         raise NotImplementedError
 
@@ -77,7 +85,7 @@ class LexicalBranch(Branch):
         return self.model.predict_proba([r.func for r in items])
 
     @classmethod
-    def load(cls, params: Params, out_dir: Path) -> "LexicalBranch":
+    def load(cls, params: Params, out_dir: Path) -> LexicalBranch:
         from streamguard.models.lexical import LexicalModel
 
         branch = cls(params, Path(), Path())
@@ -119,25 +127,36 @@ class TransformerBranch(Branch):
         valid_ids = self._encode(valid_items)
         collate, forward = self._task_fns()
         task = TrainingTask(
-            name="transformer", model=self.model, train_items=train_ids, valid_items=valid_ids,
-            train_labels=[r.target for r in train_items], train_confidence=[r.confidence for r in train_items],
-            valid_labels=[r.target for r in valid_items], collate=collate, forward=forward,
+            name="transformer",
+            model=self.model,
+            train_items=train_ids,
+            valid_items=valid_ids,
+            train_labels=[r.target for r in train_items],
+            train_confidence=[r.confidence for r in train_items],
+            valid_labels=[r.target for r in valid_items],
+            collate=collate,
+            forward=forward,
             data_fingerprint=_items_fingerprint(train_items, valid_items),
         )
         result = train(task, cfg, seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)
         tf.save(self.model, self.tokenizer, out_dir)
-        return {**_result_info(result), "token_trimming_train": train_trim, "max_length": self.max_length,
-                "pretrained": cfg.model_name_or_path}
+        return {
+            **_result_info(result),
+            "token_trimming_train": train_trim,
+            "max_length": self.max_length,
+            "pretrained": cfg.model_name_or_path,
+        }
 
     def predict(self, items):
         collate, forward = self._task_fns()
         device = select_device(self.params.transformer.device)
         self.model.to(device)
-        return predict_probs(self.model, self._encode(items), collate, forward, device,
-                             self.params.transformer.batch_size)
+        return predict_probs(
+            self.model, self._encode(items), collate, forward, device, self.params.transformer.batch_size
+        )
 
     @classmethod
-    def load(cls, params: Params, out_dir: Path) -> "TransformerBranch":
+    def load(cls, params: Params, out_dir: Path) -> TransformerBranch:
         from streamguard.models import transformer as tf
 
         branch = cls(params, Path(), Path())
@@ -165,8 +184,9 @@ class GNNBranch(Branch):
 
         stats = json.loads((self.graphs_dir / "graph_stats.json").read_text())
         cfg = self.params.gnn
-        return recommended_batch_size(stats, cfg.memory_budget_mb, hidden_size=cfg.hidden_size,
-                                      num_layers=cfg.num_layers)
+        return recommended_batch_size(
+            stats, cfg.memory_budget_mb, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers
+        )
 
     @staticmethod
     def _collate(items):
@@ -185,14 +205,20 @@ class GNNBranch(Branch):
         seed_everything(seed)
         self.model = gnn_from_graph_dir(cfg, self.graphs_dir)
         task = TrainingTask(
-            name="gnn", model=self.model, train_items=train_items, valid_items=valid_items,
+            name="gnn",
+            model=self.model,
+            train_items=train_items,
+            valid_items=valid_items,
             train_labels=[item_target(g) for g in train_items],
             train_confidence=[item_confidence(g) for g in train_items],
-            valid_labels=[item_target(g) for g in valid_items], collate=self._collate, forward=self._forward,
+            valid_labels=[item_target(g) for g in valid_items],
+            collate=self._collate,
+            forward=self._forward,
             data_fingerprint=_items_fingerprint(train_items, valid_items),
         )
-        result = train(task, cfg, seed, out_dir, checkpoint_dir, batch_size=self.batch_size(),
-                       stop_after_steps=stop_after_steps)
+        result = train(
+            task, cfg, seed, out_dir, checkpoint_dir, batch_size=self.batch_size(), stop_after_steps=stop_after_steps
+        )
         return {**_result_info(result), "batch_size": self.batch_size()}
 
     def predict(self, items):
@@ -201,7 +227,7 @@ class GNNBranch(Branch):
         return predict_probs(self.model, items, self._collate, self._forward, device, self.batch_size())
 
     @classmethod
-    def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> "GNNBranch":
+    def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> GNNBranch:
         import torch
 
         from streamguard.models.gnn import gnn_from_graph_dir
@@ -223,9 +249,14 @@ def _items_fingerprint(train_items: Sequence[Any], valid_items: Sequence[Any]) -
 
 
 def _result_info(result: TrainingResult) -> dict:
-    return {"best_epoch": result.best_epoch, "best_valid_score": result.best_valid_score,
-            "epochs_run": result.epochs_run, "device": result.device, "history": result.history,
-            "resumed_from_step": result.resumed_from_step}
+    return {
+        "best_epoch": result.best_epoch,
+        "best_valid_score": result.best_valid_score,
+        "epochs_run": result.epochs_run,
+        "device": result.device,
+        "history": result.history,
+        "resumed_from_step": result.resumed_from_step,
+    }
 
 
 # one class per name in BASE_MODELS (tests/test_params.py checks they agree)

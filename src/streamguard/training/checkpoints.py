@@ -49,8 +49,10 @@ def set_aside(path: Path, why: str) -> Path:
     """Rename an unusable file to `<name>.corrupt` (kept for inspection) and warn on stderr."""
     corrupt = path.with_name(path.name + ".corrupt")
     path.replace(corrupt)
-    console.print(f"[yellow]warning:[/] {path} is unreadable ({why}); moved it to {corrupt} and starting "
-                  "training from scratch", highlight=False)
+    console.print(
+        f"[yellow]warning:[/] {path} is unreadable ({why}); moved it to {corrupt} and starting training from scratch",
+        highlight=False,
+    )
     return corrupt
 
 

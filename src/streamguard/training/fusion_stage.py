@@ -26,8 +26,9 @@ from streamguard.params import Params
 from streamguard.progress import console
 
 
-def load_oof_matrix(oof_dir: Path, models: list[str], folds: int
-                    ) -> tuple[list[str], np.ndarray, np.ndarray, list[np.ndarray]]:
+def load_oof_matrix(
+    oof_dir: Path, models: list[str], folds: int
+) -> tuple[list[str], np.ndarray, np.ndarray, list[np.ndarray]]:
     """Ids, targets, the [n, models] mean-probability matrix, and one such matrix per seed run."""
     # per model: id -> (target, prob, per-run probs or None)
     per_model: dict[str, dict[str, tuple[int, float, np.ndarray | None]]] = {}
@@ -36,32 +37,45 @@ def load_oof_matrix(oof_dir: Path, models: list[str], folds: int
         for fold in range(folds):
             path = oof_dir / model / f"fold_{fold}" / "predictions.jsonl"
             if not path.exists():
-                raise StreamGuardError(f"fusion: {path} missing; oof.folds is {folds}, so dvc.yaml's oof_{model} "
-                                       f"matrix must list folds 0..{folds - 1} (and `dvc repro` must have run them)")
+                raise StreamGuardError(
+                    f"fusion: {path} missing; oof.folds is {folds}, so dvc.yaml's oof_{model} "
+                    f"matrix must list folds 0..{folds - 1} (and `dvc repro` must have run them)"
+                )
             part = read_predictions(path, model, splits=OOF_SPLITS).splits["train"]
             for j, id_ in enumerate(part.ids):
                 if id_ in rows:
-                    raise StreamGuardError(f"fusion: {path} predicts {id_[:80]!r}, which another fold of {model} "
-                                           "also predicts; rerun the oof stages (`dvc repro`)")
+                    raise StreamGuardError(
+                        f"fusion: {path} predicts {id_[:80]!r}, which another fold of {model} "
+                        "also predicts; rerun the oof stages (`dvc repro`)"
+                    )
                 runs = part.prob_runs[:, j] if part.prob_runs is not None else None
                 rows[id_] = (int(part.target[j]), float(part.prob[j]), runs)
         per_model[model] = rows
     ids = sorted(per_model[models[0]])
     for model in models[1:]:
         if set(per_model[model]) != set(ids):
-            raise StreamGuardError(f"fusion: OOF predictions of {model} and {models[0]} cover different functions; "
-                                   "rerun the oof stages (`dvc repro`)")
+            raise StreamGuardError(
+                f"fusion: OOF predictions of {model} and {models[0]} cover different functions; "
+                "rerun the oof stages (`dvc repro`)"
+            )
     y = np.array([per_model[models[0]][i][0] for i in ids])
     X = np.column_stack([[per_model[m][i][1] for i in ids] for m in models])
     first_runs = per_model[models[0]][ids[0]][2]
     n_runs = len(first_runs) if first_runs is not None else 1
-    X_runs = [np.column_stack([[per_model[m][i][2][r] for i in ids] for m in models])  # type: ignore[index]
-              for r in range(n_runs)] if n_runs > 1 else []
+    X_runs = (
+        [
+            np.column_stack([[per_model[m][i][2][r] for i in ids] for m in models])  # type: ignore[index]
+            for r in range(n_runs)
+        ]
+        if n_runs > 1
+        else []
+    )
     return ids, y, X, X_runs
 
 
-def load_split_matrix(models_dir: Path, models: list[str], split: str
-                      ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, list[np.ndarray]]:
+def load_split_matrix(
+    models_dir: Path, models: list[str], split: str
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, list[np.ndarray]]:
     """The full-train models' probabilities for one split, aligned by id (plus per-run matrices)."""
     preds = [read_predictions(models_dir / m / "predictions.jsonl", m).splits[split] for m in models]
     ids = preds[0].ids
@@ -80,8 +94,10 @@ def feature_matrix(processed_dir: Path, ids: Sequence[str], names: list[str]) ->
     funcs = {r.id: r.func for split in SPLITS for r in read_split(processed_dir, split)}
     missing = [i for i in ids if i not in funcs]
     if missing:
-        raise StreamGuardError(f"fusion: {len(missing)} predicted function(s) (e.g. {missing[0][:80]!r}) are not in "
-                               f"{processed_dir}; the models and the processed data disagree, rerun `dvc repro`")
+        raise StreamGuardError(
+            f"fusion: {len(missing)} predicted function(s) (e.g. {missing[0][:80]!r}) are not in "
+            f"{processed_dir}; the models and the processed data disagree, rerun `dvc repro`"
+        )
     return np.array([function_features(funcs[i], names) for i in ids])
 
 
@@ -92,24 +108,35 @@ def fit_fusion(params: Params, oof_dir: Path, models_dir: Path, processed_dir: P
     splits = {split: load_split_matrix(models_dir, models, split) for split in ("valid", "test")}
     rule = params.fusion.threshold_rule
     names = list(params.fusion.features)
-    features = {"oof": feature_matrix(processed_dir, oof_ids, names),
-                **{split: feature_matrix(processed_dir, splits[split][0], names) for split in splits}}
+    features = {
+        "oof": feature_matrix(processed_dir, oof_ids, names),
+        **{split: feature_matrix(processed_dir, splits[split][0], names) for split in splits},
+    }
 
     def fit(X_train: np.ndarray, X_valid: np.ndarray) -> tuple[Stacker, float]:
         stacker = Stacker(params.fusion, params.seed).fit(X_train, y_oof, features["oof"])
         return stacker, choose_threshold(splits["valid"][1], stacker.predict_proba(X_valid, features["valid"]), rule)
 
     stacker, threshold = fit(X_oof, splits["valid"][2])
-    fitted: dict[str, Any] = {"stacker": stacker, "models": models, "threshold": threshold, "oof_ids": oof_ids,
-              "oof": (y_oof, X_oof), "splits": splits, "runs": [], "features": features}
+    fitted: dict[str, Any] = {
+        "stacker": stacker,
+        "models": models,
+        "threshold": threshold,
+        "oof_ids": oof_ids,
+        "oof": (y_oof, X_oof),
+        "splits": splits,
+        "runs": [],
+        "features": features,
+    }
     for r, X_r in enumerate(X_oof_runs):
         run_stacker, run_threshold = fit(X_r, splits["valid"][3][r])
         fitted["runs"].append((run_stacker, run_threshold))
     return fitted
 
 
-def run_fusion(params: Params, oof_dir: Path, models_dir: Path, out_dir: Path,
-               processed_dir: Path = Path("data/processed")) -> dict:
+def run_fusion(
+    params: Params, oof_dir: Path, models_dir: Path, out_dir: Path, processed_dir: Path = Path("data/processed")
+) -> dict:
     fitted = fit_fusion(params, oof_dir, models_dir, processed_dir)
     stacker: Stacker = fitted["stacker"]
     rows = []
@@ -139,6 +166,8 @@ def run_fusion(params: Params, oof_dir: Path, models_dir: Path, out_dir: Path,
         summary["thresholds_runs"] = [t for _, t in fitted["runs"]]
     y_oof, X_oof = fitted["oof"]
     summary = save_stacker(stacker, out_dir, summary, y_oof, X_oof, fitted["features"]["oof"])
-    console.print(f"fusion ({params.fusion.stacker}) on {len(fitted['oof_ids'])} OOF functions; threshold "
-                  f"{fitted['threshold']:.3f} ({params.fusion.threshold_rule} on valid)")
+    console.print(
+        f"fusion ({params.fusion.stacker}) on {len(fitted['oof_ids'])} OOF functions; threshold "
+        f"{fitted['threshold']:.3f} ({params.fusion.threshold_rule} on valid)"
+    )
     return summary

@@ -123,8 +123,9 @@ def epoch_order(n: int, seed: int, epoch: int, weights: np.ndarray | None) -> li
 
 
 def run_fingerprint(cfg: TrainParams, task: TrainingTask, seed: int) -> str:
-    blob = json.dumps({"cfg": vars(cfg), "seed": seed, "data": task.data_fingerprint, "name": task.name},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {"cfg": vars(cfg), "seed": seed, "data": task.data_fingerprint, "name": task.name}, sort_keys=True, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -156,13 +157,20 @@ class _StopSignal:
 
 
 @torch.no_grad()
-def predict_probs(model: nn.Module, items: Sequence[Any], collate: Callable, forward: Callable,
-                  device: torch.device, batch_size: int, dtype: torch.dtype | None = None) -> np.ndarray:
+def predict_probs(
+    model: nn.Module,
+    items: Sequence[Any],
+    collate: Callable,
+    forward: Callable,
+    device: torch.device,
+    batch_size: int,
+    dtype: torch.dtype | None = None,
+) -> np.ndarray:
     """P(vulnerable) for each item, in order."""
     model.eval()
     out = []
     for start in range(0, len(items), batch_size):
-        batch = collate(list(items[start:start + batch_size]))
+        batch = collate(list(items[start : start + batch_size]))
         ctx = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
         with ctx:
             logits = forward(model, batch, device)
@@ -191,8 +199,15 @@ def _weighted_loss(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None
     return (losses * w).sum() / w.sum().clamp_min(1e-12)
 
 
-def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkpoint_dir: Path,
-          batch_size: int | None = None, stop_after_steps: int | None = None) -> TrainingResult:
+def train(
+    task: TrainingTask,
+    cfg: TrainParams,
+    seed: int,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    batch_size: int | None = None,
+    stop_after_steps: int | None = None,
+) -> TrainingResult:
     """Train `task.model` in place; leaves the best weights in it and in out_dir/model.pt.
 
     `stop_after_steps` simulates an interruption (tests): after that many
@@ -222,8 +237,15 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
     ckpt_path = checkpoint_dir / "checkpoint.pt"
     best_path = checkpoint_dir / "best.pt"
     state: dict[str, Any] = {
-        "epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_score": -math.inf, "best_epoch": -1,
-        "bad_epochs": 0, "history": [], "accum_loss": 0.0, "accum_weight": 0.0,
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "global_step": 0,
+        "best_score": -math.inf,
+        "best_epoch": -1,
+        "bad_epochs": 0,
+        "history": [],
+        "accum_loss": 0.0,
+        "accum_weight": 0.0,
     }
     resumed_from = 0
     # an unreadable checkpoint is set aside (with a warning) and the run starts fresh
@@ -267,7 +289,7 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
             model.train()
             order = epoch_order(n, seed, epoch, sampler_weights)
             for b in range(state["batch_in_epoch"], batches_per_epoch):
-                idx = order[b * batch_size:(b + 1) * batch_size]
+                idx = order[b * batch_size : (b + 1) * batch_size]
                 batch = task.collate([task.train_items[i] for i in idx])
                 y = torch.as_tensor([task.train_labels[i] for i in idx], device=device)
                 w = torch.as_tensor(weights[idx], dtype=torch.float32, device=device) if use_loss_weights else None
@@ -311,8 +333,11 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
             # end of epoch: validate, log, early-stop
             probs = predict_probs(model, task.valid_items, task.collate, task.forward, device, batch_size, dtype)
             summary = classification_summary(valid_y, probs)
-            record = {"epoch": epoch + 1, "train_loss": state["accum_loss"] / max(state["accum_weight"], 1),
-                      **{f"valid_{k}": v for k, v in summary.items()}}
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": state["accum_loss"] / max(state["accum_weight"], 1),
+                **{f"valid_{k}": v for k, v in summary.items()},
+            }
             state["history"].append(record)
             live.log_epoch(record)
             progress.console.print(
@@ -346,8 +371,12 @@ def train(task: TrainingTask, cfg: TrainParams, seed: int, out_dir: Path, checkp
     if not any(checkpoint_dir.iterdir()):
         checkpoint_dir.rmdir()
     return TrainingResult(
-        best_epoch=state["best_epoch"], best_valid_score=state["best_score"], epochs_run=state["epoch"],
-        history=state["history"], wall_time_s=time.time() - started, device=str(device),
+        best_epoch=state["best_epoch"],
+        best_valid_score=state["best_score"],
+        epochs_run=state["epoch"],
+        history=state["history"],
+        wall_time_s=time.time() - started,
+        device=str(device),
         resumed_from_step=resumed_from,
     )
 

@@ -30,8 +30,16 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def write_run_info(out_dir: Path, *, seed: int, params: dict[str, Any], data_sha256: dict[str, str],
-                   device: str, wall_time_s: float, **extra: Any) -> dict:
+def write_run_info(
+    out_dir: Path,
+    *,
+    seed: int,
+    params: dict[str, Any],
+    data_sha256: dict[str, str],
+    device: str,
+    wall_time_s: float,
+    **extra: Any,
+) -> dict:
     info = {
         "git_commit": git_commit(),
         "seed": seed,

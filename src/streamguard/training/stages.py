@@ -51,9 +51,17 @@ def run_dirs(out_dir: Path, n_runs: int) -> list[Path]:
     return [out_dir] if n_runs == 1 else [out_dir / f"run_{r}" for r in range(n_runs)]
 
 
-def fit_runs(model: str, params: Params, processed_dir: Path, graphs_dir: Path, train_items: Sequence[Any],
-             valid_items: Sequence[Any], predict_on: Mapping[str, Sequence[Any]], out_dir: Path,
-             checkpoint_dir: Path) -> tuple[dict[str, list[np.ndarray]], list[dict]]:
+def fit_runs(
+    model: str,
+    params: Params,
+    processed_dir: Path,
+    graphs_dir: Path,
+    train_items: Sequence[Any],
+    valid_items: Sequence[Any],
+    predict_on: Mapping[str, Sequence[Any]],
+    out_dir: Path,
+    checkpoint_dir: Path,
+) -> tuple[dict[str, list[np.ndarray]], list[dict]]:
     """Train one model per seed of `run_seeds(params)`; each predicts every split in `predict_on`."""
     probs: dict[str, list[np.ndarray]] = {split: [] for split in predict_on}
     infos = []
@@ -64,9 +72,17 @@ def fit_runs(model: str, params: Params, processed_dir: Path, graphs_dir: Path, 
         info = branch.fit(train_items, valid_items, run_dir, checkpoint_dir / f"run_{r}", seed)
         for split, items in predict_on.items():
             probs[split].append(branch.predict(items))
-        info = write_run_info(run_dir, seed=seed, params=branch.params_used(), data_sha256=branch.data_sha256(),
-                              device=info.pop("device", "cpu"), wall_time_s=time.time() - started, model=model,
-                              train_size=len(train_items), **info)
+        info = write_run_info(
+            run_dir,
+            seed=seed,
+            params=branch.params_used(),
+            data_sha256=branch.data_sha256(),
+            device=info.pop("device", "cpu"),
+            wall_time_s=time.time() - started,
+            model=model,
+            train_size=len(train_items),
+            **info,
+        )
         infos.append(info)
     return probs, infos
 
@@ -75,8 +91,17 @@ def run_train(model: str, params: Params, processed_dir: Path, graphs_dir: Path,
     loader = make_branch(model, params, processed_dir, graphs_dir)
     splits = {s: loader.load_items(s) for s in ("train", "valid", "test")}
     evaluated = {"valid": splits["valid"], "test": splits["test"]}
-    probs, infos = fit_runs(model, params, processed_dir, graphs_dir, splits["train"], splits["valid"], evaluated,
-                            out_dir, CHECKPOINT_ROOT / model)
+    probs, infos = fit_runs(
+        model,
+        params,
+        processed_dir,
+        graphs_dir,
+        splits["train"],
+        splits["valid"],
+        evaluated,
+        out_dir,
+        CHECKPOINT_ROOT / model,
+    )
     rows = [row for split in ("valid", "test") for row in prediction_rows(evaluated[split], probs[split], split)]
     write_predictions(out_dir / "predictions.jsonl", rows)
     total = sum(i["wall_time_s"] for i in infos)
@@ -111,14 +136,33 @@ def run_oof_fold(model: str, fold: int, params: Params, processed_dir: Path, gra
     out_dir = out_root / model / f"fold_{fold}"
     scratch = CHECKPOINT_ROOT / "oof" / model / f"fold_{fold}"
     # fold models are not kept: only their held-out predictions are a product
-    probs, _ = fit_runs(model, params, processed_dir, graphs_dir, inside, loader.load_items("valid"),
-                        {"train": held_out}, scratch / "model", scratch / "ckpt")
-    write_predictions(out_dir / "predictions.jsonl", prediction_rows(held_out, probs["train"], "train", fold=fold),
-                      splits=OOF_SPLITS)
-    (out_dir / "fold.json").write_text(json.dumps(
-        {"model": model, "fold": fold, "folds": k, "runs": params.n_runs,
-         "held_out_ids": sorted(item_id(i) for i in held_out),
-         "trained_on_ids": sorted(item_id(i) for i in inside)}) + "\n")
+    probs, _ = fit_runs(
+        model,
+        params,
+        processed_dir,
+        graphs_dir,
+        inside,
+        loader.load_items("valid"),
+        {"train": held_out},
+        scratch / "model",
+        scratch / "ckpt",
+    )
+    write_predictions(
+        out_dir / "predictions.jsonl", prediction_rows(held_out, probs["train"], "train", fold=fold), splits=OOF_SPLITS
+    )
+    (out_dir / "fold.json").write_text(
+        json.dumps(
+            {
+                "model": model,
+                "fold": fold,
+                "folds": k,
+                "runs": params.n_runs,
+                "held_out_ids": sorted(item_id(i) for i in held_out),
+                "trained_on_ids": sorted(item_id(i) for i in inside),
+            }
+        )
+        + "\n"
+    )
     shutil.rmtree(scratch, ignore_errors=True)
     console.print(f"oof {model} fold {fold}/{k}: trained on {len(inside)}, predicted {len(held_out)}")
     return {"trained_on": len(inside), "held_out": len(held_out)}

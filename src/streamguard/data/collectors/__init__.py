@@ -12,10 +12,11 @@ raises a StreamGuardError and writes nothing.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from streamguard.data.collectors.base import CollectError, Collected, SourceSkipped
+from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.output import write_outputs
 from streamguard.data.collectors.progress import console
 from streamguard.data.noise import dedupe, screen_functions, screen_pairs, summarise
@@ -45,7 +46,9 @@ def run_collect(source: str, params: Params, out_dir: Path) -> dict[str, Any]:
     out_dir = Path(out_dir)
     if source not in params.collect.sources:
         enabled = ", ".join(params.collect.sources) or "none"
-        return _skip(source, out_dir, f"'{source}' is not in collect.sources (enabled: {enabled}); add it there to collect it")
+        return _skip(
+            source, out_dir, f"'{source}' is not in collect.sources (enabled: {enabled}); add it there to collect it"
+        )
 
     from streamguard.data.collectors.context import CollectContext  # builds the HTTP client
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from streamguard.data.collectors.advisories import Advisory, advisories_to_collected, normalise_cwe, take
-from streamguard.data.collectors.base import CollectError, Collected, SourceSkipped
+from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
 from streamguard.data.collectors.github import is_other_commit_url, parse_commit_url
 

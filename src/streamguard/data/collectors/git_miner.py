@@ -40,11 +40,30 @@ from streamguard.data.noise import code_text, confidence_for
 # more C files than this in one commit is a sweep, not a security fix
 HUGE_COMMIT_C_FILES = 50
 # a path with any of these directories (case-insensitive) is test or third-party code
-VENDORED_OR_TEST_DIRS = frozenset({
-    "test", "tests", "testing", "testsuite", "unittest", "unittests", "regress", "fuzz", "fuzzing", "fuzzers",
-    "ossfuzz", "oss-fuzz", "vendor", "vendored", "third_party", "third-party", "thirdparty", "3rdparty",
-    "external", "extern",
-})
+VENDORED_OR_TEST_DIRS = frozenset(
+    {
+        "test",
+        "tests",
+        "testing",
+        "testsuite",
+        "unittest",
+        "unittests",
+        "regress",
+        "fuzz",
+        "fuzzing",
+        "fuzzers",
+        "ossfuzz",
+        "oss-fuzz",
+        "vendor",
+        "vendored",
+        "third_party",
+        "third-party",
+        "thirdparty",
+        "3rdparty",
+        "external",
+        "extern",
+    }
+)
 # ... and so is a file named like test_x.c, x_test.c, x-tests.c or x_fuzzer.c
 _TEST_FILE = re.compile(r"^tests?[_-]|[_-](tests?|fuzzer)\.[ch]$", re.I)
 

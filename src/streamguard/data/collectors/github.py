@@ -13,8 +13,9 @@ import base64
 import binascii
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote
 
 from streamguard.data.collectors.base import CollectError
@@ -110,7 +111,9 @@ class GitHub:
             if not isinstance(files, list) or not isinstance(parents, list):
                 raise TypeError("'files' and 'parents' must be lists")
         except (KeyError, TypeError) as exc:
-            raise CollectError(f"{where}: malformed commit payload ({_describe(exc)}); expected GitHub's commit JSON") from None
+            raise CollectError(
+                f"{where}: malformed commit payload ({_describe(exc)}); expected GitHub's commit JSON"
+            ) from None
         if not parents:
             changes = CommitChanges(ref, sha, "")
             changes.skipped["root_commit"] += 1
@@ -166,7 +169,9 @@ class GitHub:
         try:
             return base64.b64decode(data.get("content", "")).decode("utf-8", "replace")
         except (binascii.Error, ValueError):
-            raise CollectError(f"{response.url}: malformed contents payload ('content' is not base64 for {path}@{sha})") from None
+            raise CollectError(
+                f"{response.url}: malformed contents payload ('content' is not base64 for {path}@{sha})"
+            ) from None
 
     # -- advisories ----------------------------------------------------------
 
@@ -178,7 +183,9 @@ class GitHub:
             response = self.http.get(url, params=query, headers=self.headers)
             page = _ok_json(response)
             if not isinstance(page, list):
-                raise CollectError(f"{response.url}: malformed advisories payload (expected a JSON list, got {type(page).__name__})")
+                raise CollectError(
+                    f"{response.url}: malformed advisories payload (expected a JSON list, got {type(page).__name__})"
+                )
             yield response.url, page
             match = _LINK_NEXT.search(response.headers.get("link", ""))
             url, query = (match.group(1), None) if match else (None, None)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 import tarfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Iterator
 
 from streamguard.c_functions import extract_functions
 from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
@@ -71,10 +71,9 @@ def iter_case_files(path: Path) -> Iterator[tuple[str, str]]:
                         found.append((f"{path}!{member.name}", fh.read().decode("utf-8", errors="replace")))
                 last = member.name
     except (tarfile.TarError, *DAMAGED) as exc:
-        raise CollectError(
-            f"collect.juliet_path: {damaged_message(path, exc, f'tar archive after {last}')}"
-        ) from None
+        raise CollectError(f"collect.juliet_path: {damaged_message(path, exc, f'tar archive after {last}')}") from None
     yield from sorted(found)
+
 
 def collect_juliet(ctx: CollectContext) -> Collected:
     collect = ctx.collect

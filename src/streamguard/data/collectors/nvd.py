@@ -7,8 +7,9 @@ API's own format) or the legacy 1.1 feeds (`CVE_Items`), plain or gzipped.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from streamguard.data.collectors.advisories import Advisory, advisories_to_collected, normalise_cwe, take
 from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
@@ -95,7 +96,11 @@ def _checked_page(response: Any, ctx: CollectContext) -> dict[str, Any]:
             f"{response.url}: HTTP {response.status} from the NVD API; check collect.nvd_api_url and NVD_API_KEY"
         )
     page = response.json()
-    if not isinstance(page, dict) or not isinstance(page.get("vulnerabilities"), list) or not isinstance(page.get("totalResults"), int):
+    if (
+        not isinstance(page, dict)
+        or not isinstance(page.get("vulnerabilities"), list)
+        or not isinstance(page.get("totalResults"), int)
+    ):
         raise CollectError(
             f"{response.url}: malformed NVD API page (expected an object with a 'vulnerabilities' list and "
             "an integer 'totalResults'); is collect.nvd_api_url the CVE API 2.0 endpoint?"
@@ -122,7 +127,9 @@ def _from_cve_20(item: Any, where: str) -> Advisory:
     urls = []
     for ref in _list(cve, "references", where):
         if not isinstance(ref, dict) or not isinstance(ref.get("url"), str):
-            raise CollectError(f"{where}: malformed reference (expected an object with a 'url' string, got {ref!r:.80})")
+            raise CollectError(
+                f"{where}: malformed reference (expected an object with a 'url' string, got {ref!r:.80})"
+            )
         urls.append(ref["url"])
     return _advisory(cve_id, next((c for c in cwes if c), None), urls)
 
@@ -135,7 +142,9 @@ def _from_cve_11(item: Any, where: str) -> Advisory:
         cwes = [normalise_cwe(d.get("value")) for p in problem for d in p.get("description", [])]
         urls = [r["url"] for r in cve.get("references", {}).get("reference_data", [])]
     except (KeyError, TypeError, AttributeError) as exc:
-        raise CollectError(f"{where}: malformed 1.1 CVE item (missing or mistyped {exc}); re-download the feed") from None
+        raise CollectError(
+            f"{where}: malformed 1.1 CVE item (missing or mistyped {exc}); re-download the feed"
+        ) from None
     return _advisory(cve_id, next((c for c in cwes if c), None), urls)
 
 

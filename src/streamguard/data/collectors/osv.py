@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from streamguard.data.collectors.advisories import Advisory, advisories_to_collected, normalise_cwe, take
-from streamguard.data.collectors.base import CollectError, Collected, SourceSkipped
+from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
 from streamguard.data.collectors.github import commit_in_repo, is_other_commit_url, parse_commit_url
 
@@ -47,7 +48,9 @@ def read_export(path: Path) -> Iterator[tuple[str, Any]]:
                 try:
                     yield where, json.loads(zf.read(name).decode("utf-8"))
                 except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    raise CollectError(f"{where}: malformed OSV entry (not JSON: {exc}); re-download the export") from None
+                    raise CollectError(
+                        f"{where}: malformed OSV entry (not JSON: {exc}); re-download the export"
+                    ) from None
     except zipfile.BadZipFile:
         raise CollectError(f"{path}: not a zip file; collect.osv_export must be an OSV bulk export (all.zip)") from None
 

@@ -10,8 +10,8 @@ flaw is. Same seed and count, same records.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from streamguard.data.collectors.base import Collected
 from streamguard.data.collectors.context import CollectContext
@@ -19,7 +19,22 @@ from streamguard.data.noise import confidence_for
 from streamguard.data.records import Record
 
 _VERBS = ["parse", "copy", "load", "handle", "process", "read", "store", "update", "format", "build", "decode", "fill"]
-_NOUNS = ["header", "packet", "record", "entry", "name", "buffer", "message", "token", "path", "config", "request", "field", "label", "frame"]
+_NOUNS = [
+    "header",
+    "packet",
+    "record",
+    "entry",
+    "name",
+    "buffer",
+    "message",
+    "token",
+    "path",
+    "config",
+    "request",
+    "field",
+    "label",
+    "frame",
+]
 _MODULES = ["", "net_", "cfg_", "db_", "io_", "usb_", "http_", "fs_", "img_"]
 _BUFS = ["buf", "tmp", "dst", "local", "out", "scratch", "line", "work"]
 _INPUTS = ["src", "input", "data", "str", "name", "arg", "text", "value"]
@@ -100,8 +115,20 @@ def _stack_strcpy(v: Vary) -> tuple[str, str, str]:
     bad = [decl, f"strcpy({v.buf}, {v.inp});", use, "return 0;"]
     fix = v.pick(
         [
-            [decl, f"if (strlen({v.inp}) >= sizeof({v.buf}))\n\treturn -1;", f"strcpy({v.buf}, {v.inp});", use, "return 0;"],
-            [decl, f"strncpy({v.buf}, {v.inp}, sizeof({v.buf}) - 1);", f"{v.buf}[sizeof({v.buf}) - 1] = '\\0';", use, "return 0;"],
+            [
+                decl,
+                f"if (strlen({v.inp}) >= sizeof({v.buf}))\n\treturn -1;",
+                f"strcpy({v.buf}, {v.inp});",
+                use,
+                "return 0;",
+            ],
+            [
+                decl,
+                f"strncpy({v.buf}, {v.inp}, sizeof({v.buf}) - 1);",
+                f"{v.buf}[sizeof({v.buf}) - 1] = '\\0';",
+                use,
+                "return 0;",
+            ],
             [decl, f'snprintf({v.buf}, sizeof({v.buf}), "%s", {v.inp});', use, "return 0;"],
         ]
     )
@@ -212,7 +239,13 @@ def _memory_leak(v: Vary) -> tuple[str, str, str]:
     sig = f"int {v.fname}(int fd, size_t {v.n})"
     alloc = [f"char *{v.buf} = malloc({v.n});", f"if ({v.buf} == NULL)\n\treturn -1;"]
     read_fn = v.pick(["read", "recv_all", "read_exact"])
-    bad = [*alloc, f"if ({read_fn}(fd, {v.buf}, {v.n}) < 0)\n\treturn -1;", f"consume({v.buf}, {v.n});", f"free({v.buf});", "return 0;"]
+    bad = [
+        *alloc,
+        f"if ({read_fn}(fd, {v.buf}, {v.n}) < 0)\n\treturn -1;",
+        f"consume({v.buf}, {v.n});",
+        f"free({v.buf});",
+        "return 0;",
+    ]
     fix = [
         *alloc,
         f"if ({read_fn}(fd, {v.buf}, {v.n}) < 0) {{\n\tfree({v.buf});\n\treturn -1;\n}}",
