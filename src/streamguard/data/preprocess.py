@@ -97,6 +97,8 @@ def run_preprocess(params: Params, raw_dir: Path, out_dir: Path, collected: Path
     if params.data.phase == 2:
         from streamguard.data.noise import merge_collected
 
+        if collected is None:
+            raise StreamGuardError("data.phase is 2, but preprocess was given no --collected folder")
         collected_records = load_collected(collected)
         if params.data.split == "cross_project":
             held_out, report["held_out_collected"] = hold_out_collected(collected_records, by_split, params)

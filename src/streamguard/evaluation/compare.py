@@ -202,6 +202,7 @@ def _compare_pairs(
             continue
         sides = []
         for rev in (a, b):
+            assert rev.prob is not None  # checked above for both revisions
             prob = np.array([rev.prob[model][i] for i in shared])
             pred = np.array([rev.predicted[model][i] for i in shared], dtype=float)
             sides.append((prob, pred))

@@ -141,7 +141,7 @@ def _print_report(
     n_test: int,
     n_vulnerable: int,
     level: float,
-    test_metrics: dict[str, dict[str, float]],
+    test_metrics: dict[str, dict[str, Any]],
     comparisons: dict[str, dict[str, float]],
     verdicts: list[Verdict],
 ) -> None:
@@ -221,7 +221,7 @@ def baseline_verdicts(comparisons: dict[str, dict[str, float]], level: float) ->
 def per_run_scores(model: ModelPredictions, models_dir: Path, rule: str) -> dict[str, np.ndarray] | None:
     """Test accuracy and F1 of each seed run (threshold chosen on valid per run), or None for one run."""
     test, valid = model.splits["test"], model.splits["valid"]
-    if test.prob_runs is None:
+    if test.prob_runs is None or valid.prob_runs is None:
         return None
     if model.name == "fusion":
         info = json.loads((models_dir / "fusion" / "fusion.json").read_text(encoding="utf-8"))
@@ -284,7 +284,7 @@ def run_evaluate(
     preds = {name: predict(prob, thresholds[name]) for name, prob in probs.items()}
     pair_ids = read_test_pair_ids(test_records, ids) if test_records is not None else None
 
-    test_metrics = {
+    test_metrics: dict[str, dict[str, Any]] = {
         name: {
             "threshold": thresholds[name],
             **bootstrap_metrics(

@@ -10,13 +10,16 @@ flaw is. Same seed and count, same records.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from streamguard.data.collectors.base import Collected
 from streamguard.data.collectors.context import CollectContext
 from streamguard.data.noise import confidence_for
 from streamguard.data.records import Record
+
+T = TypeVar("T")
 
 _VERBS = ["parse", "copy", "load", "handle", "process", "read", "store", "update", "format", "build", "decode", "fill"]
 _NOUNS = [
@@ -61,7 +64,7 @@ class Vary:
     before: list[str]  # unrelated statements ahead of the flaw
     after: list[str]  # ... and after it
 
-    def pick(self, items: list) -> object:
+    def pick(self, items: Sequence[T]) -> T:
         return self.rng.choice(items)
 
 
@@ -278,7 +281,9 @@ def generate_pairs(count: int, seed: int, confidence: float) -> list[tuple[Recor
         name = names[i % len(names)]
         cwe, vulnerable, fixed = TEMPLATES[name](_vary(rng))
         origin = f"synthetic:{name}:seed={seed}:{i}"
-        common = dict(project="synthetic", source="synthetic", confidence=confidence, cwe=cwe, origin=origin)
+        common: dict[str, Any] = dict(
+            project="synthetic", source="synthetic", confidence=confidence, cwe=cwe, origin=origin
+        )
         pairs.append((Record(func=vulnerable, target=1, **common), Record(func=fixed, target=0, **common)))
     return pairs
 
