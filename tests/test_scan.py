@@ -164,7 +164,8 @@ def test_sarif_is_valid_and_locates_planted_functions(tmp_path, trained, planted
     rule = run["tool"]["driver"]["rules"][0]
     assert "security" in rule["properties"]["tags"] and rule["help"]["text"] and rule["fullDescription"]["text"]
     model = run["properties"]["model"]
-    assert run["automationDetails"]["id"] == f"streamguard/{model['version']}"
+    assert run["automationDetails"]["id"] == f"streamguard/{model['version']}" == f"streamguard/{model['label']}"
+    assert model["source"] == {"kind": "model-dir", "reference": str(trained["models"])}
     assert model["params_sha256"] == hashlib.sha256(trained["params"].read_bytes()).hexdigest()
     assert run["properties"]["bad_files"]["counts"] == {
         "unreadable": 1,

@@ -94,14 +94,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
             models_dir=Path(args.models),
             graphs_dir=Path(args.graphs),
             params_file=Path(args.params),
+            model=args.model,
+            rev=args.rev,
+            registry=args.registry,
             output_format=args.format,
             output=args.output,
             min_probability=args.min_probability,
             top=args.top,
             fail_on_findings=args.fail_on_findings,
             changed_since=args.changed_since,
-        ),
-        _params(args),
+        )
     )
 
 
@@ -177,7 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="-", help="JSONL output (default: stdout)")
     p = add("scan", cmd_scan, "scan a C/C++ codebase for likely vulnerable functions (SARIF, JSON or a table)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (git repos: tracked + unignored files)")
-    p.add_argument("--models", default="models")
+    which = p.add_mutually_exclusive_group()  # where the models come from (scan/model_source.py)
+    which.add_argument("--model-dir", "--models", dest="models", default="models", help="a models folder")
+    which.add_argument("--model", default=None, metavar="NAME@VERSION", help="a registered version (GTO tag)")
+    which.add_argument("--rev", default=None, help="the detector at a git revision of --registry")
+    p.add_argument("--registry", default=".", help="repository holding the model tags and DVC remote (default: .)")
     p.add_argument("--graphs", default="data/graphs", help="graph vocabulary folder")
     p.add_argument("--format", choices=["table", "sarif", "json"], default="table")
     p.add_argument("-o", "--output", default="-", help="report file (default: stdout)")

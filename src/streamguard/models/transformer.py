@@ -70,7 +70,7 @@ def build_model(params: TransformerParams, tokenizer):
     return RobertaForSequenceClassification(config)
 
 
-def load_pretrained(name_or_path: str):
+def load_pretrained(name_or_path: str, use_safetensors: bool | None = None):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
@@ -79,7 +79,9 @@ def load_pretrained(name_or_path: str):
             f"transformer.model_name_or_path: {name_or_path} has no fast tokenizer; offsets cannot be "
             "validated. Use a model that ships tokenizer.json."
         )
-    model = AutoModelForSequenceClassification.from_pretrained(name_or_path, num_labels=2)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        name_or_path, num_labels=2, use_safetensors=use_safetensors
+    )
     return tokenizer, model
 
 
@@ -157,4 +159,5 @@ def save(model, tokenizer, out_dir: Path) -> None:
 
 
 def load(out_dir: Path):
-    return load_pretrained(str(out_dir / "hf"))
+    # our own trained weights (save_pretrained writes safetensors): never fall back to a pickled .bin
+    return load_pretrained(str(out_dir / "hf"), use_safetensors=True)

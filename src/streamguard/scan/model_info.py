@@ -3,16 +3,20 @@
 `version` is a content hash of the model folders the scan loaded (the fusion
 and each base model it uses, every file in them), so two scans with the same
 weights, vocabularies and thresholds name the same version wherever the files
-came from. `git_rev` is HEAD of the repository holding the models folder (the
-commit whose dvc.lock pins them), `params_sha256` the hash of the params file
-the models were loaded with.
+came from. `git_rev` is the commit the models came from: the fetched commit
+for `--rev` / `--model`, else HEAD of the repository holding the models folder
+(the commit whose dvc.lock pins them). `source` says how they were chosen
+(scan/model_source.py: kind, reference, artifact, registered version, stage,
+commit), `params_sha256` is the hash of the params file they were loaded with.
+`run_id` ("streamguard/detector@v0.1.0", else "streamguard/<version>") is the
+SARIF run's automationDetails.id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 _CHUNK = 1 << 20
@@ -27,9 +31,21 @@ class ModelInfo:
     git_rev: str | None
     params_file: str
     params_sha256: str | None
+    source: dict = field(default_factory=dict)  # scan/model_source.py's origin
+
+    @property
+    def label(self) -> str:
+        """The registered version when there is one (detector@v0.1.0), else the content version."""
+        if self.source.get("artifact") and self.source.get("version"):
+            return f"{self.source['artifact']}@{self.source['version']}"
+        return self.version
+
+    @property
+    def run_id(self) -> str:
+        return f"streamguard/{self.label}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "label": self.label}
 
 
 def file_sha256(path: Path) -> str:
@@ -57,16 +73,20 @@ def head_rev(where: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def describe_model(models_dir: Path, models: list[str], threshold: float, params_file: Path) -> ModelInfo:
+def describe_model(
+    models_dir: Path, models: list[str], threshold: float, params_file: Path, source: dict | None = None
+) -> ModelInfo:
     folders = [models_dir / "fusion", *(models_dir / m for m in models)]
+    source = source or {}
     return ModelInfo(
         models_dir=str(models_dir),
         models=list(models),
         threshold=threshold,
         version=folders_sha256(folders)[:16],
-        git_rev=head_rev(models_dir),
+        git_rev=source.get("commit") or head_rev(models_dir),
         params_file=str(params_file),
         params_sha256=file_sha256(params_file) if params_file.is_file() else None,
+        source=source,
     )
 
 

@@ -4,7 +4,9 @@ Streaming: files are read one at a time, functions are cut out with the one
 extractor (streamguard.c_functions), and scored in batches of `batch_size` by
 every base model the fusion uses, then fused (predict.Scorer, loaded once).
 Only findings (fused probability >= --min-probability, by default the
-fusion's threshold) are kept, without their text. Progress shows files,
+fusion's threshold) are kept, without their text. The models come from a
+folder, a git revision or a registered version (scan/model_source.py); the
+report records which. Progress shows files,
 functions, functions/s and the ETA on a terminal; a summary line always ends
 the scan on stderr.
 """
@@ -23,11 +25,12 @@ from rich.table import Table
 
 from streamguard.data.records import Record
 from streamguard.errors import StreamGuardError
-from streamguard.params import Params
+from streamguard.params import load_params
 from streamguard.progress import console, make_progress
 from streamguard.scan.changes import ChangedLines, changed_since
 from streamguard.scan.findings import Finding, function_fingerprint, top_findings
 from streamguard.scan.model_info import ModelInfo, describe_model, repository_url
+from streamguard.scan.model_source import ModelSource, from_folder, from_registry
 from streamguard.scan.sarif import build_sarif
 from streamguard.scan.walk import MAX_FILE_BYTES, BadFiles, SourceFile, list_sources, read_source, scan_root
 
@@ -41,6 +44,9 @@ class ScanOptions:
     models_dir: Path = Path("models")
     graphs_dir: Path = Path("data/graphs")
     params_file: Path = Path("params.yaml")
+    model: str | None = None  # NAME@VERSION: a registered version (GTO tag) in `registry`
+    rev: str | None = None  # a git revision of `registry`
+    registry: str = "."  # the repository holding the model tags and its DVC remote
     output_format: str = "table"
     output: str = "-"
     min_probability: float | None = None  # None: the fusion's threshold
@@ -105,7 +111,14 @@ def _score(scorer, pending: _Pending, min_probability: float, findings: list[Fin
     return n
 
 
-def run_scan(opts: ScanOptions, params: Params) -> ScanResult:
+def model_source(opts: ScanOptions) -> ModelSource:
+    """The models `opts` ask for: fetched for --model / --rev, else the --model-dir folder."""
+    if opts.model is not None or opts.rev is not None:
+        return from_registry(opts.registry, model=opts.model, rev=opts.rev)
+    return from_folder(opts.models_dir, opts.graphs_dir, opts.params_file)
+
+
+def run_scan(opts: ScanOptions) -> ScanResult:
     from streamguard.predict import Scorer
 
     if opts.output_format not in FORMATS:
@@ -115,8 +128,10 @@ def run_scan(opts: ScanOptions, params: Params) -> ScanResult:
     sources = list_sources(opts.paths, root)
     if changes is not None:
         sources = [s for s in sources if changes.touches_file(s.uri)]
-    scorer = Scorer(opts.models_dir, opts.graphs_dir, params)
-    model = describe_model(opts.models_dir, scorer.models, scorer.threshold, opts.params_file)
+    found = model_source(opts)
+    params = load_params(found.params_file, found.params_where)  # a revision's models load with its params
+    scorer = Scorer(found.models_dir, found.graphs_dir, params)
+    model = describe_model(found.models_dir, scorer.models, scorer.threshold, found.params_file, found.origin)
     min_probability = scorer.threshold if opts.min_probability is None else opts.min_probability
 
     bad, pending = BadFiles(), _Pending()
@@ -184,7 +199,7 @@ def _table(result: ScanResult) -> str:
     shown = result.findings if result.stats.get("top") else result.findings[:TABLE_ROWS]
     table = Table(
         title=f"{len(result.findings)} findings (fused probability >= "
-        f"{result.stats['min_probability']:.3f}, model {result.model.version})"
+        f"{result.stats['min_probability']:.3f}, model {result.model.label})"
     )
     table.add_column("location")
     table.add_column("function")
@@ -203,10 +218,12 @@ def _table(result: ScanResult) -> str:
     return out.export_text()
 
 
-def scan_command(opts: ScanOptions, params: Params) -> int:
+def scan_command(opts: ScanOptions) -> int:
     """`streamguard scan`: scan, write the report; the exit status is 1 for findings with --fail-on-findings."""
-    result = run_scan(opts, params)
-    text = render(result, opts.output_format, repository_url(opts.models_dir))
+    result = run_scan(opts)
+    text = render(
+        result, opts.output_format, repository_url(Path(opts.registry) if opts.model or opts.rev else opts.models_dir)
+    )
     if opts.output == "-":
         sys.stdout.write(text)
     else:

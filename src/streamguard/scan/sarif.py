@@ -16,9 +16,13 @@ default finding scores; each result carries its own in `properties`.
 Locations are repo-relative URIs under `%SRCROOT%` with a region from the
 function's first to last line. `partialFingerprints["streamguardFunction/v1"]`
 is findings.function_fingerprint. `runAutomationDetails.id` is
-"streamguard/<model version>": GitHub reads the part up to the last "/" as the
-analysis category, so alerts stay tracked when the model changes, while the
-run id names the model version that produced them. GitHub accepts at most
+"streamguard/<model>": the registered version (detector@v0.1.0) when the
+models came from one, else the content version. GitHub reads the part up to
+the last "/" as the analysis category, so alerts stay tracked when the model
+changes, while the run id names the model version that produced them. The
+run's `properties.model` holds the full provenance (model_info.ModelInfo:
+content version, commit, params file and its sha256, how the models were
+chosen). GitHub accepts at most
 25,000 results per run: beyond that the top-scoring are kept and the run's
 properties say how many were dropped.
 """
@@ -140,7 +144,7 @@ def build_sarif(
         "runs": [
             {
                 "tool": {"driver": driver},
-                "automationDetails": {"id": f"streamguard/{model.version}"},
+                "automationDetails": {"id": model.run_id},
                 "columnKind": "utf16CodeUnits",
                 "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": _notifications(bad)}],
                 "results": [result(f, model.threshold) for f in kept],
