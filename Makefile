@@ -36,9 +36,12 @@ lock:
 
 install: $(STAMP)
 
+# dvc repro, then the plots page and the results table with the paired verdicts, in words
 pipeline: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc metrics show
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc plots show -q -o dvc_plots
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/streamguard summary
+	@echo "Plots (ROC, PR, calibration, confusion, training curves): $(CURDIR)/dvc_plots/index.html"
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q

@@ -67,6 +67,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     run_evaluate(_params(args), Path(args.models), Path(args.metrics), Path(args.test_records))
 
 
+def cmd_summary(args: argparse.Namespace) -> None:
+    from streamguard.evaluation.summary import print_summary
+
+    # stdout: the summary is this command's product; wide enough for the table when piped
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    print_summary(Path(args.metrics), _params(args).evaluate.confidence_level, console)
+
+
 def cmd_collect(args: argparse.Namespace) -> None:
     from streamguard.data.collectors import run_collect
 
@@ -169,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="data/processed/test.jsonl",
         help="the test split's records, for pair ids (paired metrics); skipped when absent",
     )
+    p = add("summary", cmd_summary, "print the last evaluation's results for a person (reads metrics/*.json)")
+    p.add_argument("--metrics", default="metrics")
     p = add("collect", cmd_collect, "Phase 2: collect records from one source")
     p.add_argument("source")
     p.add_argument("--out", default="data/collected")

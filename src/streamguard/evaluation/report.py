@@ -47,6 +47,7 @@ from streamguard.evaluation.predictions import (
     read_fusion_threshold,
 )
 from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison, paired_ttest
+from streamguard.evaluation.summary import with_ci
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
 from streamguard.params import EvaluateParams, Params
@@ -122,14 +123,7 @@ def _write_predictions_csv(
             writer.writerow(cells)
 
 
-def _with_ci(values: dict[str, float], key: str) -> str:
-    point, low, high = values[key], values[f"{key}_ci_low"], values[f"{key}_ci_high"]
-    if not math.isfinite(point):
-        return "undefined"
-    return f"{point:.3f} [{low:.3f}, {high:.3f}]"
-
-
-def _diff_with_ci(values: dict[str, float], metric: str) -> str:
+def _diffwith_ci(values: dict[str, float], metric: str) -> str:
     diff, low, high = (values[f"{metric}_diff{s}"] for s in ("", "_ci_low", "_ci_high"))
     if not math.isfinite(diff):
         return "undefined"
@@ -152,7 +146,7 @@ def _print_report(
         table.add_column(name, justify="right")
     table.add_row("threshold", *(f"{m['threshold']:.3f}" for m in test_metrics.values()))
     for metric in METRIC_NAMES:
-        table.add_row(metric, *(_with_ci(m, metric) for m in test_metrics.values()))
+        table.add_row(metric, *(with_ci(m, metric) for m in test_metrics.values()))
     console.print(table)
 
     if comparisons:
@@ -165,7 +159,7 @@ def _print_report(
         for pair, values in comparisons.items():
             table.add_row(
                 pair.replace("_vs_", " vs "),
-                *(_diff_with_ci(values, metric) for metric in COMPARED_METRICS),
+                *(_diffwith_ci(values, metric) for metric in COMPARED_METRICS),
                 f"{values['mcnemar_b']} / {values['mcnemar_c']}",
                 f"{values['mcnemar_p']:.3g}",
             )
@@ -182,7 +176,7 @@ def _print_report(
         for name in paired:
             table.add_column(name, justify="right")
         for metric in (*PAIR_METRICS, "vd_s"):
-            table.add_row(metric, *(_with_ci(m, metric) for m in paired.values()))
+            table.add_row(metric, *(with_ci(m, metric) for m in paired.values()))
         console.print(table)
         console.print(
             "p_c both right, p_v both called vulnerable, p_b both benign, p_r both wrong; "

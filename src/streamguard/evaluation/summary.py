@@ -1,0 +1,114 @@
+"""`streamguard summary`: the results of the last `evaluate`, for a person, from metrics/*.json.
+
+It recomputes nothing: it reads metrics/test.json and metrics/comparisons.json
+(what `dvc metrics show` reads) and prints one table, model x accuracy / F1 /
+ROC-AUC / MCC with their bootstrap CIs, the all-vulnerable reference F1 of this
+test set, the fusion's paired verdicts against each base model and each deep
+model's against the lexical baseline, in words (evaluation/verdicts.py), and the
+pairwise metrics where the test set has vulnerable/fixed pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from streamguard.evaluation.errors import EvaluationError
+from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
+from streamguard.models.names import BASE_MODELS
+
+HEADLINE_METRICS = {"accuracy": "accuracy", "f1": "F1", "roc_auc": "ROC-AUC", "mcc": "MCC"}
+VERDICT_METRICS = ("accuracy", "f1")
+BASELINE = "lexical"
+
+
+def with_ci(values: dict[str, Any], key: str) -> str:
+    """'0.642 [0.624, 0.661]', or 'undefined' where the metric is not defined on this test set."""
+    point = values.get(key)
+    if point is None or not math.isfinite(point):
+        return "undefined"
+    return f"{point:.3f} [{values[f'{key}_ci_low']:.3f}, {values[f'{key}_ci_high']:.3f}]"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EvaluationError(f"{path}: not found; run `dvc repro` (or `streamguard evaluate`) first") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EvaluationError(f"{path}: not readable as JSON ({exc}); re-run `streamguard evaluate`") from None
+    if not isinstance(data, dict):
+        raise EvaluationError(f"{path}: expected a JSON object; re-run `streamguard evaluate`")
+    return data
+
+
+def summary_verdicts(comparisons: dict[str, dict[str, Any]], level: float) -> list[Verdict]:
+    """The fusion against each base model, then each deep model against the lexical baseline."""
+    wanted = [("fusion", m) for m in BASE_MODELS] + [(m, BASELINE) for m in BASE_MODELS if m != BASELINE]
+    verdicts = []
+    for model, other in wanted:
+        values = comparisons.get(f"{model}_vs_{other}")
+        if values is None:
+            continue
+        for metric in VERDICT_METRICS:
+            verdicts.append(
+                describe_difference(
+                    model,
+                    other,
+                    metric,
+                    values[f"{metric}_diff"],
+                    values[f"{metric}_diff_ci_low"],
+                    values[f"{metric}_diff_ci_high"],
+                    level,
+                    mcnemar_p=values.get("mcnemar_p") if metric == "accuracy" else None,
+                )
+            )
+    return verdicts
+
+
+def print_summary(metrics_dir: Path, level: float, console: Console) -> None:
+    test = _read(metrics_dir / "test.json")
+    comparisons = _read(metrics_dir / "comparisons.json")
+    models = {name: values for name, values in test.items() if isinstance(values, dict) and "accuracy" in values}
+    if not models:
+        raise EvaluationError(f"{metrics_dir / 'test.json'}: holds no model's metrics; re-run `streamguard evaluate`")
+    n, n_vuln = int(test.get("n_test", 0)), int(test.get("n_test_vulnerable", 0))
+    table = Table(title=f"Test split: {n} functions, {n_vuln} vulnerable ({level_percent(level)} bootstrap CI)")
+    table.add_column("model")
+    for label in HEADLINE_METRICS.values():
+        table.add_column(label, justify="right")
+    for name, values in models.items():
+        table.add_row(name, *(with_ci(values, key) for key in HEADLINE_METRICS))
+    console.print(table)
+    if n and n_vuln:
+        prevalence = n_vuln / n
+        console.print(
+            f"Reference: calling every function vulnerable scores F1 = {2 * prevalence / (1 + prevalence):.3f} "
+            f"and accuracy = {prevalence:.3f} on this test set; MCC and ROC-AUC are 0 and 0.5 at chance.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if n and n < 1000:
+        console.print(
+            f"With {n} test functions the CIs are wide: this run checks the pipeline, it cannot rank models.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    styles = {"better": "green", "worse": "red"}
+    for verdict in summary_verdicts(comparisons, level):
+        console.print(f"- {verdict.sentence}", style=styles.get(verdict.outcome), highlight=False, soft_wrap=True)
+    paired = {name: v["pairs"] for name, v in models.items() if isinstance(v.get("pairs"), dict)}
+    if paired:
+        table = Table(title=f"Vulnerable/fixed pairs in test (n = {test.get('n_test_pairs', '?')} pairs)")
+        table.add_column("model")
+        for label in ("pairwise accuracy", "tied", "P-C (both right)", "P-R (both wrong)"):
+            table.add_column(label, justify="right")
+        for name, values in paired.items():
+            table.add_row(name, *(with_ci(values, k) for k in ("pairwise_accuracy", "tied", "p_c", "p_r")))
+        console.print(table)
+        console.print("Pairwise accuracy 0.5 is chance: the model cannot tell a function from its fix.")
