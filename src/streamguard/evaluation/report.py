@@ -123,7 +123,7 @@ def _write_predictions_csv(
             writer.writerow(cells)
 
 
-def _diffwith_ci(values: dict[str, float], metric: str) -> str:
+def _diff_with_ci(values: dict[str, float], metric: str) -> str:
     diff, low, high = (values[f"{metric}_diff{s}"] for s in ("", "_ci_low", "_ci_high"))
     if not math.isfinite(diff):
         return "undefined"
@@ -159,7 +159,7 @@ def _print_report(
         for pair, values in comparisons.items():
             table.add_row(
                 pair.replace("_vs_", " vs "),
-                *(_diffwith_ci(values, metric) for metric in COMPARED_METRICS),
+                *(_diff_with_ci(values, metric) for metric in COMPARED_METRICS),
                 f"{values['mcnemar_b']} / {values['mcnemar_c']}",
                 f"{values['mcnemar_p']:.3g}",
             )
