@@ -10,8 +10,8 @@
 
 A revision's detector is the artifact dvc.yaml declares under `artifacts:`
 (`detector`, path `models`), plus the two files outside that folder its
-models need, named in the artifact's `meta`: the graph vocabulary (only when
-the fusion uses gnn) and the params file (the architecture and trimming the
+models need, named in the artifact's `meta`: the graph vocabulary (with the
+graph_stats.json beside it, only when the fusion uses gnn) and the params file (the architecture and trimming the
 models were trained with, so a revision is scanned with its own params).
 Only what the scan loads is fetched, through DVC (the registry's cache, else
 its remote): the fusion folder, each base model fusion.json names, those two
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -153,13 +154,15 @@ def _artifact(repo, name: str) -> tuple[str | None, str, dict]:
     return name, declared.path, dict(declared.meta or {})
 
 
-def _download(fs, path: str, to: Path, registry: str, commit: str) -> None:
+def _download(fs, path: str, to: Path, registry: str, commit: str, optional: bool = False) -> None:
     from dvc.exceptions import DvcException
     from dvc.fs import download
     from dvc_data.index.index import DataIndexError
 
     try:
         if not fs.exists(path):
+            if optional:
+                return
             raise StreamGuardError(
                 f"{path}: not in {registry} at {commit[:12]}; that revision has no trained detector "
                 "(run `dvc repro fusion`, commit dvc.lock, `dvc push`, then tag the commit)"
@@ -189,7 +192,10 @@ def _fetch(repo, registry: str, commit: str, artifact: str, dest: Path) -> dict:
             _download(fs, f"{models_path}/{model}", dest / "models" / model, registry, commit)
         vocabulary = str(meta.get("graph_vocabulary", DEFAULT_GRAPH_VOCABULARY))
         if "gnn" in models:
-            _download(fs, vocabulary, dest / "graphs" / Path(vocabulary).name, registry, commit)
+            _download(fs, vocabulary, dest / "graphs" / posixpath.basename(vocabulary), registry, commit)
+            # gnn.batch_size "auto" sizes batches from the graph stats written beside the vocabulary
+            stats = posixpath.join(posixpath.dirname(vocabulary), "graph_stats.json")
+            _download(fs, stats, dest / "graphs" / "graph_stats.json", registry, commit, optional=True)
         params = str(meta.get("params", DEFAULT_PARAMS))
         _download(fs, params, dest / "params.yaml", registry, commit)
     return {"artifact": declared, "path": models_path, "models": list(models), "params": params}
