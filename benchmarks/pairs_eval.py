@@ -1,0 +1,88 @@
+"""Score held-out vulnerable/fixed pairs with trained models: can a model tell a function from its fix?
+
+    python benchmarks/pairs_eval.py --pairs data/collected/git.jsonl \\
+        --model lexical=models/lexical --model transformer=models/transformer [--graphs data/graphs] \\
+        [--params params.yaml] [--json OUT]
+
+A benchmark, not a stage: it prints figures. Each `--model KIND=FOLDER` is one trained
+base model (a folder `streamguard train` wrote); its decision threshold is chosen on the
+valid predictions in that folder (`fusion.threshold_rule`), exactly as `evaluate` does.
+The pairs file holds records with `pair` ids (the git collector's output): every pair
+with one vulnerable and one fixed function is scored. Functions are trimmed as
+`preprocess` trims them. Reports PrimeVul's P-C/P-V/P-B/P-R, pairwise ranking accuracy,
+ties and VD-S with paired bootstrap CIs (evaluation/pairs.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from streamguard.data.records import read_records
+from streamguard.data.trim import trim_to_budget
+from streamguard.evaluation.pairs import find_pairs, pair_metrics
+from streamguard.evaluation.predictions import read_predictions
+from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.params import load_params
+from streamguard.training.branches import load_branch
+
+SHOWN = ("pairwise_accuracy", "tied", "p_c", "p_v", "p_b", "p_r", "vd_s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", type=Path, required=True)
+    ap.add_argument("--model", action="append", required=True, metavar="KIND=FOLDER")
+    ap.add_argument("--graphs", type=Path, default=Path("data/graphs"))
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    params = load_params(args.params)
+    records = [r for r in read_records(args.pairs) if r.pair]
+    for rec in records:
+        rec.func = trim_to_budget(rec.func, params.data.max_chars).text
+    y = np.array([r.target for r in records], dtype=np.int8)
+    pairs = find_pairs([r.pair for r in records], y)
+    result: dict = {"pairs_file": str(args.pairs), "functions": len(records), "models": {}}
+    for spec in args.model:
+        kind, _, folder = spec.partition("=")
+        started = time.perf_counter()
+        branch = load_branch(kind, params, Path(folder), args.graphs)
+        if kind == "gnn":
+            from streamguard.graphs.build import graph_for_function, load_vocab
+
+            vocab = load_vocab(args.graphs)
+            items = [graph_for_function(r.func, vocab, params.graph) for r in records]
+        else:
+            items = records
+        prob = np.asarray(branch.predict(items), dtype=float)
+        valid = read_predictions(Path(folder) / "predictions.jsonl", kind).splits["valid"]
+        threshold = choose_threshold(valid.target, valid.prob, params.fusion.threshold_rule)
+        metrics = pair_metrics(
+            y,
+            prob,
+            threshold,
+            pairs,
+            params.evaluate.bootstrap_resamples,
+            params.evaluate.confidence_level,
+            params.evaluate.seed,
+        )
+        metrics["seconds"] = round(time.perf_counter() - started, 1)
+        metrics["threshold"] = threshold
+        result["models"][spec] = metrics
+        print(f"{spec}: {metrics['n_pairs']} pairs, threshold {threshold:.3f}, {metrics['seconds']} s")
+        for key in SHOWN:
+            if key in metrics:
+                print(
+                    f"  {key:<18} {metrics[key]:.3f} [{metrics[f'{key}_ci_low']:.3f}, {metrics[f'{key}_ci_high']:.3f}]"
+                )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
