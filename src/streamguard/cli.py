@@ -49,6 +49,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     run_train(args.model, _params(args), Path(args.processed), Path(args.graphs), Path(args.out))
 
 
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from streamguard.training.pretrain import run_pretrain
+
+    run_pretrain(_params(args), Path(args.processed), Path(args.out), Path(args.corpus))
+
+
 def cmd_oof(args: argparse.Namespace) -> None:
     from streamguard.training.stages import run_oof_fold
 
@@ -158,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processed", default="data/processed")
     p.add_argument("--graphs", default="data/graphs")
     p.add_argument("--out", default=None, help="default: models/<model>")
+    p = add("pretrain", cmd_pretrain, "masked-LM pretraining on unlabelled C (when transformer.init is pretrain)")
+    p.add_argument("--processed", default="data/processed", help="valid/test functions the corpus must not hold")
+    p.add_argument("--corpus", default="data/pretrain")
+    p.add_argument("--out", default="models/pretrain")
     p = add("oof", cmd_oof, "train one base model on K-1 folds and predict the held-out fold")
     p.add_argument("model", choices=BASE_MODELS)
     p.add_argument("fold", type=int)

@@ -242,12 +242,9 @@ class TrainParams:
 
 
 @dataclass
-class TransformerParams(TrainParams):
-    SECTION: ClassVar[str] = "transformer"
+class RobertaSizes:
+    """The sizes of a RoBERTa built from config: the transformer branch's and the pretrain stage's."""
 
-    # a local folder or hub id: from_pretrained; null: train a tokenizer and build from config
-    model_name_or_path: str | None = None
-    max_length: int = 256
     vocab_size: int = 8000
     hidden_size: int = 128
     num_layers: int = 2
@@ -255,17 +252,91 @@ class TransformerParams(TrainParams):
     intermediate_size: int = 256
     dropout: float = 0.1
 
+    def _check_sizes(self) -> None:
+        _at_least(self, vocab_size=1, hidden_size=1, num_layers=1, num_heads=1, intermediate_size=1)
+        if self.hidden_size % self.num_heads:
+            raise InvalidValue(
+                getattr(self, "SECTION", ""),
+                "num_heads",
+                f"must divide hidden_size ({self.hidden_size}), got {self.num_heads}",
+            )
+        _between(self, "dropout", 0, 1, "[)")
+
+
+@dataclass
+class TransformerParams(RobertaSizes, TrainParams):
+    SECTION: ClassVar[str] = "transformer"
+
+    # a local folder or hub id: from_pretrained; null: train a tokenizer and build from config
+    model_name_or_path: str | None = None
+    # scratch: as model_name_or_path says; pretrain: fine-tune the `pretrain` stage's model (models/pretrain/hf)
+    init: Literal["scratch", "pretrain"] = "scratch"
+    max_length: int = 256
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.model_name_or_path == "":
             raise _invalid(self, "model_name_or_path", "a local folder, a hub id or null")
-        # two of max_length are the <s> and </s> that frame every function
-        _at_least(self, max_length=3, vocab_size=1, hidden_size=1, num_layers=1, num_heads=1, intermediate_size=1)
-        if self.hidden_size % self.num_heads:
+        if self.init == "pretrain" and self.model_name_or_path:
             raise InvalidValue(
-                self.SECTION, "num_heads", f"must divide hidden_size ({self.hidden_size}), got {self.num_heads}"
+                self.SECTION,
+                "init",
+                f"is 'pretrain' but model_name_or_path is {shorten(self.model_name_or_path)}; "
+                "set one of them (model_name_or_path: null to fine-tune the pretrain stage's model)",
             )
-        _between(self, "dropout", 0, 1, "[)")
+        # two of max_length are the <s> and </s> that frame every function
+        _at_least(self, max_length=3)
+        self._check_sizes()
+
+
+@dataclass
+class PretrainParams(RobertaSizes, TrainParams):
+    """The `pretrain` stage (streamguard.training.pretrain): masked-LM pretraining on unlabelled C.
+
+    It runs only when transformer.init is 'pretrain'; otherwise it writes a marker saying so.
+    The loop's early stopping uses the valid MLM loss here (early_stopping_metric and
+    weighting are classification settings and are ignored).
+    """
+
+    SECTION: ClassVar[str] = "pretrain"
+
+    # local folders, .tar.gz/.tgz/.tar.xz/.tar.bz2 archives, git repositories or bundles, or
+    # "hf:DATASET_ID" (a Hugging Face dataset, streamed); [] = the training split's own functions
+    sources: list[str] = field(default_factory=list)
+    hf_text_field: str = "func"  # the text column of hf: sources
+    extensions: list[str] = field(default_factory=lambda: [".c", ".h"])
+    max_functions: int = 0  # corpus cap after deduplication; 0 = no cap
+    max_file_bytes: int = 1_000_000  # larger source files (generated tables) are skipped, counted
+    min_chars: int = 40  # shorter functions are dropped, counted
+    max_chars: int = 20000  # longer functions are dropped, counted
+    max_tokens: int = 0  # token budget of the training sequences; 0 = the whole corpus
+    max_steps: int = 0  # optimizer steps; 0 = epochs decide
+    valid_fraction: float = 0.02  # corpus functions held out for the valid MLM loss (by text hash)
+    max_valid_sequences: int = 1000
+    max_length: int = 128
+    mlm_probability: float = 0.15
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    warmup_ratio: float = 0.05
+    patience: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(set(self.sources)) != len(self.sources):
+            raise InvalidValue(self.SECTION, "sources", f"lists a source twice: {shorten(self.sources)}")
+        if any(not s.strip() for s in self.sources):
+            raise _invalid(self, "sources", "paths, archives, git repositories/bundles or hf:DATASET_ID")
+        if not self.extensions or any(not e.startswith(".") for e in self.extensions):
+            raise _invalid(self, "extensions", "a non-empty list of suffixes such as .c, .h")
+        _at_least(self, max_functions=0, max_file_bytes=1, min_chars=1, max_tokens=0, max_steps=0)
+        # a byte-level BPE vocabulary holds the 256 bytes and the special tokens before any merge
+        _at_least(self, max_valid_sequences=1, vocab_size=300, max_length=8)
+        self._check_sizes()
+        if self.max_chars < self.min_chars:
+            raise InvalidValue(self.SECTION, "max_chars", f"({self.max_chars}) is below min_chars ({self.min_chars})")
+        _between(self, "valid_fraction", 0, 0.5, "()")
+        _between(self, "mlm_probability", 0, 1, "()")
 
 
 @dataclass
@@ -476,6 +547,7 @@ class Params:
     data: DataParams = field(default_factory=DataParams)
     graph: GraphParams = field(default_factory=GraphParams)
     transformer: TransformerParams = field(default_factory=TransformerParams)
+    pretrain: PretrainParams = field(default_factory=PretrainParams)
     gnn: GNNParams = field(default_factory=GNNParams)
     lexical: LexicalParams = field(default_factory=LexicalParams)
     oof: OOFParams = field(default_factory=OOFParams)

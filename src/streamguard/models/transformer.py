@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from streamguard.data.trim import trim_lines
 from streamguard.errors import StreamGuardError
-from streamguard.params import TransformerParams
+from streamguard.params import PretrainParams, TransformerParams
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
@@ -26,7 +27,7 @@ class OffsetMismatch(StreamGuardError):
     """The tokenizer's offsets do not cover the source text they claim to."""
 
 
-def train_tokenizer(texts: list[str], vocab_size: int, max_length: int):
+def train_tokenizer(texts: Iterable[str], vocab_size: int, max_length: int):
     """A byte-level BPE tokenizer trained on `texts`, wrapped as a fast HF tokenizer."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import PreTrainedTokenizerFast
@@ -49,10 +50,11 @@ def train_tokenizer(texts: list[str], vocab_size: int, max_length: int):
     )
 
 
-def build_model(params: TransformerParams, tokenizer):
-    from transformers import RobertaConfig, RobertaForSequenceClassification
+def roberta_config(params: TransformerParams | PretrainParams, tokenizer, **extra):
+    """A RobertaConfig from params' sizes (the classifier's or the pretrain stage's) and the tokenizer."""
+    from transformers import RobertaConfig
 
-    config = RobertaConfig(  # type: ignore[call-arg]  # num_labels goes through PretrainedConfig kwargs
+    return RobertaConfig(  # type: ignore[call-arg]  # num_labels goes through PretrainedConfig kwargs
         vocab_size=len(tokenizer),
         hidden_size=params.hidden_size,
         num_hidden_layers=params.num_layers,
@@ -64,10 +66,15 @@ def build_model(params: TransformerParams, tokenizer):
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        num_labels=2,
         type_vocab_size=1,
+        **extra,
     )
-    return RobertaForSequenceClassification(config)
+
+
+def build_model(params: TransformerParams, tokenizer):
+    from transformers import RobertaForSequenceClassification
+
+    return RobertaForSequenceClassification(roberta_config(params, tokenizer, num_labels=2))
 
 
 def load_pretrained(name_or_path: str, use_safetensors: bool | None = None):

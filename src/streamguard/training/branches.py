@@ -115,8 +115,13 @@ class TransformerBranch(Branch):
 
         cfg = self.params.transformer
         seed_everything(seed)
-        if cfg.model_name_or_path:
-            self.tokenizer, self.model = tf.load_pretrained(cfg.model_name_or_path)
+        pretrained = cfg.model_name_or_path
+        if cfg.init == "pretrain":  # the pretrain stage's model, through the same from_pretrained path
+            from streamguard.models.mlm import pretrained_folder
+
+            pretrained = str(pretrained_folder())
+        if pretrained:
+            self.tokenizer, self.model = tf.load_pretrained(pretrained)
             self.max_length = min(cfg.max_length, self.model.config.max_position_embeddings - 2)
         else:
             self.tokenizer = tf.train_tokenizer([r.func for r in train_items], cfg.vocab_size, cfg.max_length)
@@ -144,7 +149,7 @@ class TransformerBranch(Branch):
             **_result_info(result),
             "token_trimming_train": train_trim,
             "max_length": self.max_length,
-            "pretrained": cfg.model_name_or_path,
+            "pretrained": pretrained,
         }
 
     def predict(self, items):

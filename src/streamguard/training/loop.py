@@ -1,7 +1,9 @@
 """The one training loop both neural branches share.
 
 A branch supplies a `TrainingTask` (model, items, collate and forward
-functions); everything else is here, once: AdamW with linear warm-up/decay
+functions; a task that is not a binary classifier, such as masked-language
+pretraining, also supplies its own loss, validation summary and the summary
+key early stopping maximises); everything else is here, once: AdamW with linear warm-up/decay
 and weight decay on matrices only (`decay_groups`), clipping, accumulation,
 confidence x class-balance weighting (loss or sampler), early stopping on a
 valid metric (`early_stopping_metric`: MCC by default, or the
@@ -67,6 +69,15 @@ class TrainingTask:
     # what the run depends on besides params (e.g. sha256 of the data); part of the resume fingerprint
     data_fingerprint: str = ""
     extra_info: dict = field(default_factory=dict)
+    # Tasks other than binary classification (labels/confidence may then be empty):
+    # (model, batch, device) -> mean training loss of the batch; None = class-weighted cross-entropy of `forward`
+    loss_fn: Callable[[nn.Module, Any, torch.device], torch.Tensor] | None = None
+    # (model, device, batch_size, amp dtype) -> valid summary; None = classification_summary of predict_probs
+    validate: Callable[[nn.Module, torch.device, int, torch.dtype | None], dict[str, float]] | None = None
+    # the summary key early stopping maximises; None = cfg.early_stopping_metric
+    score_key: str | None = None
+    # stop after this many optimizer steps (validating first); 0 = epochs decide
+    max_steps: int = 0
 
 
 @dataclass
@@ -223,12 +234,15 @@ def train(
     n = len(task.train_items)
     if n == 0:
         raise StreamGuardError(f"{task.name}: the training split is empty; check data/processed/train.jsonl")
-    weights = sample_weights(task.train_labels, task.train_confidence)
-    use_loss_weights = cfg.weighting == "loss"
-    sampler_weights = weights if cfg.weighting == "sampler" else None
+    classifier = task.loss_fn is None
+    weights = sample_weights(task.train_labels, task.train_confidence) if classifier else np.ones(n)
+    use_loss_weights = classifier and cfg.weighting == "loss"
+    sampler_weights = weights if classifier and cfg.weighting == "sampler" else None
     batches_per_epoch = math.ceil(n / batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
+    if task.max_steps:
+        total_steps = min(total_steps, task.max_steps)
     optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
 
@@ -284,19 +298,23 @@ def train(
     with stopper.installed(), make_progress() as progress:
         bar = progress.add_task(f"{task.name}", total=total_steps * cfg.grad_accum, info="")
         progress.update(bar, completed=state["epoch"] * batches_per_epoch + state["batch_in_epoch"])
-        while state["epoch"] < cfg.epochs:
+        while state["epoch"] < cfg.epochs and not _budget_spent(task, state):
             epoch = state["epoch"]
             model.train()
             order = epoch_order(n, seed, epoch, sampler_weights)
             for b in range(state["batch_in_epoch"], batches_per_epoch):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 batch = task.collate([task.train_items[i] for i in idx])
-                y = torch.as_tensor([task.train_labels[i] for i in idx], device=device)
-                w = torch.as_tensor(weights[idx], dtype=torch.float32, device=device) if use_loss_weights else None
                 ctx = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
-                with ctx:
-                    logits = task.forward(model, batch, device)
-                loss = _weighted_loss(logits, y, w) / cfg.grad_accum
+                if task.loss_fn is not None:
+                    with ctx:
+                        loss = task.loss_fn(model, batch, device).float() / cfg.grad_accum
+                else:
+                    y = torch.as_tensor([task.train_labels[i] for i in idx], device=device)
+                    w = torch.as_tensor(weights[idx], dtype=torch.float32, device=device) if use_loss_weights else None
+                    with ctx:
+                        logits = task.forward(model, batch, device)
+                    loss = _weighted_loss(logits, y, w) / cfg.grad_accum
                 (scaler.scale(loss) if scaler else loss).backward()
                 state["accum_loss"] += float(loss.detach()) * cfg.grad_accum * len(idx)
                 state["accum_weight"] += len(idx)
@@ -330,9 +348,16 @@ def train(
                     raise interrupted
                 if at_boundary and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     save_checkpoint(ckpt_path)
+                if at_boundary and _budget_spent(task, state):
+                    break  # the step budget ends this epoch early: validate and stop
             # end of epoch: validate, log, early-stop
-            probs = predict_probs(model, task.valid_items, task.collate, task.forward, device, batch_size, dtype)
-            summary = classification_summary(valid_y, probs)
+            if task.validate is not None:
+                model.eval()
+                with torch.no_grad():
+                    summary = task.validate(model, device, batch_size, dtype)
+            else:
+                probs = predict_probs(model, task.valid_items, task.collate, task.forward, device, batch_size, dtype)
+                summary = classification_summary(valid_y, probs)
             record = {
                 "epoch": epoch + 1,
                 "train_loss": state["accum_loss"] / max(state["accum_weight"], 1),
@@ -340,13 +365,19 @@ def train(
             }
             state["history"].append(record)
             live.log_epoch(record)
+            if task.validate is not None:
+                shown = "  ".join(f"valid_{k} {v:.4f}" for k, v in summary.items())
+            else:
+                shown = (
+                    f"valid_loss {summary['loss']:.4f}  valid_f1 {summary['f1']:.4f}  "
+                    f"valid_acc {summary['accuracy']:.4f}  valid_auc {summary['roc_auc']:.4f}"
+                )
             progress.console.print(
-                f"{task.name} epoch {epoch + 1}: train_loss {record['train_loss']:.4f}  valid_loss "
-                f"{summary['loss']:.4f}  valid_f1 {summary['f1']:.4f}  valid_acc {summary['accuracy']:.4f}  "
-                f"valid_auc {summary['roc_auc']:.4f}"
+                f"{task.name} epoch {epoch + 1}: train_loss {record['train_loss']:.4f}  {shown}  "
+                f"(step {state['global_step']})"
             )
             state["accum_loss"] = state["accum_weight"] = 0.0
-            score = summary[cfg.early_stopping_metric]
+            score = summary[task.score_key or cfg.early_stopping_metric]
             if score > state["best_score"] or state["best_epoch"] < 0:  # NaN-safe: always keep one
                 state["best_score"], state["best_epoch"], state["bad_epochs"] = score, epoch + 1, 0
                 atomic_torch_save(model.state_dict(), best_path)
@@ -355,7 +386,7 @@ def train(
             state["epoch"] += 1
             state["batch_in_epoch"] = 0
             save_checkpoint(ckpt_path)
-            if state["bad_epochs"] >= cfg.patience:
+            if state["bad_epochs"] >= cfg.patience or _budget_spent(task, state):
                 break
     model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -379,6 +410,10 @@ def train(
         device=str(device),
         resumed_from_step=resumed_from,
     )
+
+
+def _budget_spent(task: TrainingTask, state: dict[str, Any]) -> bool:
+    return bool(task.max_steps) and state["global_step"] >= task.max_steps
 
 
 @dataclass

@@ -1,0 +1,153 @@
+"""The `pretrain` stage: a masked-language model of C, before any label is seen.
+
+When transformer.init is 'pretrain': build the corpus (data/pretrain_corpus),
+train a byte-level BPE tokenizer on its training part, cut functions into
+windows, and train a RobertaForMaskedLM through the project's one training
+loop (resume, checkpoints, dvclive curves of MLM loss and perplexity, best
+epoch by valid loss). The model and tokenizer are saved with save_pretrained
+in models/pretrain/hf, where train_transformer's from_pretrained finds them.
+
+Otherwise (the default, transformer.init: scratch) the stage writes only
+models/pretrain/pretrain.json saying it was skipped and why, so a fresh
+clone's pipeline stays within its time budget.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from streamguard.data.pretrain_corpus import build_corpus, read_corpus
+from streamguard.errors import StreamGuardError
+from streamguard.models import mlm
+from streamguard.params import Params
+from streamguard.progress import console
+from streamguard.training.loop import TrainingTask, seed_everything, train
+from streamguard.training.run_info import write_run_info
+
+CHECKPOINT_DIR = Path("checkpoints/pretrain")
+CORPUS_FILE = "corpus.jsonl"
+REPORT_FILE = "corpus_report.json"
+
+
+def is_valid_key(key: str, valid_fraction: float) -> bool:
+    """Held out for the valid loss, decided by the text's hash: stable across runs and sources."""
+    return int(key[:8], 16) % 100_000 < valid_fraction * 100_000
+
+
+def run_pretrain(
+    params: Params,
+    processed_dir: Path,
+    out_dir: Path,
+    corpus_dir: Path,
+    checkpoint_dir: Path = CHECKPOINT_DIR,
+    stop_after_steps: int | None = None,
+) -> dict:
+    cfg = params.pretrain
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    if params.transformer.init != "pretrain":
+        status = {
+            "status": "skipped",
+            "why": "transformer.init is 'scratch': the transformer is built from scratch, so nothing is pretrained. "
+            "Set transformer.init: pretrain (and pretrain.sources) to pretrain.",
+        }
+        (out_dir / mlm.STATUS_FILE).write_text(json.dumps(status, indent=2) + "\n")
+        (corpus_dir / REPORT_FILE).write_text(json.dumps(status, indent=2) + "\n")
+        (corpus_dir / CORPUS_FILE).write_text("")
+        console.print(f"pretrain: skipped ({status['why']})")
+        return status
+
+    started = time.time()
+    corpus_file = corpus_dir / CORPUS_FILE
+    report = build_corpus(cfg, processed_dir, corpus_file).as_dict()
+    console.print(
+        f"pretrain corpus: {report['functions']} functions from {report['files_read']} files "
+        f"({report['functions_per_s']} functions/s); drops {report['drops']}"
+    )
+    if report["functions"] < 2:
+        raise StreamGuardError(
+            f"pretrain: the corpus from pretrain.sources has {report['functions']} functions "
+            f"(drops: {report['drops']}); nothing to pretrain on. Check the sources in params.yaml."
+        )
+
+    def texts(valid: bool):
+        return (
+            row["text"] for row in read_corpus(corpus_file) if is_valid_key(row["key"], cfg.valid_fraction) == valid
+        )
+
+    from streamguard.models import transformer as tf
+
+    seed_everything(params.seed)
+    tokenizer = tf.train_tokenizer(texts(False), cfg.vocab_size, cfg.max_length)
+    budget = cfg.max_length - 2
+    train_windows = mlm.encode_windows(tokenizer, texts(False), budget, cfg.max_tokens)
+    valid_windows = mlm.encode_windows(tokenizer, texts(True), budget, cfg.max_valid_sequences * budget)
+    if len(train_windows) == 0 or len(valid_windows) == 0:
+        raise StreamGuardError(
+            f"pretrain: {len(train_windows)} training and {len(valid_windows)} valid windows; the corpus is too "
+            "small for pretrain.valid_fraction. Add sources or raise valid_fraction."
+        )
+    valid_windows = mlm.TokenWindows(valid_windows.ids, valid_windows.starts[: cfg.max_valid_sequences + 1])
+    report["tokens"] = train_windows.tokens
+    report["valid_tokens"] = valid_windows.tokens
+    report["train_windows"], report["valid_windows"] = len(train_windows), len(valid_windows)
+    (corpus_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+
+    model = mlm.build_mlm(cfg, tokenizer)
+    train_batches = mlm.MaskedBatches(tokenizer, train_windows, cfg.mlm_probability)
+    valid_batches = mlm.MaskedBatches(tokenizer, valid_windows, cfg.mlm_probability).fixed_batches(
+        cfg.batch_size, params.seed
+    )
+    task = TrainingTask(
+        name="pretrain",
+        model=model,
+        train_items=range(len(train_windows)),
+        valid_items=range(len(valid_windows)),
+        train_labels=[],
+        train_confidence=[],
+        valid_labels=[],
+        collate=train_batches.collate,
+        forward=_not_a_classifier,
+        data_fingerprint=report["sha256"] + f":{train_windows.tokens}",
+        loss_fn=mlm.mlm_loss,
+        validate=lambda m, device, _bs, dtype: mlm.mlm_summary(m, valid_batches, device, dtype),
+        score_key="neg_loss",
+        max_steps=cfg.max_steps,
+    )
+    loop_started = time.time()
+    result = train(task, cfg, params.seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)
+    loop_seconds = time.time() - loop_started
+    tf.save(model, tokenizer, out_dir)
+    best = result.history[result.best_epoch - 1] if result.best_epoch > 0 else {}
+    status = {
+        "status": "pretrained",
+        "best_epoch": result.best_epoch,
+        "valid_loss": best.get("valid_loss"),
+        "valid_perplexity": best.get("valid_perplexity"),
+        "epochs_run": result.epochs_run,
+        "train_tokens": train_windows.tokens,
+        "corpus_functions": report["functions"],
+        "corpus_sha256": report["sha256"],
+        "loop_seconds": round(loop_seconds, 1),
+        "resumed_from_step": result.resumed_from_step,
+    }
+    (out_dir / mlm.STATUS_FILE).write_text(json.dumps(status, indent=2) + "\n")
+    write_run_info(
+        out_dir,
+        seed=params.seed,
+        params=params.section("pretrain"),
+        data_sha256={CORPUS_FILE: report["sha256"]},
+        device=result.device,
+        wall_time_s=time.time() - started,
+        history=result.history,
+        pretrain=status,
+    )
+    return status
+
+
+def _not_a_classifier(model, batch, device):
+    raise StreamGuardError("pretrain: the masked-language model has no classification logits")
