@@ -244,7 +244,7 @@ def build_corpus(cfg: PretrainParams, processed_dir: Path, corpus_file: Path) ->
         bar = progress.add_task("corpus", total=cfg.max_functions or None, info="")
         for source in cfg.sources or [TRAIN_SPLIT]:
             per_source: Counter = Counter()
-            report.sources[source] = per_source  # type: ignore[assignment]
+            report.sources[source] = per_source
             with _functions_of(source, cfg, processed_dir, per_source) as functions:
                 for path, text in functions:
                     report.functions_seen += 1

@@ -18,6 +18,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from streamguard.data.pretrain_corpus import build_corpus, read_corpus
 from streamguard.errors import StreamGuardError
@@ -50,7 +51,7 @@ def run_pretrain(
     out_dir.mkdir(parents=True)
     corpus_dir.mkdir(parents=True, exist_ok=True)
     if params.transformer.init != "pretrain":
-        status = {
+        status: dict[str, Any] = {
             "status": "skipped",
             "why": "transformer.init is 'scratch': the transformer is built from scratch, so nothing is pretrained. "
             "Set transformer.init: pretrain (and pretrain.sources) to pretrain.",
