@@ -54,7 +54,7 @@ def roberta_config(params: TransformerParams | PretrainParams, tokenizer, **extr
     """A RobertaConfig from params' sizes (the classifier's or the pretrain stage's) and the tokenizer."""
     from transformers import RobertaConfig
 
-    return RobertaConfig(  # type: ignore[call-arg]  # num_labels goes through PretrainedConfig kwargs
+    return RobertaConfig(
         vocab_size=len(tokenizer),
         hidden_size=params.hidden_size,
         num_hidden_layers=params.num_layers,
