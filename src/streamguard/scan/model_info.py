@@ -36,8 +36,8 @@ class ModelInfo:
     @property
     def label(self) -> str:
         """The registered version when there is one (detector@v0.1.0), else the content version."""
-        if self.source.get("artifact") and self.source.get("version"):
-            return f"{self.source['artifact']}@{self.source['version']}"
+        if self.source.get("name") and self.source.get("version"):
+            return f"{self.source['name']}@{self.source['version']}"
         return self.version
 
     @property

@@ -232,6 +232,7 @@ def from_registry(
         "kind": "registry" if spec else "rev",
         "reference": spec.text if spec else rev,
         "registry": registry,
+        "name": artifact,  # the GTO name looked up; `artifact` is None when that revision's dvc.yaml lacks it
         "artifact": fetched["artifact"],
         "version": version,
         "stage": spec.stage if spec else None,
