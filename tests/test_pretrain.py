@@ -134,6 +134,13 @@ def test_max_functions_caps_the_corpus_and_a_missing_source_is_an_error(tmp_path
     report = build_corpus(_params(sources, max_functions=25).pretrain, processed, tmp_path / "c.jsonl")
     assert report.functions == 25 and report.stopped_at_max_functions
     assert list(report.sources) == [sources[0]]  # stopped inside the first source
+    # a hash sample spreads the same cap over every source, and the rest is counted
+    sampled = build_corpus(
+        _params(sources, max_functions=30, sample_fraction=0.3).pretrain, processed, tmp_path / "s.jsonl"
+    )
+    assert (
+        sampled.functions == 30 and len(sampled.sources) == 3 and sampled.drops["not_sampled"] >= (60 - 22) + (20 - 6)
+    )
     with pytest.raises(PretrainSourceError, match=r"nowhere.tar.xz. does not exist"):
         build_corpus(_params([str(tmp_path / "nowhere.tar.xz")]).pretrain, processed, tmp_path / "d.jsonl")
 

@@ -306,6 +306,9 @@ class PretrainParams(RobertaSizes, TrainParams):
     hf_text_field: str = "func"  # the text column of hf: sources
     extensions: list[str] = field(default_factory=lambda: [".c", ".h"])
     max_functions: int = 0  # corpus cap after deduplication; 0 = no cap
+    # keep a function only when its text hash falls in this fraction: a capped corpus then spreads
+    # over a whole tree instead of its first files in archive order (kernel tarballs start with arch/)
+    sample_fraction: float = 1.0
     max_file_bytes: int = 1_000_000  # larger source files (generated tables) are skipped, counted
     min_chars: int = 40  # shorter functions are dropped, counted
     max_chars: int = 20000  # longer functions are dropped, counted
@@ -336,6 +339,7 @@ class PretrainParams(RobertaSizes, TrainParams):
         if self.max_chars < self.min_chars:
             raise InvalidValue(self.SECTION, "max_chars", f"({self.max_chars}) is below min_chars ({self.min_chars})")
         _between(self, "valid_fraction", 0, 0.5, "()")
+        _between(self, "sample_fraction", 0, 1, "(]")
         _between(self, "mlm_probability", 0, 1, "()")
 
 

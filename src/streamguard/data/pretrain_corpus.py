@@ -16,6 +16,8 @@ function plus one per valid/test function. Every drop is counted by reason:
   never sees an evaluation function;
 - `duplicate`: the same normalised text was kept before;
 - `too_short` / `too_long`: outside pretrain.min_chars..max_chars;
+- `not_sampled`: outside pretrain.sample_fraction (by text hash, so the same text is
+  always in or out, whichever file holds it);
 - files larger than pretrain.max_file_bytes (generated tables) are skipped and counted.
 """
 
@@ -250,6 +252,8 @@ def build_corpus(cfg: PretrainParams, processed_dir: Path, corpus_file: Path) ->
                     report.functions_seen += 1
                     reason = _drop_reason(text, cfg)
                     key = duplicate_key(text)
+                    if reason is None and not in_sample(key, cfg.sample_fraction):
+                        reason = "not_sampled"
                     if reason is None and key in held_out:
                         reason = "leak_valid_test"
                     if reason is None and key in seen:
@@ -299,6 +303,11 @@ def _functions_of(
                     yield f"{name}:{fn.start_line}", fn.text
 
         yield cut()
+
+
+def in_sample(key: str, fraction: float) -> bool:
+    """Whether a duplicate key (hex) falls in the first `fraction` of the hash range."""
+    return fraction >= 1.0 or int(key[:8], 16) < fraction * 0x1_0000_0000
 
 
 def _drop_reason(text: str, cfg: PretrainParams) -> str | None:
