@@ -24,7 +24,7 @@ ifeq ($(INSTALLER),pip)
 	$(BIN)/pip install --quiet --no-deps -e .
 else
 	command -v uv >/dev/null || [ -x $(BIN)/uv ] || $(BIN)/pip install --quiet uv==$(UV_VERSION)
-	$$(command -v uv || echo $(BIN)/uv) pip sync --quiet --python $(BIN)/python --require-hashes $(TORCH_WHEELS) requirements.lock
+	$$(command -v uv || echo $(BIN)/uv) pip sync --quiet --compile-bytecode --python $(BIN)/python --require-hashes $(TORCH_WHEELS) requirements.lock
 	$$(command -v uv || echo $(BIN)/uv) pip install --quiet --python $(BIN)/python --no-deps -e .
 endif
 	touch $(STAMP)
