@@ -47,9 +47,9 @@ from streamguard.evaluation.predictions import (
     read_fusion_threshold,
 )
 from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison, paired_ttest
-from streamguard.evaluation.summary import with_ci
+from streamguard.evaluation.summary import comparison_verdicts, with_ci
 from streamguard.evaluation.thresholds import choose_threshold
-from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
+from streamguard.evaluation.verdicts import Verdict, level_percent
 from streamguard.params import EvaluateParams, Params
 
 # (model, against): fusion against each base model; each deep branch against the lexical baseline
@@ -191,25 +191,8 @@ def _print_report(
 
 def baseline_verdicts(comparisons: dict[str, dict[str, float]], level: float) -> list[Verdict]:
     """For each deep model compared with the lexical baseline: does it beat it, on each metric?"""
-    verdicts = []
-    for model in DEEP_MODELS:
-        values = comparisons.get(f"{model}_vs_{BASELINE}")
-        if values is None:
-            continue
-        for metric in COMPARED_METRICS:
-            verdicts.append(
-                describe_difference(
-                    model,
-                    f"the {BASELINE} baseline",
-                    metric,
-                    values[f"{metric}_diff"],
-                    values[f"{metric}_diff_ci_low"],
-                    values[f"{metric}_diff_ci_high"],
-                    level,
-                    mcnemar_p=values["mcnemar_p"] if metric == "accuracy" else None,
-                )
-            )
-    return verdicts
+    wanted = [(model, BASELINE) for model in DEEP_MODELS]
+    return comparison_verdicts(comparisons, wanted, level, name_other=lambda other: f"the {other} baseline")
 
 
 def per_run_scores(model: ModelPredictions, models_dir: Path, rule: str) -> dict[str, np.ndarray] | None:

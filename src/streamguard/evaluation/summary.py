@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,11 @@ from rich.console import Console
 from rich.table import Table
 
 from streamguard.evaluation.errors import EvaluationError
+from streamguard.evaluation.stats import COMPARED_METRICS
 from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
 from streamguard.models.names import BASE_MODELS
 
 HEADLINE_METRICS = {"accuracy": "accuracy", "f1": "F1", "roc_auc": "ROC-AUC", "mcc": "MCC"}
-VERDICT_METRICS = ("accuracy", "f1")
 BASELINE = "lexical"
 
 
@@ -50,16 +51,26 @@ def _read(path: Path) -> dict[str, Any]:
 def summary_verdicts(comparisons: dict[str, dict[str, Any]], level: float) -> list[Verdict]:
     """The fusion against each base model, then each deep model against the lexical baseline."""
     wanted = [("fusion", m) for m in BASE_MODELS] + [(m, BASELINE) for m in BASE_MODELS if m != BASELINE]
+    return comparison_verdicts(comparisons, wanted, level)
+
+
+def comparison_verdicts(
+    comparisons: dict[str, dict[str, Any]],
+    wanted: list[tuple[str, str]],
+    level: float,
+    name_other: Callable[[str], str] = str,
+) -> list[Verdict]:
+    """A verdict per metric of COMPARED_METRICS for each (model, other) that comparisons.json holds."""
     verdicts = []
     for model, other in wanted:
         values = comparisons.get(f"{model}_vs_{other}")
         if values is None:
             continue
-        for metric in VERDICT_METRICS:
+        for metric in COMPARED_METRICS:
             verdicts.append(
                 describe_difference(
                     model,
-                    other,
+                    name_other(other),
                     metric,
                     values[f"{metric}_diff"],
                     values[f"{metric}_diff_ci_low"],
