@@ -44,6 +44,7 @@ from streamguard.evaluation.predictions import (
     ModelPredictions,
     aligned_test_split,
     load_available_models,
+    read_fusion_summary,
     read_fusion_threshold,
 )
 from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison, paired_ttest
@@ -201,7 +202,7 @@ def per_run_scores(model: ModelPredictions, models_dir: Path, rule: str) -> dict
     if test.prob_runs is None or valid.prob_runs is None:
         return None
     if model.name == "fusion":
-        info = json.loads((models_dir / "fusion" / "fusion.json").read_text(encoding="utf-8"))
+        info = read_fusion_summary(models_dir / "fusion" / "fusion.json", stacker=False)
         thresholds = info.get("thresholds_runs")
         if not thresholds or len(thresholds) != test.prob_runs.shape[0]:
             raise EvaluationError(

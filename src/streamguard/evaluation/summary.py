@@ -10,7 +10,6 @@ pairwise metrics where the test set has vulnerable/fixed pairs.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from streamguard.data.input_files import decode_json, decode_utf8, read_bytes, require_file
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.stats import COMPARED_METRICS
 from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
@@ -37,12 +37,10 @@ def with_ci(values: dict[str, Any], key: str) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EvaluationError(f"{path}: not found; run `dvc repro` (or `streamguard evaluate`) first") from None
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise EvaluationError(f"{path}: not readable as JSON ({exc}); re-run `streamguard evaluate`") from None
+    if not path.exists():
+        raise EvaluationError(f"{path}: not found; run `dvc repro` (or `streamguard evaluate`) first")
+    where = str(path)
+    data = decode_json(decode_utf8(read_bytes(require_file(path)), where), where, document=True)
     if not isinstance(data, dict):
         raise EvaluationError(f"{path}: expected a JSON object; re-run `streamguard evaluate`")
     return data

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from streamguard.errors import StreamGuardError
+from streamguard.evaluation.predictions import read_fusion_summary
 
 DEFAULT_ARTIFACT = "detector"
 DEFAULT_MODELS_PATH = "models"  # a revision without an `artifacts:` entry keeps its models here
@@ -182,8 +183,8 @@ def _fetch(repo, registry: str, commit: str, artifact: str, dest: Path) -> dict:
         fs = repo.dvcfs
         _download(fs, f"{models_path}/fusion", dest / "models" / "fusion", registry, commit)
         try:
-            models = json.loads((dest / "models" / "fusion" / "fusion.json").read_text())["models"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            models = read_fusion_summary(dest / "models" / "fusion" / "fusion.json")["models"]
+        except StreamGuardError as exc:
             raise StreamGuardError(
                 f"{models_path}/fusion/fusion.json at {commit[:12]}: no readable model list ({_short(exc)}); "
                 "re-run the fusion stage at that revision"
