@@ -15,6 +15,8 @@ from streamguard.c_functions import extract_functions  # noqa: E402
 from streamguard.data.collectors.fix_pairs import changed_functions  # noqa: E402
 from streamguard.data.collectors.github import commit_in_repo, is_other_commit_url, parse_commit_url  # noqa: E402
 from streamguard.data.collectors.patches import PatchMismatch, reverse_apply  # noqa: E402
+from streamguard.graphs.grammar import new_parser  # noqa: E402
+from streamguard.graphs.normalise import normalise_macros  # noqa: E402
 
 SOURCE = """#include <stdio.h>
 static int *lookup(char *key, int n) { return table + n; }
@@ -98,6 +100,71 @@ def test_one_extractor_cuts_macro_heavy_code_like_a_clean_parse():
     for fn in found:  # the exact original text, macros included, line for line
         assert fn.text == "\n".join(lines[fn.start_line - 1 : fn.end_line])
     assert extract_functions("no functions here") == []
+
+
+# tcpdump print.c at 9fc92a3d (BSD licence): funcattrs.h attribute macros (NORETURN,
+# PRINTFLIKE(x, y)) in the head. Unnormalised, tree-sitter loses all three definitions.
+TCPDUMP_PRINTFLIKE = r"""/* VARARGS */
+static void NORETURN PRINTFLIKE(3, 4)
+ndo_error(netdissect_options *ndo, status_exit_codes_t status,
+          FORMAT_STRING(const char *fmt), ...)
+{
+    va_list ap;
+
+    if (ndo->program_name)
+        (void)fprintf(stderr, "%s: ", ndo->program_name);
+    va_start(ap, fmt);
+    (void)vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (*fmt) {
+        fmt += strlen(fmt);
+        if (fmt[-1] != '\n')
+            (void)fputc('\n', stderr);
+    }
+    nd_cleanup();
+    exit(status);
+    /* NOTREACHED */
+}
+
+/* VARARGS */
+static int PRINTFLIKE(2, 3)
+ndo_printf(netdissect_options *ndo, FORMAT_STRING(const char *fmt), ...)
+{
+    va_list args;
+    int ret;
+
+    va_start(args, fmt);
+    ret = vfprintf(stdout, fmt, args);
+    va_end(args);
+
+    if (ret < 0)
+        ndo_error(ndo, S_ERR_ND_WRITE_FILE,
+              "Unable to write output: %s", pcap_strerror(errno));
+    return (ret);
+}
+
+void
+ndo_set_function_pointers(netdissect_options *ndo)
+{
+    ndo->ndo_default_print=ndo_default_print;
+    ndo->ndo_printf=ndo_printf;
+    ndo->ndo_error=ndo_error;
+    ndo->ndo_warning=ndo_warning;
+}
+"""
+
+
+def test_extractor_cuts_functions_behind_tcpdump_attribute_macros():
+    found = extract_functions(TCPDUMP_PRINTFLIKE)
+    assert [(f.name, f.start_line, f.end_line) for f in found] == [
+        ("ndo_error", 2, 21),
+        ("ndo_printf", 24, 38),
+        ("ndo_set_function_pointers", 40, 47),
+    ]
+    assert found[0].text.startswith("static void NORETURN PRINTFLIKE(3, 4)\nndo_error(")
+    assert "FORMAT_STRING(const char *fmt)" in found[1].text  # the original text, macros kept
+    # the graphs parse the same normalised text: a clean parse, so full-tier graphs
+    assert not new_parser().parse(normalise_macros(TCPDUMP_PRINTFLIKE.encode())).root_node.has_error
 
 
 def test_predict_cuts_c_files_with_the_same_extractor(tmp_path):

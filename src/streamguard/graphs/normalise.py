@@ -44,9 +44,20 @@ _OBJECT_LIKE = {
     b"QEMU_ARTIFICIAL": b"",
     b"OPPROTO": b"",  # dyngen-era op handlers (target-*/op.c)
     b"INLINE": b"inline",  # softfloat
+    # tcpdump/libpcap funcattrs.h
+    b"NORETURN": b"",
+    b"NORETURN_FUNCPTR": b"",
+    b"WARN_UNUSED_RESULT": b"",
 }
 # function-like attribute macros with a flat argument list
-_FUNCTION_LIKE = (b"GCC_FMT_ATTR", b"QEMU_ALIGNED", b"av_printf_format", b"DECLARE_ALIGNED_ATTR")
+_FUNCTION_LIKE = (
+    b"GCC_FMT_ATTR",
+    b"QEMU_ALIGNED",
+    b"av_printf_format",
+    b"DECLARE_ALIGNED_ATTR",
+    b"PRINTFLIKE",  # tcpdump/libpcap funcattrs.h
+    b"PRINTFLIKE_FUNCPTR",
+)
 
 # sys/queue.h and QEMU's qemu/queue.h iterators, e.g. QTAILQ_FOREACH_SAFE, QLIST_FOREACH_RCU
 _FOREACH = re.compile(rb"\bQ?(?:TAILQ|LIST|SLIST|SIMPLEQ|STAILQ|CIRCLEQ)_FOREACH(?:_[A-Z]+)*(?=\s*\()")
