@@ -15,6 +15,16 @@ seeded determinism, dvclive curves and a rich progress bar.
 Resume is exact: each epoch's sample order is drawn from a generator seeded
 by (seed, epoch), so a resumed run skips the batches it already took and sees
 the same order an uninterrupted run would.
+
+Data parallel (torchrun; `streamguard.training.distributed` has the details):
+under WORLD_SIZE > 1 every rank walks the same global batches (global batch =
+`batch_size`) and takes every W-th item of each; shards are neither padded nor
+dropped, ranks stay in step because the schedule is global, and a rank's empty
+slice of a short final batch adds a zero gradient. Gradients are summed across
+ranks once per optimizer step, valid predictions are gathered before early
+stopping, and rank 0 alone writes checkpoints, curves and model.pt. A
+checkpoint holds the global step, so it resumes on any world size. With one
+process none of this runs and the loop is what it always was.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from transformers import get_linear_schedule_with_warmup
 from streamguard.errors import StreamGuardError
 from streamguard.params import TrainParams
 from streamguard.progress import make_progress
+from streamguard.training import distributed
 from streamguard.training.checkpoints import atomic_torch_save, load_checkpoint
 from streamguard.training.quick_metrics import classification_summary
 
@@ -93,10 +104,11 @@ class TrainingResult:
 
 
 def select_device(requested: str) -> torch.device:
+    """The device asked for; under data parallelism, `cuda` means this process's GPU (LOCAL_RANK)."""
     if requested != "auto":
-        return torch.device(requested)
+        return distributed.local_device(torch.device(requested))
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return distributed.local_device(torch.device("cuda"))
     return torch.device("cpu")
 
 
@@ -133,9 +145,14 @@ def epoch_order(n: int, seed: int, epoch: int, weights: np.ndarray | None) -> li
     return torch.multinomial(w, n, replacement=True, generator=gen).tolist()
 
 
+# how many processes train is not part of what is trained: a checkpoint resumes on any world size
+_NOT_IN_FINGERPRINT = ("nproc_per_node",)
+
+
 def run_fingerprint(cfg: TrainParams, task: TrainingTask, seed: int) -> str:
+    settings = {k: v for k, v in vars(cfg).items() if k not in _NOT_IN_FINGERPRINT}
     blob = json.dumps(
-        {"cfg": vars(cfg), "seed": seed, "data": task.data_fingerprint, "name": task.name}, sort_keys=True, default=str
+        {"cfg": settings, "seed": seed, "data": task.data_fingerprint, "name": task.name}, sort_keys=True, default=str
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -203,8 +220,13 @@ def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-def _weighted_loss(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+def _weighted_loss(
+    logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, total: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The batch's (weighted) mean loss; with `total` (data parallel), this rank's part of the global batch's."""
     losses = nn.functional.cross_entropy(logits.float(), y, reduction="none")
+    if total is not None:
+        return (losses if w is None else losses * w).sum() / total
     if w is None:
         return losses.mean()
     return (losses * w).sum() / w.sum().clamp_min(1e-12)
@@ -227,6 +249,7 @@ def train(
     seed_everything(seed)
     started = time.time()
     device = select_device(cfg.device)
+    ctx = distributed.join(device)
     dtype = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     model = task.model.to(device)
@@ -247,7 +270,11 @@ def train(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
 
     fingerprint = run_fingerprint(cfg, task, seed)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    if ctx.enabled:
+        distributed.check_same_task(ctx, f"{fingerprint}:{n}:{_items_digest(task.train_items)}", device)
+        distributed.broadcast_module(model)  # one starting point, whatever each rank's init drew
+    if ctx.is_main:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = checkpoint_dir / "checkpoint.pt"
     best_path = checkpoint_dir / "best.pt"
     state: dict[str, Any] = {
@@ -263,7 +290,9 @@ def train(
     }
     resumed_from = 0
     # an unreadable checkpoint is set aside (with a warning) and the run starts fresh
-    ckpt = load_checkpoint(ckpt_path, _CHECKPOINT_KEYS) if cfg.resume == "auto" else None
+    ckpt = load_checkpoint(ckpt_path, _CHECKPOINT_KEYS) if cfg.resume == "auto" and ctx.is_main else None
+    if ctx.enabled:  # rank 0 read it; the other ranks (on other nodes, too) get it from rank 0
+        ckpt = distributed.broadcast_object(ckpt if ckpt and ckpt["fingerprint"] == fingerprint else None, device)
     if ckpt is not None and ckpt["fingerprint"] == fingerprint:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -277,6 +306,8 @@ def train(
         resumed_from = state["global_step"]
 
     def save_checkpoint(path: Path) -> None:
+        if not ctx.is_main:
+            return
         payload = {
             "fingerprint": fingerprint,
             "model": model.state_dict(),
@@ -291,11 +322,13 @@ def train(
             payload["cuda_rng"] = torch.cuda.get_rng_state()
         atomic_torch_save(payload, path)
 
-    live = _open_live(out_dir, cfg, state["history"])
+    live = _open_live(out_dir, cfg, state["history"]) if ctx.is_main else _NoCurves()
     valid_y = np.asarray(task.valid_labels)
     stopper = _StopSignal()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    pending_loss = 0.0  # this rank's train-loss sum since the last all-reduce (data parallel)
     loop_started = time.time()
-    with stopper.installed(), make_progress() as progress:
+    with stopper.installed(), make_progress() if ctx.is_main else _silent_progress() as progress:
         bar = progress.add_task(f"{task.name}", total=total_steps * cfg.grad_accum, info="")
         progress.update(bar, completed=state["epoch"] * batches_per_epoch + state["batch_in_epoch"])
         while state["epoch"] < cfg.epochs and not _budget_spent(task, state):
@@ -303,23 +336,54 @@ def train(
             model.train()
             order = epoch_order(n, seed, epoch, sampler_weights)
             for b in range(state["batch_in_epoch"], batches_per_epoch):
-                idx = order[b * batch_size : (b + 1) * batch_size]
-                batch = task.collate([task.train_items[i] for i in idx])
-                ctx = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
-                if task.loss_fn is not None:
-                    with ctx:
-                        loss = task.loss_fn(model, batch, device).float() / cfg.grad_accum
-                else:
-                    y = torch.as_tensor([task.train_labels[i] for i in idx], device=device)
-                    w = torch.as_tensor(weights[idx], dtype=torch.float32, device=device) if use_loss_weights else None
-                    with ctx:
-                        logits = task.forward(model, batch, device)
-                    loss = _weighted_loss(logits, y, w) / cfg.grad_accum
-                (scaler.scale(loss) if scaler else loss).backward()
-                state["accum_loss"] += float(loss.detach()) * cfg.grad_accum * len(idx)
-                state["accum_weight"] += len(idx)
+                global_idx = order[b * batch_size : (b + 1) * batch_size]
+                idx = ctx.shard(global_idx)
+                if ctx.enabled:  # dropout and masking draws depend on (batch, rank) only: resumable anywhere
+                    torch.manual_seed(distributed.step_seed(seed, epoch, b, ctx.rank))
+                shown_loss = math.nan
+                if idx:  # a rank's slice of a short final batch may be empty: it adds no gradient
+                    batch = task.collate([task.train_items[i] for i in idx])
+                    amp = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
+                    if task.loss_fn is not None:
+                        with amp:
+                            loss = task.loss_fn(model, batch, device).float() / cfg.grad_accum
+                        if ctx.enabled:  # the batch mean, weighted by this rank's share of the global batch
+                            loss = loss * (len(idx) / len(global_idx))
+                    else:
+                        y = torch.as_tensor([task.train_labels[i] for i in idx], device=device)
+                        w = (
+                            torch.as_tensor(weights[idx], dtype=torch.float32, device=device)
+                            if use_loss_weights
+                            else None
+                        )
+                        total = None
+                        if ctx.enabled:  # the global batch's size or weight: each rank's part then sums to its mean
+                            total = (
+                                torch.as_tensor(weights[global_idx], dtype=torch.float32, device=device).sum()
+                                if use_loss_weights
+                                else torch.tensor(float(len(global_idx)), device=device)
+                            )
+                        with amp:
+                            logits = task.forward(model, batch, device)
+                        loss = _weighted_loss(logits, y, w, total) / cfg.grad_accum
+                    (scaler.scale(loss) if scaler else loss).backward()
+                    if ctx.enabled:
+                        pending_loss += float(loss.detach()) * cfg.grad_accum * len(global_idx)
+                        shown_loss = float(loss.detach()) * cfg.grad_accum * len(global_idx) / len(idx)
+                    else:
+                        state["accum_loss"] += float(loss.detach()) * cfg.grad_accum * len(idx)
+                        shown_loss = float(loss.detach()) * cfg.grad_accum
+                state["accum_weight"] += len(global_idx)
                 last_of_epoch = b + 1 == batches_per_epoch
+                voted_stop = False  # data parallel: whether any rank had a stop signal at this step's all-reduce
                 if (b + 1) % cfg.grad_accum == 0 or last_of_epoch:
+                    if ctx.enabled:  # one call sums the gradients, the train loss and the ranks' stop signals
+                        stop_votes, loss_sum = distributed.all_reduce_gradients(
+                            trainable, [float(bool(stopper.received)), pending_loss]
+                        )
+                        state["accum_loss"] += loss_sum
+                        pending_loss = 0.0
+                        voted_stop = stop_votes > 0  # every rank stops at the same step
                     if scaler:
                         scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -332,13 +396,17 @@ def train(
                     optimizer.zero_grad(set_to_none=True)
                     state["global_step"] += 1
                 state["batch_in_epoch"] = b + 1
-                shown_loss = float(loss.detach()) * cfg.grad_accum
                 progress.update(bar, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {shown_loss:.4f}")
                 step = state["global_step"]
                 at_boundary = (b + 1) % cfg.grad_accum == 0 or last_of_epoch
-                if at_boundary and (stopper.received or (stop_after_steps and step >= stop_after_steps)):
+                stop_now = voted_stop if ctx.enabled else bool(stopper.received)
+                if at_boundary and (stop_now or (stop_after_steps and step >= stop_after_steps)):
                     save_checkpoint(ckpt_path)
-                    why = f"signal {stopper.received}" if stopper.received else f"stop_after_steps={stop_after_steps}"
+                    why = (
+                        f"signal {stopper.received or 'on another rank'}"
+                        if stop_now
+                        else f"stop_after_steps={stop_after_steps}"
+                    )
                     interrupted = TrainingInterrupted(
                         f"{task.name}: training stopped at step {step} ({why}); checkpoint written to {ckpt_path}. "
                         "Run the same command again (resume: auto) to continue."
@@ -355,6 +423,11 @@ def train(
                 model.eval()
                 with torch.no_grad():
                     summary = task.validate(model, device, batch_size, dtype)
+                if ctx.enabled:  # rank 0's summary decides for all
+                    summary = distributed.broadcast_object(summary, device)
+            elif ctx.enabled:
+                probs = _gathered_probs(model, task, device, batch_size, dtype, ctx)
+                summary = classification_summary(valid_y, probs)
             else:
                 probs = predict_probs(model, task.valid_items, task.collate, task.forward, device, batch_size, dtype)
                 summary = classification_summary(valid_y, probs)
@@ -380,7 +453,8 @@ def train(
             score = summary[task.score_key or cfg.early_stopping_metric]
             if score > state["best_score"] or state["best_epoch"] < 0:  # NaN-safe: always keep one
                 state["best_score"], state["best_epoch"], state["bad_epochs"] = score, epoch + 1, 0
-                atomic_torch_save(model.state_dict(), best_path)
+                if ctx.is_main:
+                    atomic_torch_save(model.state_dict(), best_path)
             else:
                 state["bad_epochs"] += 1
             state["epoch"] += 1
@@ -388,19 +462,15 @@ def train(
             save_checkpoint(ckpt_path)
             if state["bad_epochs"] >= cfg.patience or _budget_spent(task, state):
                 break
-    model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save({k: v.cpu() for k, v in model.state_dict().items()}, out_dir / "model.pt")
+    if ctx.is_main:
+        model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
+    if ctx.enabled:
+        distributed.broadcast_module(model)  # the best epoch's weights, from rank 0's best.pt
     live.end()
-    # a finished run leaves no checkpoint behind: the next run with other params starts clean
-    # (a set-aside *.corrupt file stays for inspection)
-    for leftover in checkpoint_dir.iterdir():
-        if leftover.is_dir():
-            shutil.rmtree(leftover)
-        elif leftover.suffix != ".corrupt":
-            leftover.unlink()
-    if not any(checkpoint_dir.iterdir()):
-        checkpoint_dir.rmdir()
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save({k: v.cpu() for k, v in model.state_dict().items()}, out_dir / "model.pt")
+        _remove_checkpoints(checkpoint_dir)
     return TrainingResult(
         best_epoch=state["best_epoch"],
         best_valid_score=state["best_score"],
@@ -410,6 +480,70 @@ def train(
         device=str(device),
         resumed_from_step=resumed_from,
     )
+
+
+def _remove_checkpoints(checkpoint_dir: Path) -> None:
+    """A finished run leaves no checkpoint behind: the next run with other params starts clean.
+
+    (A set-aside *.corrupt file stays for inspection.)
+    """
+    for leftover in checkpoint_dir.iterdir():
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        elif leftover.suffix != ".corrupt":
+            leftover.unlink()
+    if not any(checkpoint_dir.iterdir()):
+        checkpoint_dir.rmdir()
+
+
+def _items_digest(items: Sequence[Any]) -> str:
+    """A cheap look at the items (first, middle, last): ranks that built different ones differ here."""
+    picks = sorted({0, len(items) // 2, len(items) - 1}) if len(items) else []
+    return hashlib.sha256("\n".join(repr(items[i]) for i in picks).encode()).hexdigest()[:16]
+
+
+def _gathered_probs(
+    model: nn.Module,
+    task: TrainingTask,
+    device: torch.device,
+    batch_size: int,
+    dtype: torch.dtype | None,
+    ctx: distributed.DistContext,
+) -> np.ndarray:
+    """Valid probabilities, the batches dealt round-robin to ranks and gathered on every rank.
+
+    The batches are the ones one process would use, so each probability is the one it would compute.
+    """
+    items = task.valid_items
+    mine = {
+        start: predict_probs(
+            model, items[start : start + batch_size], task.collate, task.forward, device, batch_size, dtype
+        )
+        for k, start in enumerate(range(0, len(items), batch_size))
+        if k % ctx.world_size == ctx.rank
+    }
+    parts = distributed.gather_in_order(mine, device)
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _silent_progress() -> Any:
+    """A progress display for ranks other than 0: nothing is drawn or printed."""
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(file=io.StringIO()), disable=True)
+
+
+class _NoCurves:
+    """What ranks other than 0 log curves to."""
+
+    def log_epoch(self, record: dict) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
 
 
 def _budget_spent(task: TrainingTask, state: dict[str, Any]) -> bool:

@@ -1,0 +1,143 @@
+"""Data-parallel training on CPU: real torchrun processes, gloo, the tiny models of the other tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from test_gnn_model import graphs_dir  # noqa: F401, F811 (the tiny real graphs, a fixture)
+
+HERE = Path(__file__).parent
+SCRIPT = HERE / "tiny_distributed.py"
+
+# 2 processes sum gradients in another order than 1 process does (rank sums, then across ranks),
+# and each rank pads its own token batches: float32 rounding (~1e-7 relative a step) compounds through
+# AdamW's few dozen steps. Differences beyond this mean a different computation, not rounding.
+ATOL = 2e-5
+
+
+def _env() -> dict:
+    # one intra-op thread per process: 2 processes share this 2-core machine
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE)}
+
+
+def _spec(tmp: Path, name: str, **spec) -> Path:
+    base = {"model": "transformer", "out": str(tmp / f"{name}_out_{{rank}}"), "ckpt": str(tmp / f"{name}_ck_{{rank}}")}
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps({"seed": 7, **base, **spec}))
+    return path
+
+
+def _start(spec: Path, nproc: int) -> subprocess.Popen:
+    launcher = [sys.executable]
+    if nproc > 1:
+        launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+    return subprocess.Popen(
+        [*launcher, str(SCRIPT), str(spec)], env=_env(), stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def _run(spec: Path, nproc: int) -> None:
+    proc = _start(spec, nproc)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+
+
+def _out(tmp: Path, name: str, rank: int = 0) -> Path:
+    return tmp / f"{name}_out_{rank}"
+
+
+def _result(tmp: Path, name: str) -> dict:
+    return json.loads((_out(tmp, name) / "result.json").read_text())
+
+
+def _weights(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+def _assert_close_histories(a: list[dict], b: list[dict]) -> None:
+    assert [h.keys() for h in a] == [h.keys() for h in b]
+    for ha, hb in zip(a, b):
+        for key in ha:
+            assert ha[key] == pytest.approx(hb[key], abs=ATOL), (ha["epoch"], key)
+
+
+def _max_weight_gap(a: Path, b: Path) -> float:
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    return max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
+
+
+# dropout 0: dropout masks are drawn per process, so with dropout 2 processes drop other units than
+# 1 process; without it the only difference left is float rounding (ATOL). 97 functions in batches of 8:
+# the last global batch holds 1 function, so rank 1's slice of it is empty. grad_accum 2: accumulation
+# and the loss-weighted global mean across ranks are both exercised.
+EQUIVALENCE = {"cfg": {"dropout": 0.0, "grad_accum": 2, "epochs": 2, "learning_rate": 3e-3}, "n_train": 97}
+
+
+def test_two_processes_end_with_the_weights_and_metrics_of_one(tmp_path):
+    _run(_spec(tmp_path, "one", **EQUIVALENCE), 1)
+    _run(_spec(tmp_path, "two", **EQUIVALENCE), 2)
+    one, two = _result(tmp_path, "one"), _result(tmp_path, "two")
+    assert len(one["history"]) == 2 and one["best_epoch"] == two["best_epoch"]
+    _assert_close_histories(one["history"], two["history"])
+    gap = _max_weight_gap(_out(tmp_path, "one") / "model.pt", _out(tmp_path, "two") / "model.pt")
+    assert gap < ATOL
+    # rank 0 alone wrote: rank 1's folders were never made, rank 0's hold the curves and the model
+    assert not _out(tmp_path, "two", 1).exists() and not (tmp_path / "two_ck_1").exists()
+    curve = _out(tmp_path, "two") / "live" / "plots" / "metrics" / "valid_loss.tsv"
+    assert len(curve.read_text().splitlines()) == 1 + 2
+    # positive control: another learning rate moves the weights far beyond ATOL
+    other = {**EQUIVALENCE, "cfg": {**EQUIVALENCE["cfg"], "learning_rate": 2e-3}}
+    _run(_spec(tmp_path, "other", **other), 2)
+    assert _max_weight_gap(_out(tmp_path, "one") / "model.pt", _out(tmp_path, "other") / "model.pt") > 100 * ATOL
+
+
+@pytest.mark.slow
+def test_sigterm_mid_epoch_then_resume_under_two_processes_ends_as_uninterrupted(tmp_path):
+    # dropout stays on: under 2 processes its draws depend on (seed, epoch, batch, rank), so resume is exact
+    spec = {"cfg": {"checkpoint_every": 2, "epochs": 2}}
+    _run(_spec(tmp_path, "straight", **spec), 2)
+
+    cut = _spec(tmp_path, "cut", delay=0.3, **spec)
+    proc = _start(cut, 2)
+    ckpt = tmp_path / "cut_ck_0" / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline:  # the first periodic checkpoint: mid-epoch 1
+        time.sleep(0.05)
+    assert ckpt.exists(), "no checkpoint before the deadline"
+    os.kill(proc.pid, signal.SIGTERM)  # torchrun passes it on to both ranks
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    stopped = json.loads((_out(tmp_path, "cut") / "interrupted.json").read_text())
+    state = json.loads(torch.load(ckpt, weights_only=True)["state"])
+    assert state["global_step"] == stopped["global_step"] > 0, err[-3000:]
+    assert state["epoch"] == 0 and 0 < state["batch_in_epoch"] < 12  # stopped mid-epoch
+
+    resumed = json.loads(cut.read_text())
+    cut.write_text(json.dumps({**resumed, "delay": 0.0}))
+    _run(cut, 2)
+    a, b = _result(tmp_path, "straight"), _result(tmp_path, "cut")
+    assert b["resumed_from_step"] == stopped["global_step"]
+    assert a["history"] == b["history"]
+    wa, wb = _weights(_out(tmp_path, "straight") / "model.pt"), _weights(_out(tmp_path, "cut") / "model.pt")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not (tmp_path / "cut_ck_0").exists()  # the finished run cleaned its checkpoints
+
+
+def test_gnn_with_an_uneven_number_of_graphs_per_rank_finishes(tmp_path, graphs_dir):  # noqa: F811
+    # 7 graphs in batches of 3: global batches of 3, 3, 1 graphs; rank 0 takes 2, 2, 1 and rank 1 takes 1, 1, 0
+    spec = {"model": "gnn", "graphs": str(graphs_dir), "n_train": 7, "cfg": {"dropout": 0.0}}
+    _run(_spec(tmp_path, "gnn1", **spec), 1)
+    _run(_spec(tmp_path, "gnn2", **spec), 2)
+    one, two = _result(tmp_path, "gnn1"), _result(tmp_path, "gnn2")
+    assert len(two["history"]) == 3
+    _assert_close_histories(one["history"], two["history"])
+    assert _max_weight_gap(_out(tmp_path, "gnn1") / "model.pt", _out(tmp_path, "gnn2") / "model.pt") < ATOL
