@@ -14,10 +14,13 @@ in `fusion_stage`.)
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,52 @@ from streamguard.progress import console
 from streamguard.training.branches import item_id, item_target, make_branch
 from streamguard.training.run_info import write_run_info
 
+# Relative on purpose: a stage runs with the DVC workspace as its working directory, and
+# every `dvc exp run --queue` / `--temp` experiment gets a workspace of its own (a fresh
+# clone under .dvc/tmp/exps/), so concurrent experiments never share a checkpoint folder.
+# `checkpoints/` is ignored by git, so it is never copied into a queued workspace either.
 CHECKPOINT_ROOT = Path("checkpoints")
+
+
+class CheckpointInUseError(StreamGuardError):
+    pass
+
+
+@contextlib.contextmanager
+def checkpoint_claim(checkpoint_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `checkpoint_dir` while a stage trains into it.
+
+    Two processes writing one folder would resume from each other's checkpoints
+    (two manual `streamguard train` runs in one workspace, or a `checkpoints` link to
+    one shared disk). The second one stops here, saying why. The lock file sits next
+    to the folder (the loop empties the folder itself); the kernel drops the lock when
+    the process ends, however it ends. Only the process that writes checkpoints
+    claims: under torchrun that is rank 0 (RANK unset or 0); the other ranks write none.
+    """
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    import fcntl
+
+    checkpoint_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = checkpoint_dir.parent / f".{checkpoint_dir.name}.lock"
+    with open(lock_path, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise CheckpointInUseError(
+                f"{checkpoint_dir}: the checkpoint folder is in use by {holder} ({lock_path} is locked). "
+                "Concurrent runs must not share a checkpoint folder: run parallel experiments with "
+                "`dvc exp run --queue` and `dvc queue start -j N` (each gets its own workspace), or wait "
+                "for the other run to finish"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} (`{' '.join(sys.argv)[:200]}` in {Path.cwd()})\n")
+        fh.flush()
+        yield
 
 
 def prediction_rows(items: Sequence[Any], run_probs: list[np.ndarray], split: str, **extra: Any) -> list[dict]:
@@ -91,17 +139,19 @@ def run_train(model: str, params: Params, processed_dir: Path, graphs_dir: Path,
     loader = make_branch(model, params, processed_dir, graphs_dir)
     splits = {s: loader.load_items(s) for s in ("train", "valid", "test")}
     evaluated = {"valid": splits["valid"], "test": splits["test"]}
-    probs, infos = fit_runs(
-        model,
-        params,
-        processed_dir,
-        graphs_dir,
-        splits["train"],
-        splits["valid"],
-        evaluated,
-        out_dir,
-        CHECKPOINT_ROOT / model,
-    )
+    checkpoint_dir = CHECKPOINT_ROOT / model
+    with checkpoint_claim(checkpoint_dir):
+        probs, infos = fit_runs(
+            model,
+            params,
+            processed_dir,
+            graphs_dir,
+            splits["train"],
+            splits["valid"],
+            evaluated,
+            out_dir,
+            checkpoint_dir,
+        )
     rows = [row for split in ("valid", "test") for row in prediction_rows(evaluated[split], probs[split], split)]
     write_predictions(out_dir / "predictions.jsonl", rows)
     total = sum(i["wall_time_s"] for i in infos)
@@ -136,17 +186,19 @@ def run_oof_fold(model: str, fold: int, params: Params, processed_dir: Path, gra
     out_dir = out_root / model / f"fold_{fold}"
     scratch = CHECKPOINT_ROOT / "oof" / model / f"fold_{fold}"
     # fold models are not kept: only their held-out predictions are a product
-    probs, _ = fit_runs(
-        model,
-        params,
-        processed_dir,
-        graphs_dir,
-        inside,
-        loader.load_items("valid"),
-        {"train": held_out},
-        scratch / "model",
-        scratch / "ckpt",
-    )
+    with checkpoint_claim(scratch):
+        probs, _ = fit_runs(
+            model,
+            params,
+            processed_dir,
+            graphs_dir,
+            inside,
+            loader.load_items("valid"),
+            {"train": held_out},
+            scratch / "model",
+            scratch / "ckpt",
+        )
+        shutil.rmtree(scratch, ignore_errors=True)
     write_predictions(
         out_dir / "predictions.jsonl", prediction_rows(held_out, probs["train"], "train", fold=fold), splits=OOF_SPLITS
     )
@@ -163,6 +215,5 @@ def run_oof_fold(model: str, fold: int, params: Params, processed_dir: Path, gra
         )
         + "\n"
     )
-    shutil.rmtree(scratch, ignore_errors=True)
     console.print(f"oof {model} fold {fold}/{k}: trained on {len(inside)}, predicted {len(held_out)}")
     return {"trained_on": len(inside), "held_out": len(held_out)}
