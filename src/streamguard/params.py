@@ -225,6 +225,9 @@ class TrainParams:
     amp: bool = True  # only takes effect on CUDA
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     tensorboard: bool = False
+    # data-parallel processes on this node (torchrun, started by `streamguard train/oof/pretrain` itself):
+    # an int, or "auto" = one per visible GPU (1 on a CPU-only machine). Not part of the resume fingerprint
+    nproc_per_node: Any = 1
 
     def __post_init__(self) -> None:
         _between(self, "epochs", 1, MAX_EPOCHS, "[]")
@@ -236,6 +239,9 @@ class TrainParams:
         _between(self, "warmup_ratio", 0, 1, "[)")
         if not DEVICE.fullmatch(self.device):
             raise _invalid(self, "device", "auto, cpu, cuda, cuda:N or mps")
+        n = self.nproc_per_node
+        if not (n == "auto" or (isinstance(n, int) and not isinstance(n, bool) and n >= 1)):
+            raise _invalid(self, "nproc_per_node", "a positive int or 'auto' (one process per visible GPU)")
 
     def _check_batch_size(self) -> None:
         _at_least(self, batch_size=1)
