@@ -24,6 +24,14 @@
 #   7. dvc push --run-cache, then metrics/, dvc.lock, params.yaml, the experiment as a git
 #      bundle and job.json go to $SM_MODEL_DIR (model.tar.gz in the job's S3 output).
 #
+# Several instances (SM_HOST_COUNT > 1, `streamguard sagemaker --instance-count N --stage S`):
+# one neural stage S trains as one torchrun group over all instances (src/streamguard/cloud/nodes.py).
+# Every instance applies -S to params.yaml and runs `dvc repro` of S's upstream stages; then,
+# with MASTER_ADDR/MASTER_PORT/NNODES/NODE_RANK (and torchrun's PET_* names) exported from
+# SageMaker's SM_* variables, instance 0 runs `dvc exp run -f -s S` (or `dvc repro -f -s S`)
+# and does steps 3 and 7, and every other instance runs S's command as torchrun workers and
+# stops there (its checkpoints and DVC cache stay local: rank 0 writes the checkpoints).
+#
 # Paths can be moved for local runs and tests: SG_CHECKPOINT_DIR (/opt/ml/checkpoints),
 # SM_MODEL_DIR (/opt/ml/model), SG_OUTPUT_DIR (/opt/ml/output), SG_META_DIR (<code>/meta);
 # SG_SKIP_INSTALL=1 skips step 2, SG_PYTHON picks the interpreter.
@@ -58,7 +66,10 @@ while [ $# -gt 0 ]; do
         *) die "unknown argument '$1' (usage: sagemaker_entry.sh [--repro] [--name NAME] [-S key=value ...] [-- STAGE ...])" ;;
     esac
 done
-if [ "$MODE" = repro ] && [ ${#OVERRIDES[@]} -gt 0 ]; then
+NODES="${SM_HOST_COUNT:-1}"
+if [ "$NODES" -gt 1 ]; then
+    [ ${#TARGETS[@]} -eq 1 ] || die "$NODES instances train one stage together: name exactly one (-- STAGE)"
+elif [ "$MODE" = repro ] && [ ${#OVERRIDES[@]} -gt 0 ]; then
     die "-S overrides need an experiment run; drop --repro"
 fi
 
@@ -118,7 +129,20 @@ fi
 command -v dvc >/dev/null 2>&1 || die "dvc is not on PATH after the install"
 command -v streamguard >/dev/null 2>&1 || die "streamguard is not on PATH after the install"
 
+# --- multi-instance: this host's place in the torchrun group ------------------------
+NODE_RANK_HERE=0
+RDZV=""
+if [ "$NODES" -gt 1 ]; then
+    RDZV="$("$PYTHON" -m streamguard.cloud.nodes env)" || die "cannot tell this instance's node rank (see above)"
+    NODE_RANK_HERE="$(printf '%s\n' "$RDZV" | sed -n "s/^export NODE_RANK=//p" | tr -d "'")"
+    log "instance $NODE_RANK_HERE of $NODES: $(printf '%s' "$RDZV" | tr '\n' ' ')"
+fi
+export SG_RDZV="$RDZV"
+
 # --- 3. checkpoints ---------------------------------------------------------------
+if [ "$NODE_RANK_HERE" != 0 ]; then
+    CKPT="$(mktemp -d)"  # rank 0 writes the checkpoints; this instance's folder must not sync over the leader's
+fi
 mkdir -p "$CKPT/train"
 if [ -d checkpoints ] && [ ! -L checkpoints ]; then
     cp -a checkpoints/. "$CKPT/train/" && rm -rf checkpoints
@@ -158,35 +182,61 @@ log "dvc pull (what the remote '$REMOTE' already holds)"
 dvc pull --run-cache --allow-missing -r "$REMOTE" || die "dvc pull failed: can the job's role read the DVC remote '$REMOTE'?"
 
 # --- 6. run ---------------------------------------------------------------------
-if [ "$MODE" = repro ]; then
-    CMD=(dvc repro)
-else
-    CMD=(dvc exp run)
-    [ -z "$NAME" ] || CMD+=(-n "$NAME")
-    for o in ${OVERRIDES[@]+"${OVERRIDES[@]}"}; do CMD+=(-S "$o"); done
-fi
-CMD+=(${TARGETS[@]+"${TARGETS[@]}"})
-log "${CMD[*]}"
-# own process group, so a SIGTERM reaches the training process under dvc
-if command -v setsid >/dev/null 2>&1; then setsid "${CMD[@]}" & else "${CMD[@]}" & fi
-CHILD=$!
 STOPPED=""
 forward() {
     STOPPED="$1"
     log "$1: forwarding to the pipeline (training writes a checkpoint; resume: auto continues)"
     kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null || true
 }
-trap 'forward SIGTERM' TERM
-trap 'forward SIGINT' INT
-set +e
-wait "$CHILD"; RC=$?
-while kill -0 "$CHILD" 2>/dev/null; do wait "$CHILD"; RC=$?; done
-set -e
-trap - TERM INT
-if [ -n "$STOPPED" ]; then
-    die "stopped by $STOPPED; checkpoints are in $CKPT" 143
+# run_forwarded CMD...: run in its own process group, so a SIGTERM reaches the training process under dvc
+run_forwarded() {
+    log "$*"
+    if command -v setsid >/dev/null 2>&1; then setsid "$@" & else "$@" & fi
+    CHILD=$!
+    trap 'forward SIGTERM' TERM
+    trap 'forward SIGINT' INT
+    set +e
+    wait "$CHILD"; RC=$?
+    while kill -0 "$CHILD" 2>/dev/null; do wait "$CHILD"; RC=$?; done
+    set -e
+    trap - TERM INT
+    if [ -n "$STOPPED" ]; then
+        die "stopped by $STOPPED; checkpoints are in $CKPT" 143
+    fi
+    [ "$RC" -eq 0 ] || die "'$*' failed with exit status $RC" "$RC"
+}
+# "${WITH_RENDEZVOUS[@]}" CMD...: CMD with this instance's torchrun variables exported
+WITH_RENDEZVOUS=(bash -c 'eval "$SG_RDZV"; exec "$@"' with-rendezvous)
+
+if [ "$NODES" -gt 1 ]; then
+    STAGE="${TARGETS[0]}"
+    "$PYTHON" -m streamguard.cloud.nodes section "$STAGE" >/dev/null || die "--stage $STAGE cannot train across instances"
+    "$PYTHON" -m streamguard.cloud.nodes apply-overrides params.yaml ${OVERRIDES[@]+"${OVERRIDES[@]}"} \
+        || die "could not apply -S ${OVERRIDES[*]} to params.yaml"
+    mapfile -t UPSTREAM < <("$PYTHON" -m streamguard.cloud.nodes upstream "$STAGE") || die "no stage $STAGE in dvc.yaml"
+    # the same deterministic data on every instance, each on its own (no rendezvous)
+    [ ${#UPSTREAM[@]} -eq 0 ] || run_forwarded dvc repro "${UPSTREAM[@]}"
+    if [ "$NODE_RANK_HERE" = 0 ]; then
+        if [ "$MODE" = repro ]; then CMD=(dvc repro -f -s "$STAGE"); else CMD=(dvc exp run -f -s "$STAGE"); fi
+        [ "$MODE" = repro ] || [ -z "$NAME" ] || CMD=(dvc exp run -n "$NAME" -f -s "$STAGE")
+        run_forwarded "${WITH_RENDEZVOUS[@]}" "${CMD[@]}"
+    else
+        STAGE_CMD="$("$PYTHON" -m streamguard.cloud.nodes command "$STAGE")" || die "no command for $STAGE"
+        run_forwarded "${WITH_RENDEZVOUS[@]}" bash -c "$STAGE_CMD"
+        log "done: instance $NODE_RANK_HERE trained as torchrun workers; instance 0 pushes the results"
+        exit 0
+    fi
+else
+    if [ "$MODE" = repro ]; then
+        CMD=(dvc repro)
+    else
+        CMD=(dvc exp run)
+        [ -z "$NAME" ] || CMD+=(-n "$NAME")
+        for o in ${OVERRIDES[@]+"${OVERRIDES[@]}"}; do CMD+=(-S "$o"); done
+    fi
+    CMD+=(${TARGETS[@]+"${TARGETS[@]}"})
+    run_forwarded "${CMD[@]}"
 fi
-[ "$RC" -eq 0 ] || die "'${CMD[*]}' failed with exit status $RC" "$RC"
 
 # --- 7. push and results ----------------------------------------------------------
 log "dvc push"

@@ -34,7 +34,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(from the SageMaker SDK's bundled table, no AWS call)",
     )
     p.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help=f"default: {DEFAULT_INSTANCE_TYPE}")
-    p.add_argument("--instance-count", type=int, default=1, help="must be 1: the pipeline runs on one machine")
+    p.add_argument(
+        "--instance-count",
+        type=int,
+        default=1,
+        help="instances; more than 1 trains one --stage (train_transformer, train_gnn, pretrain, "
+        "oof_transformer@k, oof_gnn@k) as one torchrun group over all of them, e.g. on ml.g5.12xlarge "
+        "or ml.p4d.24xlarge (default: 1, the whole pipeline on one machine)",
+    )
+    p.add_argument(
+        "--gpus-per-instance",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training processes per instance: sets <section>.nproc_per_node of the --stage "
+        "(default: what params say; auto = one per GPU)",
+    )
     p.add_argument(
         "--volume-gb",
         type=int,

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from streamguard.cloud import nodes
 from streamguard.cloud import options as opt
 from streamguard.cloud.bundle import CODE_DIR, GIT_BUNDLE, MANIFEST, SourceInfo, build_source_bundle, named, source_info
 from streamguard.cloud.s3 import (
@@ -64,6 +65,7 @@ class LaunchOptions:
     pytorch_version: str | None = None
     instance_type: str = opt.DEFAULT_INSTANCE_TYPE
     instance_count: int = 1
+    gpus_per_instance: int | None = None  # <section>.nproc_per_node of a multi-instance --stage
     volume_gb: int = opt.DEFAULT_VOLUME_GB
     spot: bool = False
     max_run_s: int = 24 * 3600
@@ -92,6 +94,7 @@ class JobPlan:
     dvc_command: list[str]
     # keyword arguments of sagemaker.train.ModelTrainer (SDK objects)
     trainer_kwargs: dict[str, Any]
+    distributed: dict[str, Any] | None = None  # several instances: how they form one torchrun group
 
     @property
     def checkpoint_uri(self) -> str:
@@ -121,6 +124,7 @@ class JobPlan:
             "region": self.region,
             "source_bundle": self.bundle_listing(),
             "dvc": {"remote": self.remote.name, "url": self.remote.url, "command": " ".join(self.dvc_command)},
+            **({"distributed": self.distributed} if self.distributed else {}),
             "results": {
                 "model_artifacts": join_s3(self.run_prefix, "<job-name>", "output", "model.tar.gz"),
                 "checkpoints": self.checkpoint_uri,
@@ -275,13 +279,51 @@ def _parse_inputs(inputs: list[str]) -> dict[str, str]:
 # --- planning ----------------------------------------------------------------------
 
 
-def dvc_command(repro: bool, name: str, overrides: list[str], stages: list[str]) -> list[str]:
+def dvc_command(repro: bool, name: str, overrides: list[str], stages: list[str], nodes: int = 1) -> list[str]:
+    if nodes > 1:  # upstream stages first, on each instance; then the one stage, forced (cloud/nodes.py)
+        return (
+            ["dvc", "repro", "-f", "-s", *stages] if repro else ["dvc", "exp", "run", "-n", name, "-f", "-s", *stages]
+        )
     if repro:
         return ["dvc", "repro", *stages]
     cmd = ["dvc", "exp", "run", "-n", name]
     for o in overrides:
         cmd += ["-S", o]
     return cmd + list(stages)
+
+
+def distribution(o: LaunchOptions, section: str) -> dict[str, Any]:
+    """What the dry run shows of a multi-instance job: one torchrun group over every instance."""
+    stage = o.stages[0]
+    return {
+        "launcher": f"torchrun, started by the stage's own command ({section}.nproc_per_node processes per instance)",
+        "nnodes": o.instance_count,
+        "nproc_per_node": o.gpus_per_instance
+        if o.gpus_per_instance is not None
+        else f"params {section}.nproc_per_node",
+        "stage": stage,
+        "rendezvous": {
+            "master_addr": f"$SM_MASTER_ADDR ({nodes.DEFAULT_MASTER_ADDR})",
+            "master_port": f"$SM_MASTER_PORT ({nodes.DEFAULT_MASTER_PORT})",
+            "node_rank": "$SM_CURRENT_HOST_RANK",
+            "env": [
+                "MASTER_ADDR",
+                "MASTER_PORT",
+                "NNODES",
+                "NODE_RANK",
+                "PET_NNODES",
+                "PET_NODE_RANK",
+                "PET_MASTER_ADDR",
+                "PET_MASTER_PORT",
+                "NCCL_SOCKET_IFNAME",
+            ],
+        },
+        "every_instance": f"apply -S to params.yaml, dvc repro of {stage}'s upstream stages (one node each)",
+        "instance_0": f"{'dvc repro' if o.repro else 'dvc exp run'} -f -s {stage} (rank 0 writes the outputs), "
+        "dvc push, results",
+        "other_instances": f"{stage}'s command as torchrun workers; no push, no results",
+        "written_for": list(nodes.WRITTEN_FOR),
+    }
 
 
 def entry_args(repro: bool, name: str, overrides: list[str], stages: list[str]) -> list[str]:
@@ -298,11 +340,22 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
         raise StreamGuardError(f"{repo_root / ENTRY_SCRIPT}: missing; run from the repository root")
     role = _resolve_role(o.role)
     region = _resolve_region(o.region)
-    if o.instance_count != 1:
-        raise StreamGuardError(
-            f"--instance-count {o.instance_count}: the DVC pipeline runs on one machine; "
-            "use a larger --instance-type instead"
-        )
+    if o.instance_count < 1:
+        raise StreamGuardError(f"--instance-count {o.instance_count}: must be at least 1")
+    section = None
+    if o.instance_count > 1:
+        if len(o.stages) != 1:
+            raise StreamGuardError(
+                f"--instance-count {o.instance_count}: several instances train one stage as one torchrun "
+                f"group; name it with --stage (one of {', '.join(nodes.DISTRIBUTED_STAGES)}); the whole "
+                "pipeline runs on one machine (--instance-count 1)"
+            )
+        section = nodes.params_section(o.stages[0])
+    if o.gpus_per_instance is not None:
+        if section is None:
+            raise StreamGuardError("--gpus-per-instance goes with --instance-count > 1 and one --stage")
+        if o.gpus_per_instance < 1:
+            raise StreamGuardError(f"--gpus-per-instance {o.gpus_per_instance}: must be at least 1")
     if o.volume_gb < 1:
         raise StreamGuardError("--volume-gb must be positive")
     image = _resolve_image(o.image, o.pytorch_version, region, o.instance_type)
@@ -311,7 +364,10 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
     params_path = Path(o.params_path)
     if not params_path.is_absolute():
         params_path = repo_root / params_path
-    overrides = validate_overrides(o.overrides, params_path)
+    all_overrides = list(o.overrides)
+    if section is not None and o.gpus_per_instance is not None:
+        all_overrides.append(f"{section}.nproc_per_node={o.gpus_per_instance}")
+    overrides = validate_overrides(all_overrides, params_path)
     validate_stages(o.stages, repo_root)
     name = o.name or time.strftime("streamguard-%Y%m%d-%H%M%S", time.gmtime())
     if not NAME_RE.match(name):
@@ -358,7 +414,7 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
             source_dir=bundle_uri,
             command=ENTRY_COMMAND,
             ignore_patterns=None,
-            args=entry_args(o.repro, name, o.overrides, o.stages),
+            args=entry_args(o.repro, name, all_overrides, o.stages),
         ),
         "compute": Compute(
             instance_type=o.instance_type,
@@ -395,8 +451,9 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
         bundle_uri=bundle_uri,
         source=source,
         remote=remote,
-        dvc_command=dvc_command(o.repro, name, o.overrides, o.stages),
+        dvc_command=dvc_command(o.repro, name, all_overrides, o.stages, o.instance_count),
         trainer_kwargs=trainer_kwargs,
+        distributed=distribution(o, section) if section is not None else None,
     )
 
 
@@ -519,6 +576,7 @@ def options_from_args(args: Any) -> LaunchOptions:
         pytorch_version=args.pytorch_version,
         instance_type=args.instance_type,
         instance_count=args.instance_count,
+        gpus_per_instance=args.gpus_per_instance,
         volume_gb=args.volume_gb,
         spot=args.spot,
         max_run_s=args.max_run,
