@@ -141,3 +141,59 @@ def test_gnn_with_an_uneven_number_of_graphs_per_rank_finishes(tmp_path, graphs_
     assert len(two["history"]) == 3
     _assert_close_histories(one["history"], two["history"])
     assert _max_weight_gap(_out(tmp_path, "gnn1") / "model.pt", _out(tmp_path, "gnn2") / "model.pt") < ATOL
+
+
+@pytest.mark.slow
+def test_a_checkpoint_resumes_on_another_world_size(tmp_path):
+    # the checkpoint holds the global step and the order is global: each world size recomputes its shards
+    _run(_spec(tmp_path, "ref", **EQUIVALENCE), 1)
+    for name, first, then in (("two_then_one", 2, 1), ("one_then_two", 1, 2)):
+        spec = _spec(tmp_path, name, stop=3, **EQUIVALENCE)
+        proc = _start(spec, first)
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode != 0 and json.loads((_out(tmp_path, name) / "interrupted.json").read_text()) == {
+            "global_step": 3
+        }, err[-3000:]
+        spec.write_text(json.dumps({**json.loads(spec.read_text()), "stop": None}))
+        _run(spec, then)
+        result = _result(tmp_path, name)
+        assert result["resumed_from_step"] == 3, name
+        _assert_close_histories(_result(tmp_path, "ref")["history"], result["history"])
+        assert _max_weight_gap(_out(tmp_path, "ref") / "model.pt", _out(tmp_path, name) / "model.pt") < ATOL
+
+
+@pytest.fixture(scope="module")
+def stage_data(tmp_path_factory):
+    """data/processed and data/graphs of a tiny stage: 8 train, 8 valid and 8 test functions, all distinct."""
+    from test_gnn_model import SAFE, VULNERABLE
+
+    from streamguard.data.records import Record, write_records
+    from streamguard.graphs.build import run_graphs_stage
+    from streamguard.params import GraphParams, Params
+
+    root = tmp_path_factory.mktemp("stage")
+    for split, extra in (("train", ""), ("valid", " int v = 1;"), ("test", " int t = 2;")):
+        records = [Record(func=f.replace("{", "{" + extra, 1), target=1) for f in VULNERABLE]
+        records += [Record(func=f.replace("{", "{" + extra, 1), target=0) for f in SAFE]
+        write_records(root / "processed" / f"{split}.jsonl", records)
+    run_graphs_stage(root / "processed", root / "graphs", Params(graph=GraphParams(workers=1, min_token_count=1)))
+    return root / "processed", root / "graphs"
+
+
+@pytest.mark.slow
+def test_streamguard_train_with_nproc_per_node_2_launches_torchrun_itself(tmp_path, stage_data):
+    processed, graphs = stage_data
+    gnn = {"hidden_size": 16, "num_layers": 2, "epochs": 2, "batch_size": 3, "device": "cpu", "nproc_per_node": 2}
+    params = tmp_path / "params.yaml"
+    params.write_text(json.dumps({"gnn": gnn}))  # JSON is YAML
+    out = tmp_path / "models" / "gnn"
+    cmd = [sys.executable, "-m", "streamguard.cli", "--params", str(params), "train", "gnn"]
+    cmd += ["--processed", str(processed), "--graphs", str(graphs), "--out", str(out)]
+    done = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # one launch (the ranks see WORLD_SIZE and do not launch again), two ranks, one writer
+    assert done.stderr.count("starting 2 training processes") == 1
+    assert done.stderr.count("train gnn: 8 functions") == 1
+    assert (out / "model.pt").exists() and (out / "run_info.json").exists()
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 16  # valid + test
+    assert not list((tmp_path / "checkpoints").rglob("*.pt"))  # finished: checkpoints cleaned

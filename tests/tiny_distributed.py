@@ -4,7 +4,7 @@
     python -m torch.distributed.run --standalone --nproc_per_node 2 tiny_distributed.py SPEC.json
 
 SPEC: {"model": "transformer" | "gnn", "out": DIR, "ckpt": DIR, "seed": int, "delay": s per step,
-"cfg": {TrainParams overrides}, "n_train": int, "graphs": DIR (gnn)}. "{rank}" in out/ckpt is replaced
+"cfg": {TrainParams overrides}, "n_train": int, "graphs": DIR (gnn), "stop": stop after this global step}. "{rank}" in out/ckpt is replaced
 by the process's rank, so a test can see which rank wrote what. Rank 0 writes result.json (history, best
 epoch, the step resumed from) or, when stopped, interrupted.json and exits 3.
 """
@@ -28,7 +28,7 @@ from streamguard.training.loop import TrainingInterrupted, train  # noqa: E402
 def _fit_transformer(spec: dict, out: Path, ckpt: Path):
     cfg = replace(CFG, **spec.get("cfg", {}))
     task = make_task(spec.get("delay", 0.0), cfg, n_train=spec.get("n_train", 96))
-    return train(task, cfg, seed=spec["seed"], out_dir=out, checkpoint_dir=ckpt)
+    return train(task, cfg, seed=spec["seed"], out_dir=out, checkpoint_dir=ckpt, stop_after_steps=spec.get("stop"))
 
 
 def _fit_gnn(spec: dict, out: Path, ckpt: Path):

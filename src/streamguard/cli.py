@@ -233,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train" and args.out is None:
         args.out = f"models/{args.model}"
     try:
+        if args.command in ("train", "oof", "pretrain"):  # nproc_per_node > 1: the same command under torchrun
+            from streamguard.training.launch import relaunch_stage
+
+            argv = sys.argv[1:] if argv is None else argv
+            relaunched = relaunch_stage(args.command, getattr(args, "model", ""), _params(args), argv)
+            if relaunched is not None:
+                return relaunched
         status = args.func(args)  # None, or an exit status (scan --fail-on-findings)
     except (StreamGuardError, FileNotFoundError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)

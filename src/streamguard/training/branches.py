@@ -144,7 +144,10 @@ class TransformerBranch(Branch):
             data_fingerprint=_items_fingerprint(train_items, valid_items),
         )
         result = train(task, cfg, seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)
-        tf.save(self.model, self.tokenizer, out_dir)
+        from streamguard.training.distributed import is_main_process
+
+        if is_main_process():  # under torchrun, rank 0 alone writes the model folder
+            tf.save(self.model, self.tokenizer, out_dir)
         return {
             **_result_info(result),
             "token_trimming_train": train_trim,

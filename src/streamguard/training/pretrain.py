@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from streamguard.errors import StreamGuardError
 from streamguard.models import mlm
 from streamguard.params import Params
 from streamguard.progress import console
+from streamguard.training.distributed import is_main_process
 from streamguard.training.loop import TrainingTask, seed_everything, train
 from streamguard.training.run_info import write_run_info
 
@@ -45,6 +47,23 @@ def run_pretrain(
     corpus_dir: Path,
     checkpoint_dir: Path = CHECKPOINT_DIR,
     stop_after_steps: int | None = None,
+) -> dict:
+    if is_main_process():
+        return _pretrain(params, processed_dir, out_dir, corpus_dir, checkpoint_dir, stop_after_steps)
+    # under torchrun rank 0 alone writes the stage's folders: every other rank builds the same corpus
+    # and tokenizer in a scratch folder of its own (no shared disk needed), removed at the end
+    with tempfile.TemporaryDirectory(prefix="streamguard-pretrain-") as scratch:
+        private = Path(scratch)
+        return _pretrain(params, processed_dir, private / "out", private / "corpus", checkpoint_dir, stop_after_steps)
+
+
+def _pretrain(
+    params: Params,
+    processed_dir: Path,
+    out_dir: Path,
+    corpus_dir: Path,
+    checkpoint_dir: Path,
+    stop_after_steps: int | None,
 ) -> dict:
     cfg = params.pretrain
     shutil.rmtree(out_dir, ignore_errors=True)

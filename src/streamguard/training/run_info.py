@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from streamguard.training.distributed import is_main_process
+
 LIBRARIES = ("torch", "transformers", "tokenizers", "torch-geometric", "scikit-learn", "tree-sitter", "dvc", "numpy")
 
 
@@ -50,6 +52,8 @@ def write_run_info(
         "wall_time_s": round(wall_time_s, 2),
         **extra,
     }
+    if not is_main_process():  # under torchrun, rank 0 alone writes
+        return info
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "run_info.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
     return info

@@ -32,6 +32,7 @@ from streamguard.evaluation.predictions import OOF_SPLITS, write_predictions
 from streamguard.params import Params, run_seeds
 from streamguard.progress import console
 from streamguard.training.branches import item_id, item_target, make_branch
+from streamguard.training.distributed import is_main_process
 from streamguard.training.run_info import write_run_info
 
 # Relative on purpose: a stage runs with the DVC workspace as its working directory, and
@@ -152,6 +153,8 @@ def run_train(model: str, params: Params, processed_dir: Path, graphs_dir: Path,
             out_dir,
             checkpoint_dir,
         )
+    if not is_main_process():  # under torchrun, rank 0 alone writes the stage's outputs
+        return infos
     rows = [row for split in ("valid", "test") for row in prediction_rows(evaluated[split], probs[split], split)]
     write_predictions(out_dir / "predictions.jsonl", rows)
     total = sum(i["wall_time_s"] for i in infos)
@@ -198,7 +201,10 @@ def run_oof_fold(model: str, fold: int, params: Params, processed_dir: Path, gra
             scratch / "model",
             scratch / "ckpt",
         )
-        shutil.rmtree(scratch, ignore_errors=True)
+        if is_main_process():  # the other ranks may still be predicting: rank 0 alone writes and removes files
+            shutil.rmtree(scratch, ignore_errors=True)
+    if not is_main_process():
+        return {"trained_on": len(inside), "held_out": len(held_out)}
     write_predictions(
         out_dir / "predictions.jsonl", prediction_rows(held_out, probs["train"], "train", fold=fold), splits=OOF_SPLITS
     )
