@@ -207,6 +207,26 @@ def test_fingerprints_are_stable_across_runs_and_moves_but_not_edits(tmp_path, t
     assert edited[("src/core.c", 6)] != first[("src/core.c", 4)]
 
 
+def test_worker_processes_and_batch_size_do_not_change_the_report(tmp_path, trained, planted_repo):
+    """Batches of one function over two forked workers: the same findings, each on its own function."""
+    from streamguard.scan.run import ScanOptions, run_scan
+
+    def findings(**kw) -> tuple[list[tuple], dict]:
+        opts = ScanOptions(
+            [planted_repo], models_dir=trained["models"], params_file=trained["params"], min_probability=0.0, **kw
+        )
+        result = run_scan(opts)
+        return [
+            (f.uri, f.start_line, f.end_line, f.fingerprint, f.probabilities) for f in result.findings
+        ], result.stats
+
+    alone, alone_stats = findings(workers=1)
+    forked, forked_stats = findings(workers=2, batch_size=1)
+    assert forked == alone and len(alone) == alone_stats["functions_scored"] == 4
+    assert (forked_stats["workers"], alone_stats["workers"]) == (2, 1)
+    assert forked_stats["cpu_s"] > 0
+
+
 def test_fail_on_findings_exit_codes(tmp_path, trained):
     for name, (func, _) in (("high", trained["high"]), ("low", trained["low"])):
         repo = _init(tmp_path / name)

@@ -117,6 +117,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             top=args.top,
             fail_on_findings=args.fail_on_findings,
             changed_since=args.changed_since,
+            **({"workers": args.workers} if args.workers is not None else {}),
         )
     )
 
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=None, metavar="K", help="report only the K highest")
     p.add_argument("--fail-on-findings", action="store_true", help="exit 1 when a function reaches the threshold")
     p.add_argument("--changed-since", default=None, metavar="REV", help="only functions changed since REV")
+    p.add_argument("--workers", type=int, default=None, help="scoring processes (default: one per CPU)")
     p = add("compare", cmd_compare, "paired tests between two revisions' test predictions")
     p.add_argument("rev_a")
     p.add_argument("rev_b")

@@ -81,6 +81,12 @@ class Scorer:
 
         Trims each record's `func` in place, exactly as `preprocess` trims training data.
         """
+        import torch
+
+        with torch.inference_mode():  # no autograd bookkeeping at all (no_grad still tracks versions)
+            return self._score(records)
+
+    def _score(self, records: list[Record]) -> list[dict]:
         for rec in records:
             rec.func = trim_to_budget(rec.func, self.params.data.max_chars).text
         probs: dict[str, np.ndarray] = {}

@@ -2,8 +2,8 @@
 
 Streaming: files are read one at a time, functions are cut out with the one
 extractor (streamguard.c_functions), and scored in batches of `batch_size` by
-every base model the fusion uses, then fused (predict.Scorer, loaded once).
-Only findings (fused probability >= --min-probability, by default the
+every base model the fusion uses, then fused (predict.Scorer, loaded once),
+in `--workers` processes (scan/scoring.py). Only findings (fused probability >= --min-probability, by default the
 fusion's threshold) are kept, without their text. The models come from a
 folder, a git revision or a registered version (scan/model_source.py); the
 report records which. Progress shows files,
@@ -17,6 +17,7 @@ import io
 import json
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from streamguard.scan.findings import Finding, function_fingerprint, top_finding
 from streamguard.scan.model_info import ModelInfo, describe_model, repository_url
 from streamguard.scan.model_source import ModelSource, from_folder, from_registry
 from streamguard.scan.sarif import build_sarif
+from streamguard.scan.scoring import batch_scorer, default_workers
 from streamguard.scan.walk import MAX_FILE_BYTES, BadFiles, SourceFile, list_sources, read_source, scan_root
 
 FORMATS = ("table", "sarif", "json")
@@ -53,8 +55,9 @@ class ScanOptions:
     top: int | None = None
     fail_on_findings: bool = False
     changed_since: str | None = None
-    batch_size: int = 256
+    batch_size: int = 64  # functions per batch (per worker task)
     max_file_bytes: int = MAX_FILE_BYTES
+    workers: int = field(default_factory=default_workers)  # scoring processes (scan/scoring.py)
 
 
 @dataclass
@@ -67,14 +70,15 @@ class ScanResult:
 
 
 @dataclass
-class _Pending:
-    """Functions waiting for the next batch, with what a finding needs once they are scored."""
+class _Batch:
+    """Functions to score together, with what a finding needs once they are scored."""
 
     records: list[Record] = field(default_factory=list)
     meta: list[tuple[str, str, int, int, str]] = field(default_factory=list)  # uri, name, start, end, fingerprint
+    files_done: int = 0  # files read (or skipped) once this batch was cut: the progress it stands for
 
 
-def _functions(source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedLines | None, pending: _Pending) -> int:
+def _functions(source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedLines | None, pending: _Batch) -> int:
     """Cut `source` into functions and queue those the scan covers; the number queued."""
     from streamguard.c_functions import extract_functions
 
@@ -98,17 +102,22 @@ def _functions(source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedL
     return queued
 
 
-def _score(scorer, pending: _Pending, min_probability: float, findings: list[Finding]) -> int:
-    if not pending.records:
-        return 0
-    rows = scorer.score(pending.records)
-    for row, (uri, name, start, end, fingerprint) in zip(rows, pending.meta):
-        if row["fused_probability"] >= min_probability:
-            findings.append(Finding(uri, name, start, end, fingerprint, row["fused_probability"], row["probabilities"]))
-    n = len(rows)
-    pending.records.clear()
-    pending.meta.clear()
-    return n
+def _batches(
+    sources: list[SourceFile], opts: ScanOptions, bad: BadFiles, changes: ChangedLines | None, counts: dict
+) -> Iterator[_Batch]:
+    """Read the files one at a time and cut their functions into batches of `opts.batch_size`."""
+    pending = _Batch()
+    for done, source in enumerate(sources, 1):
+        data = read_source(source, bad, opts.max_file_bytes)
+        if data is not None:
+            counts["files_read"] += 1
+            _functions(source, data, bad, changes, pending)
+        while len(pending.records) >= opts.batch_size:
+            cut = opts.batch_size
+            yield _Batch(pending.records[:cut], pending.meta[:cut], done)
+            del pending.records[:cut], pending.meta[:cut]
+    if pending.records:
+        yield _Batch(pending.records, pending.meta, len(sources))
 
 
 def model_source(opts: ScanOptions) -> ModelSource:
@@ -116,6 +125,14 @@ def model_source(opts: ScanOptions) -> ModelSource:
     if opts.model is not None or opts.rev is not None:
         return from_registry(opts.registry, model=opts.model, rev=opts.rev)
     return from_folder(opts.models_dir, opts.graphs_dir, opts.params_file)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the scoring workers, once joined)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_scan(opts: ScanOptions) -> ScanResult:
@@ -134,22 +151,24 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     model = describe_model(found.models_dir, scorer.models, scorer.threshold, found.params_file, found.origin)
     min_probability = scorer.threshold if opts.min_probability is None else opts.min_probability
 
-    bad, pending = BadFiles(), _Pending()
+    bad, counts = BadFiles(), {"files_read": 0}
     findings: list[Finding] = []
-    scored = files_read = 0
-    started = time.perf_counter()
-    with make_progress() as progress:
+    scored = 0
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
+    # the workers fork before the progress display starts its thread
+    with batch_scorer(scorer, opts.workers) as score_batches, make_progress() as progress:
         task = progress.add_task("scan", total=len(sources), info="")
-        for source in sources:
-            data = read_source(source, bad, opts.max_file_bytes)
-            if data is not None:
-                files_read += 1
-                _functions(source, data, bad, changes, pending)
-                if len(pending.records) >= opts.batch_size:
-                    scored += _score(scorer, pending, min_probability, findings)
+        for batch, rows in score_batches(_batches(sources, opts, bad, changes, counts)):
+            for row, (uri, name, start, end, fingerprint) in zip(rows, batch.meta):
+                if row["fused_probability"] >= min_probability:
+                    findings.append(
+                        Finding(uri, name, start, end, fingerprint, row["fused_probability"], row["probabilities"])
+                    )
+            scored += len(rows)
             rate = scored / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, advance=1, info=f"{scored} functions, {rate:.0f} functions/s")
-        scored += _score(scorer, pending, min_probability, findings)
+            progress.update(task, completed=batch.files_done, info=f"{scored} functions, {rate:.0f} functions/s")
+        progress.update(task, completed=len(sources))
+    files_read = counts["files_read"]
     wall = time.perf_counter() - started
     stats = {
         "root": str(root),
@@ -160,7 +179,9 @@ def run_scan(opts: ScanOptions) -> ScanResult:
         "min_probability": min_probability,
         "top": opts.top,
         "changed_since": opts.changed_since,
+        "workers": opts.workers,
         "wall_s": round(wall, 3),
+        "cpu_s": round(_cpu_seconds() - cpu_started, 3),  # this process and its workers: a figure load cannot inflate
         "functions_per_s": round(scored / wall, 1) if wall > 0 else None,
     }
     console.print(
