@@ -25,7 +25,8 @@ ATOL = 2e-5
 
 def _env() -> dict:
     # one intra-op thread per process: 2 processes share this 2-core machine
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE)}
+    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
 
 
 def _spec(tmp: Path, name: str, **spec) -> Path:
