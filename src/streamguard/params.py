@@ -278,9 +278,26 @@ class TransformerParams(RobertaSizes, TrainParams):
     # scratch: as model_name_or_path says; pretrain: fine-tune the `pretrain` stage's model (models/pretrain/hf)
     init: Literal["scratch", "pretrain"] = "scratch"
     max_length: int = 256
+    # windows of max_length tokens per function, pooled into one prediction; 1 = one window trimmed
+    # around dangerous calls (streamguard.data.trim), >1 = consecutive windows over the whole function
+    max_windows: int = 1
+    window_pooling: Literal["max", "mean"] = "max"  # how the windows' <s> states become one
+    # pair-aware training: weight of a margin ranking term pushing P(vulnerable) above P(fixed)
+    # for the training split's pairs (Record.pair); 0 = plain confidence-weighted training
+    pair_loss_weight: float = 0.0
+    pair_margin: float = 0.1  # in probability units: P(vulnerable) - P(fixed) below this is penalised
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _at_least(self, max_windows=1, pair_loss_weight=0.0)
+        _between(self, "pair_margin", 0.0, 1.0, "[]")
+        if self.pair_loss_weight > 0 and self.weighting == "sampler":
+            raise InvalidValue(
+                self.SECTION,
+                "pair_loss_weight",
+                f"is {self.pair_loss_weight} but weighting is 'sampler'; pairs are drawn together, one item per "
+                "pair, so weigh by loss instead: set weighting: loss (or pair_loss_weight: 0)",
+            )
         if self.model_name_or_path == "":
             raise _invalid(self, "model_name_or_path", "a local folder, a hub id or null")
         if self.init == "pretrain" and self.model_name_or_path:

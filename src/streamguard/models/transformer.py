@@ -5,7 +5,10 @@ local folder or a hub id). Without it, a byte-level BPE tokenizer is trained
 on the training split and a small RoBERTa is built from the sizes in params.
 Either way the tokenizer must be fast: its offset mapping is checked against
 the source text, and long functions are trimmed to the token budget around
-dangerous API calls (`streamguard.data.trim`).
+dangerous API calls (`streamguard.data.trim`). With `transformer.max_windows`
+above 1, a function is instead read as consecutive overlapping windows whose
+<s> states are pooled before the classification head, so a change anywhere in
+it (a fix, say) reaches the score.
 """
 
 from __future__ import annotations
@@ -118,11 +121,14 @@ class EncodedFunction:
     how: str  # none | window | head (see streamguard.data.trim)
 
 
-def encode_function(tokenizer, text: str, max_length: int, where: str) -> EncodedFunction:
-    """Token ids within `max_length`, trimming around dangerous calls when too long."""
-    # specials are added here, not by the tokenizer's post-processor, so a
-    # trained and a pretrained tokenizer frame a function the same way
-    budget = max_length - 2
+@dataclass
+class EncodedWindows:
+    windows: list[list[int]]  # each framed by <s> ... </s>, at most max_length ids
+    how: str  # none | split (whole function, several windows) | window | head (trimmed first)
+
+
+def _tokens_within(tokenizer, text: str, budget: int, where: str) -> tuple[list[int], str]:
+    """Token ids (no specials) of `text` within `budget`, trimming around dangerous calls when too long."""
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     validate_offsets(text, enc["offset_mapping"], where)
     how = "none"
@@ -136,8 +142,53 @@ def encode_function(tokenizer, text: str, max_length: int, where: str) -> Encode
         how = result.how
         enc = tokenizer(result.text, add_special_tokens=False, return_offsets_mapping=True)
         validate_offsets(result.text, enc["offset_mapping"], where)
-    ids = enc["input_ids"][:budget]
-    return EncodedFunction([tokenizer.cls_token_id, *ids, tokenizer.sep_token_id], how)
+    return enc["input_ids"][:budget], how
+
+
+def _framed(tokenizer, ids: list[int]) -> list[int]:
+    # specials are added here, not by the tokenizer's post-processor, so a
+    # trained and a pretrained tokenizer frame a function the same way
+    return [tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]
+
+
+def encode_function(tokenizer, text: str, max_length: int, where: str) -> EncodedFunction:
+    """Token ids within `max_length`, trimming around dangerous calls when too long."""
+    ids, how = _tokens_within(tokenizer, text, max_length - 2, where)
+    return EncodedFunction(_framed(tokenizer, ids), how)
+
+
+def window_starts(n_tokens: int, budget: int, max_windows: int) -> list[int]:
+    """Starts of consecutive windows of `budget` tokens covering `n_tokens`, overlapping by a quarter."""
+    # the overlap keeps a statement cut at one window's edge whole in the next
+    stride = max(1, budget - budget // 4)
+    starts = [0]
+    while starts[-1] + budget < n_tokens and len(starts) < max_windows:
+        starts.append(starts[-1] + stride)
+    return starts
+
+
+def window_capacity(budget: int, max_windows: int) -> int:
+    """How many tokens `max_windows` overlapping windows of `budget` tokens cover."""
+    return budget + (max_windows - 1) * max(1, budget - budget // 4)
+
+
+def encode_windows(tokenizer, text: str, max_length: int, max_windows: int, where: str) -> EncodedWindows:
+    """A function as up to `max_windows` windows of `max_length` ids.
+
+    One window is exactly `encode_function` (trimmed around dangerous calls).
+    Several windows cover the whole function, so a change anywhere in it
+    reaches the model; a function longer than all windows together is first
+    trimmed to their capacity by the same dangerous-call rule.
+    """
+    if max_windows == 1:
+        enc = encode_function(tokenizer, text, max_length, where)
+        return EncodedWindows([enc.input_ids], enc.how)
+    budget = max_length - 2
+    ids, how = _tokens_within(tokenizer, text, window_capacity(budget, max_windows), where)
+    starts = window_starts(len(ids), budget, max_windows)
+    if how == "none" and len(starts) > 1:
+        how = "split"
+    return EncodedWindows([_framed(tokenizer, ids[s : s + budget]) for s in starts], how)
 
 
 def collate_token_ids(batch: list[list[int]], pad_id: int):
@@ -152,8 +203,53 @@ def collate_token_ids(batch: list[list[int]], pad_id: int):
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
+def collate_windows(batch: list[list[list[int]]], pad_id: int):
+    """Functions of one or more windows: all windows side by side, with each window's (function, slot)."""
+    import torch
+
+    flat = [w for windows in batch for w in windows]
+    out = collate_token_ids(flat, pad_id)
+    out["owner"] = torch.as_tensor([i for i, windows in enumerate(batch) for _ in windows], dtype=torch.long)
+    out["slot"] = torch.as_tensor([j for windows in batch for j in range(len(windows))], dtype=torch.long)
+    out["n_functions"] = len(batch)
+    return out
+
+
 def forward_tokens(model, batch, device):
     return model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+
+
+POOLINGS = ("max", "mean")
+
+
+def check_windowed(model) -> None:
+    """Several windows pool RoBERTa's <s> states before its classification head; other heads cannot."""
+    if getattr(model.config, "model_type", None) != "roberta" or not hasattr(model, "classifier"):
+        raise StreamGuardError(
+            f"transformer.max_windows > 1 needs a RoBERTa sequence classifier, got model_type "
+            f"'{getattr(model.config, 'model_type', None)}'; use max_windows: 1 with this model"
+        )
+
+
+def forward_windows(model, batch, device, pooling: str):
+    """Logits per function: each window's <s> state, pooled over the function's windows, through the head."""
+    import torch
+
+    hidden = model.base_model(
+        input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+    ).last_hidden_state[:, 0, :]
+    owner, slot = batch["owner"].to(device), batch["slot"].to(device)
+    n, width = batch["n_functions"], int(batch["slot"].max()) + 1
+    per_function = hidden.new_zeros((n, width, hidden.shape[-1]))
+    per_function[owner, slot] = hidden
+    present = torch.zeros((n, width, 1), dtype=torch.bool, device=device)
+    present[owner, slot] = True
+    if pooling == "max":
+        pooled = per_function.masked_fill(~present, torch.finfo(hidden.dtype).min).amax(dim=1)
+    else:
+        pooled = per_function.sum(dim=1) / present.sum(dim=1).clamp_min(1)
+    # RobertaClassificationHead reads position 0 of a [batch, length, hidden] tensor
+    return model.classifier(pooled[:, None, :])
 
 
 def save(model, tokenizer, out_dir: Path) -> None:

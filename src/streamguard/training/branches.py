@@ -95,20 +95,69 @@ class LexicalBranch(Branch):
 
 class TransformerBranch(Branch):
     name = "transformer"
+    # run_info of models saved before windows existed: one window (today's behaviour)
+    max_windows = 1
+    window_pooling = "max"
 
-    def _encode(self, items: Sequence[Record]) -> list[list[int]]:
-        from streamguard.models.transformer import encode_function
+    def _encode(self, items: Sequence[Record]) -> list[Any]:
+        """Model features per record: token ids (one window) or a list of windows."""
+        from streamguard.models.transformer import encode_windows
 
-        encoded = [encode_function(self.tokenizer, r.func, self.max_length, f"record {r.id}") for r in items]
+        encoded = [
+            encode_windows(self.tokenizer, r.func, self.max_length, self.max_windows, f"record {r.id}") for r in items
+        ]
         self.trim_counts = dict(Counter(e.how for e in encoded))
-        return [e.input_ids for e in encoded]
+        self.window_counts = dict(Counter(len(e.windows) for e in encoded))
+        if self.max_windows == 1:
+            return [e.windows[0] for e in encoded]
+        return [e.windows for e in encoded]
 
     def _task_fns(self):
         from functools import partial
 
-        from streamguard.models.transformer import collate_token_ids, forward_tokens
+        from streamguard.models import transformer as tf
 
-        return partial(collate_token_ids, pad_id=self.tokenizer.pad_token_id), forward_tokens
+        if self.max_windows == 1:  # exactly the single-window model of before
+            return partial(tf.collate_token_ids, pad_id=self.tokenizer.pad_token_id), tf.forward_tokens
+        tf.check_windowed(self.model)
+        return (
+            partial(tf.collate_windows, pad_id=self.tokenizer.pad_token_id),
+            partial(tf.forward_windows, pooling=self.window_pooling),
+        )
+
+    def _pair_aware_task(self, cfg, train_items, train_ids, valid_ids) -> dict:
+        """TrainingTask fields for pair-aware training: groups of [vulnerable, fixed] share a batch."""
+        from functools import partial
+
+        from streamguard.training import pair_loss as pl
+        from streamguard.training.loop import sample_weights
+
+        targets = [r.target for r in train_items]
+        weights = sample_weights(targets, [r.confidence for r in train_items])
+        groups = pl.pair_groups([r.pair for r in train_items], targets)
+        members = [pl.Member(f, t, float(w)) for f, t, w in zip(train_ids, targets, weights)]
+        collate, forward = self._task_fns()
+        self.train_pairs = sum(len(g) == 2 for g in groups)
+
+        def forward_batch(model, batch, device):
+            return forward(model, batch.inputs, device)
+
+        def loss_fn(model, batch, device):
+            return pl.pair_aware_loss(
+                forward_batch(model, batch, device),
+                batch,
+                cfg.weighting == "loss",
+                cfg.pair_loss_weight,
+                cfg.pair_margin,
+            )
+
+        return {
+            "train_items": [[members[i] for i in g] for g in groups],
+            "valid_items": [[pl.Member(f, 0)] for f in valid_ids],
+            "collate": partial(pl.collate_groups, collate=collate),
+            "forward": forward_batch,
+            "loss_fn": loss_fn,
+        }
 
     def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
         from streamguard.models import transformer as tf
@@ -127,21 +176,23 @@ class TransformerBranch(Branch):
             self.tokenizer = tf.train_tokenizer([r.func for r in train_items], cfg.vocab_size, cfg.max_length)
             self.model = tf.build_model(cfg, self.tokenizer)
             self.max_length = cfg.max_length
+        self.max_windows, self.window_pooling = cfg.max_windows, cfg.window_pooling
         train_ids = self._encode(train_items)
-        train_trim = self.trim_counts
+        train_trim, train_windows = self.trim_counts, self.window_counts
         valid_ids = self._encode(valid_items)
         collate, forward = self._task_fns()
+        task_items = {"train_items": train_ids, "valid_items": valid_ids, "collate": collate, "forward": forward}
+        self.train_pairs = 0
+        if cfg.pair_loss_weight > 0:
+            task_items = self._pair_aware_task(cfg, train_items, train_ids, valid_ids)
         task = TrainingTask(
             name="transformer",
             model=self.model,
-            train_items=train_ids,
-            valid_items=valid_ids,
             train_labels=[r.target for r in train_items],
             train_confidence=[r.confidence for r in train_items],
             valid_labels=[r.target for r in valid_items],
-            collate=collate,
-            forward=forward,
             data_fingerprint=_items_fingerprint(train_items, valid_items),
+            **task_items,
         )
         result = train(task, cfg, seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)
         from streamguard.training.distributed import is_main_process
@@ -151,7 +202,11 @@ class TransformerBranch(Branch):
         return {
             **_result_info(result),
             "token_trimming_train": train_trim,
+            "windows_per_function_train": {str(k): v for k, v in sorted(train_windows.items())},
             "max_length": self.max_length,
+            "max_windows": self.max_windows,
+            "window_pooling": self.window_pooling,
+            "train_pairs_ranked": self.train_pairs,
             "pretrained": pretrained,
         }
 
@@ -169,7 +224,11 @@ class TransformerBranch(Branch):
 
         branch = cls(params, Path(), Path())
         branch.tokenizer, branch.model = tf.load(out_dir)
-        branch.max_length = json.loads((out_dir / "run_info.json").read_text())["max_length"]
+        # the window settings the model was trained with, not today's params
+        info = json.loads((out_dir / "run_info.json").read_text())
+        branch.max_length = info["max_length"]
+        branch.max_windows = info.get("max_windows", cls.max_windows)
+        branch.window_pooling = info.get("window_pooling", cls.window_pooling)
         return branch
 
 
