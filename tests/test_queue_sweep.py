@@ -147,8 +147,11 @@ def test_a_queued_sweep_runs_two_experiments_in_parallel(tmp_path):
         if exp["metrics"].get("transformer"):
             rates[exp["params"]["transformer"]["learning_rate"]] = (name, exp["metrics"]["transformer"])
     assert set(rates) == {0.0001, 0.01}, exps
-    (_, slow), (_, fast) = rates[0.0001], rates[0.01]
+    (slow_name, slow), (fast_name, fast) = rates[0.0001], rates[0.01]
     assert slow["roc_auc"] != fast["roc_auc"], (slow, fast)
+    # the README's next step: paired tests between the two, by their `dvc exp show` names
+    compared = sh(repo, "streamguard", "compare", slow_name, fast_name, "--md").stdout
+    assert "transformer" in compared and "lexical" in compared, compared
     # the lexical branch had the same params in both: its metrics agree
     lexical = [exp["metrics"]["lexical"] for exp in exps.values() if exp["metrics"].get("lexical")]
     assert len(lexical) == 2 and lexical[0] == lexical[1]
