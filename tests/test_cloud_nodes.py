@@ -78,9 +78,6 @@ def test_multi_instance_errors_say_what_to_do(small_repo, no_aws, capsys, extra,
 
 
 def test_gpus_per_instance_sets_the_stage_sections_processes(small_repo, no_aws, capsys):  # noqa: F811
-    params = yaml.safe_load((small_repo / "params.yaml").read_text())
-    if "nproc_per_node" not in params["gnn"]:
-        pytest.skip("params.yaml has no gnn.nproc_per_node yet (the DDP change adds it)")
     job = _dry_run(capsys, "--instance-count", "2", "--stage", "oof_gnn@1", "--gpus-per-instance", "4", "--repro")
     assert job["distributed"]["nproc_per_node"] == 4
     assert job["source_code"]["args"] == ["--repro", "-S", "gnn.nproc_per_node=4", "--", "oof_gnn@1"]
