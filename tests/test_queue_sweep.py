@@ -53,6 +53,7 @@ def test_ranks_other_than_zero_do_not_claim(tmp_path, monkeypatch):
     folder = tmp_path / "checkpoints" / "gnn"
     with checkpoint_claim(folder):
         monkeypatch.setenv("RANK", "1")
+        monkeypatch.setenv("WORLD_SIZE", "2")
         with checkpoint_claim(folder):  # rank 1 writes no checkpoints, so it neither needs nor blocks the lock
             pass
 

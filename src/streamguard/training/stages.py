@@ -55,9 +55,9 @@ def checkpoint_claim(checkpoint_dir: Path) -> Iterator[None]:
     one shared disk). The second one stops here, saying why. The lock file sits next
     to the folder (the loop empties the folder itself); the kernel drops the lock when
     the process ends, however it ends. Only the process that writes checkpoints
-    claims: under torchrun that is rank 0 (RANK unset or 0); the other ranks write none.
+    claims: under torchrun that is rank 0; the other ranks write none.
     """
-    if os.environ.get("RANK", "0") != "0":
+    if not is_main_process():
         yield
         return
     import fcntl
