@@ -2,7 +2,7 @@
 
     python benchmarks/pairs_eval.py --pairs data/collected/git.jsonl \\
         --model lexical=models/lexical --model transformer=models/transformer [--graphs data/graphs] \\
-        [--params params.yaml] [--json OUT]
+        [--params params.yaml] [--max-windows N] [--json OUT]
 
 A benchmark, not a stage: it prints figures. Each `--model KIND=FOLDER` is one trained
 base model (a folder `streamguard train` wrote); its decision threshold is chosen on the
@@ -10,7 +10,9 @@ valid predictions in that folder (`fusion.threshold_rule`), exactly as `evaluate
 The pairs file holds records with `pair` ids (the git collector's output): every pair
 with one vulnerable and one fixed function is scored. Functions are trimmed as
 `preprocess` trims them. Reports PrimeVul's P-C/P-V/P-B/P-R, pairwise ranking accuracy,
-ties and VD-S with paired bootstrap CIs (evaluation/pairs.py).
+ties and VD-S with paired bootstrap CIs (evaluation/pairs.py). `--max-windows` reads
+functions with more transformer windows than the model was trained with (its pooling
+does not depend on the count; the threshold still comes from its saved valid predictions).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def main() -> None:
     ap.add_argument("--model", action="append", required=True, metavar="KIND=FOLDER")
     ap.add_argument("--graphs", type=Path, default=Path("data/graphs"))
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--max-windows", type=int, default=0, help="transformer windows at scoring; 0 = as trained")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     params = load_params(args.params)
@@ -52,6 +55,8 @@ def main() -> None:
         kind, _, folder = spec.partition("=")
         started = time.perf_counter()
         branch = load_branch(kind, params, Path(folder), args.graphs)
+        if kind == "transformer" and args.max_windows:
+            branch.max_windows = args.max_windows
         if kind == "gnn":
             from streamguard.graphs.build import graph_for_function, load_vocab
 

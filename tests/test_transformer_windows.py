@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from streamguard.data.records import Record, write_records
+from streamguard.data.trim import trim_to_budget
 from streamguard.evaluation.predictions import read_predictions
 from streamguard.models import transformer as tf
 from streamguard.params import ParamsError, TransformerParams, params_from_dict
@@ -71,6 +72,16 @@ def test_max_windows_one_is_the_trimmed_single_window(tokenizer):
     several = tf.encode_windows(tokenizer, func, 64, 3, "f")
     assert len(several.windows) == 3 and all(len(w) <= 64 for w in several.windows) and several.how == "window"
     assert "memcpy" in "".join(tokenizer.decode(w) for w in several.windows)  # trimmed to capacity around it
+
+
+def test_trimming_fills_the_budget():
+    """The kept window grows to the budget: a function with no dangerous call keeps its whole head."""
+    body = "".join(f"    x{i} = {i};\n" for i in range(200))
+    head = trim_to_budget("int g(void)\n{\n" + body + "}\n", 300)
+    assert head.how == "head" and 300 - len("    x100 = 100;\n") < len(head.text) <= 300
+    danger = trim_to_budget("int f(int n)\n{\n" + body + "    memcpy(d, s, n);\n" + body + "}\n", 400)
+    assert danger.how == "window" and "memcpy" in danger.text
+    assert 400 - len("    x100 = 100;\n") < len(danger.text) <= 400
 
 
 def test_windows_cover_the_function_with_overlap():

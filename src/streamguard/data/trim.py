@@ -95,7 +95,9 @@ def trim_lines(lines: list[str], costs: list[int], budget: int) -> TrimResult:
             window_cost -= body_costs[start]
             window_hits -= hits[start]
             start += 1
-        if window_hits > best_hits:
+        # a window that starts where the best one does is the same window grown: keep growing it,
+        # so the kept text fills the budget (the head of a function with no dangerous call, too)
+        if window_hits > best_hits or (window_hits == best_hits and start == best_start):
             best_start, best_end, best_hits = start, end + 1, window_hits
     how = "window" if best_hits > 0 else "head"
     kept = lines[:sig_end] + body[best_start:best_end]
