@@ -9,7 +9,9 @@ params.yaml configuration for --steps optimizer steps of the same global batch
 and prints the step loop's wall time and samples/s (rank 0's clock; tokenizer,
 encoding and start-up are timed apart as the whole command's wall time).
 Each run gets the machine's cores split evenly between its processes
-(OMP_NUM_THREADS), so 1 process is not handicapped to one thread.
+(OMP_NUM_THREADS), so 1 process is not handicapped to one thread; --threads T
+gives every process T threads instead (on a busy machine, spare intra-op
+threads spin and wait, which can cost more than they bring).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def run(branch: str, nproc: int, args: argparse.Namespace, tmp: Path) -> dict:
     launcher = [sys.executable]
     if nproc > 1:
         launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
-    threads = max((os.cpu_count() or 1) // nproc, 1)
+    threads = args.threads or max((os.cpu_count() or 1) // nproc, 1)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     started = time.time()
     done = subprocess.run([*launcher, *me], env=env, capture_output=True, text=True)
@@ -97,6 +99,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="optimizer steps to time (same global batch for every N)")
     ap.add_argument("--nproc", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--threads", type=int, default=0, help="intra-op threads per process; 0 = cores / processes")
     ap.add_argument("--json", default=None, help="also write the figures here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
