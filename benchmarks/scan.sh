@@ -4,8 +4,9 @@
 #   benchmarks/scan.sh [REPO_BUNDLE_OR_DIR] [extra streamguard scan args...]
 # Default tree: ../shared/datasets/repos/tcpdump.bundle, cloned to /tmp/streamguard-scan-bench/tcpdump.
 # SCAN_JSON=FILE also writes the figures as one JSON object (benchmarks/results/scan.json holds such runs).
-# Peak memory is sampled every 0.1 s over the scan process and its scoring workers together (their RSS
-# summed, so pages the forked workers share with the parent count twice: an upper bound).
+# Peak memory is sampled every 0.1 s over the scan process and its scoring workers together: RSS summed
+# (pages the forked workers share with the parent count once per process: an upper bound) and PSS summed
+# (shared pages split between the processes that map them: the memory the scan really holds).
 set -euo pipefail
 
 src="${1:-../shared/datasets/repos/tcpdump.bundle}"
@@ -29,11 +30,11 @@ cmd = ["streamguard", "scan", tree, "--format", "json", "-o", report_file, *extr
 load_before = os.getloadavg()[0]
 started = time.perf_counter()
 proc = psutil.Popen(cmd)
-peak = 0
+peak = peak_pss = 0
 while proc.poll() is None:
     try:
-        tree_procs = [proc, *proc.children(recursive=True)]
-        peak = max(peak, sum(p.memory_info().rss for p in tree_procs if p.is_running()))
+        mem = [p.memory_full_info() for p in (proc, *proc.children(recursive=True))]
+        peak, peak_pss = max(peak, sum(m.rss for m in mem)), max(peak_pss, sum(m.pss for m in mem))
     except psutil.Error:
         pass  # a worker ended between listing and reading
     time.sleep(0.1)
@@ -59,6 +60,7 @@ figures = {
     "end_to_end_functions_per_s": round(scan["functions_scored"] / wall, 1),
     "process_cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
     "peak_rss_mib": round(peak / 2**20),
+    "peak_pss_mib": round(peak_pss / 2**20),
     "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     "models": report["model"]["models"],
     "model_label": report["model"]["label"],
@@ -68,7 +70,8 @@ print(f"files: {scan['files_read']} read of {scan['files_listed']} listed; bad: 
 print(f"functions: {scan['functions_scored']}; findings: {scan['findings']} (>= {scan['min_probability']:.3f})")
 print(f"scoring loop (walk + extract + score): {scan['wall_s']} s, {scan['functions_per_s']} functions/s")
 print(f"process (start-up, model load, scan, report): {wall:.1f} s wall, {figures['process_cpu_s']} s CPU, "
-      f"{figures['end_to_end_functions_per_s']} functions/s; peak RSS (all processes) {figures['peak_rss_mib']} MiB")
+      f"{figures['end_to_end_functions_per_s']} functions/s")
+print(f"peak memory, all processes: RSS {figures['peak_rss_mib']} MiB, PSS {figures['peak_pss_mib']} MiB")
 print(f"load average (1 min) before/after: {figures['load_average_1min']}; workers: {figures['workers']}")
 print(f"models: {', '.join(report['model']['models'])}; model {report['model']['label']}")
 if os.environ.get("SCAN_JSON"):
