@@ -8,11 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from test_gnn_model import graphs_dir  # noqa: F401, F811 (the tiny real graphs, a fixture)
+
+from streamguard.errors import StreamGuardError
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "tiny_distributed.py"
@@ -83,6 +86,7 @@ def _max_weight_gap(a: Path, b: Path) -> float:
 EQUIVALENCE = {"cfg": {"dropout": 0.0, "grad_accum": 2, "epochs": 2, "learning_rate": 3e-3}, "n_train": 97}
 
 
+@pytest.mark.slow
 def test_two_processes_end_with_the_weights_and_metrics_of_one(tmp_path):
     _run(_spec(tmp_path, "one", **EQUIVALENCE), 1)
     _run(_spec(tmp_path, "two", **EQUIVALENCE), 2)
@@ -133,6 +137,7 @@ def test_sigterm_mid_epoch_then_resume_under_two_processes_ends_as_uninterrupted
     assert not (tmp_path / "cut_ck_0").exists()  # the finished run cleaned its checkpoints
 
 
+@pytest.mark.slow
 def test_gnn_with_an_uneven_number_of_graphs_per_rank_finishes(tmp_path, graphs_dir):  # noqa: F811
     # 7 graphs in batches of 3: global batches of 3, 3, 1 graphs; rank 0 takes 2, 2, 1 and rank 1 takes 1, 1, 0
     spec = {"model": "gnn", "graphs": str(graphs_dir), "n_train": 7, "cfg": {"dropout": 0.0}}
@@ -198,3 +203,57 @@ def test_streamguard_train_with_nproc_per_node_2_launches_torchrun_itself(tmp_pa
     assert (out / "model.pt").exists() and (out / "run_info.json").exists()
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 16  # valid + test
     assert not list((tmp_path / "checkpoints").rglob("*.pt"))  # finished: checkpoints cleaned
+
+
+def test_every_item_of_a_global_batch_goes_to_exactly_one_rank():
+    from streamguard.training.distributed import DistContext
+
+    batch = [7, 3, 9, 1, 4]  # a short final batch: 5 items
+    for world in (1, 2, 3, 8):
+        shards = [DistContext(rank, world).shard(batch) for rank in range(world)]
+        assert sorted(i for shard in shards for i in shard) == sorted(batch)
+        assert max(map(len, shards)) - min(map(len, shards)) <= 1  # world 8: three ranks get none
+
+
+def test_one_node_launches_standalone_and_several_pass_the_rendezvous_on(monkeypatch):
+    from streamguard.training.launch import torchrun_args
+
+    for name in ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    argv = ["train", "gnn"]
+    assert torchrun_args(2, argv) == ["--nproc_per_node", "2", "--standalone", "-m", "streamguard.cli", *argv]
+    monkeypatch.setenv("NNODES", "2")
+    monkeypatch.setenv("NODE_RANK", "1")
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.5")
+    args = torchrun_args(4, argv)
+    assert args[:10] == [
+        "--nproc_per_node",
+        "4",
+        "--nnodes",
+        "2",
+        "--node_rank",
+        "1",
+        "--master_addr",
+        "10.0.0.5",
+        "--master_port",
+        "29500",
+    ]
+    monkeypatch.delenv("MASTER_ADDR")
+    with pytest.raises(StreamGuardError, match="NNODES=2 needs MASTER_ADDR"):
+        torchrun_args(4, argv)
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.5")
+    monkeypatch.setenv("NODE_RANK", "2")
+    with pytest.raises(StreamGuardError, match="NODE_RANK=2 but NNODES=2"):
+        torchrun_args(4, argv)
+
+
+def test_a_process_an_outer_launcher_started_never_launches_again(monkeypatch):
+    from streamguard.params import Params
+    from streamguard.training.launch import relaunch_stage
+
+    params = Params()
+    params.gnn = replace(params.gnn, nproc_per_node=2)
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun or SageMaker's torch_distributed sets it
+    assert relaunch_stage("train", "gnn", params, ["train", "gnn"]) is None
+    monkeypatch.delenv("WORLD_SIZE")
+    assert relaunch_stage("train", "lexical", params, ["train", "lexical"]) is None  # one process always
