@@ -227,6 +227,16 @@ def test_worker_processes_and_batch_size_do_not_change_the_report(tmp_path, trai
     assert forked_stats["cpu_s"] > 0
 
 
+def test_a_dead_scoring_worker_ends_the_scan_with_one_line(tmp_path, trained, planted_repo, monkeypatch, capsys):
+    """A worker killed mid-scan (as by the out-of-memory killer) is an error, not a scan that waits forever."""
+    from streamguard.predict import Scorer
+
+    monkeypatch.setattr(Scorer, "score", lambda self, records: os._exit(9))  # forked workers inherit it
+    assert _scan(trained, str(planted_repo), "--workers", "2", "-o", str(tmp_path / "out.txt")) == 2
+    err = capsys.readouterr().err
+    assert "scoring worker process died" in err and "--workers 2" in err and "Traceback" not in err
+
+
 def test_fail_on_findings_exit_codes(tmp_path, trained):
     for name, (func, _) in (("high", trained["high"]), ("low", trained["low"])):
         repo = _init(tmp_path / name)

@@ -14,7 +14,10 @@ weights shared copy-on-write), before any progress thread starts.
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,14 +54,30 @@ def batch_scorer(scorer: Any, workers: int) -> Iterator[Any]:
         yield lambda batches: ((b, scorer.score(b.records)) for b in batches)
         return
     _scorer = scorer
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_one_thread)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread)
     try:
 
         def score_batches(batches: Iterable[Any]) -> Iterator[tuple[Any, list[dict]]]:
-            return pool.imap(_score_in_worker, batches)
+            # a few batches in flight per worker: files are read while the workers score, memory stays bounded
+            in_flight: deque[Future] = deque()
+            for batch in batches:
+                in_flight.append(pool.submit(_score_in_worker, batch))
+                if len(in_flight) >= 2 * workers:
+                    yield _result(in_flight.popleft(), workers)
+            while in_flight:
+                yield _result(in_flight.popleft(), workers)
 
         yield score_batches
     finally:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
         _scorer = None
+
+
+def _result(future: Future, workers: int) -> tuple[Any, list[dict]]:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:  # a worker killed (out of memory?) must end the scan, not hang it
+        raise StreamGuardError(
+            f"a scoring worker process died ({exc}); if the machine ran out of memory, "
+            f"scan again with fewer than --workers {workers} (each worker holds its own activations)"
+        ) from exc
