@@ -66,11 +66,28 @@ def _weights(path: Path) -> dict:
     return torch.load(path, weights_only=True)
 
 
-def _assert_close_histories(a: list[dict], b: list[dict]) -> None:
+def _assert_close_histories(a: list[dict], b: list[dict], valid_pairs: int) -> None:
+    """Equal within ATOL, except ROC-AUC: within 3 of the valid set's (vulnerable, safe) pairs.
+
+    ROC-AUC counts ordered pairs. The tiny models' valid probabilities lie within ~1e-3 of each
+    other, so a rounding difference of 1e-7 can turn a tie into an order (half a pair) or swap
+    two near-equal ones (a pair); a different computation moves it by far more.
+    """
     assert [h.keys() for h in a] == [h.keys() for h in b]
     for ha, hb in zip(a, b):
         for key in ha:
-            assert ha[key] == pytest.approx(hb[key], abs=ATOL), (ha["epoch"], key)
+            tolerance = 3 / valid_pairs if key == "valid_roc_auc" else ATOL
+            assert ha[key] == pytest.approx(hb[key], abs=tolerance), (ha["epoch"], key)
+
+
+def _tiny_valid_pairs(n_train: int) -> int:
+    """(vulnerable, safe) pairs of tiny_training's valid set: the 32 sample records after the training ones."""
+    from conftest import SAMPLE
+
+    from streamguard.data.records import read_records
+
+    labels = [r.target for r in list(read_records(SAMPLE))[n_train : n_train + 32]]
+    return sum(labels) * (len(labels) - sum(labels))
 
 
 def _max_weight_gap(a: Path, b: Path) -> float:
@@ -92,7 +109,7 @@ def test_two_processes_end_with_the_weights_and_metrics_of_one(tmp_path):
     _run(_spec(tmp_path, "two", **EQUIVALENCE), 2)
     one, two = _result(tmp_path, "one"), _result(tmp_path, "two")
     assert len(one["history"]) == 2 and one["best_epoch"] == two["best_epoch"]
-    _assert_close_histories(one["history"], two["history"])
+    _assert_close_histories(one["history"], two["history"], _tiny_valid_pairs(EQUIVALENCE["n_train"]))
     gap = _max_weight_gap(_out(tmp_path, "one") / "model.pt", _out(tmp_path, "two") / "model.pt")
     assert gap < ATOL
     # rank 0 alone wrote: rank 1's folders were never made, rank 0's hold the curves and the model
@@ -145,7 +162,7 @@ def test_gnn_with_an_uneven_number_of_graphs_per_rank_finishes(tmp_path, graphs_
     _run(_spec(tmp_path, "gnn2", **spec), 2)
     one, two = _result(tmp_path, "gnn1"), _result(tmp_path, "gnn2")
     assert len(two["history"]) == 3
-    _assert_close_histories(one["history"], two["history"])
+    _assert_close_histories(one["history"], two["history"], valid_pairs=4 * 4)
     assert _max_weight_gap(_out(tmp_path, "gnn1") / "model.pt", _out(tmp_path, "gnn2") / "model.pt") < ATOL
 
 
@@ -164,7 +181,9 @@ def test_a_checkpoint_resumes_on_another_world_size(tmp_path):
         _run(spec, then)
         result = _result(tmp_path, name)
         assert result["resumed_from_step"] == 3, name
-        _assert_close_histories(_result(tmp_path, "ref")["history"], result["history"])
+        _assert_close_histories(
+            _result(tmp_path, "ref")["history"], result["history"], _tiny_valid_pairs(EQUIVALENCE["n_train"])
+        )
         assert _max_weight_gap(_out(tmp_path, "ref") / "model.pt", _out(tmp_path, name) / "model.pt") < ATOL
 
 
