@@ -14,7 +14,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold
 
 from streamguard.data.records import Record, RecordError, record_id
 
@@ -202,6 +201,8 @@ def straddling_pairs(records: list[Record]) -> int:
 
 def assign_folds(records: list[Record], folds: int, seed: int) -> dict[str, int]:
     """K stratified folds over linked groups (duplicates ∪ pairs): record id -> fold index."""
+    from sklearn.model_selection import StratifiedGroupKFold  # here: download and preprocess never need sklearn
+
     if not records:
         return {}
     y = np.array([r.target for r in records])

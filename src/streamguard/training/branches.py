@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,7 +20,9 @@ from streamguard.data.records import Record, read_split, sha256_file
 from streamguard.errors import StreamGuardError
 from streamguard.models.names import BASE_MODELS
 from streamguard.params import Params
-from streamguard.training.loop import TrainingResult, TrainingTask, predict_probs, seed_everything, select_device, train
+
+if TYPE_CHECKING:  # the loop imports torch and transformers; the lexical branch never needs them
+    from streamguard.training.loop import TrainingResult
 
 
 def item_id(item: Any) -> str:
@@ -73,7 +75,7 @@ class LexicalBranch(Branch):
 
     def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
         from streamguard.models.lexical import LexicalModel
-        from streamguard.training.loop import sample_weights
+        from streamguard.training.weights import sample_weights
 
         labels = [r.target for r in train_items]
         weights = sample_weights(labels, [r.confidence for r in train_items])
@@ -130,7 +132,7 @@ class TransformerBranch(Branch):
         from functools import partial
 
         from streamguard.training import pair_loss as pl
-        from streamguard.training.loop import sample_weights
+        from streamguard.training.weights import sample_weights
 
         targets = [r.target for r in train_items]
         weights = sample_weights(targets, [r.confidence for r in train_items])
@@ -161,6 +163,7 @@ class TransformerBranch(Branch):
 
     def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
         from streamguard.models import transformer as tf
+        from streamguard.training.loop import TrainingTask, seed_everything, train
 
         cfg = self.params.transformer
         seed_everything(seed)
@@ -195,7 +198,7 @@ class TransformerBranch(Branch):
             **task_items,
         )
         result = train(task, cfg, seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)
-        from streamguard.training.distributed import is_main_process
+        from streamguard.training.ranks import is_main_process
 
         if is_main_process():  # under torchrun, rank 0 alone writes the model folder
             tf.save(self.model, self.tokenizer, out_dir)
@@ -211,6 +214,8 @@ class TransformerBranch(Branch):
         }
 
     def predict(self, items):
+        from streamguard.training.loop import predict_probs, select_device
+
         collate, forward = self._task_fns()
         device = select_device(self.params.transformer.device)
         self.model.to(device)
@@ -267,6 +272,7 @@ class GNNBranch(Branch):
 
     def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
         from streamguard.models.gnn import gnn_from_graph_dir
+        from streamguard.training.loop import TrainingTask, seed_everything, train
 
         cfg = self.params.gnn
         seed_everything(seed)
@@ -289,6 +295,8 @@ class GNNBranch(Branch):
         return {**_result_info(result), "batch_size": self.batch_size()}
 
     def predict(self, items):
+        from streamguard.training.loop import predict_probs, select_device
+
         device = select_device(self.params.gnn.device)
         self.model.to(device)
         return predict_probs(self.model, items, self._collate, self._forward, device, self.batch_size())

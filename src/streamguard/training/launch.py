@@ -26,7 +26,7 @@ from typing import Any
 
 from streamguard.errors import StreamGuardError
 from streamguard.progress import console
-from streamguard.training.distributed import in_launched_group
+from streamguard.training.ranks import in_launched_group
 
 
 def processes_wanted(nproc_per_node: int | str) -> int:

@@ -52,6 +52,7 @@ from streamguard.progress import make_progress
 from streamguard.training import distributed
 from streamguard.training.checkpoints import atomic_torch_save, load_checkpoint
 from streamguard.training.quick_metrics import classification_summary
+from streamguard.training.weights import sample_weights
 
 
 class TrainingInterrupted(StreamGuardError):
@@ -117,14 +118,6 @@ def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     if not enabled or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def sample_weights(labels: Sequence[int], confidence: Sequence[float]) -> np.ndarray:
-    """confidence x class balance (n / (2 n_class)), so both classes weigh alike."""
-    y = np.asarray(labels)
-    counts = np.bincount(y, minlength=2).astype(float)
-    balance = len(y) / (2.0 * np.maximum(counts, 1.0))
-    return np.asarray(confidence, dtype=float) * balance[y]
 
 
 def seed_everything(seed: int) -> None:

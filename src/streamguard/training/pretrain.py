@@ -26,8 +26,8 @@ from streamguard.errors import StreamGuardError
 from streamguard.models import mlm
 from streamguard.params import Params
 from streamguard.progress import console
-from streamguard.training.distributed import is_main_process
 from streamguard.training.loop import TrainingTask, seed_everything, train
+from streamguard.training.ranks import is_main_process
 from streamguard.training.run_info import write_run_info
 
 CHECKPOINT_DIR = Path("checkpoints/pretrain")

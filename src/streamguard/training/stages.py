@@ -32,7 +32,7 @@ from streamguard.evaluation.predictions import OOF_SPLITS, write_predictions
 from streamguard.params import Params, run_seeds
 from streamguard.progress import console
 from streamguard.training.branches import item_id, item_target, make_branch
-from streamguard.training.distributed import is_main_process
+from streamguard.training.ranks import is_main_process
 from streamguard.training.run_info import write_run_info
 
 # Relative on purpose: a stage runs with the DVC workspace as its working directory, and
