@@ -28,10 +28,7 @@ LIGHT_STAGES = {
 
 
 def imported_heavy(module: str, extra: str = "") -> list[str]:
-    code = (
-        f"import sys, json, {module}\n{extra}\n"
-        f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
-    )
+    code = f"import sys, json, {module}\n{extra}\nprint(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
