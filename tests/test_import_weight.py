@@ -21,6 +21,7 @@ LIGHT_STAGES = {
     "download": ("streamguard.data.download", ()),
     "collect": ("streamguard.data.collectors", ()),
     "preprocess": ("streamguard.data.preprocess", ()),
+    "pretrain (skipped, transformer.init: scratch)": ("streamguard.training.pretrain", ()),
     "train/oof lexical": ("streamguard.training.stages", ("sklearn",)),
     "fusion": ("streamguard.training.fusion_stage", ("sklearn",)),
     "evaluate": ("streamguard.evaluation.report", ("sklearn",)),

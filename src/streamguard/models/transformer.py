@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,22 +127,36 @@ class EncodedWindows:
     how: str  # none | split (whole function, several windows) | window | head (trimmed first)
 
 
-def _tokens_within(tokenizer, text: str, budget: int, where: str) -> tuple[list[int], str]:
-    """Token ids (no specials) of `text` within `budget`, trimming around dangerous calls when too long."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    validate_offsets(text, enc["offset_mapping"], where)
-    how = "none"
-    if len(enc["input_ids"]) > budget:
+def _tokens_within(tokenizer, texts: Sequence[str], budget: int, wheres: Sequence[str]) -> list[tuple[list[int], str]]:
+    """Token ids (no specials) of each text within `budget`, trimming around dangerous calls when too long.
+
+    One batched tokenizer call for all texts and one for those trimmed: per-text calls cost
+    more than the tokenizing itself.
+    """
+    if not texts:
+        return []
+    encodings = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(encodings["input_ids"])
+    hows = ["none"] * len(texts)
+    trimmed: dict[int, str] = {}
+    for i, (text, where) in enumerate(zip(texts, wheres)):
+        offsets = encodings["offset_mapping"][i]
+        validate_offsets(text, offsets, where)
+        if len(ids[i]) <= budget:
+            continue
         lines = text.splitlines(keepends=True)
         starts = [0]
         for line in lines[:-1]:
             starts.append(starts[-1] + len(line))
-        per_line = Counter(bisect.bisect_right(starts, s) - 1 for s, e in enc["offset_mapping"])
-        result = trim_lines(lines, [per_line.get(i, 0) for i in range(len(lines))], budget)
-        how = result.how
-        enc = tokenizer(result.text, add_special_tokens=False, return_offsets_mapping=True)
-        validate_offsets(result.text, enc["offset_mapping"], where)
-    return enc["input_ids"][:budget], how
+        per_line = Counter(bisect.bisect_right(starts, s) - 1 for s, e in offsets)
+        result = trim_lines(lines, [per_line.get(k, 0) for k in range(len(lines))], budget)
+        hows[i], trimmed[i] = result.how, result.text
+    if trimmed:
+        again = tokenizer(list(trimmed.values()), add_special_tokens=False, return_offsets_mapping=True)
+        for j, (i, text) in enumerate(trimmed.items()):
+            validate_offsets(text, again["offset_mapping"][j], wheres[i])
+            ids[i] = again["input_ids"][j]
+    return [(tokens[:budget], how) for tokens, how in zip(ids, hows)]
 
 
 def _framed(tokenizer, ids: list[int]) -> list[int]:
@@ -153,7 +167,7 @@ def _framed(tokenizer, ids: list[int]) -> list[int]:
 
 def encode_function(tokenizer, text: str, max_length: int, where: str) -> EncodedFunction:
     """Token ids within `max_length`, trimming around dangerous calls when too long."""
-    ids, how = _tokens_within(tokenizer, text, max_length - 2, where)
+    ids, how = _tokens_within(tokenizer, [text], max_length - 2, [where])[0]
     return EncodedFunction(_framed(tokenizer, ids), how)
 
 
@@ -173,22 +187,33 @@ def window_capacity(budget: int, max_windows: int) -> int:
 
 
 def encode_windows(tokenizer, text: str, max_length: int, max_windows: int, where: str) -> EncodedWindows:
-    """A function as up to `max_windows` windows of `max_length` ids.
+    """One function as `encode_many_windows` encodes a list of them."""
+    return encode_many_windows(tokenizer, [text], max_length, max_windows, [where])[0]
+
+
+def encode_many_windows(
+    tokenizer, texts: Sequence[str], max_length: int, max_windows: int, wheres: Sequence[str]
+) -> list[EncodedWindows]:
+    """Functions as up to `max_windows` windows of `max_length` ids each.
 
     One window is exactly `encode_function` (trimmed around dangerous calls).
     Several windows cover the whole function, so a change anywhere in it
     reaches the model; a function longer than all windows together is first
     trimmed to their capacity by the same dangerous-call rule.
     """
-    if max_windows == 1:
-        enc = encode_function(tokenizer, text, max_length, where)
-        return EncodedWindows([enc.input_ids], enc.how)
     budget = max_length - 2
-    ids, how = _tokens_within(tokenizer, text, window_capacity(budget, max_windows), where)
-    starts = window_starts(len(ids), budget, max_windows)
-    if how == "none" and len(starts) > 1:
-        how = "split"
-    return EncodedWindows([_framed(tokenizer, ids[s : s + budget]) for s in starts], how)
+    if max_windows == 1:
+        return [
+            EncodedWindows([_framed(tokenizer, ids)], how)
+            for ids, how in _tokens_within(tokenizer, texts, budget, wheres)
+        ]
+    encoded = []
+    for ids, how in _tokens_within(tokenizer, texts, window_capacity(budget, max_windows), wheres):
+        starts = window_starts(len(ids), budget, max_windows)
+        if how == "none" and len(starts) > 1:
+            how = "split"
+        encoded.append(EncodedWindows([_framed(tokenizer, ids[s : s + budget]) for s in starts], how))
+    return encoded
 
 
 def collate_token_ids(batch: list[list[int]], pad_id: int):

@@ -103,11 +103,15 @@ class TransformerBranch(Branch):
 
     def _encode(self, items: Sequence[Record]) -> list[Any]:
         """Model features per record: token ids (one window) or a list of windows."""
-        from streamguard.models.transformer import encode_windows
+        from streamguard.models.transformer import encode_many_windows
 
-        encoded = [
-            encode_windows(self.tokenizer, r.func, self.max_length, self.max_windows, f"record {r.id}") for r in items
-        ]
+        encoded = encode_many_windows(
+            self.tokenizer,
+            [r.func for r in items],
+            self.max_length,
+            self.max_windows,
+            [f"record {r.id}" for r in items],
+        )
         self.trim_counts = dict(Counter(e.how for e in encoded))
         self.window_counts = dict(Counter(len(e.windows) for e in encoded))
         if self.max_windows == 1:

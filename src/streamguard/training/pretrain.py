@@ -26,7 +26,6 @@ from streamguard.errors import StreamGuardError
 from streamguard.models import mlm
 from streamguard.params import Params
 from streamguard.progress import console
-from streamguard.training.loop import TrainingTask, seed_everything, train
 from streamguard.training.ranks import is_main_process
 from streamguard.training.run_info import write_run_info
 
@@ -100,6 +99,11 @@ def _pretrain(
         )
 
     from streamguard.models import transformer as tf
+    from streamguard.training.loop import (  # after the skip: torch is slow to import
+        TrainingTask,
+        seed_everything,
+        train,
+    )
 
     seed_everything(params.seed)
     tokenizer = tf.train_tokenizer(texts(False), cfg.vocab_size, cfg.max_length)
