@@ -207,3 +207,16 @@ def test_pretrain_params_check_their_ranges():
         params_from_dict({"pretrain": {"sources": ["a", "a"]}})
     with pytest.raises(ParamsError, match="transformer.init"):
         params_from_dict({"transformer": {"init": "pretrain", "model_name_or_path": "x"}})
+
+
+def test_a_second_pretrain_into_a_claimed_checkpoint_folder_stops(tmp_path):
+    from streamguard.training.checkpoint_claim import CheckpointInUseError, checkpoint_claim
+
+    params = params_from_dict({"transformer": {"init": "scratch"}})
+    with checkpoint_claim(tmp_path / "ck"), pytest.raises(CheckpointInUseError, match="in use"):
+        run_pretrain(params, tmp_path / "processed", tmp_path / "out", tmp_path / "corpus", tmp_path / "ck")
+    # released: the same call now runs (and, with init scratch, writes its skip marker)
+    assert (
+        run_pretrain(params, tmp_path / "processed", tmp_path / "out", tmp_path / "corpus", tmp_path / "ck")["status"]
+        == "skipped"
+    )

@@ -26,6 +26,7 @@ from streamguard.errors import StreamGuardError
 from streamguard.models import mlm
 from streamguard.params import Params
 from streamguard.progress import console
+from streamguard.training.checkpoint_claim import checkpoint_claim
 from streamguard.training.ranks import is_main_process
 from streamguard.training.run_info import write_run_info
 
@@ -48,7 +49,8 @@ def run_pretrain(
     stop_after_steps: int | None = None,
 ) -> dict:
     if is_main_process():
-        return _pretrain(params, processed_dir, out_dir, corpus_dir, checkpoint_dir, stop_after_steps)
+        with checkpoint_claim(checkpoint_dir):
+            return _pretrain(params, processed_dir, out_dir, corpus_dir, checkpoint_dir, stop_after_steps)
     # under torchrun rank 0 alone writes the stage's folders: every other rank builds the same corpus
     # and tokenizer in a scratch folder of its own (no shared disk needed), removed at the end
     with tempfile.TemporaryDirectory(prefix="streamguard-pretrain-") as scratch:

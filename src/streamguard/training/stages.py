@@ -14,13 +14,10 @@ in `fusion_stage`.)
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,55 +29,17 @@ from streamguard.evaluation.predictions import OOF_SPLITS, write_predictions
 from streamguard.params import Params, run_seeds
 from streamguard.progress import console
 from streamguard.training.branches import item_id, item_target, make_branch
+from streamguard.training.checkpoint_claim import CheckpointInUseError, checkpoint_claim
 from streamguard.training.ranks import is_main_process
 from streamguard.training.run_info import write_run_info
+
+__all__ = ["CheckpointInUseError", "checkpoint_claim"]  # where tests and callers found them first
 
 # Relative on purpose: a stage runs with the DVC workspace as its working directory, and
 # every `dvc exp run --queue` / `--temp` experiment gets a workspace of its own (a fresh
 # clone under .dvc/tmp/exps/), so concurrent experiments never share a checkpoint folder.
 # `checkpoints/` is ignored by git, so it is never copied into a queued workspace either.
 CHECKPOINT_ROOT = Path("checkpoints")
-
-
-class CheckpointInUseError(StreamGuardError):
-    pass
-
-
-@contextlib.contextmanager
-def checkpoint_claim(checkpoint_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `checkpoint_dir` while a stage trains into it.
-
-    Two processes writing one folder would resume from each other's checkpoints
-    (two manual `streamguard train` runs in one workspace, or a `checkpoints` link to
-    one shared disk). The second one stops here, saying why. The lock file sits next
-    to the folder (the loop empties the folder itself); the kernel drops the lock when
-    the process ends, however it ends. Only the process that writes checkpoints
-    claims: under torchrun that is rank 0; the other ranks write none.
-    """
-    if not is_main_process():
-        yield
-        return
-    import fcntl
-
-    checkpoint_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = checkpoint_dir.parent / f".{checkpoint_dir.name}.lock"
-    with open(lock_path, "a+", encoding="utf-8") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            raise CheckpointInUseError(
-                f"{checkpoint_dir}: the checkpoint folder is in use by {holder} ({lock_path} is locked). "
-                "Concurrent runs must not share a checkpoint folder: run parallel experiments with "
-                "`dvc exp run --queue` and `dvc queue start -j N` (each gets its own workspace), or wait "
-                "for the other run to finish"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} (`{' '.join(sys.argv)[:200]}` in {Path.cwd()})\n")
-        fh.flush()
-        yield
 
 
 def prediction_rows(items: Sequence[Any], run_probs: list[np.ndarray], split: str, **extra: Any) -> list[dict]:
