@@ -18,12 +18,12 @@ from conftest import REPO
 from test_oof_fusion import TINY_NEURAL
 from test_pipeline_dvc import _env, _merge, sh
 
-from streamguard.training.stages import CheckpointInUseError, checkpoint_claim
+from streamguard.training.checkpoint_claim import CheckpointInUseError, checkpoint_claim
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from streamguard.training.stages import checkpoint_claim
+from streamguard.training.checkpoint_claim import checkpoint_claim
 with checkpoint_claim(Path(sys.argv[1])):
     print("claimed", flush=True)
     time.sleep(60)

@@ -42,9 +42,7 @@ import torch.distributed as dist
 from torch import nn
 
 from streamguard.errors import StreamGuardError
-from streamguard.training.ranks import DistContext, context, in_launched_group, is_main_process
-
-__all__ = ["DistContext", "context", "in_launched_group", "is_main_process"]
+from streamguard.training.ranks import DistContext, context
 
 
 def local_device(device: torch.device) -> torch.device:

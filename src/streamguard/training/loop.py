@@ -52,6 +52,7 @@ from streamguard.progress import make_progress
 from streamguard.training import distributed
 from streamguard.training.checkpoints import atomic_torch_save, load_checkpoint
 from streamguard.training.quick_metrics import classification_summary
+from streamguard.training.ranks import DistContext
 from streamguard.training.weights import sample_weights
 
 
@@ -501,7 +502,7 @@ def _gathered_probs(
     device: torch.device,
     batch_size: int,
     dtype: torch.dtype | None,
-    ctx: distributed.DistContext,
+    ctx: DistContext,
 ) -> np.ndarray:
     """Valid probabilities, the batches dealt round-robin to ranks and gathered on every rank.
 

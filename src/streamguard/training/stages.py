@@ -29,11 +29,9 @@ from streamguard.evaluation.predictions import OOF_SPLITS, write_predictions
 from streamguard.params import Params, run_seeds
 from streamguard.progress import console
 from streamguard.training.branches import item_id, item_target, make_branch
-from streamguard.training.checkpoint_claim import CheckpointInUseError, checkpoint_claim
+from streamguard.training.checkpoint_claim import checkpoint_claim
 from streamguard.training.ranks import is_main_process
 from streamguard.training.run_info import write_run_info
-
-__all__ = ["CheckpointInUseError", "checkpoint_claim"]  # where tests and callers found them first
 
 # Relative on purpose: a stage runs with the DVC workspace as its working directory, and
 # every `dvc exp run --queue` / `--temp` experiment gets a workspace of its own (a fresh
