@@ -256,3 +256,56 @@ def test_predict_with_a_corrupt_fusion_json_exits_2_naming_the_file(tmp_path, le
     err = capsys.readouterr().err
     assert f"{models / 'fusion' / 'fusion.json'}: not valid JSON" in err and "Traceback" not in err
     assert not (tmp_path / "scored.jsonl").exists()
+
+
+def test_fusion_fitted_on_valid_skips_the_folds_and_cross_fits_its_threshold(tmp_path, sample_records, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    from streamguard.evaluation.report import run_evaluate
+    from streamguard.evaluation.thresholds import choose_threshold
+
+    monkeypatch.chdir(tmp_path)
+    oof_params = params_from_dict(PARAMS)
+    params = params_from_dict({**PARAMS, "fusion": {"fit_on": "valid"}, "evaluate": {"bootstrap_resamples": 50}})
+    processed = _write_processed(tmp_path, sample_records, params)
+    run_train("lexical", params, processed, tmp_path / "graphs", tmp_path / "models" / "lexical")
+    run_oof_fold("lexical", 0, oof_params, processed, tmp_path / "graphs", tmp_path / "oof")
+    stale = tmp_path / "oof/lexical/fold_0/predictions.jsonl"
+    assert stale.exists()
+    for fold in range(3):
+        assert run_oof_fold("lexical", fold, params, processed, tmp_path / "graphs", tmp_path / "oof")["skipped"]
+        status = json.loads((tmp_path / f"oof/lexical/fold_{fold}/fold.json").read_text())
+        assert status["status"] == "skipped" and "fusion.fit_on" in status["why"]
+    assert not stale.exists()  # an earlier run's fold predictions are not left behind
+
+    summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
+    valid = read_predictions(tmp_path / "models/lexical/predictions.jsonl", "lexical").splits["valid"]
+    fused = read_predictions(tmp_path / "models/fusion/predictions.jsonl", "fusion").splits
+    assert summary["fit_on"] == "valid" and summary["fit_functions"] == len(valid) > 0
+    # the written valid probabilities are cross-fitted, not the in-sample fit's ...
+    in_sample = LogisticRegression(max_iter=1000).fit(_logits(valid.prob), valid.target)
+    assert not np.allclose(fused["valid"].prob, in_sample.predict_proba(_logits(valid.prob))[:, 1])
+    # ... and the threshold is the one those cross-fitted probabilities give
+    assert summary["threshold"] == choose_threshold(fused["valid"].target, fused["valid"].prob, "max_accuracy")
+    # test is scored by the stacker fitted on all of valid
+    stacker, _ = load_stacker(tmp_path / "models" / "fusion")
+    test = _test_split(tmp_path / "models/lexical/predictions.jsonl", "lexical")
+    assert np.allclose(stacker.predict_proba(test.prob[:, None]), fused["test"].prob)
+    assert np.allclose(stacker.predict_proba(valid.prob[:, None]), in_sample.predict_proba(_logits(valid.prob))[:, 1])
+    result = run_evaluate(params, tmp_path / "models", tmp_path / "metrics")
+    assert 0.0 <= result["metrics"]["fusion"]["accuracy"] <= 1.0
+
+
+def _logits(prob: np.ndarray) -> np.ndarray:
+    from streamguard.models.fusion import to_logit
+
+    return to_logit(prob)[:, None]
+
+
+def test_fusion_on_valid_with_too_few_of_a_class_names_the_key(tmp_path, sample_records, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = params_from_dict({**PARAMS, "fusion": {"fit_on": "valid", "valid_folds": 500}})
+    processed = _write_processed(tmp_path, sample_records, params)
+    run_train("lexical", params, processed, tmp_path / "graphs", tmp_path / "models" / "lexical")
+    with pytest.raises(StreamGuardError, match="lower fusion.valid_folds or use fusion.fit_on: oof"):
+        run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)

@@ -1,8 +1,10 @@
 """The `fusion` stage: fit the stacker (`streamguard.models.fusion`) over base models' probabilities.
 
-Fitted on out-of-fold probabilities of the training split only; its decision
-threshold is chosen on valid only; test is not read here beyond applying the
-fitted stacker (evaluate scores it).
+Fitted on out-of-fold probabilities of the training split (`fusion.fit_on:
+oof`, the default) or on the full models' valid probabilities with cross-fitting
+(`fit_on: valid`, no fold models needed); its decision threshold is chosen on
+valid only; test is not read here beyond applying the fitted stacker (evaluate
+scores it).
 """
 
 from __future__ import annotations
@@ -101,37 +103,74 @@ def feature_matrix(processed_dir: Path, ids: Sequence[str], names: list[str]) ->
     return np.array([function_features(funcs[i], names) for i in ids])
 
 
+def crossfit_valid(
+    params: Params, y: np.ndarray, X: np.ndarray, F: np.ndarray | None
+) -> tuple[Stacker, np.ndarray, float]:
+    """Stacker fitted on all of valid, plus valid probabilities that no stacker saw its own row of.
+
+    Valid is split into `fusion.valid_folds` stratified folds; each fold is
+    scored by a stacker fitted on the others, and the threshold is chosen on
+    those cross-fitted probabilities, so neither the threshold nor the
+    reported valid scores come from a stacker that saw the row it scores.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    k = params.fusion.valid_folds
+    smallest = int(min(np.bincount(y, minlength=2)))
+    if smallest < k:
+        raise StreamGuardError(
+            f"fusion: fit_on is 'valid' with {k} folds, but valid has only {smallest} function(s) of one class; "
+            "lower fusion.valid_folds or use fusion.fit_on: oof"
+        )
+    crossfit = np.zeros(len(y))
+    for fit_rows, held_rows in StratifiedKFold(k, shuffle=True, random_state=params.seed).split(X, y):
+        part = Stacker(params.fusion, params.seed).fit(X[fit_rows], y[fit_rows], None if F is None else F[fit_rows])
+        crossfit[held_rows] = part.predict_proba(X[held_rows], None if F is None else F[held_rows])
+    threshold = choose_threshold(y, crossfit, params.fusion.threshold_rule)
+    return Stacker(params.fusion, params.seed).fit(X, y, F), crossfit, threshold
+
+
 def fit_fusion(params: Params, oof_dir: Path, models_dir: Path, processed_dir: Path) -> dict:
-    """The stacker on mean OOF probabilities, plus one per seed run when n_runs > 1 (for paired tests)."""
+    """The stacker on mean OOF (or valid) probabilities, plus one per seed run when n_runs > 1 (for paired tests)."""
     models = list(params.oof.models)
-    oof_ids, y_oof, X_oof, X_oof_runs = load_oof_matrix(oof_dir, models, params.oof.folds)
     splits = {split: load_split_matrix(models_dir, models, split) for split in ("valid", "test")}
     rule = params.fusion.threshold_rule
     names = list(params.fusion.features)
-    features = {
-        "oof": feature_matrix(processed_dir, oof_ids, names),
-        **{split: feature_matrix(processed_dir, splits[split][0], names) for split in splits},
-    }
+    features = {split: feature_matrix(processed_dir, splits[split][0], names) for split in splits}
+    fitted: dict[str, Any] = {"models": models, "splits": splits, "runs": [], "features": features}
+
+    if params.fusion.fit_on == "valid":
+        valid_ids, y_valid, X_valid, X_valid_runs = splits["valid"]
+        stacker, crossfit, threshold = crossfit_valid(params, y_valid, X_valid, features["valid"])
+        fitted.update(
+            stacker=stacker, threshold=threshold, fit_ids=valid_ids, fit=(y_valid, X_valid), valid_probs=crossfit
+        )
+        fitted["features"]["fit"] = features["valid"]
+        for X_r in X_valid_runs:
+            run_stacker, run_crossfit, run_threshold = crossfit_valid(params, y_valid, X_r, features["valid"])
+            fitted["runs"].append((run_stacker, run_threshold, run_crossfit))
+        return fitted
+
+    oof_ids, y_oof, X_oof, X_oof_runs = load_oof_matrix(oof_dir, models, params.oof.folds)
+    features["fit"] = feature_matrix(processed_dir, oof_ids, names)
 
     def fit(X_train: np.ndarray, X_valid: np.ndarray) -> tuple[Stacker, float]:
-        stacker = Stacker(params.fusion, params.seed).fit(X_train, y_oof, features["oof"])
+        stacker = Stacker(params.fusion, params.seed).fit(X_train, y_oof, features["fit"])
         return stacker, choose_threshold(splits["valid"][1], stacker.predict_proba(X_valid, features["valid"]), rule)
 
     stacker, threshold = fit(X_oof, splits["valid"][2])
-    fitted: dict[str, Any] = {
-        "stacker": stacker,
-        "models": models,
-        "threshold": threshold,
-        "oof_ids": oof_ids,
-        "oof": (y_oof, X_oof),
-        "splits": splits,
-        "runs": [],
-        "features": features,
-    }
+    fitted.update(stacker=stacker, threshold=threshold, fit_ids=oof_ids, fit=(y_oof, X_oof))
     for r, X_r in enumerate(X_oof_runs):
         run_stacker, run_threshold = fit(X_r, splits["valid"][3][r])
-        fitted["runs"].append((run_stacker, run_threshold))
+        fitted["runs"].append((run_stacker, run_threshold, None))
     return fitted
+
+
+FITTED_ON = {
+    "oof": "out-of-fold probabilities of the training split (mean over seed runs)",
+    "valid": "the full models' valid-split probabilities (mean over seed runs); threshold and valid "
+    "predictions from {k}-fold cross-fitting on valid",
+}
 
 
 def run_fusion(
@@ -143,8 +182,12 @@ def run_fusion(
     for split in ("valid", "test"):
         ids, y, X, X_runs = fitted["splits"][split]
         F = fitted["features"][split]
-        probs = stacker.predict_proba(X, F)
-        run_probs = [s.predict_proba(X_r, F) for (s, _), X_r in zip(fitted["runs"], X_runs)]
+        if split == "valid" and "valid_probs" in fitted:  # cross-fitted: no stacker scores a row it saw
+            probs = fitted["valid_probs"]
+            run_probs = [crossfit for _, _, crossfit in fitted["runs"]]
+        else:
+            probs = stacker.predict_proba(X, F)
+            run_probs = [s.predict_proba(X_r, F) for (s, _, _), X_r in zip(fitted["runs"], X_runs)]
         for i, (id_, target, prob) in enumerate(zip(ids, y, probs)):
             row = {"id": id_, "split": split, "target": int(target), "prob": float(prob)}
             if run_probs:
@@ -157,17 +200,20 @@ def run_fusion(
         "threshold": fitted["threshold"],
         "threshold_rule": params.fusion.threshold_rule,
         "features": list(params.fusion.features),
-        "fitted_on": "out-of-fold probabilities of the training split (mean over seed runs)",
-        "oof_functions": len(fitted["oof_ids"]),
+        "fit_on": params.fusion.fit_on,
+        "fitted_on": FITTED_ON[params.fusion.fit_on].format(k=params.fusion.valid_folds),
+        "fit_functions": len(fitted["fit_ids"]),
         "seed": params.seed,
         "params": params.section("fusion"),
     }
     if fitted["runs"]:
-        summary["thresholds_runs"] = [t for _, t in fitted["runs"]]
-    y_oof, X_oof = fitted["oof"]
-    summary = save_stacker(stacker, out_dir, summary, y_oof, X_oof, fitted["features"]["oof"])
+        summary["thresholds_runs"] = [t for _, t, _ in fitted["runs"]]
+    y_fit, X_fit = fitted["fit"]
+    summary = save_stacker(stacker, out_dir, summary, y_fit, X_fit, fitted["features"]["fit"])
+    where = "OOF" if params.fusion.fit_on == "oof" else "valid"
     console.print(
-        f"fusion ({params.fusion.stacker}) on {len(fitted['oof_ids'])} OOF functions; threshold "
-        f"{fitted['threshold']:.3f} ({params.fusion.threshold_rule} on valid)"
+        f"fusion ({params.fusion.stacker}) on {len(fitted['fit_ids'])} {where} functions; threshold "
+        f"{fitted['threshold']:.3f} ({params.fusion.threshold_rule} on valid"
+        + (", cross-fitted)" if where == "valid" else ")")
     )
     return summary

@@ -129,6 +129,18 @@ def fold_split(items: Sequence[Any], records_folds: dict[str, int], fold: int) -
     return inside, held_out
 
 
+def skip_oof_fold(model: str, fold: int, folds: int, out_dir: Path) -> dict:
+    """fold.json saying why no fold model was trained; any earlier fold output is removed, never left stale."""
+    why = "fusion.fit_on is 'valid': the stacker is fitted on the full models' valid probabilities, not on OOF"
+    if is_main_process():
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        status = {"model": model, "fold": fold, "folds": folds, "status": "skipped", "why": why}
+        (out_dir / "fold.json").write_text(json.dumps(status) + "\n")
+        console.print(f"oof {model} fold {fold}/{folds}: skipped ({why})")
+    return {"skipped": why}
+
+
 def run_oof_fold(model: str, fold: int, params: Params, processed_dir: Path, graphs_dir: Path, out_root: Path) -> dict:
     from dataclasses import replace
 
@@ -137,13 +149,15 @@ def run_oof_fold(model: str, fold: int, params: Params, processed_dir: Path, gra
     k = params.oof.folds
     if not 0 <= fold < k:
         raise StreamGuardError(f"oof: fold {fold} is outside 0..{k - 1} (oof.folds = {k})")
+    out_dir = out_root / model / f"fold_{fold}"
+    if params.fusion.fit_on == "valid":
+        return skip_oof_fold(model, fold, k, out_dir)
     if params.oof.epochs and model in ("transformer", "gnn"):
         section = getattr(params, model)
         params = replace(params, **{model: replace(section, epochs=params.oof.epochs)})
     folds = assign_folds(read_split(processed_dir, "train"), k, params.seed)
     loader = make_branch(model, params, processed_dir, graphs_dir)
     inside, held_out = fold_split(loader.load_items("train"), folds, fold)
-    out_dir = out_root / model / f"fold_{fold}"
     scratch = CHECKPOINT_ROOT / "oof" / model / f"fold_{fold}"
     # fold models are not kept: only their held-out predictions are a product
     with checkpoint_claim(scratch):
