@@ -16,7 +16,7 @@ from streamguard.data.records import Record, read_split, write_records
 from streamguard.data.split import assign_folds
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import BASE_MODELS, OOF_SPLITS, read_predictions
-from streamguard.models.fusion import load_stacker
+from streamguard.models.fusion import load_stacker, to_logit
 from streamguard.params import params_from_dict
 from streamguard.training import branches
 from streamguard.training.fusion_stage import run_fusion
@@ -283,23 +283,19 @@ def test_fusion_fitted_on_valid_skips_the_folds_and_cross_fits_its_threshold(tmp
     fused = read_predictions(tmp_path / "models/fusion/predictions.jsonl", "fusion").splits
     assert summary["fit_on"] == "valid" and summary["fit_functions"] == len(valid) > 0
     # the written valid probabilities are cross-fitted, not the in-sample fit's ...
-    in_sample = LogisticRegression(max_iter=1000).fit(_logits(valid.prob), valid.target)
-    assert not np.allclose(fused["valid"].prob, in_sample.predict_proba(_logits(valid.prob))[:, 1])
+    in_sample = LogisticRegression(max_iter=1000).fit(to_logit(valid.prob)[:, None], valid.target)
+    assert not np.allclose(fused["valid"].prob, in_sample.predict_proba(to_logit(valid.prob)[:, None])[:, 1])
     # ... and the threshold is the one those cross-fitted probabilities give
     assert summary["threshold"] == choose_threshold(fused["valid"].target, fused["valid"].prob, "max_accuracy")
     # test is scored by the stacker fitted on all of valid
     stacker, _ = load_stacker(tmp_path / "models" / "fusion")
     test = _test_split(tmp_path / "models/lexical/predictions.jsonl", "lexical")
     assert np.allclose(stacker.predict_proba(test.prob[:, None]), fused["test"].prob)
-    assert np.allclose(stacker.predict_proba(valid.prob[:, None]), in_sample.predict_proba(_logits(valid.prob))[:, 1])
+    assert np.allclose(
+        stacker.predict_proba(valid.prob[:, None]), in_sample.predict_proba(to_logit(valid.prob)[:, None])[:, 1]
+    )
     result = run_evaluate(params, tmp_path / "models", tmp_path / "metrics")
     assert 0.0 <= result["metrics"]["fusion"]["accuracy"] <= 1.0
-
-
-def _logits(prob: np.ndarray) -> np.ndarray:
-    from streamguard.models.fusion import to_logit
-
-    return to_logit(prob)[:, None]
 
 
 def test_fusion_on_valid_with_too_few_of_a_class_names_the_key(tmp_path, sample_records, monkeypatch):

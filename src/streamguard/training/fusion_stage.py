@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -106,7 +105,7 @@ def feature_matrix(processed_dir: Path, ids: Sequence[str], names: list[str]) ->
 def crossfit_valid(
     params: Params, y: np.ndarray, X: np.ndarray, F: np.ndarray | None
 ) -> tuple[Stacker, np.ndarray, float]:
-    """Stacker fitted on all of valid, plus valid probabilities that no stacker saw its own row of.
+    """Stacker fitted on all of valid, valid probabilities that no stacker saw its own row of, and the threshold.
 
     Valid is split into `fusion.valid_folds` stratified folds; each fold is
     scored by a stacker fitted on the others, and the threshold is chosen on
@@ -131,39 +130,46 @@ def crossfit_valid(
 
 
 def fit_fusion(params: Params, oof_dir: Path, models_dir: Path, processed_dir: Path) -> dict:
-    """The stacker on mean OOF (or valid) probabilities, plus one per seed run when n_runs > 1 (for paired tests)."""
+    """The stacker on mean OOF (or valid) probabilities, plus one per seed run when n_runs > 1 (for paired tests).
+
+    Each fit gives (stacker, valid probabilities, threshold): the valid
+    probabilities are the ones written out and the ones the threshold came from.
+    """
     models = list(params.oof.models)
     splits = {split: load_split_matrix(models_dir, models, split) for split in ("valid", "test")}
-    rule = params.fusion.threshold_rule
     names = list(params.fusion.features)
     features = {split: feature_matrix(processed_dir, splits[split][0], names) for split in splits}
-    fitted: dict[str, Any] = {"models": models, "splits": splits, "runs": [], "features": features}
+    y_valid, F_valid = splits["valid"][1], features["valid"]
 
+    fit_ids: Sequence[str]
     if params.fusion.fit_on == "valid":
-        valid_ids, y_valid, X_valid, X_valid_runs = splits["valid"]
-        stacker, crossfit, threshold = crossfit_valid(params, y_valid, X_valid, features["valid"])
-        fitted.update(
-            stacker=stacker, threshold=threshold, fit_ids=valid_ids, fit=(y_valid, X_valid), valid_probs=crossfit
-        )
-        fitted["features"]["fit"] = features["valid"]
-        for X_r in X_valid_runs:
-            run_stacker, run_crossfit, run_threshold = crossfit_valid(params, y_valid, X_r, features["valid"])
-            fitted["runs"].append((run_stacker, run_threshold, run_crossfit))
-        return fitted
+        fit_ids, y_fit, X_fit, X_fit_runs = splits["valid"]
+        F_fit = F_valid
 
-    oof_ids, y_oof, X_oof, X_oof_runs = load_oof_matrix(oof_dir, models, params.oof.folds)
-    features["fit"] = feature_matrix(processed_dir, oof_ids, names)
+        def fit(X_train: np.ndarray, X_valid: np.ndarray) -> tuple[Stacker, np.ndarray, float]:
+            return crossfit_valid(params, y_fit, X_train, F_fit)
 
-    def fit(X_train: np.ndarray, X_valid: np.ndarray) -> tuple[Stacker, float]:
-        stacker = Stacker(params.fusion, params.seed).fit(X_train, y_oof, features["fit"])
-        return stacker, choose_threshold(splits["valid"][1], stacker.predict_proba(X_valid, features["valid"]), rule)
+    else:
+        fit_ids, y_fit, X_fit, X_fit_runs = load_oof_matrix(oof_dir, models, params.oof.folds)
+        F_fit = feature_matrix(processed_dir, fit_ids, names)
 
-    stacker, threshold = fit(X_oof, splits["valid"][2])
-    fitted.update(stacker=stacker, threshold=threshold, fit_ids=oof_ids, fit=(y_oof, X_oof))
-    for r, X_r in enumerate(X_oof_runs):
-        run_stacker, run_threshold = fit(X_r, splits["valid"][3][r])
-        fitted["runs"].append((run_stacker, run_threshold, None))
-    return fitted
+        def fit(X_train: np.ndarray, X_valid: np.ndarray) -> tuple[Stacker, np.ndarray, float]:
+            stacker = Stacker(params.fusion, params.seed).fit(X_train, y_fit, F_fit)
+            valid_probs = stacker.predict_proba(X_valid, F_valid)
+            return stacker, valid_probs, choose_threshold(y_valid, valid_probs, params.fusion.threshold_rule)
+
+    stacker, valid_probs, threshold = fit(X_fit, splits["valid"][2])
+    return {
+        "stacker": stacker,
+        "threshold": threshold,
+        "valid_probs": valid_probs,
+        "runs": [fit(X_r, X_valid_r) for X_r, X_valid_r in zip(X_fit_runs, splits["valid"][3])],
+        "models": models,
+        "fit_ids": fit_ids,
+        "fit": (y_fit, X_fit, F_fit),
+        "splits": splits,
+        "features": features,
+    }
 
 
 FITTED_ON = {
@@ -182,9 +188,9 @@ def run_fusion(
     for split in ("valid", "test"):
         ids, y, X, X_runs = fitted["splits"][split]
         F = fitted["features"][split]
-        if split == "valid" and "valid_probs" in fitted:  # cross-fitted: no stacker scores a row it saw
+        if split == "valid":  # as fitted: cross-fitted when fit_on is valid, so no stacker scores a row it saw
             probs = fitted["valid_probs"]
-            run_probs = [crossfit for _, _, crossfit in fitted["runs"]]
+            run_probs = [run_valid for _, run_valid, _ in fitted["runs"]]
         else:
             probs = stacker.predict_proba(X, F)
             run_probs = [s.predict_proba(X_r, F) for (s, _, _), X_r in zip(fitted["runs"], X_runs)]
@@ -207,13 +213,12 @@ def run_fusion(
         "params": params.section("fusion"),
     }
     if fitted["runs"]:
-        summary["thresholds_runs"] = [t for _, t, _ in fitted["runs"]]
-    y_fit, X_fit = fitted["fit"]
-    summary = save_stacker(stacker, out_dir, summary, y_fit, X_fit, fitted["features"]["fit"])
-    where = "OOF" if params.fusion.fit_on == "oof" else "valid"
+        summary["thresholds_runs"] = [t for _, _, t in fitted["runs"]]
+    y_fit, X_fit, F_fit = fitted["fit"]
+    summary = save_stacker(stacker, out_dir, summary, y_fit, X_fit, F_fit)
+    chosen_on = {"oof": "on valid", "valid": "on valid, cross-fitted"}[params.fusion.fit_on]
     console.print(
-        f"fusion ({params.fusion.stacker}) on {len(fitted['fit_ids'])} {where} functions; threshold "
-        f"{fitted['threshold']:.3f} ({params.fusion.threshold_rule} on valid"
-        + (", cross-fitted)" if where == "valid" else ")")
+        f"fusion ({params.fusion.stacker}) on {len(fitted['fit_ids'])} {params.fusion.fit_on} functions; threshold "
+        f"{fitted['threshold']:.3f} ({params.fusion.threshold_rule} {chosen_on})"
     )
     return summary
