@@ -3,10 +3,14 @@
     python benchmarks/pairs_eval.py --pairs data/collected/git.jsonl \\
         --model lexical=models/lexical --model transformer=models/transformer [--graphs data/graphs] \\
         [--params params.yaml] [--max-windows N] [--json OUT]
+    python benchmarks/pairs_eval.py --pairs heldout/git.jsonl --models models [--graphs data/graphs] ...
 
 A benchmark, not a stage: it prints figures. Each `--model KIND=FOLDER` is one trained
 base model (a folder `streamguard train` wrote); its decision threshold is chosen on the
 valid predictions in that folder (`fusion.threshold_rule`), exactly as `evaluate` does.
+`--models FOLDER` scores a whole models folder instead, as `streamguard predict` does
+(streamguard.predict.Scorer): every base model the fusion uses, and the fusion itself at
+its validated threshold from `fusion/fusion.json`.
 The pairs file holds records with `pair` ids (the git collector's output): every pair
 with one vulnerable and one fixed function is scored. Functions are trimmed as
 `preprocess` trims them. Reports PrimeVul's P-C/P-V/P-B/P-R, pairwise ranking accuracy,
@@ -38,12 +42,15 @@ SHOWN = ("pairwise_accuracy", "tied", "p_c", "p_v", "p_b", "p_r", "vd_s")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=Path, required=True)
-    ap.add_argument("--model", action="append", required=True, metavar="KIND=FOLDER")
+    ap.add_argument("--model", action="append", default=[], metavar="KIND=FOLDER")
+    ap.add_argument("--models", type=Path, default=None, help="a models folder: its base models and the fusion")
     ap.add_argument("--graphs", type=Path, default=Path("data/graphs"))
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--max-windows", type=int, default=0, help="transformer windows at scoring; 0 = as trained")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    if not args.model and args.models is None:
+        ap.error("give --model KIND=FOLDER (one or more) or --models FOLDER")
     params = load_params(args.params)
     records = [r for r in read_records(args.pairs) if r.pair]
     for rec in records:
@@ -51,22 +58,8 @@ def main() -> None:
     y = np.array([r.target for r in records], dtype=np.int8)
     pairs = find_pairs([r.pair for r in records], y)
     result: dict = {"pairs_file": str(args.pairs), "functions": len(records), "models": {}}
-    for spec in args.model:
-        kind, _, folder = spec.partition("=")
-        started = time.perf_counter()
-        branch = load_branch(kind, params, Path(folder), args.graphs)
-        if kind == "transformer" and args.max_windows:
-            branch.max_windows = args.max_windows
-        if kind == "gnn":
-            from streamguard.graphs.build import graph_for_function, load_vocab
 
-            vocab = load_vocab(args.graphs)
-            items = [graph_for_function(r.func, vocab, params.graph) for r in records]
-        else:
-            items = records
-        prob = np.asarray(branch.predict(items), dtype=float)
-        valid = read_predictions(Path(folder) / "predictions.jsonl", kind).splits["valid"]
-        threshold = choose_threshold(valid.target, valid.prob, params.fusion.threshold_rule)
+    def report(spec: str, prob: np.ndarray, threshold: float, started: float) -> None:
         metrics = pair_metrics(
             y,
             prob,
@@ -85,6 +78,42 @@ def main() -> None:
                 print(
                     f"  {key:<18} {metrics[key]:.3f} [{metrics[f'{key}_ci_low']:.3f}, {metrics[f'{key}_ci_high']:.3f}]"
                 )
+
+    for spec in args.model:
+        kind, _, folder = spec.partition("=")
+        started = time.perf_counter()
+        branch = load_branch(kind, params, Path(folder), args.graphs)
+        if kind == "transformer" and args.max_windows:
+            branch.max_windows = args.max_windows
+        if kind == "gnn":
+            from streamguard.graphs.build import graph_for_function, load_vocab
+
+            vocab = load_vocab(args.graphs)
+            items = [graph_for_function(r.func, vocab, params.graph) for r in records]
+        else:
+            items = records
+        prob = np.asarray(branch.predict(items), dtype=float)
+        valid = read_predictions(Path(folder) / "predictions.jsonl", kind).splits["valid"]
+        report(spec, prob, choose_threshold(valid.target, valid.prob, params.fusion.threshold_rule), started)
+    if args.models is not None:
+        from streamguard.predict import Scorer
+
+        started = time.perf_counter()
+        scorer = Scorer(args.models, args.graphs, params)
+        if args.max_windows:
+            for member in scorer.members.get("transformer", []):
+                member.max_windows = args.max_windows
+        rows = scorer.score(records)
+        for model in scorer.models:
+            prob = np.array([row["probabilities"][model] for row in rows])
+            runs = sorted(p for p in (args.models / model).glob("run_[0-9]*") if p.is_dir()) or [args.models / model]
+            # a seed ensemble's threshold is chosen on its members' averaged valid probabilities
+            valids = [read_predictions(run / "predictions.jsonl", model).splits["valid"] for run in runs]
+            valid_prob = np.mean([v.prob for v in valids], axis=0)
+            threshold = choose_threshold(valids[0].target, valid_prob, params.fusion.threshold_rule)
+            report(f"{model}={args.models / model}", prob, threshold, started)
+        fused = np.array([row["fused_probability"] for row in rows])
+        report(f"fusion={args.models / 'fusion'}", fused, scorer.threshold, started)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
