@@ -141,6 +141,27 @@ def test_unknown_revision_is_a_clear_error(repo, capsys, monkeypatch):
     assert "no-such-experiment" in err and "metrics/test_predictions.csv" in err
 
 
+def test_compare_two_metrics_folders_outside_any_repo(tmp_path, capsys, monkeypatch):
+    # `evaluate --metrics DIR` run by hand (a benchmark, a cluster job): no git, no DVC around the folders
+    from streamguard.cli import main
+
+    for seed in (1, 2):
+        run = tmp_path / f"seed{seed}"
+        run.mkdir()
+        (run / "params.yaml").write_text(PARAMS_YAML.format(seed=seed))
+        (run / "write_predictions.py").write_text(WRITER)
+        _run(sys.executable, "write_predictions.py", cwd=run)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(PARAMS_YAML.format(seed=1))
+    assert main(["compare", "seed1/metrics", "seed2/metrics", "--md"]) == 0
+    out = capsys.readouterr().out
+    assert "| lexical | 0.662 | 0.750 |" in out and "| 20 / 13 |" in out
+    assert "A = seed1/metrics, B = seed2/metrics; 80 test functions in both" in out
+    assert main(["compare", "seed1/metrics", "no_such_folder"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_folder" in err and "or pass a folder holding test_predictions.csv" in err
+
+
 def test_labels_that_differ_between_revisions_are_refused():
     a = parse_predictions_csv("id,target,lexical_prob,lexical_pred\nf1,1,0.9,1\nf2,0,0.1,0\n", "a")
     b = parse_predictions_csv("id,target,lexical_prob,lexical_pred\nf1,0,0.9,1\nf2,0,0.1,0\n", "b")

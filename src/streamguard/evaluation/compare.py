@@ -4,7 +4,9 @@ Reads metrics/test_predictions.csv (written by the evaluate stage) at two
 revisions through `dvc.api.open`, so A and B may be anything DVC resolves:
 branches, tags, commits, DVC experiment names (experiments are git refs), or
 "workspace" for the files on disk. Works whether the CSV is git-tracked or a
-DVC output (then it comes from the local cache or the remote).
+DVC output (then it comes from the local cache or the remote). A or B may also
+be a folder holding test_predictions.csv (what `streamguard evaluate --metrics
+DIR` wrote outside a DVC run); a folder wins over a revision of the same name.
 
 Samples are aligned by id; per model present in both revisions it reports
 accuracy and F1 on each side, the difference B - A with a paired bootstrap
@@ -24,6 +26,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -36,7 +39,8 @@ from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison
 from streamguard.evaluation.verdicts import METRIC_LABELS, describe_difference, level_percent
 from streamguard.params import EvaluateParams, Params
 
-PREDICTIONS_PATH = "metrics/test_predictions.csv"
+PREDICTIONS_FILE = "test_predictions.csv"
+PREDICTIONS_PATH = f"metrics/{PREDICTIONS_FILE}"
 WORKSPACE = "workspace"  # the same word `dvc metrics diff` uses for files on disk
 # a prediction column is 0/1, so thresholding it at 0.5 gives it back unchanged
 _PREDICTION_THRESHOLD = 0.5
@@ -51,7 +55,11 @@ class RevisionPredictions:
     pair: dict[str, str] | None = None  # id -> pair id, from the optional `pair` column
 
 
-def _read_text(rev: str, repo: str) -> str:
+def _read_text(rev: str, repo: str) -> tuple[str, str]:
+    """The predictions CSV of `rev` (a folder or a revision) and where it came from, for error messages."""
+    folder_csv = Path(rev) / PREDICTIONS_FILE
+    if folder_csv.is_file():
+        return folder_csv.read_text(encoding="utf-8"), str(folder_csv)
     import dvc.api
     from dvc.exceptions import DvcException
 
@@ -59,12 +67,13 @@ def _read_text(rev: str, repo: str) -> str:
         with dvc.api.open(
             PREDICTIONS_PATH, repo=repo, rev=None if rev == WORKSPACE else rev, encoding="utf-8"
         ) as handle:
-            return handle.read()
+            return handle.read(), f"{rev}:{PREDICTIONS_PATH}"
     except (DvcException, FileNotFoundError) as exc:
         raise EvaluationError(
             f"revision {rev!r} of {repo}: cannot read {PREDICTIONS_PATH} ({exc}). Check the revision name "
             "(branch, commit, tag or `dvc exp show` name) and that the evaluate stage ran and its "
-            "outputs were committed (git) or pushed (dvc push) at that revision"
+            "outputs were committed (git) or pushed (dvc push) at that revision; or pass a folder "
+            f"holding {PREDICTIONS_FILE}"
         ) from None
 
 
@@ -337,8 +346,8 @@ def render_table(comparison: Comparison, console: Console) -> None:
 def run_compare(rev_a: str, rev_b: str, repo: str = ".", markdown: bool = False, params: Params | None = None) -> str:
     """Print and return the paired comparison of rev_a (A) and rev_b (B) (Markdown if `markdown`)."""
     settings = params.evaluate if params is not None else EvaluateParams()
-    a = parse_predictions_csv(_read_text(rev_a, repo), f"{rev_a}:{PREDICTIONS_PATH}")
-    b = parse_predictions_csv(_read_text(rev_b, repo), f"{rev_b}:{PREDICTIONS_PATH}")
+    a = parse_predictions_csv(*_read_text(rev_a, repo))
+    b = parse_predictions_csv(*_read_text(rev_b, repo))
     comparison = compare_revisions(a, b, settings, rev_a, rev_b)
     if markdown:
         text = render_markdown(comparison)
