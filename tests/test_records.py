@@ -54,6 +54,17 @@ def test_good_file_downloads_with_manifest(tmp_path, capsys):
     assert first.origin == f"{tmp_path / 'bad.jsonl'}:1"  # provenance: the source file and line
 
 
+def test_sample_manifest_is_the_same_in_every_checkout(tmp_path):
+    # the manifest is part of a DVC output: a checkout-specific absolute path would give every
+    # clone its own data/raw hash and re-run everything downstream of it
+    from streamguard.data.download import SAMPLE_PATH, run_download
+    from streamguard.params import params_from_dict
+
+    manifest = run_download(params_from_dict({"data": {"source": "sample"}}), tmp_path / "raw")
+    assert list(manifest["inputs"]) == ["data/sample/devign_sample.jsonl.gz"]
+    assert str(SAMPLE_PATH.parent) not in (tmp_path / "raw" / "manifest.json").read_text()
+
+
 def test_records_sharing_ids_are_all_kept_through_download_and_preprocess(tmp_path, capsys):
     """1,600 different functions under 10 ids: every one reaches the splits, each with its own id."""
     code, err = _run_download(tmp_path, function_lines(1600, ids=10), capsys)

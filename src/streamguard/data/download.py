@@ -107,6 +107,15 @@ def iter_source(params: Params) -> tuple[Iterator[Record], list[Path]]:
     return read_huggingface(data.hf_dataset), []
 
 
+def _input_name(path: Path) -> str:
+    """An input's name in the manifest: relative to the checkout when inside it, so that the
+    manifest (a DVC output) hashes the same in every clone; as params gave it otherwise."""
+    try:
+        return path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def run_download(params: Params, out_dir: Path) -> dict:
     records_iter, inputs = iter_source(params)
     with console.status(f"reading {params.data.source} records"):
@@ -118,7 +127,7 @@ def run_download(params: Params, out_dir: Path) -> dict:
     manifest = {
         "source": params.data.source,
         "records": len(records),
-        "inputs": {str(p): sha256_file(p) for p in inputs if p.exists()},
+        "inputs": {_input_name(p): sha256_file(p) for p in inputs if p.exists()},
         "outputs": {out.name: sha256_file(out)},
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
