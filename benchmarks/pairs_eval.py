@@ -32,7 +32,7 @@ from streamguard.data.records import read_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.evaluation.pairs import find_pairs, pair_metrics
 from streamguard.evaluation.predictions import read_predictions
-from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.evaluation.report import choose_model_threshold
 from streamguard.params import load_params
 from streamguard.training.branches import load_branch
 
@@ -58,6 +58,11 @@ def main() -> None:
     y = np.array([r.target for r in records], dtype=np.int8)
     pairs = find_pairs([r.pair for r in records], y)
     result: dict = {"pairs_file": str(args.pairs), "functions": len(records), "models": {}}
+
+    def threshold_of(model: str, folder: Path) -> float:
+        # evaluate's rule: chosen on the folder's valid predictions (a seed ensemble's are its runs' mean)
+        predictions = read_predictions(folder / "predictions.jsonl", model)
+        return choose_model_threshold(predictions, folder.parent, params.fusion.threshold_rule)
 
     def report(spec: str, prob: np.ndarray, threshold: float, started: float) -> None:
         metrics = pair_metrics(
@@ -93,8 +98,7 @@ def main() -> None:
         else:
             items = records
         prob = np.asarray(branch.predict(items), dtype=float)
-        valid = read_predictions(Path(folder) / "predictions.jsonl", kind).splits["valid"]
-        report(spec, prob, choose_threshold(valid.target, valid.prob, params.fusion.threshold_rule), started)
+        report(spec, prob, threshold_of(kind, Path(folder)), started)
     if args.models is not None:
         from streamguard.predict import Scorer
 
@@ -106,12 +110,7 @@ def main() -> None:
         rows = scorer.score(records)
         for model in scorer.models:
             prob = np.array([row["probabilities"][model] for row in rows])
-            runs = sorted(p for p in (args.models / model).glob("run_[0-9]*") if p.is_dir()) or [args.models / model]
-            # a seed ensemble's threshold is chosen on its members' averaged valid probabilities
-            valids = [read_predictions(run / "predictions.jsonl", model).splits["valid"] for run in runs]
-            valid_prob = np.mean([v.prob for v in valids], axis=0)
-            threshold = choose_threshold(valids[0].target, valid_prob, params.fusion.threshold_rule)
-            report(f"{model}={args.models / model}", prob, threshold, started)
+            report(f"{model}={args.models / model}", prob, threshold_of(model, args.models / model), started)
         fused = np.array([row["fused_probability"] for row in rows])
         report(f"fusion={args.models / 'fusion'}", fused, scorer.threshold, started)
     if args.json:
