@@ -220,3 +220,64 @@ def test_a_second_pretrain_into_a_claimed_checkpoint_folder_stops(tmp_path):
         run_pretrain(params, tmp_path / "processed", tmp_path / "out", tmp_path / "corpus", tmp_path / "ck")["status"]
         == "skipped"
     )
+
+
+def test_gnn_subtoken_embeddings_start_from_the_pretrained_model(tmp_path, sample_records, sources, monkeypatch):
+    import dataclasses
+
+    from streamguard.errors import StreamGuardError
+    from streamguard.graphs.build import run_graphs_stage
+    from streamguard.graphs.schema import RESERVED_TOKENS
+    from streamguard.graphs.vocab import load_vocab
+    from streamguard.models import transformer as tf
+    from streamguard.models.gnn import gnn_from_graph_dir
+    from streamguard.training.branches import GNNBranch
+
+    monkeypatch.chdir(tmp_path)
+    processed = _processed(tmp_path, sample_records, "int x(void) { return 1; }")
+    params = params_from_dict(
+        {
+            "seed": 3,
+            "graph": {"workers": 1, "min_token_count": 1},
+            "gnn": {"token_init": "pretrain", "hidden_size": 16, "num_layers": 1, "epochs": 1, "device": "cpu"},
+            "pretrain": {**TINY, "sources": sources, "max_file_bytes": 4000, "device": "cpu"},
+        }
+    )
+    # the GNN alone asking for it is enough to make the stage pretrain
+    assert params.transformer.init == "scratch"
+    assert run_pretrain(params, processed, tmp_path / "models/pretrain", tmp_path / "data/pretrain")["status"] == (
+        "pretrained"
+    )
+    run_graphs_stage(processed, tmp_path / "graphs", params)
+    subtokens = load_vocab(tmp_path / "graphs").subtokens
+    tokenizer, pretrained = tf.load_pretrained(str(mlm.PRETRAIN_DIR / "hf"))
+    table = pretrained.get_input_embeddings().weight.detach()
+
+    branch = GNNBranch(params, processed, tmp_path / "graphs")
+    branch.model = gnn_from_graph_dir(params.gnn, tmp_path / "graphs")
+    before = branch.model.token.weight.detach().clone()
+    set_rows = branch._init_tokens_from_pretrain()
+    after = branch.model.token.weight.detach()
+    learned = [i for i, s in enumerate(subtokens) if s not in RESERVED_TOKENS]
+    assert set_rows == len(learned) > 20
+    # each learned row is one common scale times the mean over " s" and "s" of its BPE pieces' mean embedding
+    expected = torch.stack(
+        [
+            torch.stack(
+                [table[ids].mean(0) for ids in tokenizer([subtokens[i], " " + subtokens[i]])["input_ids"]]
+            ).mean(0)
+            for i in learned
+        ]
+    )
+    scale = after[learned].norm() / expected.norm()
+    assert torch.allclose(after[learned], scale * expected, atol=1e-5)
+    assert after[learned].std().item() == pytest.approx(1.0, rel=1e-3)
+    reserved = [i for i, s in enumerate(subtokens) if s in RESERVED_TOKENS]
+    assert torch.equal(after[reserved], before[reserved]) and not after[0].any()  # padding stays zero
+
+    # the stage trains from it and says so; a width mismatch is an error naming both keys
+    (info,) = run_train("gnn", params, processed, tmp_path / "graphs", tmp_path / "models/gnn")
+    assert info["token_init"] == "pretrain" and info["token_rows_from_pretrain"] == set_rows
+    wide = dataclasses.replace(params, gnn=dataclasses.replace(params.gnn, hidden_size=32))
+    with pytest.raises(StreamGuardError, match=r"gnn.hidden_size is 32.*pretrain.hidden_size"):
+        run_train("gnn", wide, processed, tmp_path / "graphs", tmp_path / "models/gnn2")

@@ -165,7 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processed", default="data/processed")
     p.add_argument("--graphs", default="data/graphs")
     p.add_argument("--out", default=None, help="default: models/<model>")
-    p = add("pretrain", cmd_pretrain, "masked-LM pretraining on unlabelled C (when transformer.init is pretrain)")
+    p = add(
+        "pretrain",
+        cmd_pretrain,
+        "masked-LM pretraining on unlabelled C (when transformer.init or gnn.token_init is pretrain)",
+    )
     p.add_argument("--processed", default="data/processed", help="valid/test functions the corpus must not hold")
     p.add_argument("--corpus", default="data/pretrain")
     p.add_argument("--out", default="models/pretrain")

@@ -316,7 +316,7 @@ class TransformerParams(RobertaSizes, TrainParams):
 class PretrainParams(RobertaSizes, TrainParams):
     """The `pretrain` stage (streamguard.training.pretrain): masked-LM pretraining on unlabelled C.
 
-    It runs only when transformer.init is 'pretrain'; otherwise it writes a marker saying so.
+    It runs only when transformer.init or gnn.token_init is 'pretrain'; otherwise it writes a marker saying so.
     The loop's early stopping uses the valid MLM loss here (early_stopping_metric and
     weighting are classification settings and are ignored).
     """
@@ -376,6 +376,9 @@ class GNNParams(TrainParams):
     # an int, or "auto" to use the recommendation in graph_stats.json
     batch_size: Any = 64
     memory_budget_mb: int = 2048
+    # scratch: random subtoken embeddings; pretrain: start them from the pretrain stage's MLM
+    # (models/pretrain/hf), whose hidden size must equal this hidden_size
+    token_init: Literal["scratch", "pretrain"] = "scratch"
 
     def __post_init__(self) -> None:
         super().__post_init__()

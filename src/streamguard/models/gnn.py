@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import global_max_pool, global_mean_pool
 
+from streamguard.graphs.schema import RESERVED_TOKENS
 from streamguard.params import GNNParams
 
 
@@ -131,6 +132,34 @@ class GNNClassifier(nn.Module):
             graph_of = torch.zeros(h.size(0), dtype=torch.long, device=h.device)
         pooled = torch.cat([global_mean_pool(h, graph_of), global_max_pool(h, graph_of)], dim=1)
         return self.head(pooled)
+
+
+def init_token_embeddings(model: GNNClassifier, subtokens: Sequence[str], tokenizer, embeddings: torch.Tensor) -> int:
+    """Start each subtoken's row at its pretrained embedding; returns how many rows were set.
+
+    A GNN subtoken ("len", "buf") is read by the pretrained byte-level BPE both as a word of its
+    own (" len") and inside an identifier ("len"); its vector is the mean over both forms of the
+    mean embedding of their BPE pieces. Reserved tokens (padding, unknown, literal kinds) keep
+    their own initialisation. The rows are rescaled to unit standard deviation, the scale of the
+    node-type embedding they are added to, so the pretrained geometry is kept but not drowned out.
+    """
+    table = model.token.weight
+    if embeddings.shape[1] != table.shape[1]:
+        raise ValueError(f"pretrained embeddings have width {embeddings.shape[1]}, the GNN's {table.shape[1]}")
+    rows, vectors = [], []
+    for row, sub in enumerate(subtokens):
+        if sub in RESERVED_TOKENS:
+            continue
+        forms = [ids for ids in tokenizer([sub, " " + sub], add_special_tokens=False)["input_ids"] if ids]
+        if forms:
+            rows.append(row)
+            vectors.append(torch.stack([embeddings[ids].mean(dim=0) for ids in forms]).mean(dim=0))
+    if not rows:
+        return 0
+    stacked = torch.stack(vectors)
+    with torch.no_grad():
+        table[rows] = (stacked / stacked.std().clamp_min(1e-8)).to(table.dtype)
+    return len(rows)
 
 
 def gnn_from_graph_dir(gnn_params: GNNParams, graphs_dir: Path) -> GNNClassifier:

@@ -17,19 +17,23 @@ from pathlib import Path
 import numpy as np
 
 from streamguard.errors import StreamGuardError
-from streamguard.params import PretrainParams
+from streamguard.params import Params, PretrainParams
 
-# the pretrain stage's output (dvc.yaml); train_transformer reads it when transformer.init is pretrain
+# the pretrain stage's output (dvc.yaml); train_transformer reads it when transformer.init is pretrain,
+# train_gnn when gnn.token_init is pretrain
 PRETRAIN_DIR = Path("models/pretrain")
 STATUS_FILE = "pretrain.json"
 
 
-def pretrained_folder(root: Path = PRETRAIN_DIR) -> Path:
-    """The save_pretrained folder of the pretrain stage, or an error saying how to make it."""
+def pretrained_folder(root: Path = PRETRAIN_DIR, wanted_by: str = "transformer.init") -> Path:
+    """The save_pretrained folder of the pretrain stage, or an error saying how to make it.
+
+    `wanted_by` is the params key that asked for it (transformer.init or gnn.token_init).
+    """
     folder = root / "hf"
     if not (folder / "config.json").is_file():
         raise StreamGuardError(
-            f"transformer.init is 'pretrain' but {folder} holds no model; run `streamguard pretrain` "
+            f"{wanted_by} is 'pretrain' but {folder} holds no model; run `streamguard pretrain` "
             f"(or `dvc repro pretrain`) with the same params first ({root / STATUS_FILE} says what it did)"
         )
     return folder
@@ -169,3 +173,8 @@ def mlm_summary(model, batches: list[dict], device, dtype=None) -> dict[str, flo
         count += n
     loss_value = total / count if count else float("nan")
     return {"loss": loss_value, "perplexity": math.exp(min(loss_value, 50.0)), "neg_loss": -loss_value}
+
+
+def pretraining_wanted(params: Params) -> bool:
+    """Whether any branch starts from the pretrained model: the pretrain stage runs only then."""
+    return params.transformer.init == "pretrain" or params.gnn.token_init == "pretrain"

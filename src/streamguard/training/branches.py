@@ -175,7 +175,7 @@ class TransformerBranch(Branch):
         if cfg.init == "pretrain":  # the pretrain stage's model, through the same from_pretrained path
             from streamguard.models.mlm import pretrained_folder
 
-            pretrained = str(pretrained_folder())
+            pretrained = str(pretrained_folder(wanted_by="transformer.init"))
         if pretrained:
             self.tokenizer, self.model = tf.load_pretrained(pretrained)
             self.max_length = min(cfg.max_length, self.model.config.max_position_embeddings - 2)
@@ -281,6 +281,7 @@ class GNNBranch(Branch):
         cfg = self.params.gnn
         seed_everything(seed)
         self.model = gnn_from_graph_dir(cfg, self.graphs_dir)
+        token_rows = self._init_tokens_from_pretrain() if cfg.token_init == "pretrain" else 0
         task = TrainingTask(
             name="gnn",
             model=self.model,
@@ -296,7 +297,30 @@ class GNNBranch(Branch):
         result = train(
             task, cfg, seed, out_dir, checkpoint_dir, batch_size=self.batch_size(), stop_after_steps=stop_after_steps
         )
-        return {**_result_info(result), "batch_size": self.batch_size()}
+        return {
+            **_result_info(result),
+            "batch_size": self.batch_size(),
+            "token_init": cfg.token_init,
+            "token_rows_from_pretrain": token_rows,
+        }
+
+    def _init_tokens_from_pretrain(self) -> int:
+        """The subtoken table starts from the pretrain stage's MLM input embeddings (gnn.token_init)."""
+        from streamguard.graphs.vocab import load_vocab
+        from streamguard.models import transformer as tf
+        from streamguard.models.gnn import init_token_embeddings
+        from streamguard.models.mlm import pretrained_folder
+
+        folder = pretrained_folder(wanted_by="gnn.token_init")
+        tokenizer, mlm_model = tf.load_pretrained(str(folder))
+        embeddings = mlm_model.get_input_embeddings().weight.detach()
+        if embeddings.shape[1] != self.params.gnn.hidden_size:
+            raise StreamGuardError(
+                f"gnn.token_init is 'pretrain' but the pretrained model in {folder} has hidden size "
+                f"{embeddings.shape[1]} and gnn.hidden_size is {self.params.gnn.hidden_size}; set gnn.hidden_size "
+                f"to {embeddings.shape[1]} (or pretrain.hidden_size to {self.params.gnn.hidden_size} and pretrain again)"
+            )
+        return init_token_embeddings(self.model, load_vocab(self.graphs_dir).subtokens, tokenizer, embeddings)
 
     def predict(self, items):
         from streamguard.training.loop import predict_probs, select_device

@@ -100,6 +100,9 @@ def relaunch_stage(command: str, model: str, params: Any, argv: list[str]) -> in
     section = "pretrain" if command == "pretrain" else model
     if section not in ("transformer", "gnn", "pretrain"):
         return None  # the lexical model trains in one process
-    if section == "pretrain" and params.transformer.init != "pretrain":
-        return None  # the stage only writes its "skipped" marker
+    if section == "pretrain":
+        from streamguard.models.mlm import pretraining_wanted
+
+        if not pretraining_wanted(params):
+            return None  # the stage only writes its "skipped" marker
     return relaunch_if_asked(getattr(params, section).nproc_per_node, argv)

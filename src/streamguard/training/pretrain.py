@@ -1,13 +1,13 @@
 """The `pretrain` stage: a masked-language model of C, before any label is seen.
 
-When transformer.init is 'pretrain': build the corpus (data/pretrain_corpus),
+When transformer.init or gnn.token_init is 'pretrain': build the corpus (data/pretrain_corpus),
 train a byte-level BPE tokenizer on its training part, cut functions into
 windows, and train a RobertaForMaskedLM through the project's one training
 loop (resume, checkpoints, dvclive curves of MLM loss and perplexity, best
 epoch by valid loss). The model and tokenizer are saved with save_pretrained
 in models/pretrain/hf, where train_transformer's from_pretrained finds them.
 
-Otherwise (the default, transformer.init: scratch) the stage writes only
+Otherwise (the default, both scratch) the stage writes only
 models/pretrain/pretrain.json saying it was skipped and why, so a fresh
 clone's pipeline stays within its time budget.
 """
@@ -70,11 +70,12 @@ def _pretrain(
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    if params.transformer.init != "pretrain":
+    if not mlm.pretraining_wanted(params):
         status: dict[str, Any] = {
             "status": "skipped",
-            "why": "transformer.init is 'scratch': the transformer is built from scratch, so nothing is pretrained. "
-            "Set transformer.init: pretrain (and pretrain.sources) to pretrain.",
+            "why": "transformer.init is 'scratch' and gnn.token_init is 'scratch': both branches start from "
+            "scratch, so nothing is pretrained. Set transformer.init: pretrain or gnn.token_init: pretrain "
+            "(and pretrain.sources) to pretrain.",
         }
         (out_dir / mlm.STATUS_FILE).write_text(json.dumps(status, indent=2) + "\n")
         (corpus_dir / REPORT_FILE).write_text(json.dumps(status, indent=2) + "\n")
