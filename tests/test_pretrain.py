@@ -148,17 +148,23 @@ def test_max_functions_caps_the_corpus_and_a_missing_source_is_an_error(tmp_path
 def test_pretrain_then_fine_tune_from_the_saved_folder(tmp_path, sample_records, sources, monkeypatch):
     monkeypatch.chdir(tmp_path)
     processed = _processed(tmp_path, sample_records, "int x(void) { return 1; }")
-    params = _params(sources)
+    params = _params(sources, validate_every_steps=4)
     status = run_pretrain(params, processed, tmp_path / "models/pretrain", tmp_path / "data/pretrain")
     assert status["status"] == "pretrained" and status["valid_perplexity"] > 1
     report = json.loads((tmp_path / "data/pretrain/corpus_report.json").read_text())
     assert report["tokens"] == status["train_tokens"] > 0
     run_info = json.loads((tmp_path / "models/pretrain/run_info.json").read_text())
-    assert [h["epoch"] for h in run_info["history"]] == [1, 2]
-    assert {"valid_loss", "valid_perplexity", "train_loss"} <= set(run_info["history"][0])
-    # the kept epoch is the one with the lowest valid MLM loss (early stopping on -loss, not on a class metric)
-    losses = [h["valid_loss"] for h in run_info["history"]]
-    assert status["best_epoch"] == 1 + losses.index(min(losses)) and status["valid_loss"] == min(losses)
+    history = run_info["history"]
+    # a valid MLM loss every 4 steps as well as at both epochs' ends: a curve even for a one-epoch run
+    assert {h["epoch"] for h in history} == {1, 2} and len(history) > 2
+    epoch_ends = {max(h["step"] for h in history if h["epoch"] == e) for e in (1, 2)}
+    assert all(h["step"] % 4 == 0 for h in history if h["step"] not in epoch_ends)
+    assert {"valid_loss", "valid_perplexity", "train_loss"} <= set(history[0])
+    # the kept weights are the round with the lowest valid MLM loss (early stopping on -loss, not a class metric)
+    losses = [h["valid_loss"] for h in history]
+    best = history[losses.index(min(losses))]
+    assert status["valid_loss"] == min(losses)
+    assert (status["best_epoch"], status["best_step"]) == (best["epoch"], best["step"])
     assert (tmp_path / "models/pretrain/live/metrics.json").exists()  # dvclive curves
     # fine-tuning: train_transformer starts from the pretrained encoder, through from_pretrained
     (info,) = run_train("transformer", params, processed, tmp_path / "g", tmp_path / "models/transformer")

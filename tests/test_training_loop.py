@@ -191,3 +191,44 @@ def test_early_stopping_stops_before_max_epochs_and_keeps_the_best_epochs_weight
         probs = predict_probs(model, task.valid_items, task.collate, task.forward, torch.device("cpu"), 16)
         summary = classification_summary(np.asarray(task.valid_labels), probs)
         assert summary["loss"] == pytest.approx(best["valid_loss"], abs=1e-6)
+
+
+def test_validation_rounds_inside_epochs_resume_exactly_and_count_for_patience(tmp_path):
+    cfg = replace(CFG, validate_every_steps=4)  # 12 steps an epoch, 2 epochs
+    full = train(make_task(), cfg, seed=7, out_dir=tmp_path / "a", checkpoint_dir=tmp_path / "ca")
+    # one round at each epoch's end, even where a round inside it would fall on the same step
+    assert [(h["epoch"], h["step"]) for h in full.history] == [(1, 4), (1, 8), (1, 12), (2, 16), (2, 20), (2, 24)]
+    tsv = tmp_path / "a" / "live" / "plots" / "metrics" / "valid_f1.tsv"
+    assert len(tsv.read_text().splitlines()) == 1 + 6  # a curve point a round
+    scores = [h["valid_mcc"] for h in full.history]
+    assert full.best_step == full.history[scores.index(max(scores))]["step"]
+    # stopped one step after the round at step 8, resumed: the same rounds, none repeated, the same weights
+    with pytest.raises(TrainingInterrupted):
+        train(make_task(), cfg, seed=7, out_dir=tmp_path / "b", checkpoint_dir=tmp_path / "cb", stop_after_steps=9)
+    resumed = train(make_task(), cfg, seed=7, out_dir=tmp_path / "b", checkpoint_dir=tmp_path / "cb")
+    assert resumed.resumed_from_step == 9 and resumed.history == full.history
+    wa, wb = _weights(tmp_path / "a" / "model.pt"), _weights(tmp_path / "b" / "model.pt")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # the end of a step budget validates once, too
+    budget = make_task()
+    budget.max_steps = 20
+    capped = train(budget, cfg, seed=7, out_dir=tmp_path / "c", checkpoint_dir=tmp_path / "cc")
+    assert [h["step"] for h in capped.history] == [4, 8, 12, 16, 20]
+
+    # patience counts rounds: a task that gets worse every step stops inside its first epoch
+    flipped = replace(
+        TrainParams(),
+        epochs=12,
+        patience=2,
+        batch_size=8,  # 8 steps an epoch
+        learning_rate=0.05,
+        warmup_ratio=0.0,
+        checkpoint_every=0,
+        early_stopping_metric="roc_auc",
+        device="cpu",
+        validate_every_steps=1,
+    )
+    task = _task_whose_valid_labels_are_flipped()
+    stopped = train(task, flipped, seed=0, out_dir=tmp_path / "f", checkpoint_dir=tmp_path / "cf")
+    assert [h["step"] for h in stopped.history] == [1, 2, 3] and stopped.epochs_run == 1
+    assert stopped.best_step == 1 and stopped.best_epoch == 1

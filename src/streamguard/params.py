@@ -221,6 +221,9 @@ class TrainParams:
     # confidence x class balance, applied as loss weights or through a sampler
     weighting: Literal["loss", "sampler", "none"] = "loss"
     checkpoint_every: int = 200  # optimizer steps; 0 = only on SIGTERM/SIGINT and at the end
+    # >0: also validate every N optimizer steps inside an epoch (a curve point each; early stopping and
+    # patience count these rounds), for long single-epoch runs such as pretraining; 0 = at epoch ends only
+    validate_every_steps: int = 0
     resume: Literal["auto", "never"] = "auto"
     amp: bool = True  # only takes effect on CUDA
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
@@ -235,7 +238,7 @@ class TrainParams:
         _positive(self, "learning_rate")
         # the loop always clips, so 0 would zero every gradient and nothing would learn
         _positive(self, "grad_clip")
-        _at_least(self, weight_decay=0, grad_accum=1, patience=1, checkpoint_every=0)
+        _at_least(self, weight_decay=0, grad_accum=1, patience=1, checkpoint_every=0, validate_every_steps=0)
         _between(self, "warmup_ratio", 0, 1, "[)")
         if not DEVICE.fullmatch(self.device):
             raise _invalid(self, "device", "auto, cpu, cuda, cuda:N or mps")

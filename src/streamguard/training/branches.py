@@ -355,6 +355,7 @@ def _result_info(result: TrainingResult) -> dict:
     return {
         "best_epoch": result.best_epoch,
         "best_valid_score": result.best_valid_score,
+        "best_step": result.best_step,
         "epochs_run": result.epochs_run,
         "device": result.device,
         "history": result.history,

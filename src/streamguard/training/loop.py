@@ -103,6 +103,8 @@ class TrainingResult:
     wall_time_s: float
     device: str
     resumed_from_step: int
+    # the optimizer step of the kept weights (with validate_every_steps, inside best_epoch)
+    best_step: int = -1
 
 
 def select_device(requested: str) -> torch.device:
@@ -277,6 +279,7 @@ def train(
         "global_step": 0,
         "best_score": -math.inf,
         "best_epoch": -1,
+        "best_step": -1,
         "bad_epochs": 0,
         "history": [],
         "accum_loss": 0.0,
@@ -318,10 +321,57 @@ def train(
 
     live = _open_live(out_dir, cfg, state["history"]) if ctx.is_main else _NoCurves()
     valid_y = np.asarray(task.valid_labels)
+
+    def validation_round(epoch: int) -> bool:
+        """Validate, log one curve point, keep the best weights; True when patience has run out."""
+        if task.validate is not None:
+            model.eval()
+            with torch.no_grad():
+                summary = task.validate(model, device, batch_size, dtype)
+            if ctx.enabled:  # rank 0's summary decides for all
+                summary = distributed.broadcast_object(summary, device)
+        elif ctx.enabled:
+            probs = _gathered_probs(model, task, device, batch_size, dtype, ctx)
+            summary = classification_summary(valid_y, probs)
+        else:
+            probs = predict_probs(model, task.valid_items, task.collate, task.forward, device, batch_size, dtype)
+            summary = classification_summary(valid_y, probs)
+        model.train()
+        record = {
+            "epoch": epoch + 1,
+            "step": state["global_step"],
+            "train_loss": state["accum_loss"] / max(state["accum_weight"], 1),
+            **{f"valid_{k}": v for k, v in summary.items()},
+        }
+        state["history"].append(record)
+        live.log_epoch(record)
+        if task.validate is not None:
+            shown = "  ".join(f"valid_{k} {v:.4f}" for k, v in summary.items())
+        else:
+            shown = (
+                f"valid_loss {summary['loss']:.4f}  valid_f1 {summary['f1']:.4f}  "
+                f"valid_acc {summary['accuracy']:.4f}  valid_auc {summary['roc_auc']:.4f}"
+            )
+        progress.console.print(
+            f"{task.name} epoch {epoch + 1}: train_loss {record['train_loss']:.4f}  {shown}  "
+            f"(step {state['global_step']})"
+        )
+        state["accum_loss"] = state["accum_weight"] = 0.0
+        score = summary[task.score_key or cfg.early_stopping_metric]
+        if score > state["best_score"] or state["best_epoch"] < 0:  # NaN-safe: always keep one
+            state["best_score"], state["best_epoch"], state["bad_epochs"] = score, epoch + 1, 0
+            state["best_step"] = state["global_step"]
+            if ctx.is_main:
+                atomic_torch_save(model.state_dict(), best_path)
+        else:
+            state["bad_epochs"] += 1
+        return state["bad_epochs"] >= cfg.patience
+
     stopper = _StopSignal()
     trainable = [p for p in model.parameters() if p.requires_grad]
     pending_loss = 0.0  # this rank's train-loss sum since the last all-reduce (data parallel)
     loop_started = time.time()
+    patience_spent = False
     with stopper.installed(), make_progress() if ctx.is_main else _silent_progress() as progress:
         bar = progress.add_task(f"{task.name}", total=total_steps * cfg.grad_accum, info="")
         progress.update(bar, completed=state["epoch"] * batches_per_epoch + state["batch_in_epoch"])
@@ -408,53 +458,28 @@ def train(
                     interrupted.step, interrupted.loop_seconds = step - resumed_from, time.time() - loop_started
                     interrupted.global_step = step
                     raise interrupted
+                if (
+                    at_boundary
+                    and cfg.validate_every_steps
+                    and step % cfg.validate_every_steps == 0
+                    and not last_of_epoch  # the epoch's end validates anyway
+                    and not _budget_spent(task, state)  # ... and so does the end of the step budget
+                ):
+                    patience_spent = validation_round(epoch)
+                    save_checkpoint(ckpt_path)  # a resume continues after this round, never repeats it
+                    if patience_spent:
+                        break
                 if at_boundary and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     save_checkpoint(ckpt_path)
                 if at_boundary and _budget_spent(task, state):
                     break  # the step budget ends this epoch early: validate and stop
             # end of epoch: validate, log, early-stop
-            if task.validate is not None:
-                model.eval()
-                with torch.no_grad():
-                    summary = task.validate(model, device, batch_size, dtype)
-                if ctx.enabled:  # rank 0's summary decides for all
-                    summary = distributed.broadcast_object(summary, device)
-            elif ctx.enabled:
-                probs = _gathered_probs(model, task, device, batch_size, dtype, ctx)
-                summary = classification_summary(valid_y, probs)
-            else:
-                probs = predict_probs(model, task.valid_items, task.collate, task.forward, device, batch_size, dtype)
-                summary = classification_summary(valid_y, probs)
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": state["accum_loss"] / max(state["accum_weight"], 1),
-                **{f"valid_{k}": v for k, v in summary.items()},
-            }
-            state["history"].append(record)
-            live.log_epoch(record)
-            if task.validate is not None:
-                shown = "  ".join(f"valid_{k} {v:.4f}" for k, v in summary.items())
-            else:
-                shown = (
-                    f"valid_loss {summary['loss']:.4f}  valid_f1 {summary['f1']:.4f}  "
-                    f"valid_acc {summary['accuracy']:.4f}  valid_auc {summary['roc_auc']:.4f}"
-                )
-            progress.console.print(
-                f"{task.name} epoch {epoch + 1}: train_loss {record['train_loss']:.4f}  {shown}  "
-                f"(step {state['global_step']})"
-            )
-            state["accum_loss"] = state["accum_weight"] = 0.0
-            score = summary[task.score_key or cfg.early_stopping_metric]
-            if score > state["best_score"] or state["best_epoch"] < 0:  # NaN-safe: always keep one
-                state["best_score"], state["best_epoch"], state["bad_epochs"] = score, epoch + 1, 0
-                if ctx.is_main:
-                    atomic_torch_save(model.state_dict(), best_path)
-            else:
-                state["bad_epochs"] += 1
+            if not patience_spent:  # (spent: a round inside the epoch just validated and stopped it)
+                patience_spent = validation_round(epoch)
             state["epoch"] += 1
             state["batch_in_epoch"] = 0
             save_checkpoint(ckpt_path)
-            if state["bad_epochs"] >= cfg.patience or _budget_spent(task, state):
+            if patience_spent or _budget_spent(task, state):
                 break
     if ctx.is_main:
         model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
@@ -473,6 +498,7 @@ def train(
         wall_time_s=time.time() - started,
         device=str(device),
         resumed_from_step=resumed_from,
+        best_step=state.get("best_step", -1),
     )
 
 
@@ -553,7 +579,11 @@ class _CurveLog:
 
     def log_epoch(self, record: dict) -> None:
         for key, value in record.items():
-            if key != "epoch" and value is not None and not (isinstance(value, float) and math.isnan(value)):
+            if (
+                key not in ("epoch", "step")
+                and value is not None
+                and not (isinstance(value, float) and math.isnan(value))
+            ):
                 self.live.log_metric(key, value)
                 if self.tensorboard is not None:
                     self.tensorboard.add_scalar(key, value, record["epoch"])

@@ -149,10 +149,11 @@ def _pretrain(
     result = train(task, cfg, params.seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)
     loop_seconds = time.time() - loop_started
     tf.save(model, tokenizer, out_dir)
-    best = result.history[result.best_epoch - 1] if result.best_epoch > 0 else {}
+    best = next((h for h in result.history if h.get("step") == result.best_step), {})
     status = {
         "status": "pretrained",
         "best_epoch": result.best_epoch,
+        "best_step": result.best_step,
         "valid_loss": best.get("valid_loss"),
         "valid_perplexity": best.get("valid_perplexity"),
         "epochs_run": result.epochs_run,
