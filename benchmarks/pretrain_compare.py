@@ -1,9 +1,9 @@
-"""Test metrics with bootstrap CIs for two transformer runs, and McNemar between them.
+"""Test metrics with bootstrap CIs for two runs of one branch (transformer or GNN), and McNemar between them.
 
     python benchmarks/pretrain_compare.py scratch=/tmp/pt/scratch pretrained=/tmp/pt/finetuned \
         --json benchmarks/results/pretrain.json
 
-Each folder is a `streamguard train transformer --out DIR` output. The threshold
+Each folder is a `streamguard train transformer|gnn --out DIR` output. The threshold
 of each model is chosen on its valid predictions (fusion.threshold_rule, as
 `evaluate` does); metrics and CIs come from streamguard.evaluation, McNemar
 from evaluation/stats.py, on the same test functions.
