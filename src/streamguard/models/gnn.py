@@ -144,16 +144,15 @@ def init_token_embeddings(model: GNNClassifier, subtokens: Sequence[str], tokeni
     node-type embedding they are added to, so the pretrained geometry is kept but not drowned out.
     """
     table = model.token.weight
-    if embeddings.shape[1] != table.shape[1]:
-        raise ValueError(f"pretrained embeddings have width {embeddings.shape[1]}, the GNN's {table.shape[1]}")
+    learned = [(row, sub) for row, sub in enumerate(subtokens) if sub not in RESERVED_TOKENS]
+    # one tokenizer call for every form: ids[2k] is subtoken k as part of a word, ids[2k + 1] as a word
+    ids = tokenizer([form for _, sub in learned for form in (sub, " " + sub)], add_special_tokens=False)["input_ids"]
     rows, vectors = [], []
-    for row, sub in enumerate(subtokens):
-        if sub in RESERVED_TOKENS:
-            continue
-        forms = [ids for ids in tokenizer([sub, " " + sub], add_special_tokens=False)["input_ids"] if ids]
+    for k, (row, _) in enumerate(learned):
+        forms = [pieces for pieces in ids[2 * k : 2 * k + 2] if pieces]
         if forms:
             rows.append(row)
-            vectors.append(torch.stack([embeddings[ids].mean(dim=0) for ids in forms]).mean(dim=0))
+            vectors.append(torch.stack([embeddings[pieces].mean(dim=0) for pieces in forms]).mean(dim=0))
     if not rows:
         return 0
     stacked = torch.stack(vectors)

@@ -25,6 +25,7 @@ import os
 from typing import Any
 
 from streamguard.errors import StreamGuardError
+from streamguard.models.mlm import pretraining_wanted
 from streamguard.progress import console
 from streamguard.training.ranks import in_launched_group
 
@@ -100,9 +101,6 @@ def relaunch_stage(command: str, model: str, params: Any, argv: list[str]) -> in
     section = "pretrain" if command == "pretrain" else model
     if section not in ("transformer", "gnn", "pretrain"):
         return None  # the lexical model trains in one process
-    if section == "pretrain":
-        from streamguard.models.mlm import pretraining_wanted
-
-        if not pretraining_wanted(params):
-            return None  # the stage only writes its "skipped" marker
+    if section == "pretrain" and not pretraining_wanted(params):
+        return None  # the stage only writes its "skipped" marker
     return relaunch_if_asked(getattr(params, section).nproc_per_node, argv)

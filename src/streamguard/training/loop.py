@@ -498,7 +498,7 @@ def train(
         wall_time_s=time.time() - started,
         device=str(device),
         resumed_from_step=resumed_from,
-        best_step=state.get("best_step", -1),
+        best_step=state["best_step"],
     )
 
 

@@ -149,7 +149,7 @@ def _pretrain(
     result = train(task, cfg, params.seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)
     loop_seconds = time.time() - loop_started
     tf.save(model, tokenizer, out_dir)
-    best = next((h for h in result.history if h.get("step") == result.best_step), {})
+    best = next((h for h in result.history if h["step"] == result.best_step), {})
     status = {
         "status": "pretrained",
         "best_epoch": result.best_epoch,
