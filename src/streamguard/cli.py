@@ -37,6 +37,27 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     run_preprocess(_params(args), Path(args.raw), Path(args.out), collected=Path(args.collected))
 
 
+def cmd_generalize_corpus(args: argparse.Namespace) -> None:
+    from streamguard.data.generalization_corpus import run_generalize_corpus
+
+    run_generalize_corpus(_params(args), Path(args.mined), Path(args.out))
+
+
+def cmd_make_generalize_sample(args: argparse.Namespace) -> None:
+    from streamguard.data.sample import build_generalization_sample
+
+    provenance = build_generalization_sample(
+        Path(args.corpus), Path(args.report), Path(args.out), args.projects, args.pairs, args.benign, args.seed
+    )
+    print(f"wrote {provenance['records']} records to {args.out} (sha256 {provenance['sha256'][:12]}...)")
+
+
+def cmd_generalize(args: argparse.Namespace) -> None:
+    from streamguard.evaluation.generalization import run_generalize
+
+    run_generalize(_params(args), Path(args.corpus), Path(args.metrics), Path(args.details), Path(args.plots))
+
+
 def cmd_graphs(args: argparse.Namespace) -> None:
     from streamguard.graphs.build import run_graphs_stage
 
@@ -192,6 +213,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="data/processed/test.jsonl",
         help="the test split's records, for pair ids (paired metrics); skipped when absent",
     )
+    p = add(
+        "generalize-corpus",
+        cmd_generalize_corpus,
+        "the leave-project-out corpus: mined pairs, snapshots, PairVul, Devign",
+    )
+    p.add_argument("--mined", default="data/collected/git.jsonl", help="the git collector's pairs (corpus: build)")
+    p.add_argument("--out", default="data/generalize")
+    p = add("generalize", cmd_generalize, "leave-one-project-out evaluation against the length rule and random order")
+    p.add_argument("--corpus", default="data/generalize/corpus.jsonl")
+    p.add_argument("--metrics", default="metrics/generalization.json", help="headline figures (a DVC metric)")
+    p.add_argument("--details", default="metrics/generalization_details.json", help="per project, with CIs")
+    p.add_argument("--plots", default="metrics/generalization_plots")
     p = add("summary", cmd_summary, "print the last evaluation's results for a person (reads metrics/*.json)")
     p.add_argument("--metrics", default="metrics")
     p = add("collect", cmd_collect, "Phase 2: collect records from one source")
@@ -227,6 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/sample/devign_sample.jsonl.gz")
     p.add_argument("--size", type=int, default=1600)
     p.add_argument("--seed", type=int, default=20261121)
+    p = add("make-generalize-sample", cmd_make_generalize_sample, "draw the bundled leave-project-out sample")
+    p.add_argument("corpus", help="a built corpus.jsonl (generalize-corpus with generalize.corpus: build)")
+    p.add_argument("--report", required=True, help="that corpus's report.json (snapshot commits)")
+    p.add_argument("--projects", nargs="+", default=["jq", "libexif", "libssh2"])
+    p.add_argument("--pairs", type=int, default=100, help="mined pairs per project")
+    p.add_argument("--benign", type=int, default=250, help="benign snapshot functions per project")
+    p.add_argument("--out", default="data/sample/generalize_sample.jsonl.gz")
+    p.add_argument("--seed", type=int, default=20261206)
     p = add("sagemaker", cmd_sagemaker, "run the pipeline (or one `dvc exp run -S ...`) as a SageMaker training job")
     from streamguard.cloud.options import add_arguments as add_sagemaker_arguments
 

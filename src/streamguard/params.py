@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 import yaml
 
 from streamguard.errors import StreamGuardError
-from streamguard.models.names import BASE_MODELS
+from streamguard.models.names import BASE_MODELS, CORPUS_SOURCES, GENERALIZE_MODELS
 
 
 class ParamsError(StreamGuardError, ValueError):
@@ -466,6 +466,42 @@ class EvaluateParams:
 
 
 @dataclass
+class GeneralizeParams:
+    """Leave-one-project-out evaluation (streamguard.evaluation.generalization)."""
+
+    SECTION: ClassVar[str] = "generalize"
+
+    # sample: the bundled mined pairs + retro-scan snapshots of three repositories and the Devign
+    # sample; build: mine collect.git_repos (pairs + snapshots), plus PairVul and Devign when given
+    corpus: Literal["sample", "build"] = "sample"
+    pairvul_path: str | None = None
+    devign_path: str | None = None
+    devign_max_per_project: int = 0  # 0 = every Devign function
+    drop_cross_project_clones: bool = True
+    models: list[str] = field(default_factory=lambda: list(GENERALIZE_MODELS))
+    # project_balanced: each training project weighs the same, each class half of it
+    weighting: Literal["project_balanced", "records"] = "project_balanced"
+    # functions: a pair's two sides are labelled functions like any other; ranking: pairs train
+    # only the ranking of each vulnerable side above its fix (models/pair_ranking.py)
+    pair_training: Literal["functions", "ranking"] = "ranking"
+    pair_weight: float = 1.0  # ranking: the pairs' total weight, relative to the function rows'
+    # the corpus sources models train on (every source is still evaluated when held out)
+    train_sources: list[str] = field(default_factory=lambda: list(CORPUS_SOURCES))
+    # project-grouped cross-fitting folds inside the training projects: thresholds and the stacker
+    threshold_folds: int = 3
+
+    def __post_init__(self) -> None:
+        _at_least(self, devign_max_per_project=0, threshold_folds=2)
+        _positive(self, "pair_weight")
+        if not self.train_sources:
+            raise InvalidValue(self.SECTION, "train_sources", f"must name at least one of {', '.join(CORPUS_SOURCES)}")
+        _known(self, "train_sources", CORPUS_SOURCES, "sources")
+        if not self.models:
+            raise InvalidValue(self.SECTION, "models", f"must name at least one of {', '.join(GENERALIZE_MODELS)}")
+        _known(self, "models", GENERALIZE_MODELS, "models")
+
+
+@dataclass
 class CollectParams:
     """Phase 2 collection (streamguard.data.collectors); confidence mapping in noise.py."""
 
@@ -594,6 +630,7 @@ class Params:
     fusion: FusionParams = field(default_factory=FusionParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     collect: CollectParams = field(default_factory=CollectParams)
+    generalize: GeneralizeParams = field(default_factory=GeneralizeParams)
 
     def __post_init__(self) -> None:
         _between(self, "seed", 0, MAX_SEED, "[]")

@@ -34,6 +34,8 @@ class BootstrapInterval:
     high: np.ndarray
     # per output: how many resamples gave a defined (finite) value
     defined: np.ndarray
+    # per output, the statistic on every resample (NaN where undefined): for p-values
+    distribution: np.ndarray
 
 
 def check_bootstrap_settings(resamples: int, confidence_level: float) -> None:
@@ -94,4 +96,18 @@ def paired_percentile_bootstrap(
         low=bounds[..., 0],
         high=bounds[..., 1],
         defined=np.isfinite(distribution).sum(axis=-1),
+        distribution=distribution,
     )
+
+
+def bootstrap_p_value(differences: np.ndarray) -> float:
+    """Two-sided p-value of "the difference is 0" from a bootstrap distribution of differences.
+
+    Twice the smaller share of resamples on either side of 0 (at most 1); NaN
+    resamples are left out. With R resamples the smallest value is 2 / R.
+    """
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return float("nan")
+    return float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))

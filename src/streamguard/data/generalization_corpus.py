@@ -1,0 +1,263 @@
+"""The leave-project-out corpus: every labelled function, tagged by project and role.
+
+Roles (the record's `source`):
+- `git`: a mined vulnerable/fixed pair from a repository's security fixes
+  (the git collector's output, `pair` ids linking the sides);
+- `snapshot`: every function of a repository's tree at one commit before a set
+  of its fixes (the retro-scan set): vulnerable (1) when a later security fix
+  changed exactly this code (its text equals the fix's pre-fix side), benign (0)
+  when no later fix touched it; functions a later fix touched in another form
+  are left out, since their state at the snapshot is unknown;
+- `pairvul`: a Linux kernel CVE fix pair from PairVul (project `linux`);
+- `devign`: a Devign function (projects FFmpeg and qemu).
+
+The snapshot commit of a repository is the parent of its median fix commit by
+date, so half its mined fixes come after it. The same text in two projects
+(a vendored copy, a shared helper) is dropped from both, so no held-out
+project is ever scored on code a model trained on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streamguard.c_functions import extract_functions
+from streamguard.data.collectors.fix_pairs import is_c_file
+from streamguard.data.collectors.git_miner import is_vendored_or_test
+from streamguard.data.noise import code_text, length_rule
+from streamguard.data.records import Record, RecordError, link_pair, read_records, write_records
+from streamguard.errors import StreamGuardError
+from streamguard.params import Params
+
+SAMPLE_CORPUS = Path("data/sample/generalize_sample.jsonl.gz")
+SAMPLE_DEVIGN = Path("data/sample/devign_sample.jsonl.gz")
+
+
+class CorpusError(StreamGuardError, ValueError):
+    """An input of the leave-project-out corpus that cannot be used; the message says which and why."""
+
+
+@dataclass
+class SnapshotReport:
+    commit: str = ""
+    fixes_after: int = 0
+    files: int = 0
+    functions: int = 0
+    vulnerable: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        return {
+            "commit": self.commit,
+            "fixes_after": self.fixes_after,
+            "files": self.files,
+            "functions": self.functions,
+            "vulnerable": self.vulnerable,
+            "dropped": dict(sorted(self.dropped.items())),
+        }
+
+
+def _git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    done = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, check=False)
+    if done.returncode != 0:
+        reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise CorpusError(f"git {' '.join(args[:2])} in {repo} failed: {reason[-1] if reason else done.returncode}")
+    return done.stdout
+
+
+def _blobs(repo: Path, commit: str, paths: list[str]) -> dict[str, bytes]:
+    """The content of `paths` at `commit`, read in one `git cat-file --batch`."""
+    request = "".join(f"{commit}:{p}\n" for p in paths).encode()
+    out = _git(repo, "cat-file", "--batch", stdin=request)
+    contents: dict[str, bytes] = {}
+    pos = 0
+    for path in paths:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[1] != b"blob":
+            continue
+        size = int(header[2])
+        contents[path] = out[pos : pos + size]
+        pos += size + 1
+    return contents
+
+
+def _fix_origin_path(origin: str | None) -> str | None:
+    """print-x.c from the git collector's origin `REPO@SHA:print-x.c:LINE`."""
+    if not origin or "@" not in origin:
+        return None
+    parts = origin.rsplit("@", 1)[1].split(":")
+    return parts[1] if len(parts) >= 3 else None
+
+
+def _function_name(text: str) -> str | None:
+    found = extract_functions(text)
+    return found[0].name if found else None
+
+
+def snapshot_records(repo: Path, mined: list[Record], params: Params) -> tuple[list[Record], SnapshotReport]:
+    """The retro-scan set of one repository: its tree before the later half of its mined fixes."""
+    report = SnapshotReport()
+    fixes = sorted({r.commit for r in mined if r.target == 1 and r.commit})
+    if not fixes:
+        return [], report
+    dates = {}
+    for line in _git(repo, "log", "--format=%H %ct", "--no-walk=unsorted", *fixes).decode().split("\n"):
+        if line.strip():
+            sha, ts = line.split()
+            dates[sha] = int(ts)
+    median_fix = sorted(fixes, key=lambda sha: (dates.get(sha, 0), sha))[len(fixes) // 2]
+    snapshot = _git(repo, "rev-parse", f"{median_fix}^").decode().strip()
+    later = set(_git(repo, "rev-list", f"{snapshot}..HEAD").decode().split())
+    report.commit = snapshot
+    report.fixes_after = sum(sha in later for sha in fixes)
+    vulnerable_texts: set[str] = set()
+    touched: set[tuple[str | None, str | None]] = set()
+    for rec in mined:
+        if rec.target == 1 and rec.commit in later:
+            vulnerable_texts.add(code_text(rec.func))
+            touched.add((_fix_origin_path(rec.origin), _function_name(rec.func)))
+    listing = _git(repo, "ls-tree", "-r", "-z", "--name-only", snapshot).decode("utf-8", "replace").split("\0")
+    paths = [p for p in listing if p and is_c_file(p) and not is_vendored_or_test(p)]
+    report.files = len(paths)
+    records: list[Record] = []
+    seen: set[str] = set()
+    for path, blob in sorted(_blobs(repo, snapshot, paths).items()):
+        for fn in extract_functions(blob):
+            text = code_text(fn.text)
+            rule = length_rule(fn.text, params.collect)
+            if rule:
+                report.dropped[rule] += 1
+                continue
+            if text in seen:
+                report.dropped["duplicate"] += 1
+                continue
+            seen.add(text)
+            target = int(text in vulnerable_texts)
+            if not target and (path, fn.name) in touched:
+                report.dropped["changed_before_its_fix"] += 1  # state at the snapshot unknown
+                continue
+            report.functions += 1
+            report.vulnerable += target
+            records.append(
+                Record(
+                    func=fn.text,
+                    target=target,
+                    project=repo.resolve().name,
+                    source="snapshot",
+                    commit=snapshot,
+                    origin=f"{repo.resolve().name}@{snapshot[:12]}:{path}:{fn.start_line}",
+                )
+            )
+    return records, report
+
+
+def pairvul_records(path: Path) -> list[Record]:
+    """PairVul's kernel pairs as linked (vulnerable, fixed) records of project `linux`."""
+    records: list[Record] = []
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                obj = json.loads(line)
+                where = f"{path}:{line_no}"
+                try:
+                    vulnerable, fixed = str(obj["vulnerable"]), str(obj["fixed"])
+                except (KeyError, TypeError):
+                    raise CorpusError(f"{where}: a PairVul line needs `vulnerable` and `fixed` texts") from None
+                cwe = str(obj.get("cwe") or "").strip("[]'\" ") or None
+                common = {"project": "linux", "source": "pairvul", "cve": obj.get("cve_id"), "cwe": cwe}
+                pair = link_pair(
+                    Record(func=vulnerable, target=1, origin=f"{where}:vulnerable", **common),
+                    Record(func=fixed, target=0, origin=f"{where}:fixed", **common),
+                )
+                records.extend(pair)
+    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorpusError(
+            f"{path}: cannot read PairVul pairs ({exc}); set generalize.pairvul_path to pairvul.jsonl.gz"
+        ) from None
+    return records
+
+
+def devign_records(path: Path, max_per_project: int) -> list[Record]:
+    """Devign functions as records of their own project, the first max_per_project of each (0 = all)."""
+    taken: Counter = Counter()
+    records: list[Record] = []
+    try:
+        for rec in read_records(path, defaults={"source": "devign"}):
+            if max_per_project and taken[rec.project] >= max_per_project:
+                continue
+            taken[rec.project] += 1
+            rec.source = "devign"
+            rec.split = None
+            records.append(rec)
+    except RecordError as exc:
+        raise CorpusError(f"{exc}; set generalize.devign_path to Devign's JSONL") from None
+    return records
+
+
+def drop_cross_project_clones(records: list[Record]) -> tuple[list[Record], int]:
+    """Records whose normalised text occurs in more than one project go, in every project."""
+    projects_of: dict[str, set[str]] = defaultdict(set)
+    for rec in records:
+        projects_of[code_text(rec.func)].add(rec.project)
+    kept = [rec for rec in records if len(projects_of[code_text(rec.func)]) == 1]
+    return kept, len(records) - len(kept)
+
+
+def build_corpus(params: Params, mined_path: Path | None) -> tuple[list[Record], dict]:
+    """Every record of the corpus params ask for, and a report of where they came from."""
+    settings = params.generalize
+    report: dict = {"corpus": settings.corpus, "snapshots": {}}
+    records: list[Record] = []
+    if settings.corpus == "sample":
+        records += list(read_records(SAMPLE_CORPUS))
+        records += devign_records(SAMPLE_DEVIGN, settings.devign_max_per_project)
+    else:
+        mined = list(read_records(mined_path)) if mined_path and mined_path.exists() else []
+        by_project: dict[str, list[Record]] = defaultdict(list)
+        for rec in mined:
+            by_project[rec.project].append(rec)
+        records += mined
+        for i, repo_str in enumerate(params.collect.git_repos):
+            repo = Path(repo_str)
+            if not repo.is_dir():
+                raise CorpusError(f"collect.git_repos[{i}]: {repo} does not exist; clone the repository there")
+            snap, snap_report = snapshot_records(repo, by_project.get(repo.resolve().name, []), params)
+            records += snap
+            report["snapshots"][repo.resolve().name] = snap_report.as_dict()
+        if settings.pairvul_path:
+            records += pairvul_records(Path(settings.pairvul_path))
+        if settings.devign_path:
+            records += devign_records(Path(settings.devign_path), settings.devign_max_per_project)
+    if settings.drop_cross_project_clones:
+        records, report["cross_project_clones_dropped"] = drop_cross_project_clones(records)
+    counts: dict[str, dict[str, int]] = defaultdict(Counter)
+    for rec in records:
+        counts[rec.project][f"{rec.source}_{'vulnerable' if rec.target else 'benign'}"] += 1
+    report["projects"] = {p: dict(sorted(c.items())) for p, c in sorted(counts.items())}
+    report["records"] = len(records)
+    return records, report
+
+
+def run_generalize_corpus(params: Params, mined_path: Path | None, out_dir: Path) -> dict:
+    records, report = build_corpus(params, mined_path)
+    if len({r.project for r in records}) < 2:
+        raise CorpusError(
+            f"the leave-project-out corpus holds {len({r.project for r in records})} project(s); it needs at least 2 "
+            "(generalize.corpus: build needs collect.git_repos, generalize.pairvul_path or generalize.devign_path)"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_records(out_dir / "corpus.jsonl", records)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(f"generalize corpus: {len(records)} functions from {len(report['projects'])} projects -> {out_dir}")
+    for project, counts in report["projects"].items():
+        print(f"  {project}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return report

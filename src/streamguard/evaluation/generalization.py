@@ -1,0 +1,506 @@
+"""Leave-one-project-out generalization: how each model does on a project it never saw.
+
+For every project of the corpus (data/generalization_corpus.py), models are
+trained on all the other projects and score the held-out one. Every choice a
+model makes is made inside the training projects, never on the held-out one:
+the TF-IDF vocabulary, the metric scaler, the class weights, the decision
+threshold and the stacker all come from the training projects, the last two
+from project-grouped cross-fitting (each training project's predictions come
+from models that did not see it).
+
+The lexical model is TF-IDF + logistic regression over hashed token n-grams
+(the tokens of models/lexical.py), so the counts are computed once for the
+whole corpus and only the idf and the weights are learned per fold.
+
+Per held-out project, and pooled over all of them (each project scored by
+its own held-out models):
+- functions: ROC-AUC, PR-AUC, accuracy, F1, MCC of the project's vulnerable
+  functions against its other functions (the retro-scan snapshot of a mined
+  repository, Devign's labels, or PairVul's two sides), with bootstrap CIs;
+- pairs: pairwise accuracy (the vulnerable side scored above its fix), ties,
+  P-C and VD-S on the project's vulnerable/fixed pairs;
+- retro-scan (snapshots only): recall in the top 1 % and the top 50,
+  precision in the top 50, of functions a later security fix changed;
+- each model's ROC-AUC against the length rule: the paired bootstrap CI of
+  the difference and its p-value.
+The length rule (longer = more suspicious) and random order are computed the
+same way and reported beside every model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+from streamguard.data.noise import code_tokens
+from streamguard.data.records import read_records
+from streamguard.data.trim import trim_to_budget
+from streamguard.evaluation.bootstrap import bootstrap_p_value, paired_percentile_bootstrap
+from streamguard.evaluation.curves import roc_rows, write_csv
+from streamguard.evaluation.errors import EvaluationError
+from streamguard.evaluation.metrics import METRIC_NAMES, bootstrap_metrics, metric_rows
+from streamguard.evaluation.pairs import find_pairs, pair_metrics
+from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix
+from streamguard.models.lexical import TOKEN_PATTERN
+from streamguard.models.names import FUNCTION_SOURCES, PAIR_SOURCES, REFERENCE_RULES
+from streamguard.models.pair_ranking import fit_ranking
+from streamguard.params import Params
+
+HEADLINE = ("roc_auc", "pr_auc", "pairwise_accuracy", "tied", "retro_recall_top1pct")
+FUNCTION_METRICS = ("accuracy", "f1", "roc_auc", "pr_auc", "mcc")
+RETRO_METRICS = ("retro_recall_top1pct", "retro_recall_top50", "retro_precision_top50")
+TOP_K = 50
+# the lexical model hashes token n-grams into this many columns (collisions are rare at 2**18)
+HASHED_FEATURES = 2**18
+
+
+@dataclass(frozen=True)
+class Corpus:
+    texts: list[str]  # trimmed as preprocess trims
+    y: np.ndarray
+    project: np.ndarray
+    source: np.ndarray
+    pair: list[str | None]
+    metrics: np.ndarray  # code metrics, computed once
+    length: np.ndarray  # code tokens
+    counts: sparse.csr_matrix  # hashed token n-gram counts, computed once (no vocabulary to fit)
+
+
+def load_corpus(path: Path, params: Params) -> Corpus:
+    records = list(read_records(path))
+    if not records:
+        raise EvaluationError(f"{path} holds no records; run `streamguard generalize-corpus` first")
+    texts = [trim_to_budget(r.func, params.data.max_chars).text for r in records]
+    return Corpus(
+        texts=texts,
+        y=np.array([r.target for r in records], dtype=np.int8),
+        project=np.array([r.project for r in records]),
+        source=np.array([r.source for r in records]),
+        pair=[r.pair if r.source in PAIR_SOURCES else None for r in records],
+        metrics=metrics_matrix(texts),
+        length=np.array([code_tokens(r.func) for r in records], dtype=float),
+        counts=hashed_counts(texts, params),
+    )
+
+
+def hashed_counts(texts: list[str], params: Params) -> sparse.csr_matrix:
+    """Token n-gram counts of the lexical model, hashed: nothing is learned from any project here."""
+    vectorizer = HashingVectorizer(
+        token_pattern=TOKEN_PATTERN,
+        lowercase=False,
+        ngram_range=(1, params.lexical.ngram_max),
+        n_features=HASHED_FEATURES,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    )
+    return vectorizer.transform(texts).tocsr()
+
+
+def lexical_fit_predict(
+    corpus: Corpus,
+    fit_idx: np.ndarray,
+    score_idx: np.ndarray,
+    weights: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    params: Params,
+) -> np.ndarray:
+    """TF-IDF + logistic regression, the idf and weights learned on fit_idx only."""
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(corpus.counts[fit_idx])
+    # liblinear: fast and deterministic on a quarter million sparse columns, where lbfgs crawls
+    classifier = LogisticRegression(C=params.lexical.C, solver="liblinear", max_iter=1000, random_state=params.seed)
+    fit_ranking(classifier, tfidf.transform(corpus.counts[fit_idx]), corpus.y[fit_idx], weights, pairs)
+    return classifier.predict_proba(tfidf.transform(corpus.counts[score_idx]))[:, 1]
+
+
+def training_weights(project: np.ndarray, y: np.ndarray, rule: str) -> np.ndarray:
+    """project_balanced: every project weighs the same and each of its classes half of that (mean 1)."""
+    if rule == "records":
+        return np.ones(len(y))
+    weights = np.zeros(len(y))
+    groups = [(p, label) for p in np.unique(project) for label in (0, 1)]
+    present = [(p, label) for p, label in groups if np.any((project == p) & (y == label))]
+    for p, label in present:
+        mask = (project == p) & (y == label)
+        weights[mask] = len(y) / (len(present) * mask.sum())
+    return weights
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def length_score(length: np.ndarray) -> np.ndarray:
+    """The length rule as a probability-like score: monotone in the number of code tokens."""
+    return 1 - 1 / (1 + np.log1p(length))
+
+
+def _fit_predict(
+    corpus: Corpus, fit_idx: np.ndarray, score_idx: np.ndarray, models: list[str], params: Params
+) -> dict[str, np.ndarray]:
+    """Base models trained on fit_idx, scores for score_idx.
+
+    pair_training "functions": every record is a labelled function row.
+    "ranking": function sources are function rows, and pair sources enter only
+    as ranking pairs (pair_ranking.py), weighing pair_weight times the function rows.
+    """
+    y = corpus.y[fit_idx]
+    weights, pairs = training_rows(corpus, fit_idx, params)
+    out: dict[str, np.ndarray] = {}
+    if "lexical" in models or "lexical_metrics" in models:
+        out["lexical"] = lexical_fit_predict(corpus, fit_idx, score_idx, weights, pairs, params)
+    if "code_metrics" in models or "lexical_metrics" in models:
+        metrics_model = CodeMetricsModel(seed=params.seed).fit(corpus.metrics[fit_idx], y, weights, pairs)
+        out["code_metrics"] = metrics_model.predict_proba(corpus.metrics[score_idx])
+    return out
+
+
+def training_rows(
+    corpus: Corpus, fit_idx: np.ndarray, params: Params
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """Weights of the function rows of fit_idx, and (vulnerable, fixed, weight) ranking pairs (positions in fit_idx)."""
+    settings = params.generalize
+    y = corpus.y[fit_idx]
+    project = corpus.project[fit_idx]
+    if settings.pair_training == "functions":
+        return training_weights(project, y, settings.weighting), None
+    is_function = np.isin(corpus.source[fit_idx], FUNCTION_SOURCES)
+    weights = np.zeros(len(fit_idx))
+    if is_function.any():
+        weights[is_function] = training_weights(project[is_function], y[is_function], settings.weighting)
+    is_pair = np.isin(corpus.source[fit_idx], PAIR_SOURCES)
+    local = np.flatnonzero(is_pair)
+    found = find_pairs([corpus.pair[fit_idx[i]] for i in local], y[local])
+    vulnerable, fixed = local[found.vulnerable], local[found.fixed]
+    pair_project = project[vulnerable]
+    total = settings.pair_weight * max(float(weights.sum()), float(len(vulnerable)))
+    pair_weights = np.zeros(len(vulnerable))
+    projects = np.unique(pair_project)
+    for p in projects:
+        mask = pair_project == p
+        pair_weights[mask] = total / (len(projects) * mask.sum())
+    return weights, (vulnerable, fixed, pair_weights)
+
+
+@dataclass
+class HeldOut:
+    """One held-out project's scores (over its records) and the thresholds chosen without it."""
+
+    project: str
+    index: np.ndarray
+    scores: dict[str, np.ndarray]
+    thresholds: dict[str, float]
+    training_projects: list[str]
+
+
+def held_out_scores(corpus: Corpus, test_project: str, params: Params) -> HeldOut:
+    """Train on every other project, choose thresholds and the stacker by grouped cross-fitting there, score."""
+    settings = params.generalize
+    models = list(settings.models)
+    train = np.flatnonzero((corpus.project != test_project) & np.isin(corpus.source, settings.train_sources))
+    test = np.flatnonzero(corpus.project == test_project)
+    training_projects = sorted(set(corpus.project[train].tolist()))
+    folds = min(settings.threshold_folds, len(training_projects))
+    oof: dict[str, np.ndarray] = {}
+    if folds >= 2:
+        for inner_fit, inner_score in GroupKFold(n_splits=folds).split(train, groups=corpus.project[train]):
+            fold_scores = _fit_predict(corpus, train[inner_fit], train[inner_score], models, params)
+            for name, fold_score in fold_scores.items():
+                oof.setdefault(name, np.zeros(len(train)))[inner_score] = fold_score
+    scores = _fit_predict(corpus, train, test, models, params)
+    y_train = corpus.y[train]
+    if "lexical_metrics" in models:
+        if not oof:
+            raise EvaluationError(
+                f"holding out {test_project} leaves {len(training_projects)} training project; the lexical_metrics "
+                "stacker needs two to cross-fit on (drop lexical_metrics from generalize.models)"
+            )
+        stacker = LogisticRegression(max_iter=1000)
+        inputs = np.column_stack([_logit(oof["lexical"]), _logit(oof["code_metrics"])])
+        stacker.fit(inputs, y_train, sample_weight=training_weights(corpus.project[train], y_train, settings.weighting))
+        oof["lexical_metrics"] = stacker.predict_proba(inputs)[:, 1]
+        held = np.column_stack([_logit(scores["lexical"]), _logit(scores["code_metrics"])])
+        scores["lexical_metrics"] = stacker.predict_proba(held)[:, 1]
+    scores = {name: scores[name] for name in models}
+    rule = params.fusion.threshold_rule
+    thresholds = {name: choose_threshold(y_train, oof[name], rule) if name in oof else 0.5 for name in models}
+    scores["length"] = length_score(corpus.length[test])
+    thresholds["length"] = choose_threshold(y_train, length_score(corpus.length[train]), rule)
+    rng = np.random.default_rng([params.seed, len(test), sum(map(ord, test_project))])
+    scores["random"] = rng.random(len(test))
+    thresholds["random"] = 0.5
+    return HeldOut(test_project, test, scores, thresholds, training_projects)
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+
+def _ranked_hits(y: np.ndarray, score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """y sorted by descending score along the last axis (ties in a fixed random order)."""
+    order = np.lexsort((tiebreak, -score), axis=-1)
+    return np.take_along_axis(y, order, axis=-1)
+
+
+def retro_rows(y: np.ndarray, score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """recall in the top 1 %, recall in the top 50, precision in the top 50 (rows), along the last axis."""
+    n = y.shape[-1]
+    hits = _ranked_hits(y, score, tiebreak)
+    positives = y.sum(axis=-1).astype(float)
+    top1 = max(1, math.ceil(0.01 * n))
+    k = min(TOP_K, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall1 = np.where(positives > 0, hits[..., :top1].sum(axis=-1) / positives, np.nan)
+        recall50 = np.where(positives > 0, hits[..., :k].sum(axis=-1) / positives, np.nan)
+    precision50 = hits[..., :k].sum(axis=-1) / k
+    return np.stack([recall1, recall50, precision50])
+
+
+def _interval_dict(names: tuple[str, ...], point: np.ndarray, low: np.ndarray, high: np.ndarray) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for i, name in enumerate(names):
+        out[name] = float(point[i])
+        out[f"{name}_ci_low"] = float(low[i])
+        out[f"{name}_ci_high"] = float(high[i])
+    return out
+
+
+def _bootstrap_settings(params: Params) -> dict[str, Any]:
+    ev = params.evaluate
+    return {"resamples": ev.bootstrap_resamples, "confidence_level": ev.confidence_level, "seed": ev.seed}
+
+
+def function_level(y: np.ndarray, score: np.ndarray, threshold: float, params: Params) -> dict[str, float]:
+    if len(y) < 2 or y.min() == y.max():
+        return {"n_functions": float(len(y))}
+    full = bootstrap_metrics(y, score, threshold, **_bootstrap_settings(params))
+    out = {k: v for k, v in full.items() if k.split("_ci_")[0] in FUNCTION_METRICS}
+    out.update(n_functions=float(len(y)), n_vulnerable=float(y.sum()))
+    return out
+
+
+def retro_level(y: np.ndarray, score: np.ndarray, params: Params) -> dict[str, float]:
+    if len(y) < 2 or y.sum() == 0:
+        return {}
+    tiebreak = np.random.default_rng(params.seed).random(len(y))
+    point = retro_rows(y, score, tiebreak)
+    interval = paired_percentile_bootstrap((y, score, tiebreak), retro_rows, **_bootstrap_settings(params))
+    return _interval_dict(RETRO_METRICS, point, interval.low, interval.high)
+
+
+def versus_length(y: np.ndarray, score: np.ndarray, length: np.ndarray, params: Params) -> dict[str, float]:
+    """ROC-AUC(model) - ROC-AUC(length rule) on the same functions: paired bootstrap CI and p-value."""
+    if len(y) < 2 or y.min() == y.max():
+        return {}
+    row = METRIC_NAMES.index("roc_auc")
+
+    def difference(ys: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return metric_rows(ys, a, 0.5)[row] - metric_rows(ys, b, 0.5)[row]
+
+    point = float(difference(y, score, length))
+    interval = paired_percentile_bootstrap((y, score, length), difference, **_bootstrap_settings(params))
+    return {
+        "roc_auc_minus_length": point,
+        "ci_low": float(interval.low),
+        "ci_high": float(interval.high),
+        "p_value": bootstrap_p_value(interval.distribution),
+    }
+
+
+def evaluate_scores(
+    y: np.ndarray,
+    source: np.ndarray,
+    pair: list[str | None],
+    length: np.ndarray,
+    scores: dict[str, np.ndarray],
+    thresholds: dict[str, float],
+    params: Params,
+) -> dict[str, dict[str, float]]:
+    """Every model's function, pair and retro-scan figures on one set of held-out records."""
+    functions = np.isin(source, FUNCTION_SOURCES)
+    if not functions.any():  # a project known only by pairs (PairVul): its two sides are its functions
+        functions = np.isin(source, PAIR_SOURCES)
+    pair_mask = np.isin(source, PAIR_SOURCES)
+    pair_index = np.flatnonzero(pair_mask)
+    pairs = find_pairs([pair[i] for i in pair_index], y[pair_index])
+    snapshot = source == "snapshot"
+    result: dict[str, dict[str, float]] = {}
+    for name, score in scores.items():
+        row = function_level(y[functions], score[functions], thresholds[name], params)
+        if len(pairs) >= 2:
+            found = pair_metrics(
+                y[pair_index], score[pair_index], thresholds[name], pairs, **_bootstrap_settings(params)
+            )
+            row.update({k: v for k, v in found.items() if not k.startswith(("p_v", "p_b", "p_r"))})
+        row.update(retro_level(y[snapshot], score[snapshot], params))
+        if name != "length":
+            vs = versus_length(y[functions], score[functions], length_score(length[functions]), params)
+            row.update({f"vs_length_{k}" if k != "roc_auc_minus_length" else k: v for k, v in vs.items()})
+        result[name] = row
+    return result
+
+
+# --- the stage -----------------------------------------------------------------------------
+
+
+def eligible_projects(corpus: Corpus) -> list[str]:
+    """Projects with both labels: only those can be scored."""
+    return sorted(p for p in set(corpus.project.tolist()) if len(set(corpus.y[corpus.project == p].tolist())) == 2)
+
+
+def _summary_line(name: str, row: dict[str, float]) -> str:
+    parts = [name.ljust(16)]
+    for key in ("roc_auc", "pr_auc", "pairwise_accuracy", "retro_recall_top1pct"):
+        if key in row:
+            parts.append(f"{key} {row[key]:.3f} [{row[f'{key}_ci_low']:.3f}, {row[f'{key}_ci_high']:.3f}]")
+    if "vs_length_p_value" in row:
+        parts.append(f"vs length {row['roc_auc_minus_length']:+.3f} (p={row['vs_length_p_value']:.3g})")
+    return "  ".join(parts)
+
+
+def run_generalize(
+    params: Params,
+    corpus_path: Path,
+    metrics_path: Path,
+    details_path: Path,
+    plots_dir: Path,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    progress = progress or _say
+    started = time.perf_counter()
+    corpus = load_corpus(corpus_path, params)
+    progress(
+        f"generalize: {len(corpus.y)} functions, features and n-gram counts in {time.perf_counter() - started:.0f} s"
+    )
+    projects = eligible_projects(corpus)
+    if len(projects) < 2:
+        raise EvaluationError(
+            f"{corpus_path}: {len(projects)} project(s) with both labels; leave-project-out needs at least 2"
+        )
+    held: list[HeldOut] = []
+    per_project: dict[str, Any] = {}
+    for i, project in enumerate(projects, 1):
+        progress(
+            f"generalize: [{i}/{len(projects)}] holding out {project} ({(corpus.project == project).sum()} functions), "
+            f"{time.perf_counter() - started:.0f} s elapsed"
+        )
+        h = held_out_scores(corpus, project, params)
+        held.append(h)
+        idx = h.index
+        per_project[project] = {
+            "training_projects": h.training_projects,
+            "thresholds": h.thresholds,
+            "models": evaluate_scores(
+                corpus.y[idx],
+                corpus.source[idx],
+                [corpus.pair[j] for j in idx],
+                corpus.length[idx],
+                h.scores,
+                h.thresholds,
+                params,
+            ),
+        }
+    index = np.concatenate([h.index for h in held])
+    names = list(held[0].scores)
+    pooled_scores = {name: np.concatenate([h.scores[name] for h in held]) for name in names}
+    # pooled figures are threshold-free except accuracy/F1/MCC, which use each project's own threshold
+    pooled_decisions = {
+        name: np.concatenate([(h.scores[name] >= h.thresholds[name]).astype(float) for h in held]) for name in names
+    }
+    pooled = evaluate_scores(
+        corpus.y[index],
+        corpus.source[index],
+        [corpus.pair[j] for j in index],
+        corpus.length[index],
+        pooled_scores,
+        {name: 0.5 for name in names},
+        params,
+    )
+    for name in names:
+        for key in [k for k in pooled[name] if k.startswith("p_c")]:
+            del pooled[name][key]  # P-C needs one threshold; each project has its own
+        functions = np.isin(corpus.source[index], FUNCTION_SOURCES) | (corpus.project[index] == "linux")
+        decided = function_level(corpus.y[index][functions], pooled_decisions[name][functions], 0.5, params)
+        for key in ("accuracy", "f1", "mcc"):
+            for suffix in ("", "_ci_low", "_ci_high"):
+                if key + suffix in decided:
+                    pooled[name][key + suffix] = decided[key + suffix]
+        macro = [per_project[p]["models"][name].get("roc_auc") for p in projects]
+        pooled[name]["macro_roc_auc"] = float(np.nanmean([m for m in macro if m is not None]))
+        pairwise = [per_project[p]["models"][name].get("pairwise_accuracy") for p in projects]
+        pairwise = [x for x in pairwise if x is not None]
+        if pairwise:
+            pooled[name]["macro_pairwise_accuracy"] = float(np.mean(pairwise))
+    headline = {
+        name: {k: round(v, 4) for k, v in pooled[name].items() if k in HEADLINE and math.isfinite(v)} for name in names
+    }
+    headline_doc = {"projects": len(projects), **headline}
+    details = {
+        "projects": projects,
+        "pooled": pooled,
+        "per_project": per_project,
+        "reference_rules": list(REFERENCE_RULES),
+    }
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    metrics_path.write_text(json.dumps(headline_doc, indent=2, sort_keys=True) + "\n")
+    details_path.write_text(json.dumps(_finite(details), indent=2, sort_keys=True) + "\n")
+    _write_plots(plots_dir, corpus, index, pooled_scores, per_project, projects, names)
+    progress(f"generalize: leave-one-project-out over {len(projects)} projects (pooled, 95% CIs)")
+    for name in names:
+        progress("  " + _summary_line(name, pooled[name]))
+    return details
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)  # a line per project, also when stdout is a log file
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: undefined figures become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _write_plots(
+    plots_dir: Path,
+    corpus: Corpus,
+    index: np.ndarray,
+    pooled_scores: dict[str, np.ndarray],
+    per_project: dict[str, Any],
+    projects: list[str],
+    names: list[str],
+) -> None:
+    functions = np.isin(corpus.source[index], FUNCTION_SOURCES) | (corpus.project[index] == "linux")
+    y = corpus.y[index][functions]
+    for name in names:
+        write_csv(plots_dir / "roc" / f"{name}.csv", ("fpr", "tpr"), roc_rows(y, pooled_scores[name][functions]))
+    by_project = []
+    for project in projects:
+        for name in names:
+            row = per_project[project]["models"][name]
+            by_project.append(
+                {
+                    "project": project,
+                    "model": name,
+                    "roc_auc": row.get("roc_auc", ""),
+                    "pairwise_accuracy": row.get("pairwise_accuracy", ""),
+                }
+            )
+    write_csv(plots_dir / "by_project.csv", ("project", "model", "roc_auc", "pairwise_accuracy"), by_project)
