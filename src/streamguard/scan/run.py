@@ -26,6 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from streamguard.c_functions import C_SOURCE_SUFFIXES
 from streamguard.data.records import Record
 from streamguard.errors import StreamGuardError
 from streamguard.params import load_params
@@ -37,7 +38,6 @@ from streamguard.scan.model_source import ModelSource, from_folder, from_registr
 from streamguard.scan.sarif import build_sarif
 from streamguard.scan.scoring import batch_scorer, default_workers
 from streamguard.scan.walk import (
-    C_SOURCE_SUFFIXES,
     MAX_FILE_BYTES,
     BadFiles,
     SourceFile,

@@ -125,7 +125,13 @@ def result(finding: Finding, threshold: float) -> dict:
 
 def _notifications(bad: BadFiles, scan: dict) -> list[dict]:
     nothing = (
-        [{"level": "error", "descriptor": {"id": "SG-input/nothing-read"}, "message": {"text": scan["checked_nothing"]}}]
+        [
+            {
+                "level": "error",
+                "descriptor": {"id": "SG-input/nothing-read"},
+                "message": {"text": scan["checked_nothing"]},
+            }
+        ]
         if scan.get("checked_nothing")
         else []
     )

@@ -36,10 +36,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamguard.c_functions import C_SOURCE_SUFFIXES
 from streamguard.data.input_files import NotRegularFile, read_regular_file
 from streamguard.errors import StreamGuardError
 
-C_SOURCE_SUFFIXES = frozenset({".c", ".h", ".cc", ".cpp", ".cxx", ".hpp"})
 SKIPPED_DIRS = frozenset(
     {
         "vendor",
