@@ -90,3 +90,15 @@ def test_predict_names_an_unsupported_extension(tmp_path, capsys):
     assert cli(tmp_path, "predict", str(tmp_path / "x.py"), "--models", str(tmp_path / "models")) == 2
     err = capsys.readouterr().err
     assert "x.py: unsupported extension '.py'" in err and ".cpp" in err and "malformed JSON" not in err
+
+
+@pytest.mark.parametrize("model", ["gnn", "transformer"])
+def test_more_training_processes_than_the_machine_has_are_refused(tmp_path, capsys, model):
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    params = {model: {"nproc_per_node": 1000, "device": "cpu"}}
+    assert cli(tmp_path, "train", model, "--processed", str(tmp_path / "none"), params=params) == 2
+    err = capsys.readouterr().err
+    assert "nproc_per_node: 1000 training processes asked for" in err and "starting" not in err
+    assert (f"no GPU and {cores} CPU core(s)" in err) or "GPU(s)" in err
