@@ -102,3 +102,15 @@ def test_more_training_processes_than_the_machine_has_are_refused(tmp_path, caps
     err = capsys.readouterr().err
     assert "nproc_per_node: 1000 training processes asked for" in err and "starting" not in err
     assert (f"no GPU and {cores} CPU core(s)" in err) or "GPU(s)" in err
+
+
+@pytest.mark.parametrize("size, expected", [("1600", "holds only 50 records"), ("0", "1 or more"), ("-5", "1 or more")])
+def test_make_sample_refuses_a_size_the_input_cannot_give(tmp_path, capsys, size, expected):
+    source = tmp_path / "small.jsonl"
+    rows = [{"func": f"int f{i}(void) {{ return {i}; }}", "target": i % 2, "project": "p"} for i in range(50)]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "sample.jsonl.gz"
+    assert cli(tmp_path, "make-sample", str(source), "--out", str(out), "--size", size) == 2
+    err = capsys.readouterr().err
+    assert f"--size {size}: " in err and expected in err
+    assert not out.exists()
