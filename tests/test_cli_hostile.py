@@ -114,3 +114,72 @@ def test_make_sample_refuses_a_size_the_input_cannot_give(tmp_path, capsys, size
     err = capsys.readouterr().err
     assert f"--size {size}: " in err and expected in err
     assert not out.exists()
+
+
+JULIET_CASE = "CWE121_Stack_Based_Buffer_Overflow__char_type_overrun_memcpy_01"
+
+
+def test_a_pipe_in_the_juliet_folder_is_skipped_not_read(tmp_path, capsys):
+    import os
+
+    cases = tmp_path / "juliet" / "testcases" / "CWE121_Stack_Based_Buffer_Overflow" / "s01"
+    cases.mkdir(parents=True)
+    body = "{\n    char dest[10];\n    memset(dest, 'A', 10-1);\n    dest[10-1] = '\\0';\n    printLine(dest);\n}\n"
+    (cases / f"{JULIET_CASE}.c").write_text(
+        f"void {JULIET_CASE}_bad()\n{body.replace('10-1', '20')}\nvoid {JULIET_CASE}_good()\n{body}"
+    )
+    os.mkfifo(cases / "CWE121_Stack_Based_Buffer_Overflow__pipe_02.c")
+    params = {"collect": {"sources": ["juliet"], "juliet_path": str(tmp_path / "juliet")}}
+    with deadline(60):
+        assert cli(tmp_path, "collect", "juliet", "--out", str(tmp_path / "out"), params=params) == 0
+    report = json.loads((tmp_path / "out" / "juliet.report.json").read_text())
+    assert report["dropped"]["not_regular_file"] == 1 and report["functions_found"] == 2
+
+
+FIX_MESSAGE = "Fix buffer overflow in copy (CVE-2024-0001)"
+
+
+def _fix_history(repo: Path) -> Path:
+    """A repository whose fix commit is the parent of HEAD: a depth-2 clone holds the fix without its parent."""
+    from conftest import commit, git, init_repo
+
+    init_repo(repo)
+    before = "int copy(char *d, const char *s)\n{\n    strcpy(d, s);\n    return 0;\n}\n"
+    after = "int copy(char *d, const char *s)\n{\n    if (strlen(s) > 8)\n        return -1;\n    strcpy(d, s);\n    return 0;\n}\n"
+    for message, text in (("add copy", before), (FIX_MESSAGE, after), ("docs", after + "/* docs */\n")):
+        (repo / "copy.c").write_text(text)
+        commit(repo, message)
+    assert git(repo, "log", "--format=%s", "-1", "HEAD~1").strip() == FIX_MESSAGE
+    return repo
+
+
+def test_a_shallow_clone_is_mined_with_a_warning_and_says_so_in_the_report(tmp_path, capsys):
+    import subprocess
+
+    full = _fix_history(tmp_path / "full")
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "2", f"file://{full}", str(shallow)], check=True)
+    params = {"collect": {"sources": ["git"], "git_repos": [str(shallow)]}}
+    assert cli(tmp_path, "collect", "git", "--out", str(tmp_path / "out"), params=params) == 0
+    err = capsys.readouterr().err.replace("\n", "")
+    assert "is a shallow clone" in err and "git fetch --unshallow" in err
+    figures = json.loads((tmp_path / "out" / "git.report.json").read_text())["details"]["repos"][str(shallow)]
+    assert figures["shallow"] is True
+    assert figures["commits_dropped"] == {"shallow_boundary": 1}  # not taken for a root commit
+
+
+def test_a_git_bundle_is_cloned_and_mined_like_its_repository(tmp_path, capsys):
+    import subprocess
+
+    full = _fix_history(tmp_path / "full")
+    bundle = tmp_path / "full.bundle"
+    subprocess.run(["git", "-C", str(full), "bundle", "create", "-q", str(bundle), "HEAD", "main"], check=True)
+    reports = {}
+    for name, repo in (("repo", full), ("bundle", bundle)):
+        params = {"collect": {"sources": ["git"], "git_repos": [str(repo)]}}
+        assert cli(tmp_path, "collect", "git", "--out", str(tmp_path / name), params=params) == 0
+        reports[name] = json.loads((tmp_path / name / "git.report.json").read_text())
+        assert reports[name]["details"]["repos"][str(repo)]["shallow"] is False
+    assert reports["bundle"]["pairs_kept"] == reports["repo"]["pairs_kept"] == 1
+    records = (tmp_path / "bundle" / "git.jsonl").read_text()
+    assert f"{bundle}@" in records and '"project": "full"' in records

@@ -31,7 +31,6 @@ import json
 import os
 import subprocess
 import tarfile
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from streamguard.c_functions import extract_functions
+from streamguard.data.git_bundle import cloned_bundle
 from streamguard.data.input_files import NotRegularFile, read_regular_file
 from streamguard.data.records import duplicate_key, read_split
 from streamguard.errors import StreamGuardError
@@ -196,13 +196,13 @@ def _git_files(repo: Path, cfg: PretrainParams, skipped: Counter) -> Iterator[tu
 @contextmanager
 def _bundle_repo(bundle: Path) -> Iterator[Path]:
     """A bare clone of the bundle in a temporary folder (git objects only; no files are checked out)."""
-    with tempfile.TemporaryDirectory(prefix="pretrain-bundle-") as tmp:
-        done = subprocess.run(["git", "clone", "--bare", "--quiet", str(bundle), tmp], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise PretrainSourceError(
-                f"pretrain.sources: {bundle} is not a readable git bundle: {shorten(done.stderr.strip(), 200)}"
-            )
-        yield Path(tmp)
+    try:
+        with cloned_bundle(bundle, "pretrain.sources") as repo:
+            yield repo
+    except PretrainSourceError:
+        raise
+    except StreamGuardError as exc:
+        raise PretrainSourceError(str(exc)) from None
 
 
 def _hf_texts(dataset_id: str, text_field: str) -> Iterator[tuple[str, bytes]]:
