@@ -321,3 +321,19 @@ def test_a_tampered_model_file_is_named_not_a_traceback(tmp_path, trained, capsy
     captured = capsys.readouterr()
     assert f"{damaged}: cannot be loaded" in captured.err and "corrupt or tampered with" in captured.err
     assert "Traceback" not in captured.err and "unpickled code ran" not in captured.out + captured.err
+
+
+def test_a_model_that_scores_nan_stops_the_scan_instead_of_passing_it(tmp_path, trained, capsys):
+    """NaN compares below every bar: without a check the gate would pass and the report read 'no findings'."""
+    models = _tampered_models(tmp_path, trained)
+    arrays = dict(np.load(models / "lexical/weights.npz"))
+    arrays["coef"] = np.full_like(arrays["coef"], np.nan)
+    np.savez(models / "lexical/weights.npz", **arrays)
+    (tmp_path / "f.c").write_text(trained["high"][0] + "\n")
+    out = tmp_path / "out.json"
+    code = scan(trained, str(tmp_path / "f.c"), "--fail-on-findings", "--format", "json", "-o", str(out), models=models)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{models / 'lexical'}: scored 1 of 1 functions as not a number (first: f.c:1)" in err
+    assert "tampered" in err and "Traceback" not in err
+    assert not out.exists()

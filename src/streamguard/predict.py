@@ -116,6 +116,7 @@ class Scorer:
         from streamguard.models.fusion import load_stacker
 
         self.params = params
+        self.models_dir = models_dir
         self.stacker, self.fusion = load_stacker(models_dir / "fusion")
         self.models: list[str] = list(self.fusion["models"])
         self.threshold: float = self.fusion["threshold"]
@@ -147,6 +148,8 @@ class Scorer:
         for model in self.models:
             items = self._graphs(records) if model == "gnn" else records
             probs[model] = np.mean([m.predict(items) for m in self.members[model]], axis=0)
+        for model in self.models:
+            self._require_numbers(probs[model], records, self.models_dir / model)
         matrix = np.column_stack([probs[m] for m in self.models])
         features = None
         if self.fusion.get("features"):
@@ -154,6 +157,7 @@ class Scorer:
 
             features = np.array([function_features(r.func, self.fusion["features"]) for r in records])
         fused = self.stacker.predict_proba(matrix, features)
+        self._require_numbers(fused, records, self.models_dir / "fusion")
         return [
             {
                 "id": rec.id,
@@ -165,6 +169,17 @@ class Scorer:
             }
             for i, rec in enumerate(records)
         ]
+
+    @staticmethod
+    def _require_numbers(probs: np.ndarray, records: list[Record], folder: Path) -> None:
+        """A NaN compares below every threshold: scored as "not vulnerable" by a broken model. Stop instead."""
+        bad = np.flatnonzero(~np.isfinite(probs))
+        if bad.size:
+            raise StreamGuardError(
+                f"{folder}: scored {bad.size} of {len(records)} functions as not a number (first: "
+                f"{records[bad[0]].origin or records[bad[0]].id}); its files may be damaged or tampered with. "
+                "Restore the models (dvc pull, or dvc repro) and score again"
+            )
 
     def _graphs(self, records: list[Record]) -> list:
         from streamguard.graphs.build import graph_for_function, load_vocab

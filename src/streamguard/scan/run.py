@@ -285,8 +285,9 @@ def render(result: ScanResult, output_format: str, information_uri: str | None =
         return json.dumps(report, indent=2, allow_nan=False) + "\n"
     except ValueError:  # NaN or infinity: not JSON, and no reader of the report would accept it
         raise StreamGuardError(
-            f"the models at {result.model.models_dir} produced a probability that is not a number; "
-            "their files may be damaged or tampered with: restore them (dvc pull / dvc repro) and scan again"
+            f"the report would hold a value that is not a number (NaN or infinity: a threshold or probability from "
+            f"the models at {result.model.models_dir}); their files may be damaged or tampered with. Restore them "
+            "(dvc pull, or dvc repro) and scan again"
         ) from None
 
 
