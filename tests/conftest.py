@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -57,6 +61,74 @@ def git_repo(tmp_path):
 
 def needs_shared(path: Path = DEVIGN_FULL):
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not present (no ../shared in this clone)")
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo` with a fixed identity; its stdout."""
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        },
+    ).stdout
+
+
+def init_repo(repo: Path) -> Path:
+    repo.mkdir(parents=True, exist_ok=True)
+    git(repo, "init", "-q", "-b", "main")
+    return repo
+
+
+def commit(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, sample_records):
+    """A trained models folder (lexical + fusion), its params file, and two test functions: the highest and
+    lowest fused scores. Shared by every scan test module; treat it as read-only (copy it to tamper)."""
+    from test_oof_fusion import PARAMS, _pipeline
+
+    from streamguard.c_functions import extract_functions
+    from streamguard.data.records import read_split
+    from streamguard.evaluation.predictions import read_predictions
+
+    root = tmp_path_factory.mktemp("scan_models")
+    cwd = Path.cwd()
+    os.chdir(root)  # the train stage's scratch checkpoints go under the working directory
+    try:
+        _pipeline(root, sample_records)
+    finally:
+        os.chdir(cwd)
+    params_file = root / "params.yaml"
+    params_file.write_text(yaml.safe_dump(PARAMS))
+    fused = read_predictions(root / "models/fusion/predictions.jsonl", "fusion").splits["test"]
+    prob = dict(zip(fused.ids, fused.prob))
+    # functions the extractor cuts out of a file exactly as written (so the pipeline's probability applies)
+    clean = [
+        r
+        for r in read_split(root / "processed", "test")
+        if [f.text for f in extract_functions(r.func)] == [r.func] and len(r.func) < 1500
+    ]
+    clean.sort(key=lambda r: prob[r.id])
+    threshold = json.loads((root / "models/fusion/fusion.json").read_text())["threshold"]
+    low, high = clean[0], clean[-1]
+    assert prob[low.id] < threshold <= prob[high.id], "the planted functions must straddle the threshold"
+    return {
+        "models": root / "models",
+        "params": params_file,
+        "threshold": threshold,
+        "low": (low.func, prob[low.id]),
+        "high": (high.func, prob[high.id]),
+    }
 
 
 # the loopback S3 server fixture, for every cloud test (imported last: test_cloud_support reads REPO from here)

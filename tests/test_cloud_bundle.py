@@ -147,3 +147,46 @@ def test_dry_run_lists_exactly_what_ships(repo, tmp_path, monkeypatch, capsys, i
     assert f"source bundle: {listing['file_count']} files" in err
     assert ".aws/credentials" in err and "never shipped" in err
     assert ("--include-untracked ships them" in err) is not include_untracked
+
+
+# credential-shaped values, assembled at run time so this file itself never holds one
+AWS_KEY_ID = "AKIA" + "Q7RTX2MZ" * 2
+AWS_SECRET = "wJalr" + "Xk9Zq/Lm+7Rt" * 3
+SECRET_CONTENT = {
+    "aws key id": f"aws_access_key_id = {AWS_KEY_ID}\n",
+    "aws secret": f"export AWS_SECRET_ACCESS_KEY={AWS_SECRET}\n",
+    "private key": "-----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA\n",
+    "github token": "token: " + "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6" + "\n",
+    "slack token": "SLACK=" + "xoxb-" + "123456789012-abcdefABCDEF" + "\n",
+}
+
+
+def test_a_secret_access_key_in_the_tracked_dvc_config_stops_the_launch(repo, monkeypatch, capsys):
+    """`dvc remote modify storage secret_access_key ...` without --local writes the tracked .dvc/config."""
+    config = repo / ".dvc" / "config"
+    config.write_text(config.read_text() + f"    secret_access_key = {AWS_SECRET}\n")
+    git(repo, "commit", "-qam", "remote credentials (a slip)")
+    line = config.read_text().splitlines().index(f"    secret_access_key = {AWS_SECRET}") + 1
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.chdir(repo)
+    assert main(["sagemaker", "--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--dry-run"]) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert f".dvc/config:{line} (an AWS secret access key)" in err and "dvc remote modify --local" in err
+    assert AWS_SECRET not in err
+
+
+@pytest.mark.parametrize("kind", sorted(SECRET_CONTENT))
+@pytest.mark.parametrize("name", ["aws_keys.txt", ".env.example"])
+def test_credentials_in_a_file_that_would_ship_stop_the_launch_whatever_its_name(repo, kind, name):
+    (repo / name).write_text("# notes\n" + SECRET_CONTENT[kind])
+    assert name not in source_info(repo).files  # untracked and not asked for: not shipped, nothing to stop
+    with pytest.raises(StreamGuardError, match="credentials in files the SageMaker bundle would ship") as info:
+        source_info(repo, include_untracked=True)
+    assert f"{name}:2 (" in str(info.value)
+    assert not any(secret in str(info.value) for secret in (AWS_KEY_ID, AWS_SECRET, "ghp_", "xoxb-", "b3BlbnNz"))
+
+
+def test_aws_documented_example_keys_are_not_secrets(repo):
+    (repo / "docs.md").write_text("aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n")
+    git(repo, "add", "docs.md")
+    assert "docs.md" in source_info(repo).files

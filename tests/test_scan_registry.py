@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import REPO
 from test_cloud_support import git, set_dummy_aws
-from test_scan import _commit, _init, _scan, trained  # noqa: F401 - the fixture is used by name
+from test_scan import _commit, _init, _scan
 
 from streamguard.cli import main
 from streamguard.scan.model_source import PROVENANCE_FILE, parse_model_spec

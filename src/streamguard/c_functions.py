@@ -19,6 +19,7 @@ from tree_sitter import Node, Parser
 from streamguard.graphs.grammar import new_parser
 from streamguard.graphs.normalise import normalise_macros
 
+C_SOURCE_SUFFIXES = frozenset({".c", ".h", ".cc", ".cpp", ".cxx", ".hpp"})  # what `scan` and `predict` read as C/C++
 _local = threading.local()  # a Parser is not safe to share between threads
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from streamguard.c_functions import C_SOURCE_SUFFIXES
 from streamguard.data.input_files import read_bytes, require_file
 from streamguard.data.records import Record, read_records
 from streamguard.data.trim import trim_to_budget
@@ -26,17 +27,27 @@ from streamguard.params import Params, load_params
 if TYPE_CHECKING:
     from streamguard.graphs.vocab import Vocab
 
-C_SUFFIXES = {".c", ".h", ".cc", ".cpp"}
+RECORD_SUFFIXES = (".jsonl", ".jsonl.gz")
+# a model folder's weight files, each opened the safe way before the model loads from it
+WEIGHT_SUFFIXES = (".npz", ".pt", ".safetensors")
+
+
+def _inputs_help() -> str:
+    return (
+        f"pass C/C++ files ({' '.join(sorted(C_SOURCE_SUFFIXES))}) or JSONL record files ({' '.join(RECORD_SUFFIXES)})"
+    )
 
 
 def functions_from_inputs(paths: list[Path]) -> list[Record]:
+    from streamguard.c_functions import extract_functions
+
     records: list[Record] = []
     for path in paths:
         if not path.exists():
-            raise StreamGuardError(f"{path}: no such file; pass .c/.h files or .jsonl record files")
-        if path.suffix in C_SUFFIXES:
-            from streamguard.c_functions import extract_functions
-
+            raise StreamGuardError(f"{path}: no such file; {_inputs_help()}")
+        if path.suffix not in C_SOURCE_SUFFIXES and not path.name.endswith(RECORD_SUFFIXES):
+            raise StreamGuardError(f"{path}: unsupported extension {path.suffix or '(none)'!r}; {_inputs_help()}")
+        if path.suffix in C_SOURCE_SUFFIXES:
             for fn in extract_functions(read_bytes(require_file(path))):
                 records.append(
                     Record(
@@ -54,14 +65,58 @@ def functions_from_inputs(paths: list[Path]) -> list[Record]:
     return records
 
 
+def _tampered(path: Path, exc: BaseException) -> StreamGuardError:
+    text = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return StreamGuardError(
+        f"{path}: cannot be loaded ({type(exc).__name__}: {text}); the file may be corrupt or tampered with. "
+        "Nothing in it was run. Restore the models (dvc pull, or dvc repro) or fetch a registered version (--model)"
+    )
+
+
+def check_weight_files(folder: Path) -> None:
+    """Open every weight file of a model folder without running code from it; an error names the first damaged one."""
+    for path in sorted(p for p in folder.rglob("*") if p.name.endswith(WEIGHT_SUFFIXES) and p.is_file()):
+        try:
+            if path.suffix == ".npz":
+                with np.load(path, allow_pickle=False) as arrays:
+                    for key in arrays.files:
+                        arrays[key]  # an object array (a pickle) fails here
+            elif path.suffix == ".pt":
+                import torch
+
+                torch.load(path, map_location="cpu", weights_only=True)
+            else:
+                from safetensors import safe_open
+
+                with safe_open(str(path), "pt") as tensors:  # the header is checked against the file's length
+                    tensors.keys()
+        except Exception as exc:  # noqa: BLE001 - whatever a damaged file raises, the message names the file
+            raise _tampered(path, exc) from None
+
+
+def load_member(model: str, params: Params, folder: Path, graphs_dir: Path):
+    """One trained model from its folder; a damaged or tampered file is an error naming it, never a traceback."""
+    from streamguard.training.branches import load_branch
+
+    check_weight_files(folder)
+    try:
+        return load_branch(model, params, folder, graphs_dir)
+    except StreamGuardError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - files that open but do not fit the model (a missing array, a shape)
+        archives = sorted(folder.glob("*.npz"))
+        where = archives[0] if isinstance(exc, KeyError) and len(archives) == 1 else folder
+        raise _tampered(where, exc) from None
+
+
 class Scorer:
     """Every base model the fusion uses plus the stacker, loaded once to score many batches (`scan` streams)."""
 
     def __init__(self, models_dir: Path, graphs_dir: Path, params: Params):
         from streamguard.models.fusion import load_stacker
-        from streamguard.training.branches import load_branch
 
         self.params = params
+        self.models_dir = models_dir
         self.stacker, self.fusion = load_stacker(models_dir / "fusion")
         self.models: list[str] = list(self.fusion["models"])
         self.threshold: float = self.fusion["threshold"]
@@ -73,7 +128,7 @@ class Scorer:
                 raise StreamGuardError(f"{folder}: missing; run `dvc repro` (or `dvc pull`) to get the trained models")
             # a seed ensemble keeps one member per run_<r> folder; average them as training did
             runs = sorted(p for p in folder.glob("run_[0-9]*") if p.is_dir()) or [folder]
-            self.members[model] = [load_branch(model, params, m, graphs_dir) for m in runs]
+            self.members[model] = [load_member(model, params, m, graphs_dir) for m in runs]
         self._vocab: Vocab | None = None
 
     def score(self, records: list[Record]) -> list[dict]:
@@ -93,6 +148,8 @@ class Scorer:
         for model in self.models:
             items = self._graphs(records) if model == "gnn" else records
             probs[model] = np.mean([m.predict(items) for m in self.members[model]], axis=0)
+        for model in self.models:
+            self._require_numbers(probs[model], records, self.models_dir / model)
         matrix = np.column_stack([probs[m] for m in self.models])
         features = None
         if self.fusion.get("features"):
@@ -100,6 +157,7 @@ class Scorer:
 
             features = np.array([function_features(r.func, self.fusion["features"]) for r in records])
         fused = self.stacker.predict_proba(matrix, features)
+        self._require_numbers(fused, records, self.models_dir / "fusion")
         return [
             {
                 "id": rec.id,
@@ -111,6 +169,17 @@ class Scorer:
             }
             for i, rec in enumerate(records)
         ]
+
+    @staticmethod
+    def _require_numbers(probs: np.ndarray, records: list[Record], folder: Path) -> None:
+        """A NaN compares below every threshold: scored as "not vulnerable" by a broken model. Stop instead."""
+        bad = np.flatnonzero(~np.isfinite(probs))
+        if bad.size:
+            raise StreamGuardError(
+                f"{folder}: scored {bad.size} of {len(records)} functions as not a number (first: "
+                f"{records[bad[0]].origin or records[bad[0]].id}); its files may be damaged or tampered with. "
+                "Restore the models (dvc pull, or dvc repro) and score again"
+            )
 
     def _graphs(self, records: list[Record]) -> list:
         from streamguard.graphs.build import graph_for_function, load_vocab

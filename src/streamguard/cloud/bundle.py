@@ -13,6 +13,9 @@ Never shipped: ignored paths (.venv, DVC outputs), .dvc/cache, .dvc/config.local
 DVC keeps credentials), and untracked files that look like credentials (secret_paths.py).
 A tracked file that looks like credentials, or one anywhere in HEAD's history, stops the
 launch: the history ships whole, so leaving the file out of repo/ would not keep it home.
+So does a file about to ship whose content holds credentials, whatever its name
+(secret_content.py: AWS keys, private keys, tokens; a tracked .dvc/config with a
+secret_access_key included): the message names file and line, never the value.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamguard.cloud.secret_content import secrets_in_files
 from streamguard.cloud.secret_paths import is_secret_path
 from streamguard.errors import StreamGuardError
 
@@ -107,6 +111,23 @@ def _refuse_tracked_secrets(root: Path, tracked: list[str], commit: str | None) 
         )
 
 
+def _refuse_secret_content(root: Path, files: list[str]) -> None:
+    hits = secrets_in_files(root, files)
+    if hits:
+        dvc_config = any(h.path == ".dvc/config" for h in hits)
+        raise StreamGuardError(
+            f"{root}: credentials in files the SageMaker bundle would ship: {named([str(h) for h in hits])}. "
+            "Take them out of the file"
+            + (
+                " (DVC: `dvc remote modify --local storage secret_access_key ...` keeps them in the untracked "
+                ".dvc/config.local; remove them from .dvc/config)"
+                if dvc_config
+                else ""
+            )
+            + ", keep them out of git's history too, and rotate any key that was committed or pushed"
+        )
+
+
 def source_info(root: str | Path = ".", *, include_untracked: bool = False) -> SourceInfo:
     """What the bundle of `root` ships; raises StreamGuardError when git tracks something that looks secret."""
     root = Path(root)
@@ -119,6 +140,7 @@ def source_info(root: str | Path = ".", *, include_untracked: bool = False) -> S
     secrets = sorted(f for f in untracked if is_secret_path(f))
     plain_untracked = sorted(f for f in untracked if not is_secret_path(f))
     files = sorted({f for f in tracked if _shipped(root, f)} | (set(plain_untracked) if include_untracked else set()))
+    _refuse_secret_content(root, files)
     changed = _git(root, "status", "--porcelain", "--untracked-files=no")
     dirty = commit is None or bool(changed.stdout.strip()) or (include_untracked and bool(plain_untracked))
     return SourceInfo(

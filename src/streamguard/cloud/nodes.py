@@ -54,6 +54,27 @@ WRITTEN_FOR = ("ml.g5.12xlarge", "ml.g5.48xlarge", "ml.p4d.24xlarge", "ml.p5.48x
 # as SageMaker's torchrun driver: EFA for NCCL on these, and RDMA on the p4d/p5 families
 EFA_PREFIXES = ("ml.p4d.", "ml.p4de.", "ml.p5.", "ml.p5e.", "ml.p5en.", "ml.g5.48xlarge", "ml.g6.48xlarge")
 RDMA_PREFIXES = ("ml.p4d.", "ml.p4de.", "ml.p5.", "ml.p5e.", "ml.p5en.")
+# GPUs per instance of the SageMaker training instance types with GPUs (AWS's instance type pages);
+# a type not listed here is not checked, the ml.m*/ml.c*/ml.r*/ml.t* families have none
+INSTANCE_GPUS = {
+    **dict.fromkeys(("ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g4dn.4xlarge", "ml.g4dn.8xlarge"), 1),
+    "ml.g4dn.16xlarge": 1,
+    "ml.g4dn.12xlarge": 4,
+    **{f"ml.{family}.{size}": 1 for family in ("g5", "g6", "g6e") for size in ("xlarge", "2xlarge", "4xlarge")},
+    **{f"ml.{family}.{size}": 1 for family in ("g5", "g6", "g6e") for size in ("8xlarge", "16xlarge")},
+    **{f"ml.{family}.{size}": 4 for family in ("g5", "g6", "g6e") for size in ("12xlarge", "24xlarge")},
+    **{f"ml.{family}.48xlarge": 8 for family in ("g5", "g6", "g6e")},
+    "ml.p3.2xlarge": 1,
+    "ml.p3.8xlarge": 4,
+    "ml.p3.16xlarge": 8,
+    "ml.p3dn.24xlarge": 8,
+    "ml.p4d.24xlarge": 8,
+    "ml.p4de.24xlarge": 8,
+    "ml.p5.48xlarge": 8,
+    "ml.p5e.48xlarge": 8,
+    "ml.p5en.48xlarge": 8,
+}
+CPU_ONLY_PREFIXES = ("ml.m", "ml.c", "ml.r", "ml.t")
 DEFAULT_MASTER_ADDR = "algo-1"  # SageMaker names hosts algo-1..algo-N; the SDK's master is the first
 DEFAULT_MASTER_PORT = 7777  # SM_MASTER_PORT of the SDK's training environment
 
@@ -185,3 +206,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def instance_gpus(instance_type: str) -> int | None:
+    """GPUs of one instance of `instance_type`: 0 for CPU families, None for a type this table does not know."""
+    if instance_type in INSTANCE_GPUS:
+        return INSTANCE_GPUS[instance_type]
+    return 0 if instance_type.startswith(CPU_ONLY_PREFIXES) else None

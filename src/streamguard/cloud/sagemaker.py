@@ -356,6 +356,13 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
             raise StreamGuardError("--gpus-per-instance goes with --instance-count > 1 and one --stage")
         if o.gpus_per_instance < 1:
             raise StreamGuardError(f"--gpus-per-instance {o.gpus_per_instance}: must be at least 1")
+        gpus = nodes.instance_gpus(o.instance_type)
+        if gpus is not None and o.gpus_per_instance > gpus:
+            raise StreamGuardError(
+                f"--gpus-per-instance {o.gpus_per_instance}: {o.instance_type} has {gpus} GPU(s) per instance; "
+                + (f"give at most {gpus}, or pick " if gpus else "pick ")
+                + f"an instance type with more (e.g. {', '.join(nodes.WRITTEN_FOR)})"
+            )
     if o.volume_gb < 1:
         raise StreamGuardError("--volume-gb must be positive")
     image = _resolve_image(o.image, o.pytorch_version, region, o.instance_type)

@@ -18,7 +18,10 @@ function plus one per valid/test function. Every drop is counted by reason:
 - `too_short` / `too_long`: outside pretrain.min_chars..max_chars;
 - `not_sampled`: outside pretrain.sample_fraction (by text hash, so the same text is
   always in or out, whichever file holds it);
-- files larger than pretrain.max_file_bytes (generated tables) are skipped and counted.
+- files larger than pretrain.max_file_bytes (generated tables) are skipped and counted
+  (`file_too_large`), as are named pipes and devices in a folder (`not_regular_file`) and
+  files that are not text (`binary_file`: a NUL byte, or more than NOT_TEXT_SHARE of the
+  bytes not UTF-8; a Latin-1 comment here and there is still C).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import json
 import os
 import subprocess
 import tarfile
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -38,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from streamguard.c_functions import extract_functions
+from streamguard.data.git_bundle import cloned_bundle
+from streamguard.data.input_files import NotRegularFile, read_regular_file
 from streamguard.data.records import duplicate_key, read_split
 from streamguard.errors import StreamGuardError
 from streamguard.params import PretrainParams, shorten
@@ -46,6 +50,8 @@ from streamguard.progress import make_progress
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
 HF_PREFIX = "hf:"
 TRAIN_SPLIT = "train split"  # the source name of the default corpus
+NOT_TEXT_SHARE = 0.01  # more bytes than this share outside UTF-8 (or any NUL byte): the file is not source code
+FILE_DROPS = ("file_too_large", "not_regular_file", "binary_file")  # counted per file, not per function
 
 
 class PretrainSourceError(StreamGuardError):
@@ -113,12 +119,17 @@ def _folder_files(root: Path, cfg: PretrainParams, skipped: Counter) -> Iterator
         dirs.sort()  # a stable order: the same corpus from the same tree
         for name in sorted(files):
             path = Path(folder) / name
-            if not _wanted(name, cfg.extensions) or not path.is_file():
+            if not _wanted(name, cfg.extensions):
                 continue
-            if path.stat().st_size > cfg.max_file_bytes:
+            try:
+                data = read_regular_file(path, cfg.max_file_bytes)
+            except NotRegularFile:
+                skipped["not_regular_file"] += 1
+                continue
+            if len(data) > cfg.max_file_bytes:
                 skipped["file_too_large"] += 1
                 continue
-            yield str(path.relative_to(root)), path.read_bytes()
+            yield str(path.relative_to(root)), data
 
 
 def _tar_files(archive: Path, cfg: PretrainParams, skipped: Counter) -> Iterator[tuple[str, bytes]]:
@@ -185,13 +196,13 @@ def _git_files(repo: Path, cfg: PretrainParams, skipped: Counter) -> Iterator[tu
 @contextmanager
 def _bundle_repo(bundle: Path) -> Iterator[Path]:
     """A bare clone of the bundle in a temporary folder (git objects only; no files are checked out)."""
-    with tempfile.TemporaryDirectory(prefix="pretrain-bundle-") as tmp:
-        done = subprocess.run(["git", "clone", "--bare", "--quiet", str(bundle), tmp], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise PretrainSourceError(
-                f"pretrain.sources: {bundle} is not a readable git bundle: {shorten(done.stderr.strip(), 200)}"
-            )
-        yield Path(tmp)
+    try:
+        with cloned_bundle(bundle, "pretrain.sources") as repo:
+            yield repo
+    except PretrainSourceError:
+        raise
+    except StreamGuardError as exc:
+        raise PretrainSourceError(str(exc)) from None
 
 
 def _hf_texts(dataset_id: str, text_field: str) -> Iterator[tuple[str, bytes]]:
@@ -274,7 +285,7 @@ def build_corpus(cfg: PretrainParams, processed_dir: Path, corpus_file: Path) ->
                         report.stopped_at_max_functions = True
                         break
             report.files_read += per_source["files"]
-            report.drops.update({k: v for k, v in per_source.items() if k == "file_too_large"})
+            report.drops.update({k: v for k, v in per_source.items() if k in FILE_DROPS})
             if report.stopped_at_max_functions:
                 break
     partial.replace(corpus_file)
@@ -299,10 +310,21 @@ def _functions_of(
         def cut() -> Iterator[tuple[str, str]]:
             for name, data in files:
                 counts["files"] += 1
+                if not looks_like_text(data):
+                    counts["binary_file"] += 1
+                    continue
                 for fn in extract_functions(data):
                     yield f"{name}:{fn.start_line}", fn.text
 
         yield cut()
+
+
+def looks_like_text(data: bytes) -> bool:
+    """No NUL byte, and at most NOT_TEXT_SHARE of the bytes outside valid UTF-8."""
+    if b"\0" in data:
+        return False
+    invalid = data.decode("utf-8", "replace").count("\ufffd") - data.decode("utf-8", "ignore").count("\ufffd")
+    return invalid <= NOT_TEXT_SHARE * len(data)
 
 
 def in_sample(key: str, fraction: float) -> bool:

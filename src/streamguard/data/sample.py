@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from streamguard.data.records import Record, read_records, sha256_file, write_records
+from streamguard.errors import StreamGuardError
 
 
 def stratified_sample(records: list[Record], size: int, seed: int) -> list[Record]:
@@ -27,7 +28,14 @@ def stratified_sample(records: list[Record], size: int, seed: int) -> list[Recor
 
 
 def build_sample(source: Path, out: Path, size: int, seed: int) -> dict:
+    if size < 1:
+        raise StreamGuardError(f"--size {size}: give the number of records to draw (1 or more)")
     records = list(read_records(source, defaults={"source": "devign"}))
+    if size > len(records):
+        raise StreamGuardError(
+            f"--size {size}: {source} holds only {len(records)} records; a sample cannot be larger than its "
+            f"source. Give --size {len(records)} or less, or a larger file"
+        )
     chosen = stratified_sample(records, size, seed)
     write_records(out, chosen)
     counts: dict[str, int] = defaultdict(int)

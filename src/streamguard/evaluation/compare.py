@@ -32,6 +32,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from streamguard.data.input_files import decode_utf8, read_bytes
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.pairs import COMPARED_PAIR_METRICS, find_pairs, pair_difference
 from streamguard.evaluation.predictions import MODEL_NAMES
@@ -59,16 +60,20 @@ def _read_text(rev: str, repo: str) -> tuple[str, str]:
     """The predictions CSV of `rev` (a folder or a revision) and where it came from, for error messages."""
     folder_csv = Path(rev) / PREDICTIONS_FILE
     if folder_csv.is_file():
-        return folder_csv.read_text(encoding="utf-8"), str(folder_csv)
+        return decode_utf8(read_bytes(folder_csv), str(folder_csv)), str(folder_csv)
     import dvc.api
     from dvc.exceptions import DvcException
 
+    where = f"{rev}:{PREDICTIONS_PATH}"
     try:
-        with dvc.api.open(
-            PREDICTIONS_PATH, repo=repo, rev=None if rev == WORKSPACE else rev, encoding="utf-8"
-        ) as handle:
-            return handle.read(), f"{rev}:{PREDICTIONS_PATH}"
+        with dvc.api.open(PREDICTIONS_PATH, repo=repo, rev=None if rev == WORKSPACE else rev, mode="rb") as handle:
+            return decode_utf8(handle.read(), where), where
     except (DvcException, FileNotFoundError) as exc:
+        if Path(rev).is_dir():
+            raise EvaluationError(
+                f"{rev}: a folder without {PREDICTIONS_FILE} (and not a revision of {repo}); pass a folder "
+                f"`streamguard evaluate --metrics DIR` wrote, or a revision"
+            ) from None
         raise EvaluationError(
             f"revision {rev!r} of {repo}: cannot read {PREDICTIONS_PATH} ({exc}). Check the revision name "
             "(branch, commit, tag or `dvc exp show` name) and that the evaluate stage ran and its "
@@ -108,11 +113,10 @@ def parse_predictions_csv(text: str, where: str) -> RevisionPredictions:
         target[id_] = int(row[1])
         for m in models:
             predicted[m][id_] = int(row[column[f"{m}_pred"]])
-        if pairs:
-            if row[column["pair"]]:
-                pair[id_] = row[column["pair"]]
-            for m in prob:
-                prob[m][id_] = _probability(row[column[f"{m}_prob"]], f"{where}:{line}", f"{m}_prob")
+        for m in prob:  # checked whether or not pairs use them: a file with a bad one is not to be trusted
+            prob[m][id_] = _probability(row[column[f"{m}_prob"]], f"{where}:{line}", f"{m}_prob")
+        if pairs and row[column["pair"]]:
+            pair[id_] = row[column["pair"]]
     if not target:
         raise EvaluationError(f"{where}: no rows; re-run the evaluate stage")
     if not pairs:

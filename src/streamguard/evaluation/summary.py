@@ -43,7 +43,23 @@ def _read(path: Path) -> dict[str, Any]:
     data = decode_json(decode_utf8(read_bytes(require_file(path)), where), where, document=True)
     if not isinstance(data, dict):
         raise EvaluationError(f"{path}: expected a JSON object; re-run `streamguard evaluate`")
+    _require_numbers(data, path)
     return data
+
+
+def _require_numbers(value: Any, path: Path, key: str = "") -> None:
+    """Every value `evaluate` writes is a number (or null where a metric is undefined); an error names the key."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            _require_numbers(inner, path, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            _require_numbers(inner, path, f"{key}[{i}]")
+    elif value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise EvaluationError(
+            f"{path}: {key} is {str(value)[:60]!r}, not a number; the file was edited or damaged. "
+            "Re-run `streamguard evaluate` (or `dvc repro evaluate`)"
+        )
 
 
 def summary_verdicts(comparisons: dict[str, dict[str, Any]], level: float) -> list[Verdict]:

@@ -65,7 +65,14 @@ def changed_since(root: Path, rev: str) -> ChangedLines:
     """Lines changed in the working tree at `root` since `rev`, plus untracked files whole."""
     if rev.startswith("-"):
         raise StreamGuardError(f"--changed-since {rev!r}: a revision cannot start with '-'")
-    _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    try:
+        _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except StreamGuardError:
+        raise StreamGuardError(
+            f"--changed-since {rev}: no commit of that name in the git repository at {root} "
+            "(not a branch, tag or commit there); check the spelling, and in a shallow CI checkout fetch it first "
+            f"(git fetch origin {rev.removeprefix('origin/')}, or actions/checkout with fetch-depth: 0)"
+        ) from None
     diff = _git(root, "diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", rev, "--")
     ranges = parse_unified_diff(diff)
     for name in _git(root, "ls-files", "-z", "--others", "--exclude-standard").split("\0"):

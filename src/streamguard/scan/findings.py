@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from streamguard.data.records import normalise_whitespace
+from streamguard.scan.walk import printable
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,8 @@ class Finding:
 
     def to_dict(self) -> dict:
         return {
-            "file": self.uri,
-            "function": self.function,
+            "file": printable(self.uri),
+            "function": printable(self.function),
             "start_line": self.start_line,
             "end_line": self.end_line,
             "fused_probability": self.fused_probability,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from streamguard.c_functions import C_SOURCE_SUFFIXES
 from streamguard.data.records import Record
 from streamguard.errors import StreamGuardError
 from streamguard.params import load_params
@@ -34,7 +37,16 @@ from streamguard.scan.model_info import ModelInfo, describe_model, repository_ur
 from streamguard.scan.model_source import ModelSource, from_folder, from_registry
 from streamguard.scan.sarif import build_sarif
 from streamguard.scan.scoring import batch_scorer, default_workers
-from streamguard.scan.walk import MAX_FILE_BYTES, BadFiles, SourceFile, list_sources, read_source, scan_root
+from streamguard.scan.walk import (
+    MAX_FILE_BYTES,
+    BadFiles,
+    SourceFile,
+    git_root,
+    list_sources,
+    printable,
+    read_source,
+    scan_root,
+)
 
 FORMATS = ("table", "sarif", "json")
 TABLE_ROWS = 20  # the table's default length; --top changes it
@@ -135,14 +147,75 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _tracked_by_git(path: Path) -> bool:
+    repo = git_root(path.parent)
+    if repo is None:
+        return False
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "ls-files", "--error-unmatch", "--", str(path.relative_to(repo))],
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return False
+    return out.returncode == 0
+
+
+def _check_output(opts: ScanOptions) -> None:
+    """Refuse a report path that would overwrite what the scan reads: a scanned file, a C/C++ file or a tracked file."""
+    if opts.output == "-":
+        return
+    out = Path(opts.output).resolve()  # an existing symlink counts as the file it points at
+    for given in opts.paths:
+        tree = given.resolve()
+        inside = out.is_relative_to(tree) if given.is_dir() else out == tree
+        if inside and (not given.is_dir() or out.suffix in C_SOURCE_SUFFIXES or _tracked_by_git(out)):
+            raise StreamGuardError(
+                f"-o {opts.output}: that is a file the scan reads or a file in {given} under version control; "
+                "the report would overwrite it. Write the report to a new file (e.g. -o streamguard.sarif)"
+            )
+
+
+def _check_options(opts: ScanOptions) -> None:
+    """Options that would make the report empty, the gate unable to fire, or the output overwrite sources."""
+    if opts.output_format not in FORMATS:
+        raise StreamGuardError(f"--format {opts.output_format!r}: choose one of {', '.join(FORMATS)}")
+    if opts.top is not None and opts.top < 1:
+        raise StreamGuardError(f"--top {opts.top}: give 1 or more (the number of highest findings to report)")
+    p = opts.min_probability
+    if p is not None and not (math.isfinite(p) and 0.0 <= p <= 1.0):
+        raise StreamGuardError(
+            f"--min-probability {p}: a probability is a number from 0 to 1 (a bar above 1 could never be reached, "
+            "so --fail-on-findings would never fail); leave it out to use the fusion's threshold"
+        )
+    if opts.changed_since is not None and not opts.changed_since.strip():
+        raise StreamGuardError("--changed-since '': give a revision (a branch, tag or commit), or leave the flag out")
+    _check_output(opts)
+
+
 def run_scan(opts: ScanOptions) -> ScanResult:
     from streamguard.predict import Scorer
 
-    if opts.output_format not in FORMATS:
-        raise StreamGuardError(f"--format {opts.output_format!r}: choose one of {', '.join(FORMATS)}")
+    _check_options(opts)
     root = scan_root(opts.paths)
-    changes = changed_since(root, opts.changed_since) if opts.changed_since else None
-    sources = list_sources(opts.paths, root)
+    changes = None
+    if opts.changed_since is not None:
+        if git_root(root) != root:
+            raise StreamGuardError(
+                f"--changed-since {opts.changed_since}: {', '.join(map(str, opts.paths))} is not inside one git "
+                "repository, so there is nothing to diff against; scan without --changed-since, or scan a git checkout"
+            )
+        changes = changed_since(root, opts.changed_since)
+    bad = BadFiles()
+    sources = list_sources(opts.paths, root, bad)
+    if not sources:
+        skipped = f" ({bad.summary()})" if any(bad.counts.values()) else ""
+        raise StreamGuardError(
+            f"{', '.join(map(str, opts.paths))}: no C/C++ file to scan{skipped}; scan reads "
+            f"{' '.join(sorted(C_SOURCE_SUFFIXES))} files (vendored and build folders below the path are skipped). "
+            "Check the path"
+        )
     if changes is not None:
         sources = [s for s in sources if changes.touches_file(s.uri)]
     found = model_source(opts)
@@ -151,7 +224,7 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     model = describe_model(found.models_dir, scorer.models, scorer.threshold, found.params_file, found.origin)
     min_probability = scorer.threshold if opts.min_probability is None else opts.min_probability
 
-    bad, counts = BadFiles(), {"files_read": 0}
+    counts = {"files_read": 0}
     findings: list[Finding] = []
     scored = 0
     started, cpu_started = time.perf_counter(), _cpu_seconds()
@@ -171,7 +244,6 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     files_read = counts["files_read"]
     wall = time.perf_counter() - started
     stats = {
-        "root": str(root),
         "files_listed": len(sources),
         "files_read": files_read,
         "functions_scored": scored,
@@ -191,29 +263,32 @@ def run_scan(opts: ScanOptions) -> ScanResult:
         highlight=False,
     )
     exit_code = 1 if opts.fail_on_findings and findings else 0
+    if sources and not files_read:
+        stats["checked_nothing"] = f"none of the {len(sources)} C/C++ files could be read ({bad.summary()})"
+        exit_code = 2
     return ScanResult(top_findings(findings, opts.top), model, bad, stats, exit_code)
 
 
 def render(result: ScanResult, output_format: str, information_uri: str | None = None) -> str:
     if output_format == "sarif":
-        return (
-            json.dumps(build_sarif(result.findings, result.model, result.bad, result.stats, information_uri), indent=2)
-            + "\n"
-        )
-    if output_format == "json":
-        return (
-            json.dumps(
-                {
-                    "model": result.model.to_dict(),
-                    "scan": result.stats,
-                    "bad_files": {"counts": result.bad.counts, "examples": result.bad.examples},
-                    "findings": [f.to_dict() for f in result.findings],
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-    return _table(result)
+        report = build_sarif(result.findings, result.model, result.bad, result.stats, information_uri)
+    elif output_format == "json":
+        report = {
+            "model": result.model.to_dict(),
+            "scan": result.stats,
+            "bad_files": {"counts": result.bad.counts, "examples": result.bad.examples},
+            "findings": [f.to_dict() for f in result.findings],
+        }
+    else:
+        return _table(result)
+    try:
+        return json.dumps(report, indent=2, allow_nan=False) + "\n"
+    except ValueError:  # NaN or infinity: not JSON, and no reader of the report would accept it
+        raise StreamGuardError(
+            f"the report would hold a value that is not a number (NaN or infinity: a threshold or probability from "
+            f"the models at {result.model.models_dir}); their files may be damaged or tampered with. Restore them "
+            "(dvc pull, or dvc repro) and scan again"
+        ) from None
 
 
 def _table(result: ScanResult) -> str:
@@ -229,8 +304,8 @@ def _table(result: ScanResult) -> str:
         table.add_column(model, justify="right")
     for f in shown:
         table.add_row(
-            f"{f.uri}:{f.start_line}",
-            f.function,
+            f"{printable(f.uri)}:{f.start_line}",
+            printable(f.function),
             f"{f.fused_probability:.3f}",
             *(f"{f.probabilities[m]:.3f}" for m in result.model.models),
         )
@@ -239,16 +314,33 @@ def _table(result: ScanResult) -> str:
     return out.export_text()
 
 
+def write_report(text: str, output: str) -> None:
+    """`text` to stdout (`-`) or the file `output`; characters a file name smuggled in are escaped, never fatal."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if output == "-":
+        sys.stdout.write(text)
+        return
+    out = Path(output)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise StreamGuardError(
+            f"-o {output}: cannot write the report there ({exc.strerror or type(exc).__name__}); "
+            "give a path to a writable file"
+        ) from None
+
+
 def scan_command(opts: ScanOptions) -> int:
-    """`streamguard scan`: scan, write the report; the exit status is 1 for findings with --fail-on-findings."""
+    """`streamguard scan`: scan, write the report; exit 1 for findings with --fail-on-findings, 2 if nothing was read."""
     result = run_scan(opts)
     text = render(
         result, opts.output_format, repository_url(Path(opts.registry) if opts.model or opts.rev else opts.models_dir)
     )
-    if opts.output == "-":
-        sys.stdout.write(text)
-    else:
-        out = Path(opts.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+    write_report(text, opts.output)
+    if result.stats.get("checked_nothing"):
+        raise StreamGuardError(
+            f"{result.stats['checked_nothing']}: nothing was checked, so the report's silence means nothing. "
+            "See the report's bad_files for each file's reason"
+        )
     return result.exit_code

@@ -13,8 +13,13 @@ shows it to people):
 The rule carries the values for p at the fusion's threshold, the least a
 default finding scores; each result carries its own in `properties`.
 
-Locations are repo-relative URIs under `%SRCROOT%` with a region from the
-function's first to last line. `partialFingerprints["streamguardFunction/v1"]`
+Locations are URIs relative to the scan root (scan/walk.py) under
+`%SRCROOT%`, percent-encoded as RFC 3986 and SARIF §3.10 ask (every byte of
+the UTF-8 path but unreserved characters and `/`; a name's bytes that are not
+UTF-8 as themselves), with a region from the function's first to last line.
+Files the scan could not use are listed, by kind, in the invocation's
+`toolExecutionNotifications` and `properties.bad_files`; when no file could
+be read the invocation says `executionSuccessful: false`. `partialFingerprints["streamguardFunction/v1"]`
 is findings.function_fingerprint. `runAutomationDetails.id` is
 "streamguard/<model>": the registered version (detector@v0.1.0) when the
 models came from one, else the content version. GitHub reads the part up to
@@ -29,10 +34,12 @@ properties say how many were dropped.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from streamguard import __version__
 from streamguard.scan.findings import Finding, top_findings
 from streamguard.scan.model_info import ModelInfo
-from streamguard.scan.walk import BadFiles
+from streamguard.scan.walk import BadFiles, printable
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 RULE_ID = "SG001/vulnerable-function"
@@ -60,6 +67,11 @@ def level(p: float, threshold: float) -> str:
     return "error" if p >= 0.9 else "warning" if p >= threshold else "note"
 
 
+def artifact_uri(uri: str) -> str:
+    """A relative URI reference for a scan-root-relative path: its bytes percent-encoded but unreserved ones and /."""
+    return quote(uri.encode("utf-8", "surrogateescape"), safe="/")
+
+
 def rule(model: ModelInfo) -> dict:
     return {
         "id": RULE_ID,
@@ -82,22 +94,23 @@ def rule(model: ModelInfo) -> dict:
 def result(finding: Finding, threshold: float) -> dict:
     p = finding.fused_probability
     per_model = ", ".join(f"{m} {v:.3f}" for m, v in finding.probabilities.items())
+    name = printable(finding.function)
     return {
         "ruleId": RULE_ID,
         "ruleIndex": 0,
         "level": level(p, threshold),
         "rank": round(100 * p, 1),
         "message": {
-            "text": f"Function '{finding.function}' is likely vulnerable: fused probability {p:.3f} "
+            "text": f"Function '{name}' is likely vulnerable: fused probability {p:.3f} "
             f"(threshold {threshold:.3f}); {per_model}."
         },
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": finding.uri, "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": {"uri": artifact_uri(finding.uri), "uriBaseId": "%SRCROOT%"},
                     "region": {"startLine": finding.start_line, "endLine": finding.end_line},
                 },
-                "logicalLocations": [{"name": finding.function, "kind": "function"}],
+                "logicalLocations": [{"name": name, "kind": "function"}],
             }
         ],
         "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
@@ -110,8 +123,19 @@ def result(finding: Finding, threshold: float) -> dict:
     }
 
 
-def _notifications(bad: BadFiles) -> list[dict]:
-    return [
+def _notifications(bad: BadFiles, scan: dict) -> list[dict]:
+    nothing = (
+        [
+            {
+                "level": "error",
+                "descriptor": {"id": "SG-input/nothing-read"},
+                "message": {"text": scan["checked_nothing"]},
+            }
+        ]
+        if scan.get("checked_nothing")
+        else []
+    )
+    return nothing + [
         {
             "level": "warning",
             "descriptor": {"id": f"SG-input/{kind}"},
@@ -146,7 +170,12 @@ def build_sarif(
                 "tool": {"driver": driver},
                 "automationDetails": {"id": model.run_id},
                 "columnKind": "utf16CodeUnits",
-                "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": _notifications(bad)}],
+                "invocations": [
+                    {
+                        "executionSuccessful": not scan.get("checked_nothing"),
+                        "toolExecutionNotifications": _notifications(bad, scan),
+                    }
+                ],
                 "results": [result(f, model.threshold) for f in kept],
                 "properties": {
                     "model": model.to_dict(),

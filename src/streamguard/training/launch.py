@@ -31,12 +31,22 @@ from streamguard.training.ranks import in_launched_group
 
 
 def processes_wanted(nproc_per_node: int | str) -> int:
-    """`auto`: one process per visible GPU, 1 without one."""
-    if nproc_per_node != "auto":
-        return int(nproc_per_node)
+    """`auto`: one process per visible GPU, 1 without one. N: refused beyond this machine's GPUs (or, without
+    a GPU, its CPUs), which the N processes would share: one GPU each, or at least one core each."""
     import torch
 
-    return max(torch.cuda.device_count(), 1) if torch.cuda.is_available() else 1
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if nproc_per_node == "auto":
+        return max(gpus, 1)
+    wanted = int(nproc_per_node)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit, what = (gpus, f"{gpus} GPU(s)") if gpus else (cpus, f"no GPU and {cpus} CPU core(s)")
+    if wanted > max(limit, 1):
+        raise StreamGuardError(
+            f"nproc_per_node: {wanted} training processes asked for, but this machine has {what}; "
+            f"set it to at most {max(limit, 1)}, or to auto (one per GPU)"
+        )
+    return wanted
 
 
 def _env_positive(name: str, default: int, low: int = 1) -> int:

@@ -8,6 +8,10 @@ Rules for what real histories contain, each counted per repository in the
 report (details.repos.<repo>):
 - merge commits are skipped (no single parent to compare with; the fix is
   mined on its own branch), and so is the root commit;
+- a shallow clone is mined as far as it goes, with a warning and `shallow: true`
+  in its report: a commit at the shallow boundary has a parent the clone lacks,
+  so it is skipped as `shallow_boundary`, never taken for a root commit;
+- a `.bundle` file is cloned into a temporary folder and mined like its repository;
 - renamed files are followed (the vulnerable side keeps its old path);
 - a commit touching more than HUGE_COMMIT_C_FILES C files is a sweep
   (reformatting, relicensing, an API migration), not a fix: skipped;
@@ -27,6 +31,7 @@ import re
 import subprocess
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -34,7 +39,8 @@ from pathlib import Path, PurePosixPath
 from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
 from streamguard.data.collectors.fix_pairs import FunctionChanges, diff_functions, is_c_file, pair_records
-from streamguard.data.collectors.progress import parallel_map
+from streamguard.data.collectors.progress import console, parallel_map
+from streamguard.data.git_bundle import cloned_bundle, is_bundle
 from streamguard.data.noise import code_text, confidence_for
 
 # more C files than this in one commit is a sweep, not a security fix
@@ -97,8 +103,9 @@ class History:
 
     scanned: int = 0
     merges: int = 0
+    shallow: bool = False  # a shallow clone: history stops at its boundary commits
     fixes: list[FixCommit] = field(default_factory=list)
-    skipped: Counter = field(default_factory=Counter)  # matching commits not mined: merge, root
+    skipped: Counter = field(default_factory=Counter)  # matching commits not mined: merge, root, shallow boundary
 
 
 @dataclass
@@ -122,15 +129,23 @@ def collect_git(ctx: CollectContext) -> Collected:
     out = Collected()
     per_repo: dict[str, dict] = {}
     for i, repo_str in enumerate(collect.git_repos):
-        repo = Path(repo_str)
-        _check_repo(repo, f"collect.git_repos[{i}]")
-        started = time.perf_counter()
-        history = find_fix_commits(repo, patterns, collect.git_max_commits)
-        mined = parallel_map(partial(commit_pairs, repo), history.fixes, collect.workers, f"git: {repo.name}")
-        counts = RepoCounts()
-        for item in mined:
-            _add_records(out, repo, item, ctx, counts)
-        seconds = time.perf_counter() - started
+        repo, key = Path(repo_str), f"collect.git_repos[{i}]"
+        with cloned_bundle(repo, key) if is_bundle(repo) else nullcontext(repo) as clone:
+            _check_repo(clone, key, shown=repo)
+            started = time.perf_counter()
+            history = find_fix_commits(clone, patterns, collect.git_max_commits)
+            if history.shallow:
+                console.print(
+                    f"[yellow]warning:[/] {key}: {repo} is a shallow clone: only the {history.scanned} commits it "
+                    f"holds are mined, and {history.skipped['shallow_boundary']} matching commit(s) at its boundary "
+                    "have no parent in it. Mine the whole history: `git fetch --unshallow` in that clone",
+                    highlight=False,
+                )
+            mined = parallel_map(partial(commit_pairs, clone), history.fixes, collect.workers, f"git: {repo.name}")
+            counts = RepoCounts()
+            for item in mined:
+                _add_records(out, repo, item, ctx, counts)
+            seconds = time.perf_counter() - started
         per_repo[str(repo)] = counts.report(history, seconds)
         for rule_counts in (history.skipped, counts.commits_dropped, counts.files_dropped, counts.functions_dropped):
             out.dropped.update(rule_counts)
@@ -148,7 +163,8 @@ def find_fix_commits(repo: Path, patterns: list[re.Pattern[str]], max_commits: i
     args = ["log", "--format=%H%x1f%P%x1f%B%x1e"]
     if max_commits:
         args.append(f"--max-count={max_commits}")
-    history = History()
+    history = History(shallow=_git(repo, "rev-parse", "--is-shallow-repository").strip() == b"true")
+    boundary = _shallow_boundary(repo) if history.shallow else set()
     for entry in _git(repo, *args).decode("utf-8", "replace").split("\x1e"):
         entry = entry.strip("\n")
         if not entry:
@@ -161,11 +177,20 @@ def find_fix_commits(repo: Path, patterns: list[re.Pattern[str]], max_commits: i
             continue
         if len(parent_list) > 1:
             history.skipped["merge"] += 1  # no single parent to compare with
+        elif not parent_list and sha in boundary:
+            history.skipped["shallow_boundary"] += 1  # its parent exists, but not in this clone
         elif not parent_list:
             history.skipped["root_commit"] += 1  # nothing to compare with
         else:
             history.fixes.append(FixCommit(sha, parent_list[0], message.strip()))
     return history
+
+
+def _shallow_boundary(repo: Path) -> set[str]:
+    """The commits a shallow clone holds without their parents (git's `shallow` file)."""
+    shallow = Path(_git(repo, "rev-parse", "--git-path", "shallow").decode().strip())
+    shallow = shallow if shallow.is_absolute() else repo / shallow
+    return set(shallow.read_text().split()) if shallow.is_file() else set()
 
 
 def commit_pairs(repo: Path, commit: FixCommit) -> CommitPairs:
@@ -218,6 +243,7 @@ class RepoCounts:
 
     def report(self, history: History, seconds: float) -> dict:
         return {
+            "shallow": history.shallow,
             "commits_scanned": history.scanned,
             "merges_scanned": history.merges,
             "commits_matched": len(history.fixes) + sum(history.skipped.values()),
@@ -267,7 +293,7 @@ def _add_records(out: Collected, repo: Path, item: CommitPairs, ctx: CollectCont
                 pair_records(
                     pair,
                     source="git",
-                    project=repo.resolve().name,
+                    project=repo.resolve().name.removesuffix(".bundle"),
                     commit=commit.sha,
                     cwe=cwe,
                     cve=",".join(cves) or None,
@@ -282,19 +308,24 @@ def _add_records(out: Collected, repo: Path, item: CommitPairs, ctx: CollectCont
         counts.commits_dropped["no_changed_function"] += 1
 
 
-def _check_repo(repo: Path, key: str) -> None:
+def _check_repo(repo: Path, key: str, shown: Path) -> None:
+    """`repo` (the clone of `shown` when that is a bundle) is the top of a git repository with commits."""
     if not repo.is_dir():
-        raise CollectError(f"{key}: {repo} does not exist; clone the repository there or remove it from params.yaml")
+        kind = "is a file, neither a git clone nor a .bundle" if repo.exists() else "does not exist"
+        raise CollectError(
+            f"{key}: {shown} {kind}; list a git clone (or a `git bundle create` .bundle file), or remove it "
+            "from params.yaml"
+        )
     try:
         _git(repo, "rev-parse", "--verify", "HEAD")
         bare = _git(repo, "rev-parse", "--is-bare-repository").strip() == b"true"
         top = Path(_git(repo, "rev-parse", "--absolute-git-dir" if bare else "--show-toplevel").decode().strip())
     except CollectError as exc:
-        raise CollectError(f"{key}: {repo} is not a git repository with commits ({exc})") from None
+        raise CollectError(f"{key}: {shown} is not a git repository with commits ({exc})") from None
     if top.resolve() != repo.resolve():
         # git would mine the enclosing repository's whole history, not what was asked for
         raise CollectError(
-            f"{key}: {repo} is not the top of a git repository but a folder inside {top}; "
+            f"{key}: {shown} is not the top of a git repository but a folder inside {top}; "
             f"list {top} itself, or clone the repository you meant to mine"
         )
 

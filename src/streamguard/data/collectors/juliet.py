@@ -25,11 +25,12 @@ from pathlib import Path, PurePosixPath
 from streamguard.c_functions import extract_functions
 from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
-from streamguard.data.input_files import DAMAGED, damaged_message
+from streamguard.data.input_files import DAMAGED, NotRegularFile, damaged_message, read_regular_file
 from streamguard.data.noise import confidence_for
 from streamguard.data.records import Record, duplicate_key
 
 _CWE_FILE = re.compile(r"^CWE(\d+)_")
+MAX_CASE_FILE_BYTES = 10 * 1024 * 1024  # a Juliet case file is a few KB
 # the test-case prefix every public function carries: CWE121_..._rand_17 (+ a..e for multi-file)
 _CASE_PREFIX = re.compile(r"^CWE\d+_\w+?_\d+[a-e]?_")
 
@@ -49,13 +50,24 @@ def case_of(file_name: str) -> str:
     return re.sub(r"(?<=\d)[a-e]$", "", PurePosixPath(file_name).stem)
 
 
-def iter_case_files(path: Path) -> Iterator[tuple[str, str]]:
-    """(origin prefix, text) of every testcases/**/*.c, in name order."""
+def iter_case_files(path: Path, dropped: Counter | None = None) -> Iterator[tuple[str, str]]:
+    """(origin prefix, text) of every testcases/**/*.c, in name order; in a folder, pipes, devices and files
+    over MAX_CASE_FILE_BYTES are skipped (counted in `dropped`), never read."""
+    dropped = dropped if dropped is not None else Counter()
     if path.is_dir():
         for file in sorted(path.rglob("*.c")):
             rel = file.relative_to(path)
-            if "testcases" in rel.parts:
-                yield str(file), file.read_text(encoding="utf-8", errors="replace")
+            if "testcases" not in rel.parts:
+                continue
+            try:
+                data = read_regular_file(file, MAX_CASE_FILE_BYTES)
+            except NotRegularFile:
+                dropped["not_regular_file"] += 1
+                continue
+            if len(data) > MAX_CASE_FILE_BYTES:
+                dropped["file_too_large"] += 1
+                continue
+            yield str(file), data.decode("utf-8", errors="replace")
         return
     if not tarfile.is_tarfile(path):
         raise CollectError(f"collect.juliet_path: {path} is neither a directory nor a tar archive of the Juliet suite")
@@ -92,7 +104,7 @@ def collect_juliet(ctx: CollectContext) -> Collected:
     confidence = confidence_for("juliet", collect)
     out = Collected()
     files = 0
-    for origin, text in iter_case_files(path):
+    for origin, text in iter_case_files(path, out.dropped):
         match = _CWE_FILE.match(PurePosixPath(origin.split("!")[-1]).name)
         if not match:
             out.dropped["file_without_cwe"] += 1
