@@ -9,7 +9,8 @@
 # samples/s and peak GPU memory, and a 2-process DDP run when two or more GPUs are
 # visible, into benchmarks/results/gpu-<host>.md and .json (benchmarks/gpu_check.py).
 #
-# On a bare checkout it first runs `make install` (not counted in the 8 minutes). The lock
+# On a bare checkout it first runs `make install` (not counted in the 8 minutes), unless
+# GPU_CHECK_PYTHON names a Python that already holds a CUDA torch (an offline GPU image). The lock
 # installs the CPU build of torch; where a GPU is visible and torch has no CUDA, it swaps in
 # the CUDA build of the same version from TORCH_CUDA_INDEX (default: PyTorch's cu126 index;
 # needs the network). On a host without a GPU it says "no GPU" and exits 0.
@@ -20,11 +21,19 @@ BUDGET_S="${GPU_CHECK_BUDGET_S:-470}"  # the check's own budget; the hard stop i
 TORCH_CUDA_INDEX="${TORCH_CUDA_INDEX:-https://download.pytorch.org/whl/cu126}"
 say() { printf 'gpu.sh: %s\n' "$*" >&2; }
 
-if [ ! -x .venv/bin/python ] || [ ! -f .venv/.installed ]; then
-    say "no .venv here: make install"
-    make install
+# GPU_CHECK_PYTHON: a Python that already has a CUDA build of torch (an offline GPU image), used
+# with the checkout's src/ instead of a .venv; the other requirements must be importable by it.
+if [ -n "${GPU_CHECK_PYTHON:-}" ]; then
+    PY="$GPU_CHECK_PYTHON"
+    export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+    say "using $PY (torch $("$PY" -c 'import torch; print(torch.__version__)')) with src/ on PYTHONPATH"
+else
+    if [ ! -x .venv/bin/python ] || [ ! -f .venv/.installed ]; then
+        say "no .venv here: make install"
+        make install
+    fi
+    PY=.venv/bin/python
 fi
-PY=.venv/bin/python
 
 gpus=0
 if command -v nvidia-smi >/dev/null 2>&1; then

@@ -76,6 +76,9 @@ class Corpus:
     metrics: np.ndarray  # code metrics, computed once
     length: np.ndarray  # code tokens
     counts: sparse.csr_matrix  # hashed token n-gram counts, computed once (no vocabulary to fit)
+    # the records a project's function-level figures use: its function sources, or for a project
+    # known only by pairs (PairVul's kernel) both sides of its pairs
+    function_set: np.ndarray
 
 
 def load_corpus(path: Path, params: Params) -> Corpus:
@@ -92,7 +95,14 @@ def load_corpus(path: Path, params: Params) -> Corpus:
         metrics=metrics_matrix(texts),
         length=np.array([code_tokens(r.func) for r in records], dtype=float),
         counts=hashed_counts(texts, params),
+        function_set=function_set_mask(np.array([r.project for r in records]), np.array([r.source for r in records])),
     )
+
+
+def function_set_mask(project: np.ndarray, source: np.ndarray) -> np.ndarray:
+    is_function = np.isin(source, FUNCTION_SOURCES)
+    with_functions = set(project[is_function].tolist())
+    return is_function | (np.isin(source, PAIR_SOURCES) & ~np.isin(project, list(with_functions)))
 
 
 def hashed_counts(texts: list[str], params: Params) -> sparse.csr_matrix:
@@ -320,18 +330,16 @@ def versus_length(y: np.ndarray, score: np.ndarray, length: np.ndarray, params: 
 
 
 def evaluate_scores(
-    y: np.ndarray,
-    source: np.ndarray,
-    pair: list[str | None],
-    length: np.ndarray,
+    corpus: Corpus,
+    index: np.ndarray,
     scores: dict[str, np.ndarray],
     thresholds: dict[str, float],
     params: Params,
 ) -> dict[str, dict[str, float]]:
-    """Every model's function, pair and retro-scan figures on one set of held-out records."""
-    functions = np.isin(source, FUNCTION_SOURCES)
-    if not functions.any():  # a project known only by pairs (PairVul): its two sides are its functions
-        functions = np.isin(source, PAIR_SOURCES)
+    """Every model's function, pair and retro-scan figures on the held-out records `index` (scores align)."""
+    y, source, length = corpus.y[index], corpus.source[index], corpus.length[index]
+    pair = [corpus.pair[j] for j in index]
+    functions = corpus.function_set[index]
     pair_mask = np.isin(source, PAIR_SOURCES)
     pair_index = np.flatnonzero(pair_mask)
     pairs = find_pairs([pair[i] for i in pair_index], y[pair_index])
@@ -360,7 +368,7 @@ def eligible_projects(corpus: Corpus) -> list[str]:
     return sorted(p for p in set(corpus.project.tolist()) if len(set(corpus.y[corpus.project == p].tolist())) == 2)
 
 
-def _summary_line(name: str, row: dict[str, float]) -> str:
+def summary_line(name: str, row: dict[str, float]) -> str:
     parts = [name.ljust(16)]
     for key in ("roc_auc", "pr_auc", "pairwise_accuracy", "retro_recall_top1pct"):
         if key in row:
@@ -370,24 +378,42 @@ def _summary_line(name: str, row: dict[str, float]) -> str:
     return "  ".join(parts)
 
 
-def run_generalize(
-    params: Params,
-    corpus_path: Path,
-    metrics_path: Path,
-    details_path: Path,
-    plots_dir: Path,
-    progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    progress = progress or _say
+@dataclass
+class Generalization:
+    projects: list[str]
+    per_project: dict[str, Any]
+    pooled: dict[str, dict[str, float]]
+    pooled_index: np.ndarray
+    pooled_scores: dict[str, np.ndarray]
+
+    def headline(self) -> dict[str, Any]:
+        """One short row per model: the figures `dvc metrics show` prints."""
+        rows = {
+            name: {k: round(v, 4) for k, v in row.items() if k in HEADLINE and math.isfinite(v)}
+            for name, row in self.pooled.items()
+        }
+        return {"projects": len(self.projects), **rows}
+
+    def details(self) -> dict[str, Any]:
+        return _finite(
+            {
+                "projects": self.projects,
+                "pooled": self.pooled,
+                "per_project": self.per_project,
+                "reference_rules": list(REFERENCE_RULES),
+            }
+        )
+
+
+def leave_one_project_out(
+    corpus: Corpus, params: Params, progress: Callable[[str], None], where: str = "the corpus"
+) -> Generalization:
+    """Hold out each project with both labels in turn; score it and pool the held-out scores."""
     started = time.perf_counter()
-    corpus = load_corpus(corpus_path, params)
-    progress(
-        f"generalize: {len(corpus.y)} functions, features and n-gram counts in {time.perf_counter() - started:.0f} s"
-    )
     projects = eligible_projects(corpus)
     if len(projects) < 2:
         raise EvaluationError(
-            f"{corpus_path}: {len(projects)} project(s) with both labels; leave-project-out needs at least 2"
+            f"{where}: {len(projects)} project(s) with both labels; leave-project-out needs at least 2"
         )
     held: list[HeldOut] = []
     per_project: dict[str, Any] = {}
@@ -398,41 +424,22 @@ def run_generalize(
         )
         h = held_out_scores(corpus, project, params)
         held.append(h)
-        idx = h.index
         per_project[project] = {
             "training_projects": h.training_projects,
             "thresholds": h.thresholds,
-            "models": evaluate_scores(
-                corpus.y[idx],
-                corpus.source[idx],
-                [corpus.pair[j] for j in idx],
-                corpus.length[idx],
-                h.scores,
-                h.thresholds,
-                params,
-            ),
+            "models": evaluate_scores(corpus, h.index, h.scores, h.thresholds, params),
         }
     index = np.concatenate([h.index for h in held])
     names = list(held[0].scores)
     pooled_scores = {name: np.concatenate([h.scores[name] for h in held]) for name in names}
-    # pooled figures are threshold-free except accuracy/F1/MCC, which use each project's own threshold
-    pooled_decisions = {
-        name: np.concatenate([(h.scores[name] >= h.thresholds[name]).astype(float) for h in held]) for name in names
-    }
-    pooled = evaluate_scores(
-        corpus.y[index],
-        corpus.source[index],
-        [corpus.pair[j] for j in index],
-        corpus.length[index],
-        pooled_scores,
-        {name: 0.5 for name in names},
-        params,
-    )
+    pooled = evaluate_scores(corpus, index, pooled_scores, {name: 0.5 for name in names}, params)
+    functions = corpus.function_set[index]
     for name in names:
         for key in [k for k in pooled[name] if k.startswith("p_c")]:
             del pooled[name][key]  # P-C needs one threshold; each project has its own
-        functions = np.isin(corpus.source[index], FUNCTION_SOURCES) | (corpus.project[index] == "linux")
-        decided = function_level(corpus.y[index][functions], pooled_decisions[name][functions], 0.5, params)
+        # accuracy, F1 and MCC pool each project's decisions at its own threshold
+        decisions = np.concatenate([(h.scores[name] >= h.thresholds[name]).astype(float) for h in held])
+        decided = function_level(corpus.y[index][functions], decisions[functions], 0.5, params)
         for key in ("accuracy", "f1", "mcc"):
             for suffix in ("", "_ci_low", "_ci_high"):
                 if key + suffix in decided:
@@ -443,24 +450,33 @@ def run_generalize(
         pairwise = [x for x in pairwise if x is not None]
         if pairwise:
             pooled[name]["macro_pairwise_accuracy"] = float(np.mean(pairwise))
-    headline = {
-        name: {k: round(v, 4) for k, v in pooled[name].items() if k in HEADLINE and math.isfinite(v)} for name in names
-    }
-    headline_doc = {"projects": len(projects), **headline}
-    details = {
-        "projects": projects,
-        "pooled": pooled,
-        "per_project": per_project,
-        "reference_rules": list(REFERENCE_RULES),
-    }
+    return Generalization(projects, per_project, pooled, index, pooled_scores)
+
+
+def run_generalize(
+    params: Params,
+    corpus_path: Path,
+    metrics_path: Path,
+    details_path: Path,
+    plots_dir: Path,
+    progress: Callable[[str], None] | None = None,
+) -> Generalization:
+    progress = progress or _say
+    started = time.perf_counter()
+    corpus = load_corpus(corpus_path, params)
+    progress(
+        f"generalize: {len(corpus.y)} functions, features and n-gram counts in {time.perf_counter() - started:.0f} s"
+    )
+    result = leave_one_project_out(corpus, params, progress, where=str(corpus_path))
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(headline_doc, indent=2, sort_keys=True) + "\n")
-    details_path.write_text(json.dumps(_finite(details), indent=2, sort_keys=True) + "\n")
-    _write_plots(plots_dir, corpus, index, pooled_scores, per_project, projects, names)
-    progress(f"generalize: leave-one-project-out over {len(projects)} projects (pooled, 95% CIs)")
-    for name in names:
-        progress("  " + _summary_line(name, pooled[name]))
-    return details
+    metrics_path.write_text(json.dumps(result.headline(), indent=2, sort_keys=True) + "\n")
+    details_path.parent.mkdir(parents=True, exist_ok=True)
+    details_path.write_text(json.dumps(result.details(), indent=2, sort_keys=True) + "\n")
+    _write_plots(plots_dir, corpus, result)
+    progress(f"generalize: leave-one-project-out over {len(result.projects)} projects (pooled, 95% CIs)")
+    for name, row in result.pooled.items():
+        progress("  " + summary_line(name, row))
+    return result
 
 
 def _say(message: str) -> None:
@@ -478,29 +494,19 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _write_plots(
-    plots_dir: Path,
-    corpus: Corpus,
-    index: np.ndarray,
-    pooled_scores: dict[str, np.ndarray],
-    per_project: dict[str, Any],
-    projects: list[str],
-    names: list[str],
-) -> None:
-    functions = np.isin(corpus.source[index], FUNCTION_SOURCES) | (corpus.project[index] == "linux")
-    y = corpus.y[index][functions]
-    for name in names:
-        write_csv(plots_dir / "roc" / f"{name}.csv", ("fpr", "tpr"), roc_rows(y, pooled_scores[name][functions]))
-    by_project = []
-    for project in projects:
-        for name in names:
-            row = per_project[project]["models"][name]
-            by_project.append(
-                {
-                    "project": project,
-                    "model": name,
-                    "roc_auc": row.get("roc_auc", ""),
-                    "pairwise_accuracy": row.get("pairwise_accuracy", ""),
-                }
-            )
+def _write_plots(plots_dir: Path, corpus: Corpus, result: Generalization) -> None:
+    functions = corpus.function_set[result.pooled_index]
+    y = corpus.y[result.pooled_index][functions]
+    for name, scores in result.pooled_scores.items():
+        write_csv(plots_dir / "roc" / f"{name}.csv", ("fpr", "tpr"), roc_rows(y, scores[functions]))
+    by_project = [
+        {
+            "project": project,
+            "model": name,
+            "roc_auc": row.get("roc_auc", ""),
+            "pairwise_accuracy": row.get("pairwise_accuracy", ""),
+        }
+        for project in result.projects
+        for name, row in result.per_project[project]["models"].items()
+    ]
     write_csv(plots_dir / "by_project.csv", ("project", "model", "roc_auc", "pairwise_accuracy"), by_project)

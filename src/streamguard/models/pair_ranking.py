@@ -60,4 +60,5 @@ def fit_ranking(
     coef = classifier.coef_
     classifier.coef_ = coef[:, :-1]
     classifier.intercept_ = coef[:, -1].copy()
+    classifier.n_features_in_ = coef.shape[1] - 1  # it scores plain function rows from here on
     return classifier
