@@ -112,3 +112,15 @@ def _head(lines: list[str], costs: list[int], budget: int) -> str:
         out.append(line)
         used += c
     return "".join(out) or lines[0][:budget]
+
+
+def brace_depth(code: str) -> float:
+    """The deepest nesting of braces and parentheses."""
+    depth = deepest = 0
+    for ch in code:
+        if ch in "{(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "})":
+            depth = max(0, depth - 1)
+    return float(deepest)

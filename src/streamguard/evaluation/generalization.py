@@ -49,7 +49,7 @@ from streamguard.data.trim import trim_to_budget
 from streamguard.evaluation.bootstrap import bootstrap_p_value, paired_percentile_bootstrap
 from streamguard.evaluation.curves import roc_rows, write_csv
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.evaluation.metrics import METRIC_NAMES, bootstrap_metrics, metric_rows
+from streamguard.evaluation.metrics import bootstrap_metrics, roc_auc_rows
 from streamguard.evaluation.pairs import find_pairs, pair_metrics
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix
@@ -129,8 +129,10 @@ def lexical_fit_predict(
 ) -> np.ndarray:
     """TF-IDF + logistic regression, the idf and weights learned on fit_idx only."""
     tfidf = TfidfTransformer(sublinear_tf=True).fit(corpus.counts[fit_idx])
-    # liblinear: fast and deterministic on a quarter million sparse columns, where lbfgs crawls
-    classifier = LogisticRegression(C=params.lexical.C, solver="liblinear", max_iter=1000, random_state=params.seed)
+    # liblinear's dual: fast and deterministic with far more sparse columns than rows, where lbfgs crawls
+    classifier = LogisticRegression(
+        C=params.lexical.C, solver="liblinear", dual=True, max_iter=1000, random_state=params.seed
+    )
     fit_ranking(classifier, tfidf.transform(corpus.counts[fit_idx]), corpus.y[fit_idx], weights, pairs)
     return classifier.predict_proba(tfidf.transform(corpus.counts[score_idx]))[:, 1]
 
@@ -314,10 +316,9 @@ def versus_length(y: np.ndarray, score: np.ndarray, length: np.ndarray, params: 
     """ROC-AUC(model) - ROC-AUC(length rule) on the same functions: paired bootstrap CI and p-value."""
     if len(y) < 2 or y.min() == y.max():
         return {}
-    row = METRIC_NAMES.index("roc_auc")
 
     def difference(ys: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return metric_rows(ys, a, 0.5)[row] - metric_rows(ys, b, 0.5)[row]
+        return roc_auc_rows(ys, a) - roc_auc_rows(ys, b)
 
     point = float(difference(y, score, length))
     interval = paired_percentile_bootstrap((y, score, length), difference, **_bootstrap_settings(params))

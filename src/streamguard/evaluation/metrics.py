@@ -74,6 +74,13 @@ def _roc_auc(y: np.ndarray, prob: np.ndarray, pos: np.ndarray, neg: np.ndarray) 
     return _ratio(rank_sum - pos * (pos + 1) / 2, pos * neg, np.nan)
 
 
+def roc_auc_rows(y: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """ROC-AUC alone along the last axis (NaN where one class is missing): for paired tests of it."""
+    pos = y.sum(axis=-1).astype(float)
+    neg = y.shape[-1] - pos
+    return np.where((pos == 0) | (neg == 0), np.nan, _roc_auc(y, prob, pos, neg))
+
+
 def _average_precision(y: np.ndarray, prob: np.ndarray, pos: np.ndarray) -> np.ndarray:
     # AP = sum over distinct thresholds (descending) of (R_k - R_{k-1}) * P_k.
     # Each positive adds 1/pos to recall at the end of its tie group, so

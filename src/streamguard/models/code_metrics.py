@@ -2,7 +2,7 @@
 
 The metrics say how a function is built, not what it is called: size and
 complexity from lizard (lines of code, cyclomatic complexity, tokens,
-parameters, nesting depth), and counts of the constructs memory-safety bugs
+parameters) and the deepest brace/parenthesis nesting, and counts of the constructs memory-safety bugs
 live in (pointer dereferences, indexing, pointer arithmetic, casts, sizeof,
 allocation and release, dangerous library calls, comparisons and NULL
 checks). Each count enters twice: as log(1 + n), and per 100 tokens, so the
@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from streamguard.data.noise import strip_comments
-from streamguard.data.trim import DANGEROUS_CALL
+from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
 from streamguard.models.pair_ranking import fit_ranking
 
@@ -59,7 +59,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"per100_{name}" for name in _CONSTRUCTS),
     "ccn_per_nloc",
 )
-_LIZARD = lizard.FileAnalyzer(lizard.get_extensions(["nd"]))
+_LIZARD = lizard.FileAnalyzer(lizard.get_extensions([]))
 
 
 class CodeMetricsError(StreamGuardError, ValueError):
@@ -96,10 +96,16 @@ def _size_metrics(code: str) -> dict[str, float]:
             "ccn": float(fn.cyclomatic_complexity),
             "tokens": float(fn.token_count),
             "params": float(fn.parameter_count),
-            "nesting": float(getattr(fn, "max_nesting_depth", 0)),
+            "nesting": brace_depth(code),
         }
     lines = [line for line in code.splitlines() if line.strip()]
-    return {"nloc": float(len(lines)), "ccn": 1.0, "tokens": float(len(code.split())), "params": 0.0, "nesting": 0.0}
+    return {
+        "nloc": float(len(lines)),
+        "ccn": 1.0,
+        "tokens": float(len(code.split())),
+        "params": 0.0,
+        "nesting": brace_depth(code),
+    }
 
 
 @dataclass

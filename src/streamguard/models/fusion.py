@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from streamguard.data.trim import DANGEROUS_CALL
+from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import read_fusion_summary
 from streamguard.params import FusionParams
@@ -39,14 +39,7 @@ def function_features(func: str, names: list[str]) -> list[float]:
     if "length" in names:
         values["length"] = math.log1p(len(func)) / 10
     if "nesting" in names:
-        depth = deepest = 0
-        for ch in func:
-            if ch in "{(":
-                depth += 1
-                deepest = max(deepest, depth)
-            elif ch in "})":
-                depth = max(0, depth - 1)
-        values["nesting"] = deepest / 10
+        values["nesting"] = brace_depth(func) / 10
     if "dangerous_calls" in names:
         values["dangerous_calls"] = math.log1p(len(DANGEROUS_CALL.findall(func)))
     return [values[n] for n in names]
