@@ -483,7 +483,7 @@ class GeneralizeParams:
     weighting: Literal["project_balanced", "records"] = "project_balanced"
     # functions: a pair's two sides are labelled functions like any other; ranking: pairs train
     # only the ranking of each vulnerable side above its fix (models/pair_ranking.py)
-    pair_training: Literal["functions", "ranking"] = "ranking"
+    pair_training: Literal["functions", "ranking"] = "functions"
     pair_weight: float = 1.0  # ranking: the pairs' total weight, relative to the function rows'
     # the corpus sources models train on (every source is still evaluated when held out)
     train_sources: list[str] = field(default_factory=lambda: list(CORPUS_SOURCES))

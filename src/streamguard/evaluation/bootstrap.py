@@ -103,11 +103,13 @@ def paired_percentile_bootstrap(
 def bootstrap_p_value(differences: np.ndarray) -> float:
     """Two-sided p-value of "the difference is 0" from a bootstrap distribution of differences.
 
-    Twice the smaller share of resamples on either side of 0 (at most 1); NaN
-    resamples are left out. With R resamples the smallest value is 2 / R.
+    Twice the smaller share of resamples on either side of 0, each share counted
+    as (k + 1) / (R + 1) so that R resamples never claim p below 2 / (R + 1);
+    at most 1. NaN resamples are left out.
     """
     d = np.asarray(differences, dtype=float)
     d = d[np.isfinite(d)]
     if d.size == 0:
         return float("nan")
-    return float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
+    tail = min(int(np.sum(d <= 0)), int(np.sum(d >= 0)))
+    return float(min(1.0, 2 * (tail + 1) / (d.size + 1)))
