@@ -153,10 +153,14 @@ def test_the_held_out_project_never_reaches_a_model_choice(tmp_path, monkeypatch
 
 
 def test_retro_rows_count_hits_at_the_top():
-    y = np.array([1, 0, 0, 1] + [0] * 96)
+    y = np.zeros(100, dtype=int)
+    y[[0, 1, 60]] = 1
     score = np.linspace(1, 0, 100)  # ranks items in index order
     recall1, recall50, precision50 = retro_rows(y, score, np.zeros(100))
-    assert recall1 == 0.5 and recall50 == 1.0 and precision50 == 2 / 50
+    assert recall1 == 1 / 3  # the top 1 % of 100 is one function
+    assert recall50 == 2 / 3 and precision50 == 2 / 50
+    tied = retro_rows(y, np.zeros(100), np.linspace(1, 0, 100))  # all tied: the tie-break order decides
+    assert tied[0] == 0 and tied[2] == 1 / 50
 
 
 def test_generalize_stage_on_the_bundled_sample(tmp_path, monkeypatch):
