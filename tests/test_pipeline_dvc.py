@@ -7,20 +7,17 @@ pipeline (every stage, every fold) runs in a few minutes on 2 cores.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, sh
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 SMALL = {
     "data": {"limit": 400},
     "transformer": {
@@ -36,26 +33,6 @@ SMALL = {
     "lexical": {"max_features": 5000},
     "evaluate": {"bootstrap_resamples": 200},
 }
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}:{env['PATH']}"
-    env["DVC_NO_ANALYTICS"] = "1"
-    env.setdefault("GIT_AUTHOR_NAME", "test")
-    env.setdefault("GIT_AUTHOR_EMAIL", "test@example.com")
-    env.setdefault("GIT_COMMITTER_NAME", "test")
-    env.setdefault("GIT_COMMITTER_EMAIL", "test@example.com")
-    return env
-
-
-def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(args), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=1200)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
-    return proc
 
 
 def _merge(base: dict, over: dict) -> dict:
