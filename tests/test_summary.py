@@ -23,7 +23,7 @@ def _comparison(diff: float, low: float, high: float, p: float) -> dict:
 
 def _write(folder, test: dict, comparisons: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "test.json").write_text(json.dumps(test))
+    (folder / "test_details.json").write_text(json.dumps(test))
     (folder / "comparisons.json").write_text(json.dumps(comparisons))
 
 
@@ -69,4 +69,4 @@ def test_small_test_set_is_flagged_and_an_insignificant_win_is_not_called_one(tm
 def test_missing_metrics_is_an_error_saying_what_to_run(tmp_path, capsys):
     assert main(["summary", "--metrics", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
-    assert "test.json: not found" in err and "dvc repro" in err
+    assert "test_details.json: not found" in err and "dvc repro" in err

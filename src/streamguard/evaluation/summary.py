@@ -1,7 +1,7 @@
 """`streamguard summary`: the results of the last `evaluate`, for a person, from metrics/*.json.
 
-It recomputes nothing: it reads metrics/test.json and metrics/comparisons.json
-(what `dvc metrics show` reads) and prints one table, model x accuracy / F1 /
+It recomputes nothing: it reads metrics/test_details.json and metrics/comparisons.json
+(the evaluate stage's details beside the headline `dvc metrics show` reads) and prints one table, model x accuracy / F1 /
 ROC-AUC / MCC with their bootstrap CIs, the all-vulnerable reference F1 of this
 test set, the fusion's paired verdicts against each base model and each deep
 model's against the lexical baseline, in words (evaluation/verdicts.py), and the
@@ -24,6 +24,7 @@ from streamguard.evaluation.stats import COMPARED_METRICS
 from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
 from streamguard.models.names import BASE_MODELS
 
+DETAILS_FILE = "test_details.json"  # written by evaluation/report.py
 HEADLINE_METRICS = {"accuracy": "accuracy", "f1": "F1", "roc_auc": "ROC-AUC", "mcc": "MCC"}
 BASELINE = "lexical"
 
@@ -81,11 +82,11 @@ def comparison_verdicts(
 
 
 def print_summary(metrics_dir: Path, level: float, console: Console) -> None:
-    test = _read(metrics_dir / "test.json")
+    test = _read(metrics_dir / DETAILS_FILE)
     comparisons = _read(metrics_dir / "comparisons.json")
     models = {name: values for name, values in test.items() if isinstance(values, dict) and "accuracy" in values}
     if not models:
-        raise EvaluationError(f"{metrics_dir / 'test.json'}: holds no model's metrics; re-run `streamguard evaluate`")
+        raise EvaluationError(f"{metrics_dir / DETAILS_FILE}: holds no model's metrics; re-run `streamguard evaluate`")
     n, n_vuln = int(test.get("n_test", 0)), int(test.get("n_test_vulnerable", 0))
     table = Table(title=f"Test split: {n} functions, {n_vuln} vulnerable ({level_percent(level)} bootstrap CI)")
     table.add_column("model")
