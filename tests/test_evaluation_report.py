@@ -302,6 +302,7 @@ def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path):
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     Repo.init(str(tmp_path)).close()
+    shutil.copytree(REPO / ".dvc" / "plots", tmp_path / ".dvc" / "plots")  # the templates dvc.yaml names
 
     shown = json.loads(dvc("metrics", "show", "--json"))[""]["data"]  # "" = the workspace
     assert sorted(shown) == [f"metrics/test/{m}.json" for m in sorted(SKILL)]
