@@ -145,3 +145,17 @@ def test_forced_rerun_of_a_training_stage_leaves_the_tree_clean(tmp_path):
     sh(repo, "dvc", "repro", "-f")
     assert (repo / "models" / "m" / "timing.json").read_text() != first  # it did run again
     assert sh(repo, "git", "status", "--porcelain").stdout == ""
+
+
+@pytest.mark.slow
+def test_a_skipped_source_is_reported_once_without_dvc_empty_file_warnings(tmp_path):
+    collect = {
+        "cmd": "streamguard collect osv --out data/collected",  # no packages and no export: skipped
+        "deps": [MARKER],
+        "outs": ["data/collected/osv.jsonl", "data/collected/osv.report.json"],
+    }
+    repo = _dvc_repo(tmp_path, {"collect_osv": collect})
+    run = sh(repo, "dvc", "repro")
+    said = run.stdout + run.stderr
+    assert said.count("collect osv: skipped") == 1, said
+    assert "is empty" not in said, said
