@@ -94,7 +94,7 @@ def test_second_repro_is_up_to_date(pipeline_repo):
 def test_fusion_param_reruns_only_fusion_and_evaluate(pipeline_repo):
     out = sh(pipeline_repo, "dvc", "exp", "run", "-n", "fusion-c", "-S", "fusion.C=0.25").stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {"fusion", "evaluate"}, out
+    assert ran == {"validate_params", "fusion", "evaluate"}, out
     shown = sh(pipeline_repo, "dvc", "exp", "show", "--no-pager", "--md").stdout
     assert "fusion-c" in shown
     diff = sh(pipeline_repo, "dvc", "params", "diff", "main", "fusion-c", "--md").stdout
