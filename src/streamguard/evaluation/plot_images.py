@@ -28,6 +28,13 @@ def slug(plot_id: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", plot_id.lower()).strip("-") or "plot"
 
 
+def plot_title(plot_id: str, spec: dict[str, Any]) -> str:
+    """The plot's title (a string, or Vega-Lite's {"text": ...}); its id when it has none."""
+    title = spec.get("title")
+    text = title.get("text") if isinstance(title, dict) else title
+    return text if isinstance(text, str) and text else plot_id
+
+
 def filled_specs(revs: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Plot id -> filled Vega-Lite spec, and DVC's errors, from `dvc plots diff --json`."""
     proc = subprocess.run(["dvc", "plots", "diff", *revs, "--json"], capture_output=True, text=True)
@@ -68,7 +75,7 @@ def render(revs: list[str], out_dir: Path) -> list[str]:
         except ValueError as exc:  # vl-convert's error for a spec it cannot render
             errors.append(f"{plot_id}: {str(exc)[:300]}")
             continue
-        lines.append(f"![{plot_id}]({path.as_posix()})")
+        lines.append(f"![{plot_title(plot_id, spec)}]({path.as_posix()})")
     if errors:
         lines += ["", "Not drawn:", *(f"- {error}" for error in errors)]
     return lines
