@@ -62,8 +62,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# the PR report as Markdown on stdout, its plots as PNG in report_plots/ (scripts/report.sh):
+# make report [BASE=main] [TARGET=workspace] > report.md
 report: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/report.sh $(BASE)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/report.sh $(or $(BASE),main) $(or $(TARGET),workspace)
 
 clean:
 	rm -rf $(VENV) checkpoints

@@ -92,7 +92,7 @@ def run_config(args: argparse.Namespace, name: str, overrides: dict, processed: 
     started = time.time()
     if not (model_dir / "run_info.json").exists():  # a trained model is kept when only scoring failed
         subprocess.run(cmd, check=True, env=env)
-    train_s = json.loads((model_dir / "run_info.json").read_text())["wall_time_s"]
+    train_s = json.loads((model_dir / "timing.json").read_text())["wall_time_s"]
     pairs_json = run_dir / "pairs.json"
     started = time.time()
     subprocess.run(

@@ -44,6 +44,8 @@ def main() -> None:
         y, p = tst.target, tst.prob  # sorted by id
         metrics = bootstrap_metrics(y, p, threshold, ev.bootstrap_resamples, ev.confidence_level, ev.seed)
         info = json.loads((Path(folder) / "run_info.json").read_text())
+        timing_file = Path(folder) / "timing.json"  # wall time lives beside run_info (training/run_info.py)
+        info.update(json.loads(timing_file.read_text()) if timing_file.exists() else {})
         results["models"][name] = {
             "threshold": threshold,
             **{k: v for k, v in metrics.items() if k.split("_ci_")[0] in SHOWN},

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The PR report, locally or in CI: three Markdown sections comparing BASE with
-# the workspace (the results `dvc repro` / `dvc pull` left on disk):
-#   1. dvc metrics diff BASE --md          what changed in metrics/*.json
-#   2. dvc params diff BASE --md           which params changed
-#   3. streamguard compare BASE TARGET --md  paired tests (McNemar, bootstrap CIs) per model
+# The PR report, locally or in CI: Markdown comparing BASE with TARGET, most telling first:
+#   1. streamguard compare BASE TARGET --md   paired tests (McNemar, bootstrap CIs) per model
+#   2. dvc metrics diff BASE [TARGET] --md    the headline metrics (metrics/test/<model>.json)
+#   3. dvc params diff BASE [TARGET] --md     which params changed
+#   4. dvc plots diff BASE [TARGET]           every dvc.yaml plot, rendered offline to PNG
+#      (python -m streamguard.evaluation.plot_images) under $REPORT_PLOTS (default report_plots/)
 #
 # Usage: scripts/report.sh [BASE [TARGET]]    BASE defaults to main, TARGET to workspace
-# (any git revision or DVC experiment name works for both).
-# A section that fails shows its error in place; the exit status is then 1.
+# (the results `dvc repro` / `dvc pull` left on disk). Any git revision or DVC experiment
+# name works for both. A section that fails shows its error in place; the exit status is then 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 base="${1:-main}"
 target="${2:-workspace}"
+plots_dir="${REPORT_PLOTS:-report_plots}"
+# the dvc diff commands compare with the workspace when given one revision
+revs=("$base")
+if [ "$target" != workspace ]; then revs+=("$target"); fi
 # use the project's virtualenv when there is one (make install creates it)
 if [ -x .venv/bin/dvc ]; then PATH="$PWD/.venv/bin:$PATH"; fi
 
@@ -45,7 +50,8 @@ section() {  # section TITLE EMPTY_MESSAGE COMMAND...
 }
 
 printf '# StreamGuard report: `%s` → `%s`\n' "$base" "$target"
-section "Metrics" "No metric changed." dvc metrics diff "$base" --md
-section "Params" "No param changed." dvc params diff "$base" --md
 section "Paired tests on the test split" "No output." streamguard compare "$base" "$target" --md
+section "Headline metrics (test split)" "No metric changed." dvc metrics diff "${revs[@]}" --md
+section "Params" "No param changed." dvc params diff "${revs[@]}" --md
+section "Plots" "No plot to draw." python -m streamguard.evaluation.plot_images "${revs[@]}" --out "$plots_dir"
 exit "$status"

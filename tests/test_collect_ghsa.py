@@ -90,7 +90,7 @@ def test_no_token_is_skipped(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     report = run_collect("ghsa", collect_params(tmp_path, sources=["ghsa"]), tmp_path / "out")
     assert report["status"] == "skipped" and "GITHUB_TOKEN" in report["reason"]
-    assert (tmp_path / "out" / "ghsa.jsonl").read_text() == ""
+    assert list(read_records(tmp_path / "out" / "ghsa.jsonl")) == []
 
 
 def test_parse_advisory_accepts_reference_objects():

@@ -215,3 +215,29 @@ def test_real_subset(tmp_path):
     assert report["by_target"]["1"] > 2000 and report["by_target"]["0"] > report["by_target"]["1"]
     records = list(read_records(tmp_path / "out" / "juliet.jsonl"))
     assert len({r.dup_key for r in records}) == len(records)  # deduplicated
+
+
+def test_max_cases_keeps_whole_cases_the_same_ones_every_run(tmp_path):
+    suite = build_suite(tmp_path / "juliet")
+    full = run_collect("juliet", collect_params(tmp_path, juliet_path=str(suite)), tmp_path / "all")
+    runs = [
+        run_collect("juliet", collect_params(tmp_path, juliet_path=str(suite), juliet_max_cases=1), tmp_path / run)
+        for run in ("one", "again")
+    ]
+    kept = [{r.pair for r in read_records(tmp_path / run / "juliet.jsonl")} for run in ("one", "again")]
+    assert kept[0] == kept[1] and len(kept[0]) == 1  # one whole case, the same one each time
+    case = next(iter(kept[0]))
+    whole = [r for r in read_records(tmp_path / "all" / "juliet.jsonl") if r.pair == case]
+    assert len(list(read_records(tmp_path / "one" / "juliet.jsonl"))) == len(whole)
+    assert runs[0]["dropped"]["juliet_case_cap"] > 0 and full["records"] > len(whole)
+    assert runs[0]["details"]["cases"] == 2 and runs[0]["details"]["cases_kept"] == 1
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not JULIET_SUBSET.exists(), reason="../shared/datasets/juliet is absent")
+def test_capped_real_subset_spreads_over_the_cwes(tmp_path):
+    params = collect_params(tmp_path, juliet_path=str(JULIET_SUBSET), juliet_max_cases=100)
+    report = run_collect("juliet", params, tmp_path / "out")
+    assert report["details"]["cases_kept"] == 100
+    assert 100 <= report["records"] <= 600, report["records"]
+    assert len(report["by_cwe"]) >= 6, report["by_cwe"]  # hash order: not the first CWE's cases only

@@ -196,7 +196,7 @@ def test_no_key_and_no_feed_is_skipped_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.delenv("NVD_API_KEY", raising=False)
     report = run_collect("nvd", collect_params(tmp_path, sources=["nvd"]), tmp_path / "out")
     assert report["status"] == "skipped" and "NVD_API_KEY" in report["reason"]
-    assert (tmp_path / "out" / "nvd.jsonl").read_text() == ""
+    assert list(read_records(tmp_path / "out" / "nvd.jsonl")) == []
     assert json.loads((tmp_path / "out" / "nvd.report.json").read_text())["status"] == "skipped"
 
 

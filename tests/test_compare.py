@@ -11,7 +11,6 @@ that are not multiples of 3 (13).
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -183,35 +182,3 @@ def test_labels_that_differ_between_revisions_are_refused():
 def test_malformed_predictions_csv(text, message):
     with pytest.raises(EvaluationError, match=message):
         parse_predictions_csv(text, "rev:metrics/test_predictions.csv")
-
-
-@pytest.mark.slow
-def test_report_script_prints_the_three_markdown_sections(repo, tmp_path):
-    script = Path(__file__).resolve().parents[1] / "scripts" / "report.sh"
-    (repo / "scripts").mkdir(exist_ok=True)
-    (repo / "scripts" / "report.sh").write_bytes(script.read_bytes())
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(["bash", "scripts/report.sh", "HEAD~1"], cwd=repo, capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
-    assert out.startswith("# StreamGuard report: `HEAD~1` → `workspace`")
-    assert out.index("## Metrics") < out.index("## Params") < out.index("## Paired tests on the test split")
-    assert "## Metrics\n\n_No metric changed._" in out  # this repo declares no metrics
-    assert re.search(r"\| params.yaml \| seed +\| 1 +\| 2 +\|", out)
-    assert "| lexical | 0.662 | 0.750 |" in out
-    (repo / "scripts" / "report.sh").unlink()
-
-
-@pytest.mark.slow
-def test_report_script_shows_a_failing_section_and_exits_1(repo):
-    script = Path(__file__).resolve().parents[1] / "scripts" / "report.sh"
-    (repo / "scripts").mkdir(exist_ok=True)
-    (repo / "scripts" / "report.sh").write_bytes(script.read_bytes())
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        ["bash", "scripts/report.sh", "no-such-rev"], cwd=repo, capture_output=True, text=True, env=env
-    )
-    assert result.returncode == 1
-    assert "_`streamguard compare no-such-rev workspace --md` failed:_" in result.stdout
-    assert "no-such-rev" in result.stdout.split("## Paired tests")[1]
-    (repo / "scripts" / "report.sh").unlink()

@@ -12,7 +12,7 @@ import pytest
 
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import METRIC_NAMES, compute_metrics
-from streamguard.evaluation.report import run_evaluate
+from streamguard.evaluation.report import HEADLINE_KEYS, run_evaluate
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.params import params_from_dict
 
@@ -55,10 +55,12 @@ def test_writes_metrics_comparisons_predictions_and_plots(tmp_path, capsys):
     data = write_models(tmp_path / "models")
     result = run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
 
-    test = json.loads((tmp_path / "metrics" / "test.json").read_text())
+    test = json.loads((tmp_path / "metrics" / "test_details.json").read_text())
     assert test["n_test"] == N_TEST
     assert test["n_test_vulnerable"] == int(data["y"][N_VALID:].sum())
     for name in SKILL:
+        headline = json.loads((tmp_path / "metrics" / "test" / f"{name}.json").read_text())
+        assert headline == {key: test[name][key] for key in HEADLINE_KEYS}
         keys = {"threshold"} | {f"{m}{s}" for m in METRIC_NAMES for s in ("", "_ci_low", "_ci_high")}
         assert set(test[name]) == keys
         for metric in METRIC_NAMES:
@@ -156,13 +158,13 @@ def test_outputs_depend_on_nothing_but_the_predictions(tmp_path, monkeypatch):
     run_evaluate(PARAMS, Path("elsewhere"), Path("out"))
 
     first, second = _all_files(tmp_path / "one" / "metrics"), _all_files(tmp_path / "two" / "out")
-    assert first.keys() == second.keys() and len(first) == 3 + 4 * 4
+    assert first.keys() == second.keys() and len(first) == 3 + 4 + 4 * 4
     assert first == second
 
     # ... and they do depend on the predictions
     write_models(tmp_path / "one" / "models", seed=1)
     run_evaluate(PARAMS, tmp_path / "one" / "models", tmp_path / "one" / "metrics")
-    assert _all_files(tmp_path / "one" / "metrics")["test.json"] != second["test.json"]
+    assert _all_files(tmp_path / "one" / "metrics")["test_details.json"] != second["test_details.json"]
 
 
 def test_absent_models_are_skipped_with_a_notice_and_stale_plots_removed(tmp_path, capsys):
@@ -179,6 +181,7 @@ def test_absent_models_are_skipped_with_a_notice_and_stale_plots_removed(tmp_pat
     assert set(result["comparisons"]) == {"fusion_vs_lexical"}
     assert not (tmp_path / "metrics" / "plots" / "roc" / "gnn.csv").exists()
     assert (tmp_path / "metrics" / "plots" / "roc" / "fusion.csv").exists()
+    assert sorted(p.name for p in (tmp_path / "metrics" / "test").iterdir()) == ["fusion.json", "lexical.json"]
     header = (tmp_path / "metrics" / "test_predictions.csv").read_text().splitlines()[0]
     assert header == "id,target,lexical_prob,lexical_pred,fusion_prob,fusion_pred"
 
@@ -295,14 +298,19 @@ def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path):
     block = {"plots": [p for p in declared_plots if "models/" not in json.dumps(p)]}
     write_models(tmp_path / "models")
     run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
-    dvc_yaml = {"metrics": ["metrics/test.json", "metrics/comparisons.json"], **block}
+    dvc_yaml = {"metrics": ["metrics/test"], **block}
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     Repo.init(str(tmp_path)).close()
+    shutil.copytree(REPO / ".dvc" / "plots", tmp_path / ".dvc" / "plots")  # the templates dvc.yaml names
 
     shown = json.loads(dvc("metrics", "show", "--json"))[""]["data"]  # "" = the workspace
-    assert shown["metrics/test.json"]["data"]["fusion"]["accuracy_ci_low"] > 0
-    assert "mcnemar_p" in shown["metrics/comparisons.json"]["data"]["fusion_vs_lexical"]
+    assert sorted(shown) == [f"metrics/test/{m}.json" for m in sorted(SKILL)]
+    for values in shown.values():
+        assert sorted(values["data"]) == sorted(HEADLINE_KEYS)
+    table = dvc("metrics", "show")
+    assert len(table.splitlines()) == 1 + len(SKILL)  # a header, then one row per model
+    assert max(len(line) for line in table.splitlines()) < 200, table
 
     plots = json.loads(dvc("plots", "show", "--json"))
     assert "errors" not in plots

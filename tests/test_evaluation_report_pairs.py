@@ -1,4 +1,4 @@
-"""run_evaluate with pair ids in the test split: paired metrics in test.json and the pair column in the CSV."""
+"""run_evaluate with pair ids in the test split: paired metrics in test_details.json and the pair column in the CSV."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def write_test_records(path, ids, y, n_pairs):
     return list(zip(vulnerable, fixed))
 
 
-def test_paired_metrics_reach_test_json_and_the_csv(tmp_path):
+def test_paired_metrics_reach_test_details_and_the_csv(tmp_path):
     data = write_models(tmp_path / "models")
     index = {id_: k for k, id_ in enumerate(data["ids"])}
     test_ids = data["ids"][N_VALID:]
@@ -36,7 +36,7 @@ def test_paired_metrics_reach_test_json_and_the_csv(tmp_path):
     pairs = write_test_records(tmp_path / "test.jsonl", test_ids, y, n_pairs=40)
     result = run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics", tmp_path / "test.jsonl")
 
-    test = json.loads((tmp_path / "metrics" / "test.json").read_text())
+    test = json.loads((tmp_path / "metrics" / "test_details.json").read_text())
     assert test["n_test_pairs"] == 40
     for name in SKILL:
         got = test[name]["pairs"]  # `dvc metrics show` flattens this to <model>.pairs.<metric>
@@ -68,7 +68,7 @@ def test_no_pair_ids_no_paired_metrics(tmp_path):
     y = {i: int(data["y"][k]) for k, i in enumerate(data["ids"]) if k >= N_VALID}
     write_test_records(tmp_path / "test.jsonl", test_ids, y, n_pairs=0)
     run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics", tmp_path / "test.jsonl")
-    test = json.loads((tmp_path / "metrics" / "test.json").read_text())
+    test = json.loads((tmp_path / "metrics" / "test_details.json").read_text())
     assert "n_test_pairs" not in test and "pairs" not in test["lexical"]
     header = (tmp_path / "metrics" / "test_predictions.csv").read_text().splitlines()[0]
     assert header == "id,target,lexical_prob,lexical_pred"

@@ -18,6 +18,7 @@ HEAVY = ("torch", "transformers", "torch_geometric", "sklearn")
 
 # the module each CLI handler imports (streamguard/cli.py), and what it may pull in
 LIGHT_STAGES = {
+    "check-params (validate_params, before every run)": ("streamguard.params", ()),
     "download": ("streamguard.data.download", ()),
     "collect": ("streamguard.data.collectors", ()),
     "preprocess": ("streamguard.data.preprocess", ()),

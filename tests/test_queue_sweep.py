@@ -60,8 +60,8 @@ def test_ranks_other_than_zero_do_not_claim(tmp_path, monkeypatch):
 
 # --- the queue, end to end ------------------------------------------------------------------
 
-# download -> preprocess -> train_lexical + train_transformer -> evaluate, from the real dvc.yaml
-STAGES = ("download", "preprocess", "train_lexical", "train_transformer", "evaluate")
+# validate_params -> download -> preprocess -> train_lexical + train_transformer -> evaluate, from the real dvc.yaml
+STAGES = ("validate_params", "download", "preprocess", "train_lexical", "train_transformer", "evaluate")
 SMALL = {
     "data": {"limit": 240},
     "lexical": {"max_features": 2000},
@@ -96,7 +96,11 @@ def _experiments(shown: list) -> dict[str, dict]:
         for exp in baseline.get("experiments") or []:
             for rev in exp.get("revs") or []:
                 data = rev.get("data") or {}
-                metrics = ((data.get("metrics") or {}).get("metrics/test.json") or {}).get("data") or {}
+                metrics = {
+                    Path(path).stem: values.get("data") or {}
+                    for path, values in (data.get("metrics") or {}).items()
+                    if path.startswith("metrics/test/")
+                }
                 params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
                 found[rev.get("name") or exp.get("name") or rev["rev"]] = {
                     "state": rev.get("status") or data.get("status"),

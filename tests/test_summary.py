@@ -23,7 +23,7 @@ def _comparison(diff: float, low: float, high: float, p: float) -> dict:
 
 def _write(folder, test: dict, comparisons: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "test.json").write_text(json.dumps(test))
+    (folder / "test_details.json").write_text(json.dumps(test))
     (folder / "comparisons.json").write_text(json.dumps(comparisons))
 
 
@@ -69,4 +69,20 @@ def test_small_test_set_is_flagged_and_an_insignificant_win_is_not_called_one(tm
 def test_missing_metrics_is_an_error_saying_what_to_run(tmp_path, capsys):
     assert main(["summary", "--metrics", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
-    assert "test.json: not found" in err and "dvc repro" in err
+    assert "test_details.json: not found" in err and "dvc repro" in err
+
+
+def test_a_constant_answer_is_named_and_its_win_qualified(tmp_path, capsys):
+    # 160 functions, 73 vulnerable: calling all safe scores 87/160 = 0.544 accuracy
+    all_safe = _metrics(0.544, 0.0) | {"recall": 0.0, "balanced_accuracy": 0.5}
+    below_majority = _metrics(0.531, 0.026) | {"recall": 0.014, "balanced_accuracy": 0.49}
+    test = {"n_test": 160, "n_test_vulnerable": 73, "lexical": below_majority, "fusion": all_safe}
+    comparisons = {"fusion_vs_lexical": _comparison(0.10, 0.05, 0.15, 0.001)}
+    _write(tmp_path / "m", test, comparisons)
+    assert main(["summary", "--metrics", str(tmp_path / "m")]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # undo rich's line wrapping
+    assert "calling every function safe accuracy = 0.544" in out
+    assert "fusion calls every test function safe: a constant answer, not a detection." in out
+    assert "lexical's accuracy 0.531 is below the 0.544 of calling every function safe." in out
+    assert "fusion beats lexical on accuracy" in out
+    assert "But fusion calls every function safe: a constant answer, not a detection." in out

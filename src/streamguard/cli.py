@@ -25,6 +25,22 @@ def _params(args: argparse.Namespace) -> Params:
     return load_params(args.params)
 
 
+# what the validate_params stage writes: constant, so a params change that passes the
+# check leaves every downstream stage's deps unchanged
+PARAMS_CHECKED = "every key of the params file passed `streamguard check-params`\n"
+
+
+def cmd_check_params(args: argparse.Namespace) -> None:
+    from streamguard.params import load_params as load_and_check
+
+    out = Path(args.out)
+    out.unlink(missing_ok=True)  # no marker from an earlier run survives a failed check
+    load_and_check(args.params)  # a bad key or value: ParamsError naming file:line and key
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(PARAMS_CHECKED, encoding="utf-8")
+    Console().print(f"{args.params}: every key is valid", highlight=False)
+
+
 def cmd_download(args: argparse.Namespace) -> None:
     from streamguard.data.download import run_download
 
@@ -172,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
+    p = add("check-params", cmd_check_params, "validate the whole params file; write a marker every stage depends on")
+    p.add_argument("--out", default="data/params.ok", help="marker written when the params are valid")
     p = add("download", cmd_download, "fetch the source named by data.source into data/raw")
     p.add_argument("--out", default="data/raw")
     p = add("preprocess", cmd_preprocess, "clean, deduplicate, trim and split records")

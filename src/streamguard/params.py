@@ -561,6 +561,7 @@ class CollectParams:
         ]
     )
     juliet_path: str | None = None  # Juliet C suite: a directory or .tar.gz
+    juliet_max_cases: int = 0  # test cases kept (whole cases, spread by name hash); 0 = all
     synthetic_pairs: int = 400
     synthetic_seed: int = 1337
     # confidence (sample weight) per source and heuristic; tiers 1.0 / 0.3 / 0.1
@@ -597,7 +598,15 @@ class CollectParams:
                 f"({self.max_function_tokens}), got {self.min_function_tokens}",
             )
         _positive(self, "rate_limit_per_s", "timeout_s", "workers")
-        _at_least(self, retries=0, backoff_base_s=0, synthetic_pairs=0, max_advisories=0, git_max_commits=0)
+        _at_least(
+            self,
+            retries=0,
+            backoff_base_s=0,
+            synthetic_pairs=0,
+            max_advisories=0,
+            git_max_commits=0,
+            juliet_max_cases=0,
+        )
         _between(self, "synthetic_seed", 0, MAX_SEED, "[]")
         if not self.backoff_max_s >= self.backoff_base_s:
             raise _invalid(self, "backoff_max_s", f"at least backoff_base_s ({self.backoff_base_s})")

@@ -6,7 +6,7 @@ disappears when the model is not trained. Columns:
 
   roc/<model>.csv          fpr, tpr
   pr/<model>.csv           recall, precision
-  confusion/<model>.csv    actual, predicted (one row per test function)
+  confusion/<model>.csv    actual, predicted: "safe" | "vulnerable" (one row per test function)
   calibration/<model>.csv  bin, mean_predicted, fraction_positive, count
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 PLOT_KINDS = ("roc", "pr", "confusion", "calibration")
+CLASS_NAMES = ("safe", "vulnerable")  # target 0 and 1, as the confusion plots label them
 PLOT_COLUMNS = {
     "roc": ("fpr", "tpr"),
     "pr": ("recall", "precision"),
@@ -40,8 +41,8 @@ def pr_rows(y: np.ndarray, prob: np.ndarray) -> list[dict[str, float]]:
     return [{"recall": float(r), "precision": float(p)} for r, p in zip(recall[::-1], precision[::-1])]
 
 
-def confusion_rows(y: np.ndarray, pred: np.ndarray) -> list[dict[str, int]]:
-    return [{"actual": int(a), "predicted": int(p)} for a, p in zip(y, pred)]
+def confusion_rows(y: np.ndarray, pred: np.ndarray) -> list[dict[str, str]]:
+    return [{"actual": CLASS_NAMES[int(a)], "predicted": CLASS_NAMES[int(p)]} for a, p in zip(y, pred)]
 
 
 def calibration_rows(y: np.ndarray, prob: np.ndarray, bins: int) -> list[dict[str, float]]:

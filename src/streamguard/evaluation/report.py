@@ -13,7 +13,9 @@ thresholded alike); fusion's is the one fusion.json recorded. The test split
 is never used to choose anything.
 
 Writes under metrics_dir:
-  test.json             {n_test, n_test_vulnerable, <model>: {threshold, <metric>, <metric>_ci_low, <metric>_ci_high}}
+  test/<model>.json     the headline, DVC's metrics: {accuracy, f1, roc_auc, pr_auc, mcc}, so
+                        `dvc metrics show` is one short row per model
+  test_details.json     {n_test, n_test_vulnerable, <model>: {threshold, <metric>, <metric>_ci_low, <metric>_ci_high}}
                         + where test functions carry pair ids: n_test_pairs and <model>.pairs.{n_pairs,
                         p_c, p_v, p_b, p_r, pairwise_accuracy, tied, vd_s, each with _ci_low/_ci_high} (pairs.py)
   comparisons.json      {<a>_vs_<b>: stats.paired_comparison keys}
@@ -48,7 +50,7 @@ from streamguard.evaluation.predictions import (
     read_fusion_threshold,
 )
 from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison, paired_ttest
-from streamguard.evaluation.summary import comparison_verdicts, with_ci
+from streamguard.evaluation.summary import DETAILS_FILE, comparison_verdicts, with_ci
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.evaluation.verdicts import Verdict, level_percent
 from streamguard.params import EvaluateParams, Params
@@ -62,6 +64,8 @@ COMPARISON_PAIRS = (
     ("gnn", "lexical"),
 )
 BASELINE = "lexical"
+HEADLINE_DIR = "test"
+HEADLINE_KEYS = ("accuracy", "f1", "roc_auc", "pr_auc", "mcc")
 
 
 def _check_settings(settings: EvaluateParams) -> None:
@@ -308,7 +312,14 @@ def run_evaluate(
     if pair_ids is not None:
         summary["n_test_pairs"] = len(pairs)
     summary.update(test_metrics)
-    _write_json(metrics_dir / "test.json", summary)
+    _write_json(metrics_dir / DETAILS_FILE, summary)
+    for name in MODEL_NAMES:
+        headline = metrics_dir / HEADLINE_DIR / f"{name}.json"
+        if name in probs:
+            headline.parent.mkdir(exist_ok=True)
+            _write_json(headline, {key: test_metrics[name][key] for key in HEADLINE_KEYS})
+        else:
+            headline.unlink(missing_ok=True)  # a model evaluated earlier, absent now
     _write_json(metrics_dir / "comparisons.json", comparisons)
     _write_predictions_csv(metrics_dir / "test_predictions.csv", ids, y, probs, preds, pair_ids)
     plots_dir = metrics_dir / "plots"
@@ -322,7 +333,7 @@ def run_evaluate(
     if BASELINE not in probs:
         console.print(f"notice: no {BASELINE} baseline, so no model is checked against it", soft_wrap=True)
     console.print(
-        f"wrote {metrics_dir / 'test.json'}, comparisons.json, test_predictions.csv and plots/",
+        f"wrote {metrics_dir / HEADLINE_DIR}/, {DETAILS_FILE}, comparisons.json, test_predictions.csv and plots/",
         highlight=False,
         soft_wrap=True,
     )

@@ -1,7 +1,7 @@
 """`streamguard summary`: the results of the last `evaluate`, for a person, from metrics/*.json.
 
-It recomputes nothing: it reads metrics/test.json and metrics/comparisons.json
-(what `dvc metrics show` reads) and prints one table, model x accuracy / F1 /
+It recomputes nothing: it reads metrics/test_details.json and metrics/comparisons.json
+(the evaluate stage's details beside the headline `dvc metrics show` reads) and prints one table, model x accuracy / F1 /
 ROC-AUC / MCC with their bootstrap CIs, the all-vulnerable reference F1 of this
 test set, the fusion's paired verdicts against each base model and each deep
 model's against the lexical baseline, in words (evaluation/verdicts.py), and the
@@ -24,6 +24,7 @@ from streamguard.evaluation.stats import COMPARED_METRICS
 from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
 from streamguard.models.names import BASE_MODELS
 
+DETAILS_FILE = "test_details.json"  # written by evaluation/report.py
 HEADLINE_METRICS = {"accuracy": "accuracy", "f1": "F1", "roc_auc": "ROC-AUC", "mcc": "MCC"}
 BASELINE = "lexical"
 
@@ -96,12 +97,59 @@ def comparison_verdicts(
     return verdicts
 
 
+def constant_answer(values: dict[str, Any]) -> str | None:
+    """ "safe" or "vulnerable" for a model that gave every test function that label, else None.
+
+    All safe: recall 0 and specificity 1; all vulnerable: recall 1 and specificity 0. Either way
+    balanced accuracy = (recall + specificity) / 2 is exactly 0.5.
+    """
+    recall, balanced = values.get("recall"), values.get("balanced_accuracy")
+    if not isinstance(recall, (int, float)) or not isinstance(balanced, (int, float)) or balanced != 0.5:
+        return None
+    if recall == 0:
+        return "safe"
+    return "vulnerable" if recall == 1 else None
+
+
+def _reference_notes(models: dict[str, dict[str, Any]], prevalence: float) -> list[str]:
+    """What a constant answer scores, and which models score no better than one."""
+    notes = [
+        f"Reference: calling every function vulnerable scores F1 = {2 * prevalence / (1 + prevalence):.3f} "
+        f"and accuracy = {prevalence:.3f}, calling every function safe accuracy = {1 - prevalence:.3f}, "
+        "on this test set; MCC and ROC-AUC are 0 and 0.5 at chance."
+    ]
+    for name, values in models.items():
+        answer = constant_answer(values)
+        accuracy = values.get("accuracy")
+        if answer:
+            notes.append(f"{name} calls every test function {answer}: a constant answer, not a detection.")
+        elif isinstance(accuracy, (int, float)) and accuracy < max(prevalence, 1 - prevalence):
+            notes.append(
+                f"{name}'s accuracy {accuracy:.3f} is below the {max(prevalence, 1 - prevalence):.3f} of "
+                f"calling every function {'vulnerable' if prevalence > 0.5 else 'safe'}."
+            )
+    return notes
+
+
+def _qualified(verdict: Verdict, constant: dict[str, str]) -> tuple[str, str | None]:
+    """The verdict's sentence and style; a win of a constant-answer model says what it is."""
+    styles = {"better": "green", "worse": "red"}
+    model = verdict.sentence.split(" ", 1)[0]  # describe_difference's sentences start with the model
+    if verdict.outcome == "better" and model in constant:
+        return (
+            f"{verdict.sentence} But {model} calls every function {constant[model]}: "
+            "a constant answer, not a detection.",
+            "bold yellow",
+        )
+    return verdict.sentence, styles.get(verdict.outcome)
+
+
 def print_summary(metrics_dir: Path, level: float, console: Console) -> None:
-    test = _read(metrics_dir / "test.json")
+    test = _read(metrics_dir / DETAILS_FILE)
     comparisons = _read(metrics_dir / "comparisons.json")
     models = {name: values for name, values in test.items() if isinstance(values, dict) and "accuracy" in values}
     if not models:
-        raise EvaluationError(f"{metrics_dir / 'test.json'}: holds no model's metrics; re-run `streamguard evaluate`")
+        raise EvaluationError(f"{metrics_dir / DETAILS_FILE}: holds no model's metrics; re-run `streamguard evaluate`")
     n, n_vuln = int(test.get("n_test", 0)), int(test.get("n_test_vulnerable", 0))
     table = Table(title=f"Test split: {n} functions, {n_vuln} vulnerable ({level_percent(level)} bootstrap CI)")
     table.add_column("model")
@@ -111,22 +159,18 @@ def print_summary(metrics_dir: Path, level: float, console: Console) -> None:
         table.add_row(name, *(with_ci(values, key) for key in HEADLINE_METRICS))
     console.print(table)
     if n and n_vuln:
-        prevalence = n_vuln / n
-        console.print(
-            f"Reference: calling every function vulnerable scores F1 = {2 * prevalence / (1 + prevalence):.3f} "
-            f"and accuracy = {prevalence:.3f} on this test set; MCC and ROC-AUC are 0 and 0.5 at chance.",
-            highlight=False,
-            soft_wrap=True,
-        )
+        for note in _reference_notes(models, n_vuln / n):
+            console.print(note, highlight=False, soft_wrap=True)
     if n and n < 1000:
         console.print(
             f"With {n} test functions the CIs are wide: this run checks the pipeline, it cannot rank models.",
             highlight=False,
             soft_wrap=True,
         )
-    styles = {"better": "green", "worse": "red"}
+    constant = {name: answer for name, values in models.items() if (answer := constant_answer(values))}
     for verdict in summary_verdicts(comparisons, level):
-        console.print(f"- {verdict.sentence}", style=styles.get(verdict.outcome), highlight=False, soft_wrap=True)
+        sentence, style = _qualified(verdict, constant)
+        console.print(f"- {sentence}", style=style, highlight=False, soft_wrap=True)
     paired = {name: v["pairs"] for name, v in models.items() if isinstance(v.get("pairs"), dict)}
     if paired:
         table = Table(title=f"Vulnerable/fixed pairs in test (n = {test.get('n_test_pairs', '?')} pairs)")

@@ -160,7 +160,6 @@ def _pretrain(
         "train_tokens": train_windows.tokens,
         "corpus_functions": report["functions"],
         "corpus_sha256": report["sha256"],
-        "loop_seconds": round(loop_seconds, 1),
         "resumed_from_step": result.resumed_from_step,
     }
     (out_dir / mlm.STATUS_FILE).write_text(json.dumps(status, indent=2) + "\n")
@@ -171,6 +170,7 @@ def _pretrain(
         data_sha256={CORPUS_FILE: report["sha256"]},
         device=result.device,
         wall_time_s=time.time() - started,
+        timings={"loop_seconds": loop_seconds},
         history=result.history,
         pretrain=status,
     )

@@ -12,10 +12,14 @@ feeds (`..._goodG2BSink`) often has the very text of the bad sink
 (`..._badSink`) — the flaw lives in the caller. Told apart only by name, such
 functions carry no label of their own, so any text that appears with both
 labels once function names are blanked is dropped (`juliet_ambiguous`).
+
+`collect.juliet_max_cases` keeps that many whole test cases (0 = all), so a
+sample-sized Phase 2 run does not grow the training split tenfold.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tarfile
 from collections import Counter
@@ -135,7 +139,23 @@ def collect_juliet(ctx: CollectContext) -> Collected:
     out.singles, ambiguous = _drop_ambiguous(out.singles)
     out.dropped.update(ambiguous)
     out.details.update(path=str(path), case_files=files)
+    if collect.juliet_max_cases:
+        out.singles = _cap_cases(out.singles, collect.juliet_max_cases, out)
     return out
+
+
+def _cap_cases(records: list[Record], max_cases: int, out: Collected) -> list[Record]:
+    """Keep the records of `max_cases` whole test cases, the first by sha256 of the case name.
+
+    Hash order spreads the kept cases over the CWEs, and a case keeps its bad function
+    with every good variant; the same suite and cap keep the same cases.
+    """
+    cases = sorted({str(r.pair) for r in records}, key=lambda case: hashlib.sha256(case.encode()).hexdigest())
+    kept = set(cases[:max_cases])
+    capped = [r for r in records if r.pair in kept]
+    out.dropped["juliet_case_cap"] += len(records) - len(capped)
+    out.details.update(cases=len(cases), cases_kept=len(kept))
+    return capped
 
 
 def _drop_ambiguous(records: list[Record]) -> tuple[list[Record], Counter]:

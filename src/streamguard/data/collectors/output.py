@@ -30,6 +30,10 @@ def write_outputs(out_dir: Path, source: str, records: Iterable[Record], report:
     temps = [p.with_name(f".{p.name}.tmp") for p in final]
     try:
         write_records(temps[0], records)
+        if temps[0].stat().st_size == 0:
+            # no records: one blank line (readers skip it), so DVC does not warn "'<file>' is empty"
+            # three times a run for every skipped source; the collect stage already said why once
+            temps[0].write_text("\n", encoding="utf-8")
         temps[1].write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         for tmp, path in zip(temps, final):
             os.replace(tmp, path)
