@@ -240,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/generalize")
     p = add("generalize", cmd_generalize, "leave-one-project-out evaluation against the length rule and random order")
     p.add_argument("--corpus", default="data/generalize/corpus.jsonl")
-    p.add_argument("--metrics", default="metrics/generalization.json", help="headline figures (a DVC metric)")
+    p.add_argument(
+        "--metrics", default="metrics/generalization", help="headline figures, a JSON per model (DVC metrics)"
+    )
     p.add_argument("--details", default="metrics/generalization_details.json", help="per project, with CIs")
     p.add_argument("--plots", default="metrics/generalization_plots")
     p = add("summary", cmd_summary, "print the last evaluation's results for a person (reads metrics/*.json)")

@@ -485,6 +485,8 @@ class GeneralizeParams:
     # only the ranking of each vulnerable side above its fix (models/pair_ranking.py)
     pair_training: Literal["functions", "ranking"] = "functions"
     pair_weight: float = 1.0  # ranking: the pairs' total weight, relative to the function rows'
+    # lexical_metrics: the stacker also takes log(1 + code tokens), the length rule itself
+    stack_length: bool = False
     # the corpus sources models train on (every source is still evaluated when held out)
     train_sources: list[str] = field(default_factory=lambda: list(CORPUS_SOURCES))
     # project-grouped cross-fitting folds inside the training projects: thresholds and the stacker

@@ -207,6 +207,13 @@ def training_rows(
     return weights, (vulnerable, fixed, pair_weights)
 
 
+def _stacker_inputs(scores: dict[str, np.ndarray], length: np.ndarray, with_length: bool) -> np.ndarray:
+    columns = [_logit(scores["lexical"]), _logit(scores["code_metrics"])]
+    if with_length:
+        columns.append(np.log1p(length))  # the length rule as an input: the stacker learns what to add to it
+    return np.column_stack(columns)
+
+
 @dataclass
 class HeldOut:
     """One held-out project's scores (over its records) and the thresholds chosen without it."""
@@ -241,10 +248,10 @@ def held_out_scores(corpus: Corpus, test_project: str, params: Params) -> HeldOu
                 "stacker needs two to cross-fit on (drop lexical_metrics from generalize.models)"
             )
         stacker = LogisticRegression(max_iter=1000)
-        inputs = np.column_stack([_logit(oof["lexical"]), _logit(oof["code_metrics"])])
+        inputs = _stacker_inputs(oof, corpus.length[train], settings.stack_length)
         stacker.fit(inputs, y_train, sample_weight=training_weights(corpus.project[train], y_train, settings.weighting))
         oof["lexical_metrics"] = stacker.predict_proba(inputs)[:, 1]
-        held = np.column_stack([_logit(scores["lexical"]), _logit(scores["code_metrics"])])
+        held = _stacker_inputs(scores, corpus.length[test], settings.stack_length)
         scores["lexical_metrics"] = stacker.predict_proba(held)[:, 1]
     scores = {name: scores[name] for name in models}
     rule = params.fusion.threshold_rule
@@ -387,13 +394,12 @@ class Generalization:
     pooled_index: np.ndarray
     pooled_scores: dict[str, np.ndarray]
 
-    def headline(self) -> dict[str, Any]:
-        """One short row per model: the figures `dvc metrics show` prints."""
-        rows = {
-            name: {k: round(v, 4) for k, v in row.items() if k in HEADLINE and math.isfinite(v)}
+    def headline(self) -> dict[str, dict[str, float]]:
+        """One short row per model (a file each): the figures `dvc metrics show` prints."""
+        return {
+            name: {k: round(row[k], 4) for k in HEADLINE if k in row and math.isfinite(row[k])}
             for name, row in self.pooled.items()
         }
-        return {"projects": len(self.projects), **rows}
 
     def details(self) -> dict[str, Any]:
         return _finite(
@@ -457,7 +463,7 @@ def leave_one_project_out(
 def run_generalize(
     params: Params,
     corpus_path: Path,
-    metrics_path: Path,
+    metrics_dir: Path,
     details_path: Path,
     plots_dir: Path,
     progress: Callable[[str], None] | None = None,
@@ -469,8 +475,11 @@ def run_generalize(
         f"generalize: {len(corpus.y)} functions, features and n-gram counts in {time.perf_counter() - started:.0f} s"
     )
     result = leave_one_project_out(corpus, params, progress, where=str(corpus_path))
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(result.headline(), indent=2, sort_keys=True) + "\n")
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.json"):
+        stale.unlink()  # a model measured earlier, absent now
+    for name, row in result.headline().items():
+        (metrics_dir / f"{name}.json").write_text(json.dumps(row, indent=2, sort_keys=True) + "\n")
     details_path.parent.mkdir(parents=True, exist_ok=True)
     details_path.write_text(json.dumps(result.details(), indent=2, sort_keys=True) + "\n")
     _write_plots(plots_dir, corpus, result)
