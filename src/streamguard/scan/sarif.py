@@ -80,7 +80,7 @@ class Band:
 
 BANDS = (
     Band("high", "7.0", "medium", "error", "in the upper half of the range above the reporting threshold"),
-    Band("medium", "5.0", "low", "warning", "at or just above the reporting threshold"),
+    Band("medium", "5.0", "low", "warning", "at the reporting threshold or in the lower half of the range above it"),
     Band("low", "2.0", "low", "note", "below the reporting threshold (listed only on request)"),
 )
 
