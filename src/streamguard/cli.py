@@ -133,6 +133,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         Path(args.output),
         graphs_dir=Path(args.graphs),
         params=_params(args),
+        fmt=args.format,
     )
 
 
@@ -254,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help=".c/.h files or .jsonl record files")
     p.add_argument("--models", default="models")
     p.add_argument("--graphs", default="data/graphs", help="graph vocabulary folder")
-    p.add_argument("-o", "--output", default="-", help="JSONL output (default: stdout)")
+    p.add_argument("--format", choices=["jsonl", "csv", "table"], default="jsonl", help="output format")
+    p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     p = add("scan", cmd_scan, "scan a C/C++ codebase for likely vulnerable functions (SARIF, JSON or a table)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (git repos: tracked + unignored files)")
     which = p.add_mutually_exclusive_group()  # where the models come from (scan/model_source.py)

@@ -3,13 +3,17 @@
 Inputs are JSONL record files (`func` required, `target` optional) or C
 source files, whose function definitions are found with tree-sitter. Each
 function is trimmed exactly as `preprocess` trims training data, scored by
-every base model the fusion uses, and fused. Output: one JSON object per
-function with per-model probabilities, the fused probability and the label
-at the fusion's validated threshold.
+every base model the fusion uses, and fused. Output (`FORMATS`): one row per
+function with per-model probabilities, the fused probability and `predicted`,
+the model's decision (1: at or above the fusion's validated threshold, 0:
+below) — a prediction, never a ground-truth label. JSONL (default), CSV, or a
+table for people.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     from streamguard.graphs.vocab import Vocab
 
 RECORD_SUFFIXES = (".jsonl", ".jsonl.gz")
+FORMATS = ("jsonl", "csv", "table")
 # a model folder's weight files, each opened the safe way before the model loads from it
 WEIGHT_SUFFIXES = (".npz", ".pt", ".safetensors")
 
@@ -99,6 +104,8 @@ def load_member(model: str, params: Params, folder: Path, graphs_dir: Path):
     from streamguard.training.branches import load_branch
 
     check_weight_files(folder)
+    if model == "transformer":
+        _quiet_model_library()
     try:
         return load_branch(model, params, folder, graphs_dir)
     except StreamGuardError:
@@ -107,6 +114,13 @@ def load_member(model: str, params: Params, folder: Path, graphs_dir: Path):
         archives = sorted(folder.glob("*.npz"))
         where = archives[0] if isinstance(exc, KeyError) and len(archives) == 1 else folder
         raise _tampered(where, exc) from None
+
+
+def _quiet_model_library() -> None:
+    """transformers draws a tqdm bar ("Loading weights") on stderr while it loads; predict and scan show their own."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 class Scorer:
@@ -132,7 +146,7 @@ class Scorer:
         self._vocab: Vocab | None = None
 
     def score(self, records: list[Record]) -> list[dict]:
-        """One row per record: each model's probability, the fused one and the label at the fusion threshold.
+        """One row per record: each model's probability, the fused one and `predicted` at the fusion threshold.
 
         Trims each record's `func` in place, exactly as `preprocess` trims training data.
         """
@@ -164,7 +178,7 @@ class Scorer:
                 "origin": rec.origin,
                 "probabilities": {m: round(float(probs[m][i]), 6) for m in self.models},
                 "fused_probability": round(float(fused[i]), 6),
-                "label": int(fused[i] >= self.threshold),
+                "predicted": int(fused[i] >= self.threshold),
                 "threshold": self.threshold,
             }
             for i, rec in enumerate(records)
@@ -196,12 +210,52 @@ def score_records(records: list[Record], models_dir: Path, graphs_dir: Path, par
     return Scorer(models_dir, graphs_dir, params).score(records)
 
 
+def format_rows(rows: list[dict], fmt: str) -> str:
+    """Scored rows as JSONL, CSV (one column per model's probability) or a plain-text table."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(r) + "\n" for r in rows)
+    models = list(rows[0]["probabilities"]) if rows else []
+    header = ["id", "origin", "fused_probability", "predicted", "threshold", *models]
+    table = [
+        [
+            r["id"],
+            r["origin"] or "",
+            f"{r['fused_probability']:.6f}",
+            str(r["predicted"]),
+            f"{r['threshold']:.6f}",
+            *(f"{r['probabilities'][m]:.6f}" for m in models),
+        ]
+        for r in rows
+    ]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(table)
+        return buffer.getvalue()
+    if fmt == "table":
+        widths = [max(len(row[c]) for row in [header, *table]) for c in range(len(header))]
+        return "".join(
+            "  ".join(
+                cell.ljust(w) if c < 2 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths))
+            ).rstrip()
+            + "\n"
+            for row in [header, *table]
+        )
+    raise StreamGuardError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
 def run_predict(
-    inputs: list[Path], models_dir: Path, output: Path, graphs_dir: Path, params: Params | None = None
+    inputs: list[Path],
+    models_dir: Path,
+    output: Path,
+    graphs_dir: Path,
+    params: Params | None = None,
+    fmt: str = "jsonl",
 ) -> list[dict]:
     params = params or load_params()
     rows = score_records(functions_from_inputs(inputs), models_dir, graphs_dir, params)
-    text = "".join(json.dumps(r) + "\n" for r in rows)
+    text = format_rows(rows, fmt)
     if str(output) == "-":
         sys.stdout.write(text)
     else:

@@ -1,17 +1,22 @@
-"""SARIF 2.1.0 for GitHub code scanning: one rule, one result per flagged function.
+"""SARIF 2.1.0 for GitHub code scanning: one result per flagged function, one rule per severity band.
 
-Mapping from the fused probability p (documented here because code scanning
-shows it to people):
+GitHub code scanning reads `security-severity` from the rule (the
+reportingDescriptor's `properties`), never from a result, and shows a score
+above 9.0 as critical, 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low; a rule's
+`precision` (very-high, high, medium, low) orders alerts within a severity.
+So each result references the rule of its band (`BANDS`), chosen from the
+fused probability p relative to the fusion's threshold t:
 
-- `security-severity` = 10 * p, rounded to one decimal and kept in [0.1, 10.0];
-  GitHub's bands then read p >= 0.9 critical, >= 0.7 high, >= 0.4 medium, else low.
-- `precision`: p >= 0.9 "very-high", >= 0.75 "high", >= 0.5 "medium", else "low".
-- `level`: p >= 0.9 "error", p >= the fusion's threshold "warning", else "note"
-  (below-threshold results appear only when --min-probability asks for them).
-- `rank` = 100 * p (SARIF's own 0-100 priority).
+- high: p >= t + (1 - t) / 2, the upper half of the range above the threshold;
+- medium: t <= p below that;
+- low: p < t, shown only when --min-probability asks for it; its message says
+  the function is below the reporting threshold.
 
-The rule carries the values for p at the fusion's threshold, the least a
-default finding scores; each result carries its own in `properties`.
+No measured precision per band exists yet, so the bands are conservative: no
+band is critical, and each rule's precision and help text say the band is
+derived from p and t only. A result's `level` is its band's (error, warning,
+note); `rank` = 100 * p (SARIF's own 0-100 priority); its `properties` keep p,
+each model's probability and the band.
 
 Locations are URIs relative to the scan root (scan/walk.py) under
 `%SRCROOT%`, percent-encoded as RFC 3986 and SARIF §3.10 ask (every byte of
@@ -34,6 +39,7 @@ properties say how many were dropped.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from streamguard import __version__
@@ -42,7 +48,7 @@ from streamguard.scan.model_info import ModelInfo
 from streamguard.scan.walk import BadFiles, printable
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-RULE_ID = "SG001/vulnerable-function"
+RULE_PREFIX = "streamguard/vulnerable-function"
 FINGERPRINT_KEY = "streamguardFunction/v1"
 MAX_RESULTS = 25_000  # GitHub code scanning's limit per run
 
@@ -53,18 +59,38 @@ _HELP = (
     "It is a statistical signal learned from known vulnerable functions, not a proof: review bounds checks, "
     "lengths passed to memory and string functions, integer arithmetic on sizes, and ownership of freed memory."
 )
+_BAND_BASIS = (
+    "The severity band comes from the fused probability relative to the fusion's threshold only; no measured "
+    "precision per band exists yet, so the bands are set conservatively (none is critical)."
+)
 
 
-def security_severity(p: float) -> str:
-    return f"{min(10.0, max(0.1, round(10 * p, 1))):.1f}"
+@dataclass(frozen=True)
+class Band:
+    name: str  # high, medium, low: the rule id's last part
+    security_severity: str  # GitHub: > 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low
+    precision: str  # GitHub's very-high, high, medium, low
+    level: str  # SARIF level of the band's results
+    summary: str
+
+    @property
+    def rule_id(self) -> str:
+        return f"{RULE_PREFIX}/{self.name}"
 
 
-def precision(p: float) -> str:
-    return "very-high" if p >= 0.9 else "high" if p >= 0.75 else "medium" if p >= 0.5 else "low"
+BANDS = (
+    Band("high", "7.0", "medium", "error", "in the upper half of the range above the reporting threshold"),
+    Band("medium", "5.0", "low", "warning", "at the reporting threshold or in the lower half of the range above it"),
+    Band("low", "2.0", "low", "note", "below the reporting threshold (listed only on request)"),
+)
 
 
-def level(p: float, threshold: float) -> str:
-    return "error" if p >= 0.9 else "warning" if p >= threshold else "note"
+def band(p: float, threshold: float) -> Band:
+    """The severity band of fused probability p for a fusion whose reporting threshold is `threshold`."""
+    if p < threshold:
+        return BANDS[2]
+    upper_half = round(threshold + (1 - threshold) / 2, 6)  # probabilities carry 6 decimals
+    return BANDS[0] if p >= upper_half else BANDS[1]
 
 
 def artifact_uri(uri: str) -> str:
@@ -72,37 +98,38 @@ def artifact_uri(uri: str) -> str:
     return quote(uri.encode("utf-8", "surrogateescape"), safe="/")
 
 
-def rule(model: ModelInfo) -> dict:
+def rule(b: Band) -> dict:
     return {
-        "id": RULE_ID,
-        "name": "VulnerableFunction",
-        "shortDescription": {"text": "Function likely to be vulnerable"},
+        "id": b.rule_id,
+        "name": f"VulnerableFunction{b.name.capitalize()}",
+        "shortDescription": {"text": f"Function scored {b.summary}"},
         "fullDescription": {
-            "text": "The fused probability of StreamGuard's models that this C/C++ function "
-            "contains a vulnerability reaches the reporting threshold."
+            "text": f"The fused probability of StreamGuard's models that this C/C++ function contains a "
+            f"vulnerability is {b.summary}."
         },
-        "help": {"text": _HELP, "markdown": _HELP},
-        "defaultConfiguration": {"level": "warning"},
+        "help": {"text": f"{_HELP} {_BAND_BASIS}", "markdown": f"{_HELP}\n\n{_BAND_BASIS}"},
+        "defaultConfiguration": {"level": b.level},
         "properties": {
             "tags": ["security", "machine-learning"],
-            "security-severity": security_severity(model.threshold),
-            "precision": precision(model.threshold),
+            "security-severity": b.security_severity,
+            "precision": b.precision,
         },
     }
 
 
 def result(finding: Finding, threshold: float) -> dict:
     p = finding.fused_probability
+    b = band(p, threshold)
     per_model = ", ".join(f"{m} {v:.3f}" for m, v in finding.probabilities.items())
     name = printable(finding.function)
+    verdict = "is below the reporting threshold" if p < threshold else "is likely vulnerable"
     return {
-        "ruleId": RULE_ID,
-        "ruleIndex": 0,
-        "level": level(p, threshold),
+        "ruleId": b.rule_id,
+        "ruleIndex": BANDS.index(b),
+        "level": b.level,
         "rank": round(100 * p, 1),
         "message": {
-            "text": f"Function '{name}' is likely vulnerable: fused probability {p:.3f} "
-            f"(threshold {threshold:.3f}); {per_model}."
+            "text": f"Function '{name}' {verdict}: fused probability {p:.3f} (threshold {threshold:.3f}); {per_model}."
         },
         "locations": [
             {
@@ -115,8 +142,7 @@ def result(finding: Finding, threshold: float) -> dict:
         ],
         "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
         "properties": {
-            "security-severity": security_severity(p),
-            "precision": precision(p),
+            "band": b.name,
             "fused_probability": p,
             "probabilities": finding.probabilities,
         },
@@ -158,7 +184,7 @@ def build_sarif(
         "name": "StreamGuard",
         "version": __version__,
         "semanticVersion": __version__,
-        "rules": [rule(model)],
+        "rules": [rule(b) for b in BANDS],
     }
     if information_uri:
         driver["informationUri"] = information_uri

@@ -10,7 +10,8 @@ valid metric (`early_stopping_metric`: MCC by default, or the
 vulnerable-class F1, ROC-AUC, accuracy), AMP on CUDA,
 step checkpoints and checkpoints on SIGTERM/SIGINT with `resume: auto`
 (written atomically; an unreadable one is set aside, `training.checkpoints`),
-seeded determinism, dvclive curves and a rich progress bar.
+seeded determinism, dvclive curves and a rich progress bar (in a log: plain
+progress lines, streamguard.progress).
 
 Resume is exact: each epoch's sample order is drawn from a generator seeded
 by (seed, epoch), so a resumed run skips the batches it already took and sees
@@ -48,7 +49,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from streamguard.errors import StreamGuardError
 from streamguard.params import TrainParams
-from streamguard.progress import make_progress
+from streamguard.progress import StepLines, make_progress
 from streamguard.training import distributed
 from streamguard.training.checkpoints import atomic_torch_save, load_checkpoint
 from streamguard.training.quick_metrics import classification_summary
@@ -372,7 +373,9 @@ def train(
     pending_loss = 0.0  # this rank's train-loss sum since the last all-reduce (data parallel)
     loop_started = time.time()
     patience_spent = False
-    with stopper.installed(), make_progress() if ctx.is_main else _silent_progress() as progress:
+    # where no live bar is drawn (a log), rank 0 prints a plain progress line at a steady interval
+    lines = StepLines(task.name, total_steps, start_step=resumed_from, enabled=None if ctx.is_main else False)
+    with stopper.installed(), make_progress(plain_lines=False) if ctx.is_main else _silent_progress() as progress:
         bar = progress.add_task(f"{task.name}", total=total_steps * cfg.grad_accum, info="")
         progress.update(bar, completed=state["epoch"] * batches_per_epoch + state["batch_in_epoch"])
         while state["epoch"] < cfg.epochs and not _budget_spent(task, state):
@@ -441,6 +444,7 @@ def train(
                     state["global_step"] += 1
                 state["batch_in_epoch"] = b + 1
                 progress.update(bar, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {shown_loss:.4f}")
+                lines.batch(state["global_step"], epoch + 1, shown_loss, len(global_idx))
                 step = state["global_step"]
                 at_boundary = (b + 1) % cfg.grad_accum == 0 or last_of_epoch
                 stop_now = voted_stop if ctx.enabled else bool(stopper.received)
