@@ -79,6 +79,16 @@ def command_env() -> dict[str, str]:
     return env
 
 
+def merge_params(base: dict, over: dict) -> dict:
+    """`over`'s keys written into `base`, nested sections merged key by key."""
+    for key, value in over.items():
+        if isinstance(value, dict):
+            merge_params(base.setdefault(key, {}), value)
+        else:
+            base[key] = value
+    return base
+
+
 def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run a command in cwd; with check, a failure shows its output's tail."""
     proc = subprocess.run(list(args), cwd=cwd, env=command_env(), capture_output=True, text=True, timeout=1200)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, sh
+from conftest import REPO, merge_params, sh
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +35,6 @@ SMALL = {
 }
 
 
-def _merge(base: dict, over: dict) -> dict:
-    for key, value in over.items():
-        if isinstance(value, dict):
-            _merge(base.setdefault(key, {}), value)
-        else:
-            base[key] = value
-    return base
-
-
 @pytest.fixture(scope="module")
 def pipeline_repo(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("pipeline")
@@ -60,7 +51,7 @@ def pipeline_repo(tmp_path_factory) -> Path:
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, repo / rel)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    (repo / "params.yaml").write_text(yaml.safe_dump(_merge(params, SMALL), sort_keys=False))
+    (repo / "params.yaml").write_text(yaml.safe_dump(merge_params(params, SMALL), sort_keys=False))
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "init")

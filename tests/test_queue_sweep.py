@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, command_env, merge_params, sh
 from test_oof_fusion import TINY_NEURAL
-from test_pipeline_dvc import _env, _merge, sh
 
 from streamguard.training.checkpoint_claim import CheckpointInUseError, checkpoint_claim
 
@@ -86,7 +85,7 @@ def _small_pipeline(repo: Path) -> None:
     ]
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    (repo / "params.yaml").write_text(yaml.safe_dump(_merge(params, SMALL), sort_keys=False))
+    (repo / "params.yaml").write_text(yaml.safe_dump(merge_params(params, SMALL), sort_keys=False))
 
 
 def _experiments(shown: list) -> dict[str, dict]:
@@ -143,7 +142,7 @@ def test_a_queued_sweep_runs_two_experiments_in_parallel(tmp_path):
     finally:
         for fh in held:
             fh.close()
-        subprocess.run(["dvc", "queue", "stop"], cwd=repo, env=_env(), capture_output=True, timeout=120)
+        subprocess.run(["dvc", "queue", "stop"], cwd=repo, env=command_env(), capture_output=True, timeout=120)
     assert "Failed" not in status, status + "\n" + _failed_logs(repo, status)
 
     exps = _experiments(json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout))
@@ -168,6 +167,8 @@ def _failed_logs(repo: Path, status: str) -> str:
     for line in status.splitlines():
         if "Failed" in line:
             name = line.split()[1]
-            proc = subprocess.run(["dvc", "queue", "logs", name], cwd=repo, env=_env(), capture_output=True, text=True)
+            proc = subprocess.run(
+                ["dvc", "queue", "logs", name], cwd=repo, env=command_env(), capture_output=True, text=True
+            )
             logs.append(proc.stdout[-3000:])
     return "\n".join(logs)
