@@ -3,7 +3,8 @@
 Each DVC stage is a fresh process, so what a stage imports it pays for on every run: torch,
 transformers and torch_geometric together cost seconds of start-up per stage on 2 cores, and the
 lexical branch alone runs six stages (benchmarks/results/pipeline-profile.md). sklearn is only
-for stages that fit or split.
+for stages that fit or split. `scan` and `predict` import the libraries of the models they load
+and nothing else (benchmarks/results/startup.md).
 """
 
 from __future__ import annotations
@@ -26,11 +27,16 @@ LIGHT_STAGES = {
     "train/oof lexical": ("streamguard.training.stages", ("sklearn",)),
     "fusion": ("streamguard.training.fusion_stage", ("sklearn",)),
     "evaluate": ("streamguard.evaluation.report", ("sklearn",)),
+    "summary": ("streamguard.evaluation.summary", ()),
+    "compare": ("streamguard.evaluation.compare", ()),
+    "argument parsing (every command)": ("streamguard.cli", ()),
+    "scan (before its models load)": ("streamguard.scan.run", ()),
+    "predict (before its models load)": ("streamguard.predict", ()),
 }
 
 
-def imported_heavy(module: str, extra: str = "") -> list[str]:
-    code = f"import sys, json, {module}\n{extra}\nprint(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
+def imported_heavy(module: str, extra: str = "", names: tuple[str, ...] = HEAVY) -> list[str]:
+    code = f"import sys, json, {module}\n{extra}\nprint(json.dumps([m for m in {list(names)!r} if m in sys.modules]))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -51,3 +57,20 @@ def test_the_lexical_branch_is_built_without_torch():
     )
     heavy = imported_heavy("streamguard.training.stages", extra)
     assert "torch" not in heavy and "transformers" not in heavy, heavy
+
+
+def test_a_scan_with_models_that_need_no_torch_never_imports_it(tmp_path, trained):
+    # the shared scan models are lexical + a logreg fusion: scoring them needs sklearn, never torch
+    # nor the gradient-boosting stacker's sklearn.ensemble
+    source = tmp_path / "tree" / "high.c"
+    source.parent.mkdir()
+    source.write_text(trained["high"][0] + "\n")
+    report = tmp_path / "report.json"
+    argv = ["--params", str(trained["params"]), "scan", str(source.parent), "--models", str(trained["models"])]
+    argv += ["--format", "json", "-o", str(report), "--workers", "2"]
+    extra = f"from streamguard.cli import main\nassert main({argv!r}) == 0"
+    heavy = imported_heavy("streamguard.cli", extra, (*HEAVY, "sklearn.ensemble"))
+    assert json.loads(report.read_text())["scan"]["functions_scored"] == 1, "the scan must have scored the function"
+    assert heavy == ["sklearn"], (
+        f"a scan of lexical + fusion models imports {heavy}; import each library where its model needs it"
+    )

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 RECORD_SUFFIXES = (".jsonl", ".jsonl.gz")
 FORMATS = ("jsonl", "csv", "table")
+# the base models that score with torch; a fusion of the others scores without importing it
+TORCH_MODELS = frozenset({"transformer", "gnn"})
 # a model folder's weight files, each opened the safe way before the model loads from it
 WEIGHT_SUFFIXES = (".npz", ".pt", ".safetensors")
 
@@ -133,6 +135,7 @@ class Scorer:
         self.models_dir = models_dir
         self.stacker, self.fusion = load_stacker(models_dir / "fusion")
         self.models: list[str] = list(self.fusion["models"])
+        self.uses_torch = any(m in TORCH_MODELS for m in self.models)
         self.threshold: float = self.fusion["threshold"]
         self.graphs_dir = graphs_dir
         self.members: dict[str, list] = {}
@@ -150,6 +153,8 @@ class Scorer:
 
         Trims each record's `func` in place, exactly as `preprocess` trims training data.
         """
+        if not self.uses_torch:
+            return self._score(records)
         import torch
 
         with torch.inference_mode():  # no autograd bookkeeping at all (no_grad still tracks versions)

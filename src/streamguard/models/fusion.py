@@ -15,15 +15,18 @@ import json
 import math
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
 
 from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import read_fusion_summary
 from streamguard.params import FusionParams
+
+if TYPE_CHECKING:  # each stacker imports its own estimator: `scan` loads one, never both
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
 
 FEATURES = ("length", "nesting", "dangerous_calls")
 
@@ -50,8 +53,12 @@ class Stacker:
         self.params = params
         self.estimator: LogisticRegression | HistGradientBoostingClassifier
         if params.stacker == "logreg":
+            from sklearn.linear_model import LogisticRegression
+
             self.estimator = LogisticRegression(C=params.C, max_iter=1000)
         else:
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
             self.estimator = HistGradientBoostingClassifier(
                 max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=seed
             )

@@ -6,7 +6,8 @@ Each process scores with one torch intra-op thread: the models' tensors are
 small, and with two threads on a loaded 2-core machine every op waits at a
 barrier for a thread that is not scheduled (251 tcpdump functions, GNN forward
 under load 15: 0.7 s CPU / 6.7 s wall with one thread, 7.0 s CPU / 42.7 s wall
-with two; benchmarks/results/scan.md). The cores are used by processes
+with two; benchmarks/results/scan.md). A fusion of models that score without torch
+(predict.TORCH_MODELS) never imports it. The cores are used by processes
 instead: workers fork from the process that loaded the models (no second load,
 weights shared copy-on-write), before any progress thread starts.
 """
@@ -49,12 +50,16 @@ def batch_scorer(scorer: Any, workers: int) -> Iterator[Any]:
     global _scorer
     if workers < 1:
         raise StreamGuardError(f"--workers {workers}: give 1 or more scoring processes")
-    _one_thread()
+    uses_torch = getattr(scorer, "uses_torch", True)
+    if uses_torch:
+        _one_thread()
     if workers == 1:
         yield lambda batches: ((b, scorer.score(b.records)) for b in batches)
         return
     _scorer = scorer
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread if uses_torch else None
+    )
     try:
 
         def score_batches(batches: Iterable[Any]) -> Iterator[tuple[Any, list[dict]]]:
