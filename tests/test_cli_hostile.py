@@ -78,11 +78,12 @@ def test_summary_with_a_non_number_names_the_key(tmp_path, capsys):
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     values = {"accuracy": "0.6x", "accuracy_ci_low": 0.5, "accuracy_ci_high": 0.7}
-    (metrics / "test.json").write_text(json.dumps({"n_test": 10, "n_test_vulnerable": 5, "lexical": values}))
+    details = metrics / "test_details.json"
+    details.write_text(json.dumps({"n_test": 10, "n_test_vulnerable": 5, "lexical": values}))
     (metrics / "comparisons.json").write_text("{}")
     assert cli(tmp_path, "summary", "--metrics", str(metrics)) == 2
     err = capsys.readouterr().err
-    assert f"{metrics / 'test.json'}: lexical.accuracy is '0.6x', not a number" in err and "TypeError" not in err
+    assert f"{details}: lexical.accuracy is '0.6x', not a number" in err and "TypeError" not in err
 
 
 def test_predict_names_an_unsupported_extension(tmp_path, capsys):
