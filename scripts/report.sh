@@ -4,7 +4,7 @@
 #   2. dvc metrics diff BASE [TARGET] --md    the headline metrics (metrics/test/<model>.json)
 #   3. dvc params diff BASE [TARGET] --md     which params changed
 #   4. dvc plots diff BASE [TARGET]           every dvc.yaml plot, rendered offline to PNG
-#      (python -m streamguard.evaluation.plot_images) under $REPORT_PLOTS (default report_plots/)
+#      (python -m streamguard.plot_images) under $REPORT_PLOTS (default report_plots/)
 #
 # Usage: scripts/report.sh [BASE [TARGET]]    BASE defaults to main, TARGET to workspace
 # (the results `dvc repro` / `dvc pull` left on disk). Any git revision or DVC experiment
@@ -53,5 +53,5 @@ printf '# StreamGuard report: `%s` → `%s`\n' "$base" "$target"
 section "Paired tests on the test split" "No output." streamguard compare "$base" "$target" --md
 section "Headline metrics (test split)" "No metric changed." dvc metrics diff "${revs[@]}" --md
 section "Params" "No param changed." dvc params diff "${revs[@]}" --md
-section "Plots" "No plot to draw." python -m streamguard.evaluation.plot_images "${revs[@]}" --out "$plots_dir"
+section "Plots" "No plot to draw." python -m streamguard.plot_images "${revs[@]}" --out "$plots_dir"
 exit "$status"

@@ -1,11 +1,12 @@
-"""The PR report's plots as PNG files, rendered offline: `python -m streamguard.evaluation.plot_images`.
+"""The PR report's plots as PNG files, rendered offline: `python -m streamguard.plot_images`.
 
 `dvc plots diff REV [REV] --json` fills dvc.yaml's plots (the templates in .dvc/plots/)
 with each revision's data; vl-convert renders each Vega-Lite spec to PNG without a
 browser or network. Prints one Markdown image line per plot, the paths relative to
 the working directory, for scripts/report.sh to put under its "Plots" heading.
 Plots DVC could not fill at a revision (their files are absent there) are listed by
-name with DVC's reason.
+name with DVC's reason. No stage runs it, so it lives outside evaluation/ (a folder the
+evaluate stage depends on whole).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def render(revs: list[str], out_dir: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streamguard.evaluation.plot_images", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m streamguard.plot_images", description=__doc__)
     parser.add_argument("revs", nargs="+", help="revisions for `dvc plots diff` (one: it against the workspace)")
     parser.add_argument("--out", default="report_plots", help="folder for the PNG files (default: report_plots)")
     args = parser.parse_args(argv)
