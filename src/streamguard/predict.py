@@ -52,6 +52,8 @@ def functions_from_inputs(paths: list[Path]) -> list[Record]:
     for path in paths:
         if not path.exists():
             raise StreamGuardError(f"{path}: no such file; {_inputs_help()}")
+        if path.is_dir():
+            raise StreamGuardError(f"{path} is a directory; {_inputs_help()}")
         if path.suffix not in C_SOURCE_SUFFIXES and not path.name.endswith(RECORD_SUFFIXES):
             raise StreamGuardError(f"{path}: unsupported extension {path.suffix or '(none)'!r}; {_inputs_help()}")
         if path.suffix in C_SOURCE_SUFFIXES:
