@@ -196,6 +196,12 @@ def test_generalize_stage_on_the_bundled_sample(tmp_path, monkeypatch):
     )
     assert "pairwise_accuracy" not in full["per_project"]["qemu"]["models"]["lexical"]  # Devign has no pairs
     assert (tmp_path / "plots" / "roc" / "code_metrics.csv").read_text().startswith("fpr,tpr\n")
+    import yaml
+
+    declared = yaml.safe_load(Path("dvc.yaml").read_text())["plots"]
+    roc = next(p for p in declared if "generalization_plots" in json.dumps(p))
+    for path in next(iter(roc.values()))["y"]:  # every file dvc.yaml's plot reads is written
+        assert (tmp_path / "plots" / Path(path).relative_to("metrics/generalization_plots")).is_file(), path
 
 
 def test_generalize_needs_two_projects(tmp_path):
