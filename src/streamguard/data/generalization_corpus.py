@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamguard.c_functions import extract_functions
 from streamguard.data.collectors.fix_pairs import is_c_file
-from streamguard.data.collectors.git_miner import is_vendored_or_test
+from streamguard.data.collectors.git_miner import is_vendored_or_test, run_git
 from streamguard.data.noise import code_text, length_rule
 from streamguard.data.records import Record, RecordError, link_pair, read_records, write_records
 from streamguard.errors import StreamGuardError
@@ -62,18 +61,10 @@ class SnapshotReport:
         }
 
 
-def _git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    done = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, check=False)
-    if done.returncode != 0:
-        reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise CorpusError(f"git {' '.join(args[:2])} in {repo} failed: {reason[-1] if reason else done.returncode}")
-    return done.stdout
-
-
 def _blobs(repo: Path, commit: str, paths: list[str]) -> dict[str, bytes]:
     """The content of `paths` at `commit`, read in one `git cat-file --batch`."""
     request = "".join(f"{commit}:{p}\n" for p in paths).encode()
-    out = _git(repo, "cat-file", "--batch", stdin=request)
+    out = run_git(repo, "cat-file", "--batch", stdin=request)
     contents: dict[str, bytes] = {}
     pos = 0
     for path in paths:
@@ -108,13 +99,13 @@ def snapshot_records(repo: Path, mined: list[Record], params: Params) -> tuple[l
     if not fixes:
         return [], report
     dates = {}
-    for line in _git(repo, "log", "--format=%H %ct", "--no-walk=unsorted", *fixes).decode().split("\n"):
+    for line in run_git(repo, "log", "--format=%H %ct", "--no-walk=unsorted", *fixes).decode().split("\n"):
         if line.strip():
             sha, ts = line.split()
             dates[sha] = int(ts)
     median_fix = sorted(fixes, key=lambda sha: (dates.get(sha, 0), sha))[len(fixes) // 2]
-    snapshot = _git(repo, "rev-parse", f"{median_fix}^").decode().strip()
-    later = set(_git(repo, "rev-list", f"{snapshot}..HEAD").decode().split())
+    snapshot = run_git(repo, "rev-parse", f"{median_fix}^").decode().strip()
+    later = set(run_git(repo, "rev-list", f"{snapshot}..HEAD").decode().split())
     report.commit = snapshot
     report.fixes_after = sum(sha in later for sha in fixes)
     vulnerable_texts: set[str] = set()
@@ -123,7 +114,7 @@ def snapshot_records(repo: Path, mined: list[Record], params: Params) -> tuple[l
         if rec.target == 1 and rec.commit in later:
             vulnerable_texts.add(code_text(rec.func))
             touched.add((_fix_origin_path(rec.origin), _function_name(rec.func)))
-    listing = _git(repo, "ls-tree", "-r", "-z", "--name-only", snapshot).decode("utf-8", "replace").split("\0")
+    listing = run_git(repo, "ls-tree", "-r", "-z", "--name-only", snapshot).decode("utf-8", "replace").split("\0")
     paths = [p for p in listing if p and is_c_file(p) and not is_vendored_or_test(p)]
     report.files = len(paths)
     records: list[Record] = []

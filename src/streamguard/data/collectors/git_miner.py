@@ -163,9 +163,9 @@ def find_fix_commits(repo: Path, patterns: list[re.Pattern[str]], max_commits: i
     args = ["log", "--format=%H%x1f%P%x1f%B%x1e"]
     if max_commits:
         args.append(f"--max-count={max_commits}")
-    history = History(shallow=_git(repo, "rev-parse", "--is-shallow-repository").strip() == b"true")
+    history = History(shallow=run_git(repo, "rev-parse", "--is-shallow-repository").strip() == b"true")
     boundary = _shallow_boundary(repo) if history.shallow else set()
-    for entry in _git(repo, *args).decode("utf-8", "replace").split("\x1e"):
+    for entry in run_git(repo, *args).decode("utf-8", "replace").split("\x1e"):
         entry = entry.strip("\n")
         if not entry:
             continue
@@ -188,14 +188,14 @@ def find_fix_commits(repo: Path, patterns: list[re.Pattern[str]], max_commits: i
 
 def _shallow_boundary(repo: Path) -> set[str]:
     """The commits a shallow clone holds without their parents (git's `shallow` file)."""
-    shallow = Path(_git(repo, "rev-parse", "--git-path", "shallow").decode().strip())
+    shallow = Path(run_git(repo, "rev-parse", "--git-path", "shallow").decode().strip())
     shallow = shallow if shallow.is_absolute() else repo / shallow
     return set(shallow.read_text().split()) if shallow.is_file() else set()
 
 
 def commit_pairs(repo: Path, commit: FixCommit) -> CommitPairs:
     """What one commit did to the functions of its C files (modified and renamed files)."""
-    listing = _git(repo, "diff-tree", "-r", "-M", "--no-commit-id", "--name-status", "-z", commit.parent, commit.sha)
+    listing = run_git(repo, "diff-tree", "-r", "-M", "--no-commit-id", "--name-status", "-z", commit.parent, commit.sha)
     fields = listing.decode("utf-8", "replace").split("\0")
     kept: list[tuple[str, str]] = []
     skipped: Counter = Counter()
@@ -224,8 +224,8 @@ def commit_pairs(repo: Path, commit: FixCommit) -> CommitPairs:
         return CommitPairs(commit, [], skipped, huge=True)
     files = []
     for new, old in kept:
-        before = _git(repo, "cat-file", "blob", f"{commit.parent}:{old}")
-        after = _git(repo, "cat-file", "blob", f"{commit.sha}:{new}")
+        before = run_git(repo, "cat-file", "blob", f"{commit.parent}:{old}")
+        after = run_git(repo, "cat-file", "blob", f"{commit.sha}:{new}")
         files.append((new, old, diff_functions(before, after)))
     return CommitPairs(commit, files, skipped)
 
@@ -317,9 +317,9 @@ def _check_repo(repo: Path, key: str, shown: Path) -> None:
             "from params.yaml"
         )
     try:
-        _git(repo, "rev-parse", "--verify", "HEAD")
-        bare = _git(repo, "rev-parse", "--is-bare-repository").strip() == b"true"
-        top = Path(_git(repo, "rev-parse", "--absolute-git-dir" if bare else "--show-toplevel").decode().strip())
+        run_git(repo, "rev-parse", "--verify", "HEAD")
+        bare = run_git(repo, "rev-parse", "--is-bare-repository").strip() == b"true"
+        top = Path(run_git(repo, "rev-parse", "--absolute-git-dir" if bare else "--show-toplevel").decode().strip())
     except CollectError as exc:
         raise CollectError(f"{key}: {shown} is not a git repository with commits ({exc})") from None
     if top.resolve() != repo.resolve():
@@ -330,9 +330,10 @@ def _check_repo(repo: Path, key: str, shown: Path) -> None:
         )
 
 
-def _git(repo: Path, *args: str) -> bytes:
+def run_git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    """`git -C repo ARGS` output; a failure is a CollectError with git's own reason."""
     try:
-        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+        done = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, check=False)
     except FileNotFoundError:
         raise CollectError("the `git` command is not installed; install git to mine repositories") from None
     if done.returncode != 0:
