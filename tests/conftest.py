@@ -67,7 +67,8 @@ PYTHONPATH = os.pathsep.join(str(Path(p).resolve()) for p in os.environ.get("PYT
 
 def command_env() -> dict[str, str]:
     """The environment for dvc/git/streamguard subprocesses: this venv first, a git identity."""
-    env = dict(os.environ)
+    # a command run here acts as one typed at a terminal, also when pytest itself runs under `make test`
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     env["PATH"] = f"{BIN}:{env['PATH']}"
     env["DVC_NO_ANALYTICS"] = "1"
     if PYTHONPATH:
