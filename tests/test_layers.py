@@ -1,0 +1,118 @@
+"""Imports point one way: stages → {training, evaluation, scan, …} → models → {data, graphs} → params → {c, io}.
+
+A module may import its own package and any lower layer; a higher layer or a sibling package of its
+own layer is a violation. KNOWN_VIOLATIONS lists the ones the code still has, module by module, so a
+new one fails and a fixed one must leave the list.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import REPO
+
+SRC = REPO / "src"
+
+# top-level names under streamguard/ (a package or a root module) → layer; higher imports lower
+LAYERS = {
+    "errors": 0,
+    "progress": 1,
+    "io": 1,
+    "c": 1,
+    "c_functions": 1,
+    "params": 2,
+    "data": 3,
+    "graphs": 3,
+    "models": 4,
+    "training": 5,
+    "evaluation": 5,
+    "scan": 5,
+    "predict": 5,
+    "cloud": 5,
+    "plot_images": 5,
+    "stages": 6,
+    "cli": 7,
+    "stage_deps": 8,
+}
+# a package may import these siblings of its own layer
+SAME_LAYER_ALLOWED = {("graphs", "data")}
+
+# importer module → imported module; each one is a debt to pay, not a rule
+KNOWN_VIOLATIONS = {
+    ("streamguard.c_functions", "streamguard.graphs.grammar"),
+    ("streamguard.c_functions", "streamguard.graphs.normalise"),
+    ("streamguard.params", "streamguard.models.names"),
+    ("streamguard.models.fusion", "streamguard.evaluation.predictions"),
+    ("streamguard.training.pair_loss", "streamguard.evaluation.pairs"),
+    ("streamguard.training.stages", "streamguard.evaluation.predictions"),
+    ("streamguard.training.fusion_stage", "streamguard.evaluation.predictions"),
+    ("streamguard.training.fusion_stage", "streamguard.evaluation.thresholds"),
+    ("streamguard.predict", "streamguard.training.branches"),
+    ("streamguard.scan.run", "streamguard.predict"),
+    ("streamguard.scan.model_source", "streamguard.evaluation.predictions"),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every absolute module a file imports, at top level or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def _top(module: str) -> str:
+    return module.split(".")[1] if "." in module else module
+
+
+def _is_violation(importer: str, imported: str) -> bool:
+    a, b = _top(importer), _top(imported)
+    if a == b:
+        return False
+    if LAYERS[b] < LAYERS[a]:
+        return False
+    return not (LAYERS[a] == LAYERS[b] and (a, b) in SAME_LAYER_ALLOWED)
+
+
+def _violations() -> set[tuple[str, str]]:
+    found = set()
+    for path in sorted((SRC / "streamguard").rglob("*.py")):
+        importer = _module_name(path)
+        for imported in _imports(path):
+            if imported.startswith("streamguard.") and _is_violation(importer, imported):
+                found.add((importer, imported))
+    return found
+
+
+def test_every_top_level_name_has_a_layer():
+    names = {p.stem if p.is_file() else p.name for p in (SRC / "streamguard").iterdir()}
+    names -= {"__init__", "__pycache__", "py"}
+    assert names - set(LAYERS) == set(), "give each new package or root module a layer in LAYERS"
+
+
+def test_imports_point_down_the_layers():
+    new = _violations() - KNOWN_VIOLATIONS
+    assert not new, "these imports point up or sideways; move the shared code down a layer:\n" + "\n".join(
+        f"  {a} imports {b}" for a, b in sorted(new)
+    )
+
+
+def test_the_list_of_known_violations_holds_only_live_ones():
+    fixed = KNOWN_VIOLATIONS - _violations()
+    assert not fixed, "fixed; remove from KNOWN_VIOLATIONS:\n" + "\n".join(f"  {a} → {b}" for a, b in sorted(fixed))
+
+
+def test_the_layer_rule_catches_an_upward_import(tmp_path):
+    assert _is_violation("streamguard.models.gnn", "streamguard.training.loop")
+    assert _is_violation("streamguard.training.loop", "streamguard.scan.run")
+    assert not _is_violation("streamguard.training.loop", "streamguard.models.gnn")
+    assert not _is_violation("streamguard.graphs.build", "streamguard.data.records")
