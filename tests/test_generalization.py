@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from streamguard import cli
 from streamguard.data.generalization_corpus import build_corpus, pairvul_records
@@ -105,15 +106,17 @@ def test_pairvul_pairs_are_linked_kernel_records(tmp_path):
 # --- the protocol ---------------------------------------------------------------------------
 
 
-def _planted_corpus(tmp_path: Path, seed: int = 0) -> Path:
+def _planted_corpus(
+    tmp_path: Path, seed: int = 0, projects=("alpha", "beta", "gamma", "leaky"), marked=("leaky",)
+) -> Path:
     """Four projects; in project `leaky` a token no other project has marks every vulnerable function."""
     rng = np.random.default_rng(seed)
     records = []
-    for project in ("alpha", "beta", "gamma", "leaky"):
+    for project in projects:
         for i in range(40):
             target = int(i % 2)
             words = " ".join(f"v{rng.integers(0, 30)}" for _ in range(12))
-            marker = "LEAKMARK(x);" if project == "leaky" and target else ""
+            marker = "LEAKMARK(x);" if project in marked and target else ""
             body = f"    int {words.replace(' ', ' = 1; int ')} = 1;\n    {marker}"
             text = c_function(f"{project}_f{i}", body)
             records.append(Record(func=text, target=target, project=project, source="devign"))
@@ -150,6 +153,17 @@ def test_the_held_out_project_never_reaches_a_model_choice(tmp_path, monkeypatch
     y = corpus.y[held.index]
     order = np.argsort(-held.scores["lexical"])
     assert y[order[:20]].mean() < 0.8
+
+
+def test_min_projects_drops_an_ngram_only_one_training_project_uses(tmp_path):
+    """`leaky` and the held-out `probe` share a marker of vulnerable code; no other project has it."""
+    path = _planted_corpus(tmp_path, projects=("alpha", "beta", "gamma", "leaky", "probe"), marked=("leaky", "probe"))
+    for min_projects, expected in ((1, 1.0), (2, 0.5)):
+        params = _params(models=["lexical"], min_projects=min_projects)
+        corpus = load_corpus(path, params)
+        held = held_out_scores(corpus, "probe", params)
+        auc = roc_auc_score(corpus.y[held.index], held.scores["lexical"])
+        assert abs(auc - expected) < 0.2, (min_projects, auc)
 
 
 def test_retro_rows_count_hits_at_the_top():

@@ -491,9 +491,12 @@ class GeneralizeParams:
     train_sources: list[str] = field(default_factory=lambda: list(CORPUS_SOURCES))
     # project-grouped cross-fitting folds inside the training projects: thresholds and the stacker
     threshold_folds: int = 3
+    # lexical: an n-gram is a feature only where at least this many training projects use it
+    # (1 = every n-gram); project-specific names then cannot carry the model
+    min_projects: int = 1
 
     def __post_init__(self) -> None:
-        _at_least(self, devign_max_per_project=0, threshold_folds=2)
+        _at_least(self, devign_max_per_project=0, threshold_folds=2, min_projects=1)
         _positive(self, "pair_weight")
         if not self.train_sources:
             raise InvalidValue(self.SECTION, "train_sources", f"must name at least one of {', '.join(CORPUS_SOURCES)}")

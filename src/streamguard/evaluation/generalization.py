@@ -127,14 +127,26 @@ def lexical_fit_predict(
     pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     params: Params,
 ) -> np.ndarray:
-    """TF-IDF + logistic regression, the idf and weights learned on fit_idx only."""
-    tfidf = TfidfTransformer(sublinear_tf=True).fit(corpus.counts[fit_idx])
+    """TF-IDF + logistic regression, the vocabulary, idf and weights learned on fit_idx only."""
+    keep = shared_columns(corpus.counts[fit_idx], corpus.project[fit_idx], params.generalize.min_projects)
+    fit_counts, score_counts = corpus.counts[fit_idx] @ keep, corpus.counts[score_idx] @ keep
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(fit_counts)
     # liblinear's dual: fast and deterministic with far more sparse columns than rows, where lbfgs crawls
     classifier = LogisticRegression(
         C=params.lexical.C, solver="liblinear", dual=True, max_iter=1000, random_state=params.seed
     )
-    fit_ranking(classifier, tfidf.transform(corpus.counts[fit_idx]), corpus.y[fit_idx], weights, pairs)
-    return classifier.predict_proba(tfidf.transform(corpus.counts[score_idx]))[:, 1]
+    fit_ranking(classifier, tfidf.transform(fit_counts), corpus.y[fit_idx], weights, pairs)
+    return classifier.predict_proba(tfidf.transform(score_counts))[:, 1]
+
+
+def shared_columns(counts: sparse.csr_matrix, project: np.ndarray, min_projects: int) -> sparse.csr_matrix:
+    """A diagonal 0/1 matrix keeping the columns that at least min_projects of the given projects use."""
+    if min_projects <= 1:
+        return sparse.identity(counts.shape[1], dtype=counts.dtype, format="csr")
+    used_by = np.zeros(counts.shape[1], dtype=np.int32)
+    for name in np.unique(project):
+        used_by += np.asarray((counts[project == name] != 0).sum(axis=0)).ravel() > 0
+    return sparse.diags((used_by >= min_projects).astype(counts.dtype), format="csr")
 
 
 def training_weights(project: np.ndarray, y: np.ndarray, rule: str) -> np.ndarray:
