@@ -66,7 +66,7 @@ class Scope:
 
 @dataclass
 class Comparison:
-    file: str
+    file: str  # the baseline's file name
     states: dict[str, str]  # current finding's fingerprint -> new / unchanged / updated
     absent: list[BaselineResult]
     not_rescanned: int  # baseline results in files or functions this scan did not score

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from streamguard.scan.baseline import Comparison
 from streamguard.scan.findings import Finding
-from streamguard.scan.triage import Triage, Verdict
+from streamguard.scan.triage import TRIAGE_FILE, Triage, Verdict
 
 
 @dataclass
@@ -39,8 +39,8 @@ class Review:
     def summary(self, findings: list[Finding]) -> dict:
         """Figures for the report's `scan` properties and the closing line."""
         out: dict = {"suppressed": sum(self.suppressed(f) for f in findings), "gating": len(self.gating(findings))}
-        if self.triage is not None:
-            out["triage_file"] = str(self.triage.file)
+        if self.triage is not None and self.triage.by_fingerprint:
+            out["triage_file"] = TRIAGE_FILE.as_posix()  # relative to the scan root: the report names no local path
             out["triage_verdicts"] = len(self.triage.by_fingerprint)
         if self.comparison is not None:
             out["baseline"] = {

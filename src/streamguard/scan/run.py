@@ -260,7 +260,7 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     wall = time.perf_counter() - started
     comparison = None
     if baseline is not None:
-        comparison = compare(findings, baseline, scope, root, opts.paths, str(opts.baseline))
+        comparison = compare(findings, baseline, scope, root, opts.paths, opts.baseline.name)  # no local path
     review = Review(comparison, triage)
     stats = {
         "files_listed": len(sources),
