@@ -259,7 +259,7 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     files_read = counts["files_read"]
     wall = time.perf_counter() - started
     comparison = None
-    if baseline is not None:
+    if baseline is not None and opts.baseline is not None:
         comparison = compare(findings, baseline, scope, root, opts.paths, opts.baseline.name)  # no local path
     review = Review(comparison, triage)
     stats = {
