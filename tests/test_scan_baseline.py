@@ -91,6 +91,37 @@ def test_baseline_marks_each_result_and_validates(tmp_path, trained, project):
     assert set(_states(again).values()) == {"unchanged"}
 
 
+def test_table_and_json_show_the_baseline_state(tmp_path, trained, project, capsys):
+    _sarif(trained, tmp_path / "base.sarif", str(project))
+    _edit(project)
+    capsys.readouterr()
+    assert _scan(trained, str(project), "--min-probability", "0", "--baseline", str(tmp_path / "base.sarif")) == 0
+    out, err = capsys.readouterr()
+    rows = {line.split("│")[2].strip(): line.split("│")[-2].strip() for line in out.splitlines() if line.count("│") > 4}
+    assert {k: rows[k] for k in ("moved", "edited", "added")} == {
+        "moved": "unchanged",
+        "edited": "updated",
+        "added": "new",
+    }
+    assert "(1 new, 1 updated, 2 unchanged, 2 absent)" in err.replace("\n", "")
+    report = tmp_path / "head.json"
+    _scan(
+        trained,
+        str(project),
+        "--min-probability",
+        "0",
+        "--baseline",
+        str(tmp_path / "base.sarif"),
+        "--format",
+        "json",
+        "-o",
+        str(report),
+    )
+    data = json.loads(report.read_text())
+    assert {f["function"]: f["baseline_state"] for f in data["findings"]}["edited"] == "updated"
+    assert {a["function"] for a in data["absent"]} == {"deleted", "in_deleted_file"}
+
+
 def test_fail_on_findings_gates_on_new_results_only(tmp_path, trained, project):
     _sarif(trained, tmp_path / "base.sarif", str(project))
     baseline = ["--baseline", str(tmp_path / "base.sarif")]

@@ -174,8 +174,11 @@ def cmd_triage(args: argparse.Namespace) -> None:
             import_sarif=Path(args.import_sarif) if args.import_sarif is not None else None,
         )
     )
+    from streamguard.scan.walk import printable
+
     for v in verdicts:
-        Console().print(f"{v.fingerprint[:16]} {v.file}:{v.function}: {v.describe()}", highlight=False, markup=False)
+        line = f"{v.fingerprint[:16]} {v.file}:{v.function}: {v.describe()}"
+        Console().print(printable(line), highlight=False, markup=False)
     Console().print(f"{len(verdicts)} verdict(s) added to the triage file", highlight=False)
 
 
