@@ -137,3 +137,12 @@ def test_triage_refuses_an_unknown_or_malformed_fingerprint(tmp_path, project, c
     assert _triage(project, "xyz", "--verdict", "false-positive", "--reason", "x") == 2
     assert "64 hex digits" in capsys.readouterr().err.replace("\n", "")
     assert not (project / TRIAGE).exists()
+
+
+def test_import_of_a_file_that_is_no_report_is_named(tmp_path, project, capsys):
+    bad = tmp_path / "reviewed.sarif"
+    bad.write_text('{"runs": [{"results": [{"ruleId": "other-tool"}]}]}')
+    assert _triage(project, "--import", str(bad)) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert f"--import {bad}: runs[0].results[0]: no partialFingerprints" in err and "Traceback" not in err
+    assert not (project / TRIAGE).exists()

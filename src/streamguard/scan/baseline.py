@@ -83,10 +83,10 @@ class BaselineError(InputFileError):
     """A --baseline file that is not a StreamGuard SARIF report."""
 
 
-def _fail(path: Path, where: str, what: str) -> BaselineError:
+def _fail(path: Path, where: str, what: str, option: str = "--baseline") -> BaselineError:
     return BaselineError(
-        f"--baseline {path}: {where}: {what}. The baseline must be a SARIF report written by "
-        "`streamguard scan --format sarif`; regenerate it on the base revision"
+        f"{option} {path}: {where}: {what}. It must be a SARIF report written by "
+        "`streamguard scan --format sarif` (for --baseline: a scan of the base revision)"
     )
 
 
@@ -94,33 +94,35 @@ def _hex64(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, option: str) -> Any:
     try:
         data = read_regular_file(path, MAX_BASELINE_BYTES)
     except FileNotFoundError:
-        raise BaselineError(f"--baseline {path}: no such file; give the SARIF report of the base revision") from None
+        raise BaselineError(f"{option} {path}: no such file; give a SARIF report of `streamguard scan`") from None
     except (NotRegularFile, OSError) as exc:
-        raise BaselineError(f"--baseline {path}: cannot read it ({exc.strerror or exc}); give a SARIF file") from None
+        raise BaselineError(f"{option} {path}: cannot read it ({exc.strerror or exc}); give a SARIF file") from None
     if len(data) > MAX_BASELINE_BYTES:
-        raise _fail(path, "size", f"larger than {MAX_BASELINE_BYTES // 2**20} MiB, far beyond any scan's report")
+        raise _fail(
+            path, "size", f"larger than {MAX_BASELINE_BYTES // 2**20} MiB, far beyond any scan's report", option
+        )
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise _fail(path, f"byte {exc.start}", "not UTF-8 text") from None
+        raise _fail(path, f"byte {exc.start}", "not UTF-8 text", option) from None
     except json.JSONDecodeError as exc:
-        raise _fail(path, f"line {exc.lineno} column {exc.colno}", f"not JSON ({exc.msg})") from None
+        raise _fail(path, f"line {exc.lineno} column {exc.colno}", f"not JSON ({exc.msg})", option) from None
     except RecursionError:
-        raise _fail(path, "structure", "JSON nested too deeply to be a report") from None
+        raise _fail(path, "structure", "JSON nested too deeply to be a report", option) from None
 
 
-def _result(path: Path, where: str, res: Any) -> BaselineResult | None:
+def _result(path: Path, where: str, res: Any, option: str) -> BaselineResult | None:
     if not isinstance(res, dict):
-        raise _fail(path, where, "a result must be a JSON object")
+        raise _fail(path, where, "a result must be a JSON object", option)
     if res.get("baselineState") == "absent":
         return None
     fingerprints = res.get("partialFingerprints")
     if not isinstance(fingerprints, dict) or not _hex64(fingerprint := fingerprints.get(FINGERPRINT_KEY)):
-        raise _fail(path, where, f"no partialFingerprints.{FINGERPRINT_KEY} (64 hex digits)")
+        raise _fail(path, where, f"no partialFingerprints.{FINGERPRINT_KEY} (64 hex digits)", option)
     try:
         location = res["locations"][0]
         physical = location["physicalLocation"]
@@ -129,17 +131,17 @@ def _result(path: Path, where: str, res: Any) -> BaselineResult | None:
         start, end = region["startLine"], region.get("endLine", region["startLine"])
         name = location["logicalLocations"][0]["name"]
     except (KeyError, IndexError, TypeError):
-        raise _fail(path, where, "no location (locations[0]: uri, region, logicalLocations[0].name)") from None
+        raise _fail(path, where, "no location (locations[0]: uri, region, logicalLocations[0].name)", option) from None
     if not (isinstance(uri, str) and isinstance(name, str)):
-        raise _fail(path, where, "the location's uri and function name must be strings")
+        raise _fail(path, where, "the location's uri and function name must be strings", option)
     if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n < 2**31 for n in (start, end)):
-        raise _fail(path, where, f"region lines {start!r}-{end!r} are not line numbers")
+        raise _fail(path, where, f"region lines {start!r}-{end!r} are not line numbers", option)
     decoded = unquote(uri, encoding="utf-8", errors="surrogateescape")
     key = fingerprints.get(FUNCTION_KEY)
     if key is None:  # a report written before function keys: the first function of that name
         key = function_key(decoded, name, 0)
     elif not _hex64(key):
-        raise _fail(path, where, f"partialFingerprints.{FUNCTION_KEY} is not 64 hex digits")
+        raise _fail(path, where, f"partialFingerprints.{FUNCTION_KEY} is not 64 hex digits", option)
     rule_id = res.get("ruleId")
     return BaselineResult(
         fingerprint, key, decoded, name, start, end, rule_id if isinstance(rule_id, str) else "", _accepted(res)
@@ -160,19 +162,19 @@ def _accepted(res: dict) -> str | None:
     return text if isinstance(text, str) else ""
 
 
-def read_baseline(path: Path) -> list[BaselineResult]:
+def read_baseline(path: Path, option: str = "--baseline") -> list[BaselineResult]:
     """The findings of a StreamGuard SARIF report; a BaselineError naming the file and place for anything else."""
-    log = _load(path)
+    log = _load(path, option)
     runs = log.get("runs") if isinstance(log, dict) else None
     if not isinstance(runs, list) or not runs:
-        raise _fail(path, "top level", "no `runs` list: not a SARIF log")
+        raise _fail(path, "top level", "no `runs` list: not a SARIF log", option)
     found = []
     for r, run in enumerate(runs):
         results = run.get("results") if isinstance(run, dict) else None
         if not isinstance(results, list):
-            raise _fail(path, f"runs[{r}]", "no `results` list")
+            raise _fail(path, f"runs[{r}]", "no `results` list", option)
         for i, res in enumerate(results):
-            parsed = _result(path, f"runs[{r}].results[{i}]", res)
+            parsed = _result(path, f"runs[{r}].results[{i}]", res, option)
             if parsed is not None:
                 found.append(parsed)
     return found

@@ -88,7 +88,7 @@ def _imported(opts: TriageOptions, root: Path) -> list[Verdict]:
     when = now()
     known = read_triage(triage_path(root)).by_fingerprint
     verdicts = []
-    for r in read_baseline(path):  # the same checks as a --baseline report; its absent results are skipped
+    for r in read_baseline(path, "--import"):  # the same checks as a --baseline report; its absent results are skipped
         if r.suppression is None or r.fingerprint in known and known[r.fingerprint].verdict == "false_positive":
             continue  # not suppressed there, or already suppressed here
         reason = r.suppression.strip() or f"suppressed in {path.name} without a justification"
