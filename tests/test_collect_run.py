@@ -35,7 +35,7 @@ REPORT_KEYS = {
 
 
 def test_sources_tuple():
-    assert SOURCES == ("nvd", "ghsa", "osv", "git", "exploitdb", "synthetic", "juliet")
+    assert SOURCES == ("nvd", "ghsa", "osv", "git", "exploitdb", "synthetic", "juliet", "triage")
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -105,7 +105,7 @@ def test_collect_params_validation():
         params_from_dict({"collect": {"min_function_tokens": 500, "max_function_tokens": 100}})
     with pytest.raises(ParamsError, match="collect.backoff_max_s"):
         params_from_dict({"collect": {"backoff_base_s": 5.0, "backoff_max_s": 1.0}})
-    assert Params().collect.sources == ["synthetic", "juliet", "git"]
+    assert Params().collect.sources == ["synthetic", "juliet", "git", "triage"]
 
 
 def test_params_yaml_collect_section_matches_defaults():

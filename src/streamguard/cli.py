@@ -155,9 +155,31 @@ def cmd_scan(args: argparse.Namespace) -> int:
             top=args.top,
             fail_on_findings=args.fail_on_findings,
             changed_since=args.changed_since,
+            baseline=Path(args.baseline) if args.baseline is not None else None,
             **({"workers": args.workers} if args.workers is not None else {}),
         )
     )
+
+
+def cmd_triage(args: argparse.Namespace) -> None:
+    from streamguard.scan.triage_command import TriageOptions, triage_command
+
+    verdicts = triage_command(
+        TriageOptions(
+            repo=Path(args.repo),
+            fingerprint=args.fingerprint,
+            verdict=args.verdict,
+            reason=args.reason,
+            who=args.who,
+            import_sarif=Path(args.import_sarif) if args.import_sarif is not None else None,
+        )
+    )
+    from streamguard.scan.walk import printable
+
+    for v in verdicts:
+        line = f"{v.fingerprint[:16]} {v.file}:{v.function}: {v.describe()}"
+        Console().print(printable(line), highlight=False, markup=False)
+    Console().print(f"{len(verdicts)} verdict(s) added to the triage file", highlight=False)
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -272,6 +294,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on-findings", action="store_true", help="exit 1 when a function reaches the threshold")
     p.add_argument("--changed-since", default=None, metavar="REV", help="only functions changed since REV")
     p.add_argument("--workers", type=int, default=None, help="scoring processes (default: one per CPU)")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        metavar="SARIF",
+        help="an earlier scan's SARIF: mark results new/unchanged/updated/absent; --fail-on-findings gates on new",
+    )
+    p = add("triage", cmd_triage, "record a verdict on a finding in the repository's .streamguard/triage.jsonl")
+    p.add_argument("fingerprint", nargs="?", help="the finding's fingerprint (or its first 8+ hex digits)")
+    p.add_argument("--verdict", choices=["false-positive", "true-positive"], default=None)
+    p.add_argument("--reason", default=None, help="why: what makes it safe, or what is wrong")
+    p.add_argument("--who", default=None, help="default: git's user.email in the repository")
+    p.add_argument("--repo", default=".", help="the scanned repository (default: .)")
+    p.add_argument(
+        "--import", dest="import_sarif", default=None, metavar="SARIF", help="add the report's suppressed results"
+    )
     p = add("compare", cmd_compare, "paired tests between two revisions' test predictions")
     p.add_argument("rev_a", help="a git/DVC revision, experiment name, `workspace`, or a metrics folder")
     p.add_argument("rev_b", help="the same kinds as rev_a")

@@ -512,11 +512,11 @@ class CollectParams:
 
     # every source `streamguard collect <source>` knows (one DVC stage each, via foreach)
     SECTION: ClassVar[str] = "collect"
-    SOURCES: ClassVar[tuple[str, ...]] = ("nvd", "ghsa", "osv", "git", "exploitdb", "synthetic", "juliet")
+    SOURCES: ClassVar[tuple[str, ...]] = ("nvd", "ghsa", "osv", "git", "exploitdb", "synthetic", "juliet", "triage")
 
     # sources that run; every other one writes an empty file and a "disabled" report.
     # the default needs no network and no ../shared (juliet_path null -> skipped).
-    sources: list[str] = field(default_factory=lambda: ["synthetic", "juliet", "git"])
+    sources: list[str] = field(default_factory=lambda: ["synthetic", "juliet", "git", "triage"])
     # NVD: the API 2.0 (runs only when env NVD_API_KEY is set) and/or JSON feed files
     nvd_api_url: str = "https://services.nvd.nist.gov/rest/json/cves/2.0"
     nvd_keyword: str | None = None  # API keywordSearch filter; null = every CVE
@@ -567,6 +567,8 @@ class CollectParams:
     )
     juliet_path: str | None = None  # Juliet C suite: a directory or .tar.gz
     juliet_max_cases: int = 0  # test cases kept (whole cases, spread by name hash); 0 = all
+    # scan triage verdicts: checkouts (or their .streamguard/triage.jsonl) whose verdicts become labelled records
+    triage_files: list[str] = field(default_factory=list)
     synthetic_pairs: int = 400
     synthetic_seed: int = 1337
     # confidence (sample weight) per source and heuristic; tiers 1.0 / 0.3 / 0.1
@@ -576,6 +578,7 @@ class CollectParams:
     confidence_git: float = 0.3  # mined by message keyword
     confidence_juliet: float = 0.3
     confidence_synthetic: float = 0.1
+    confidence_triage: float = 1.0  # a person's verdict on this very function of the team's own code
     # functions outside [min, max] code tokens (comments excluded) are dropped
     min_function_tokens: int = 20
     max_function_tokens: int = 4000

@@ -12,6 +12,7 @@ source and the heuristic that found it; the values are params
 | git                             | 0.3     | a commit mined by a message keyword (overflow, use-after-free, …) |
 | juliet                          | 0.3     | exact labels by construction, but test-suite code unlike real projects |
 | synthetic                       | 0.1     | template pairs: clean labels, very narrow style |
+| triage                          | 1.0     | a team's verdict (`streamguard triage`) on this exact text of a function of its own code: true positive 1, false positive 0 |
 
 Rules, each counted in the reports under its name:
 - `unchanged`: a pair whose sides are equal after whitespace normalisation
@@ -42,7 +43,7 @@ _TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\S")
 # strings first, so a "/*" inside a literal is not taken for a comment
 _COMMENT_OR_STRING = re.compile(r'("(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|/\*.*?\*/|//[^\n]*', re.S)
 
-HEURISTICS = ("advisory_exploit", "advisory", "git_exploit", "git", "juliet", "synthetic")
+HEURISTICS = ("advisory_exploit", "advisory", "git_exploit", "git", "juliet", "synthetic", "triage")
 
 
 def confidence_for(heuristic: str, collect: CollectParams) -> float:

@@ -6,9 +6,11 @@ every base model the fusion uses, then fused (predict.Scorer, loaded once),
 in `--workers` processes (scan/scoring.py). Only findings (fused probability >= --min-probability, by default the
 fusion's threshold) are kept, without their text. The models come from a
 folder, a git revision or a registered version (scan/model_source.py); the
-report records which. Progress shows files,
-functions, functions/s and the ETA on a terminal; a summary line always ends
-the scan on stderr.
+report records which. With `--baseline` each finding is new, unchanged or
+updated (scan/baseline.py); the repository's triage file suppresses findings
+judged false positives (scan/triage.py); the gate fires on what is left
+(scan/review.py). Progress shows files, functions, functions/s and the ETA on
+a terminal; a summary line always ends the scan on stderr.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ from streamguard.data.records import Record
 from streamguard.errors import StreamGuardError
 from streamguard.params import load_params
 from streamguard.progress import console, make_progress
+from streamguard.scan.baseline import Scope, compare, read_baseline
 from streamguard.scan.changes import ChangedLines, changed_since
-from streamguard.scan.findings import Finding, function_fingerprint, top_findings
+from streamguard.scan.findings import Finding, fingerprinted, top_findings
 from streamguard.scan.model_info import ModelInfo, describe_model, repository_url
 from streamguard.scan.model_source import ModelSource, from_folder, from_registry
+from streamguard.scan.review import Review
 from streamguard.scan.sarif import build_sarif
 from streamguard.scan.scoring import batch_scorer, default_workers
+from streamguard.scan.triage import read_triage, triage_path
 from streamguard.scan.walk import (
     MAX_FILE_BYTES,
     BadFiles,
@@ -67,6 +72,7 @@ class ScanOptions:
     top: int | None = None
     fail_on_findings: bool = False
     changed_since: str | None = None
+    baseline: Path | None = None  # an earlier scan's SARIF report: mark findings new/unchanged/updated/absent
     batch_size: int = 64  # functions per batch (per worker task)
     max_file_bytes: int = MAX_FILE_BYTES
     workers: int = field(default_factory=default_workers)  # scoring processes (scan/scoring.py)
@@ -79,6 +85,7 @@ class ScanResult:
     bad: BadFiles
     stats: dict = field(default_factory=dict)
     exit_code: int = 0
+    review: Review = field(default_factory=Review)
 
 
 @dataclass
@@ -86,12 +93,14 @@ class _Batch:
     """Functions to score together, with what a finding needs once they are scored."""
 
     records: list[Record] = field(default_factory=list)
-    meta: list[tuple[str, str, int, int, str]] = field(default_factory=list)  # uri, name, start, end, fingerprint
+    meta: list[tuple[str, str, int, int, str, str]] = field(default_factory=list)  # uri, name, start, end, fp, key
     files_done: int = 0  # files read (or skipped) once this batch was cut: the progress it stands for
 
 
-def _functions(source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedLines | None, pending: _Batch) -> int:
-    """Cut `source` into functions and queue those the scan covers; the number queued."""
+def _functions(
+    source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedLines | None, pending: _Batch, scope: Scope
+) -> int:
+    """Cut `source` into functions and queue those the scan covers; the number queued. `scope` notes them all."""
     from streamguard.c_functions import extract_functions
 
     try:
@@ -99,23 +108,27 @@ def _functions(source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedL
     except Exception as exc:  # noqa: BLE001 - a file the extractor cannot handle must not end the scan
         bad.add("parse_failure", source.uri, f"{type(exc).__name__}: {exc}")
         return 0
-    seen: dict[str, int] = {}
+    scope.files.add(source.uri)
     queued = 0
-    for fn in functions:
-        if changes is not None and not changes.touches(source.uri, fn.start_line, fn.end_line):
+    for fn, fingerprint, key in fingerprinted(source.uri, functions):
+        covered = changes is None or changes.touches(source.uri, fn.start_line, fn.end_line)
+        scope.add(fingerprint, key, scored=covered)
+        if not covered:
             continue
-        first = function_fingerprint(source.uri, fn.name, fn.text)
-        ordinal = seen[first] = seen.get(first, -1) + 1
-        fingerprint = first if ordinal == 0 else function_fingerprint(source.uri, fn.name, fn.text, ordinal)
         origin = f"{source.uri}:{fn.start_line}"
         pending.records.append(Record(func=fn.text, target=0, project="scan", source="scan", id=origin, origin=origin))
-        pending.meta.append((source.uri, fn.name, fn.start_line, fn.end_line, fingerprint))
+        pending.meta.append((source.uri, fn.name, fn.start_line, fn.end_line, fingerprint, key))
         queued += 1
     return queued
 
 
 def _batches(
-    sources: list[SourceFile], opts: ScanOptions, bad: BadFiles, changes: ChangedLines | None, counts: dict
+    sources: list[SourceFile],
+    opts: ScanOptions,
+    bad: BadFiles,
+    changes: ChangedLines | None,
+    counts: dict,
+    scope: Scope,
 ) -> Iterator[_Batch]:
     """Read the files one at a time and cut their functions into batches of `opts.batch_size`."""
     pending = _Batch()
@@ -123,7 +136,7 @@ def _batches(
         data = read_source(source, bad, opts.max_file_bytes)
         if data is not None:
             counts["files_read"] += 1
-            _functions(source, data, bad, changes, pending)
+            _functions(source, data, bad, changes, pending, scope)
         while len(pending.records) >= opts.batch_size:
             cut = opts.batch_size
             yield _Batch(pending.records[:cut], pending.meta[:cut], done)
@@ -207,6 +220,8 @@ def run_scan(opts: ScanOptions) -> ScanResult:
                 "repository, so there is nothing to diff against; scan without --changed-since, or scan a git checkout"
             )
         changes = changed_since(root, opts.changed_since)
+    baseline = read_baseline(opts.baseline) if opts.baseline is not None else None  # a bad one fails before scoring
+    triage = read_triage(triage_path(root))
     bad = BadFiles()
     sources = list_sources(opts.paths, root, bad)
     if not sources:
@@ -225,24 +240,28 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     min_probability = scorer.threshold if opts.min_probability is None else opts.min_probability
 
     counts = {"files_read": 0}
+    scope = Scope()
     findings: list[Finding] = []
     scored = 0
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     # the workers fork before the progress display starts its thread
     with batch_scorer(scorer, opts.workers) as score_batches, make_progress() as progress:
         task = progress.add_task("scan", total=len(sources), info="")
-        for batch, rows in score_batches(_batches(sources, opts, bad, changes, counts)):
-            for row, (uri, name, start, end, fingerprint) in zip(rows, batch.meta):
+        for batch, rows in score_batches(_batches(sources, opts, bad, changes, counts, scope)):
+            for row, (uri, name, start, end, fingerprint, key) in zip(rows, batch.meta):
                 if row["fused_probability"] >= min_probability:
-                    findings.append(
-                        Finding(uri, name, start, end, fingerprint, row["fused_probability"], row["probabilities"])
-                    )
+                    p = row["fused_probability"]
+                    findings.append(Finding(uri, name, start, end, fingerprint, p, row["probabilities"], key))
             scored += len(rows)
             rate = scored / max(time.perf_counter() - started, 1e-9)
             progress.update(task, completed=batch.files_done, info=f"{scored} functions, {rate:.0f} functions/s")
         progress.update(task, completed=len(sources))
     files_read = counts["files_read"]
     wall = time.perf_counter() - started
+    comparison = None
+    if baseline is not None and opts.baseline is not None:
+        comparison = compare(findings, baseline, scope, root, opts.paths, opts.baseline.name)  # no local path
+    review = Review(comparison, triage)
     stats = {
         "files_listed": len(sources),
         "files_read": files_read,
@@ -255,29 +274,44 @@ def run_scan(opts: ScanOptions) -> ScanResult:
         "wall_s": round(wall, 3),
         "cpu_s": round(_cpu_seconds() - cpu_started, 3),  # this process and its workers: a figure load cannot inflate
         "functions_per_s": round(scored / wall, 1) if wall > 0 else None,
+        **review.summary(findings),
     }
     console.print(
         f"scanned {files_read}/{len(sources)} files, {scored} functions in {wall:.1f} s "
-        f"({stats['functions_per_s']} functions/s); {len(findings)} at or above {min_probability:.3f}; "
-        f"bad files: {bad.summary()}",
+        f"({stats['functions_per_s']} functions/s); {len(findings)} at or above {min_probability:.3f}"
+        f"{_review_line(stats)}; bad files: {bad.summary()}",
         highlight=False,
     )
-    exit_code = 1 if opts.fail_on_findings and findings else 0
+    exit_code = 1 if opts.fail_on_findings and review.gating(findings) else 0
     if sources and not files_read:
         stats["checked_nothing"] = f"none of the {len(sources)} C/C++ files could be read ({bad.summary()})"
         exit_code = 2
-    return ScanResult(top_findings(findings, opts.top), model, bad, stats, exit_code)
+    return ScanResult(top_findings(findings, opts.top), model, bad, stats, exit_code, review)
+
+
+def _review_line(stats: dict) -> str:
+    """The closing line's part on the baseline and triage: ' (2 new, 1 updated, ...; 1 suppressed)'."""
+    parts = []
+    if "baseline" in stats:
+        parts.append(", ".join(f"{stats['baseline'][s]} {s}" for s in ("new", "updated", "unchanged", "absent")))
+    if stats.get("suppressed"):
+        parts.append(f"{stats['suppressed']} suppressed by triage")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def render(result: ScanResult, output_format: str, information_uri: str | None = None) -> str:
     if output_format == "sarif":
-        report = build_sarif(result.findings, result.model, result.bad, result.stats, information_uri)
+        report = build_sarif(result.findings, result.model, result.bad, result.stats, information_uri, result.review)
     elif output_format == "json":
         report = {
             "model": result.model.to_dict(),
             "scan": result.stats,
             "bad_files": {"counts": result.bad.counts, "examples": result.bad.examples},
-            "findings": [f.to_dict() for f in result.findings],
+            "findings": [{**f.to_dict(), **result.review.to_dict(f)} for f in result.findings],
+            "absent": [
+                {"file": printable(b.uri), "function": printable(b.function), "fingerprint": b.fingerprint}
+                for b in (result.review.comparison.absent if result.review.comparison else [])
+            ],
         }
     else:
         return _table(result)
@@ -302,12 +336,25 @@ def _table(result: ScanResult) -> str:
     table.add_column("fused", justify="right")
     for model in result.model.models:
         table.add_column(model, justify="right")
+    review = result.review
+    if review.comparison is not None:
+        table.add_column("baseline")
+    if review.triage is not None and review.triage.by_fingerprint:
+        table.add_column("triage")
     for f in shown:
+        extra = [review.state(f) or ""] if review.comparison is not None else []
+        if review.triage is not None and review.triage.by_fingerprint:
+            verdict = review.verdict(f) or review.earlier_verdict(f)
+            earlier = verdict is not None and verdict is not review.verdict(f)
+            extra.append(
+                "" if verdict is None else verdict.verdict.replace("_", " ") + (" (earlier text)" if earlier else "")
+            )
         table.add_row(
             f"{printable(f.uri)}:{f.start_line}",
             printable(f.function),
             f"{f.fused_probability:.3f}",
             *(f"{f.probabilities[m]:.3f}" for m in result.model.models),
+            *extra,
         )
     out = Console(width=160, record=True, file=io.StringIO())  # recorded, not shown
     out.print(table)

@@ -25,7 +25,15 @@ UTF-8 as themselves), with a region from the function's first to last line.
 Files the scan could not use are listed, by kind, in the invocation's
 `toolExecutionNotifications` and `properties.bad_files`; when no file could
 be read the invocation says `executionSuccessful: false`. `partialFingerprints["streamguardFunction/v1"]`
-is findings.function_fingerprint. `runAutomationDetails.id` is
+is findings.function_fingerprint, `["streamguardFunctionName/v1"]` its
+function key (the function whatever its text).
+
+With a baseline (scan/baseline.py) each result carries its `baselineState`,
+and the baseline's results that are gone follow as `absent` results (`kind`
+"pass", `level` "none": nothing to fix). A finding with a false-positive
+triage verdict (scan/triage.py) carries a `suppressions` entry (external,
+accepted, the verdict as justification, located at its line of the triage
+file); any verdict is in the result's `properties.triage`. `runAutomationDetails.id` is
 "streamguard/<model>": the registered version (detector@v0.1.0) when the
 models came from one, else the content version. GitHub reads the part up to
 the last "/" as the analysis category, so alerts stay tracked when the model
@@ -40,6 +48,7 @@ properties say how many were dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from streamguard import __version__
@@ -47,9 +56,14 @@ from streamguard.scan.findings import Finding, top_findings
 from streamguard.scan.model_info import ModelInfo
 from streamguard.scan.walk import BadFiles, printable
 
+if TYPE_CHECKING:
+    from streamguard.scan.baseline import BaselineResult
+    from streamguard.scan.review import Review
+
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 RULE_PREFIX = "streamguard/vulnerable-function"
 FINGERPRINT_KEY = "streamguardFunction/v1"
+FUNCTION_KEY = "streamguardFunctionName/v1"
 MAX_RESULTS = 25_000  # GitHub code scanning's limit per run
 
 _HELP = (
@@ -140,12 +154,76 @@ def result(finding: Finding, threshold: float) -> dict:
                 "logicalLocations": [{"name": name, "kind": "function"}],
             }
         ],
-        "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
+        "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint, FUNCTION_KEY: finding.function_key},
         "properties": {
             "band": b.name,
             "fused_probability": p,
             "probabilities": finding.probabilities,
         },
+    }
+
+
+def _reviewed(res: dict, finding: Finding, review: Review) -> dict:
+    """`res` with the finding's baseline state, suppression and triage verdict."""
+    from streamguard.scan.triage import TRIAGE_FILE
+
+    if (state := review.state(finding)) is not None:
+        res["baselineState"] = state
+    verdict = review.verdict(finding)
+    if verdict is not None and review.suppressed(finding):
+        res["suppressions"] = [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": verdict.describe(),
+                "location": {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": TRIAGE_FILE.as_posix(), "uriBaseId": "%SRCROOT%"},
+                        "region": {"startLine": verdict.line},
+                    }
+                },
+            }
+        ]
+    triage = review.to_dict(finding)["triage"]
+    if triage is not None:
+        res["properties"]["triage"] = triage
+        if triage["applies_to"] != "this function":
+            res["message"]["text"] += (
+                f" Triaged {verdict_text(triage['verdict'])} for an earlier text of this function; "
+                "it changed since, triage it again."
+            )
+    return res
+
+
+def verdict_text(verdict: str) -> str:
+    return verdict.replace("_", " ")
+
+
+def absent_result(b: BaselineResult, baseline_file: str) -> dict:
+    """A baseline result this scan no longer finds: listed as `absent`, nothing to fix."""
+    known = {x.rule_id: i for i, x in enumerate(BANDS)}
+    index = known.get(b.rule_id, 1)
+    name = printable(b.function)
+    return {
+        "ruleId": BANDS[index].rule_id,
+        "ruleIndex": index,
+        "kind": "pass",
+        "level": "none",
+        "baselineState": "absent",
+        "message": {
+            "text": f"Function '{name}', reported in the baseline {printable(baseline_file)}, is no longer found "
+            "at or above the reporting threshold."
+        },
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": artifact_uri(b.uri), "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": b.start_line, "endLine": max(b.start_line, b.end_line)},
+                },
+                "logicalLocations": [{"name": name, "kind": "function"}],
+            }
+        ],
+        "partialFingerprints": {FINGERPRINT_KEY: b.fingerprint, FUNCTION_KEY: b.function_key},
     }
 
 
@@ -176,10 +254,21 @@ def _notifications(bad: BadFiles, scan: dict) -> list[dict]:
 
 
 def build_sarif(
-    findings: list[Finding], model: ModelInfo, bad: BadFiles, scan: dict, information_uri: str | None = None
+    findings: list[Finding],
+    model: ModelInfo,
+    bad: BadFiles,
+    scan: dict,
+    information_uri: str | None = None,
+    review: Review | None = None,
 ) -> dict:
     """The SARIF log of one scan; `scan` holds the run's figures (files, functions, options) for its properties."""
     kept = top_findings(findings, MAX_RESULTS)
+    results = [result(f, model.threshold) for f in kept]
+    if review is not None:
+        results = [_reviewed(r, f, review) for r, f in zip(results, kept)]
+        if review.comparison is not None:
+            gone = review.comparison.absent[: MAX_RESULTS - len(results)]
+            results += [absent_result(b, review.comparison.file) for b in gone]
     driver: dict = {
         "name": "StreamGuard",
         "version": __version__,
@@ -202,7 +291,7 @@ def build_sarif(
                         "toolExecutionNotifications": _notifications(bad, scan),
                     }
                 ],
-                "results": [result(f, model.threshold) for f in kept],
+                "results": results,
                 "properties": {
                     "model": model.to_dict(),
                     "scan": {

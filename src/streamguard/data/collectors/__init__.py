@@ -36,6 +36,7 @@ _COLLECTORS = {
     "exploitdb": "exploitdb:collect_exploitdb",
     "synthetic": "synthetic:collect_synthetic",
     "juliet": "juliet:collect_juliet",
+    "triage": "triage:collect_triage",
 }
 
 
