@@ -15,8 +15,8 @@ import yaml
 from conftest import commit, init_repo
 
 from streamguard.cli import main
+from streamguard.data.fingerprints import function_fingerprint
 from streamguard.data.records import read_records, read_split, write_records
-from streamguard.scan.findings import function_fingerprint
 
 FUNCTIONS = {
     "checked": "int checked(char *dst, const char *src, int n) {\n  if (n > 16) return -1;\n"

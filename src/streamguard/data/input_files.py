@@ -20,6 +20,8 @@ from typing import Any, BinaryIO, cast
 
 from streamguard.errors import StreamGuardError
 
+MAX_FILE_BYTES = 10 * 1024 * 1024  # a 9 MB amalgamation (sqlite3.c) still scans; generated blobs do not
+
 _GZIP_MAGIC = b"\x1f\x8b"
 # what gzip/zlib raise on damaged data: EOFError (cut short), BadGzipFile (an OSError), zlib.error
 DAMAGED = (EOFError, OSError, zlib.error)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamguard.data.triage_file import TRIAGE_FILE, Triage, Verdict
 from streamguard.scan.baseline import Comparison
 from streamguard.scan.findings import Finding
-from streamguard.scan.triage import TRIAGE_FILE, Triage, Verdict
 
 
 @dataclass

@@ -8,7 +8,7 @@ fusion's threshold) are kept, without their text. The models come from a
 folder, a git revision or a registered version (scan/model_source.py); the
 report records which. With `--baseline` each finding is new, unchanged or
 updated (scan/baseline.py); the repository's triage file suppresses findings
-judged false positives (scan/triage.py); the gate fires on what is left
+judged false positives (data/triage_file.py); the gate fires on what is left
 (scan/review.py). Progress shows files, functions, functions/s and the ETA on
 a terminal; a summary line always ends the scan on stderr.
 """
@@ -30,6 +30,7 @@ from rich.table import Table
 
 from streamguard.c_functions import C_SOURCE_SUFFIXES
 from streamguard.data.records import Record
+from streamguard.data.triage_file import read_triage, triage_path
 from streamguard.errors import StreamGuardError
 from streamguard.params import load_params
 from streamguard.progress import console, make_progress
@@ -41,7 +42,6 @@ from streamguard.scan.model_source import ModelSource, from_folder, from_registr
 from streamguard.scan.review import Review
 from streamguard.scan.sarif import build_sarif
 from streamguard.scan.scoring import batch_scorer, default_workers
-from streamguard.scan.triage import read_triage, triage_path
 from streamguard.scan.walk import (
     MAX_FILE_BYTES,
     BadFiles,

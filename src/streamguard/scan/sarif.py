@@ -31,7 +31,7 @@ function key (the function whatever its text).
 With a baseline (scan/baseline.py) each result carries its `baselineState`,
 and the baseline's results that are gone follow as `absent` results (`kind`
 "pass", `level` "none": nothing to fix). A finding with a false-positive
-triage verdict (scan/triage.py) carries a `suppressions` entry (external,
+triage verdict (data/triage_file.py) carries a `suppressions` entry (external,
 accepted, the verdict as justification, located at its line of the triage
 file); any verdict is in the result's `properties.triage`. `runAutomationDetails.id` is
 "streamguard/<model>": the registered version (detector@v0.1.0) when the
@@ -165,7 +165,7 @@ def result(finding: Finding, threshold: float) -> dict:
 
 def _reviewed(res: dict, finding: Finding, review: Review) -> dict:
     """`res` with the finding's baseline state, suppression and triage verdict."""
-    from streamguard.scan.triage import TRIAGE_FILE
+    from streamguard.data.triage_file import TRIAGE_FILE
 
     if (state := review.state(finding)) is not None:
         res["baselineState"] = state

@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamguard.data.fingerprints import fingerprinted
+from streamguard.data.triage_file import Verdict, append_verdicts, default_who, now, read_triage, triage_path
 from streamguard.errors import StreamGuardError
 from streamguard.scan.baseline import read_baseline
-from streamguard.scan.findings import fingerprinted
-from streamguard.scan.triage import Verdict, append_verdicts, default_who, now, read_triage, triage_path
 from streamguard.scan.walk import BadFiles, list_sources, printable, read_source, scan_root
 
 MIN_PREFIX = 8

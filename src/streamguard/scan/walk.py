@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamguard.c_functions import C_SOURCE_SUFFIXES
-from streamguard.data.input_files import NotRegularFile, read_regular_file
+from streamguard.data.input_files import MAX_FILE_BYTES, NotRegularFile, read_regular_file
 from streamguard.errors import StreamGuardError
 
 SKIPPED_DIRS = frozenset(
@@ -56,7 +56,6 @@ SKIPPED_DIRS = frozenset(
         "bower_components",
     }
 )
-MAX_FILE_BYTES = 10 * 1024 * 1024  # a 9 MB amalgamation (sqlite3.c) still scans; generated blobs do not
 BAD_FILE_KINDS = ("unreadable", "not_regular", "outside_tree", "binary", "huge", "non_utf8", "parse_failure")
 EXAMPLES_KEPT = 20  # paths listed per kind in reports; the count is always exact
 

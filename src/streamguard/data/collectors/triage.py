@@ -1,7 +1,7 @@
 """Phase 2 source `triage`: a team's verdicts on scan findings, as labelled functions of its own code.
 
 `collect.triage_files` lists triaged repositories (a checkout, or its
-`.streamguard/triage.jsonl`; scan/triage.py describes the file). Each verdict
+`.streamguard/triage.jsonl`; data/triage_file.py describes the file). Each verdict
 names a function by fingerprint; the function's text is read from the
 checkout as it is now, cut out and fingerprinted exactly as `scan` does, so a
 record carries the very text the verdict judged:
@@ -26,12 +26,11 @@ from pathlib import Path
 
 from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
-from streamguard.data.input_files import NotRegularFile, read_regular_file
+from streamguard.data.fingerprints import fingerprinted
+from streamguard.data.input_files import MAX_FILE_BYTES, NotRegularFile, read_regular_file
 from streamguard.data.noise import confidence_for
 from streamguard.data.records import Record
-from streamguard.scan.findings import fingerprinted
-from streamguard.scan.triage import TRIAGE_FILE, Verdict, read_triage
-from streamguard.scan.walk import MAX_FILE_BYTES
+from streamguard.data.triage_file import TRIAGE_FILE, Verdict, read_triage
 
 TARGETS = {"true_positive": 1, "false_positive": 0}
 
