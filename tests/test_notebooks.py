@@ -113,7 +113,7 @@ def training_probe(section: str) -> str:
     return (
         f'{{"epochs": params.{section}.epochs, "history": info["history"], "epochs_run": info["epochs_run"],'
         ' "valid_prob": valid_prob.tolist(), "test_y": test_y.tolist(), "test_prob": test_prob.tolist(),'
-        ' "test_roc_auc": test_metrics["roc_auc"], "reloaded": reloaded.tolist(),'
+        ' "test_roc_auc": figures["roc_auc"], "reloaded": reloaded.tolist(),'
         ' "model_files": sorted(p.name for p in MODEL_DIR.iterdir())}'
     )
 
