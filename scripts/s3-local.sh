@@ -68,7 +68,7 @@ step "6. a second clone (a teammate, after git pull) fetches the data"
 run git clone -q "$WORK/first" "$WORK/second"
 cd "$WORK/second"
 point_remote
-run dvc pull "$STAGE"
+run dvc pull --with-deps "$STAGE"
 step "7. both clones hold the same bytes"
 # the stage's outputs, as the first clone's dvc.lock lists them
 mapfile -t OUTS < <(python3 -c 'import sys, yaml; print("\n".join(o["path"] for o in yaml.safe_load(open(sys.argv[1]))["stages"][sys.argv[2]]["outs"]))' "$WORK/first/dvc.lock" "$STAGE")
