@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 
-.PHONY: install lock pipeline test test-fast test-slow check lint typecheck report clean
+.PHONY: install lock pipeline test test-fast test-slow check lint typecheck report s3-local clean
 
 # Installs the hash-locked requirements.lock (every transitive pin) with uv: the
 # uv on PATH, or one installed into the venv from the package index. Without uv:
@@ -66,6 +66,11 @@ typecheck: $(STAMP)
 # make report [BASE=main] [TARGET=workspace] > report.md
 report: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/report.sh $(or $(BASE),main) $(or $(TARGET),workspace)
+
+# the README's S3 walk-through against a local S3 server (moto, 127.0.0.1), in a temporary folder:
+# make s3-local [STAGE=preprocess] [S3_LOCAL_KEEP=1]
+s3-local: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/s3-local.sh
 
 clean:
 	rm -rf $(VENV) checkpoints

@@ -11,7 +11,8 @@
 #   1. git: rebuild the repository from the bundle (same commit as the launcher's
 #      HEAD; uncommitted changes to the listed files become one commit on top), which
 #      `dvc exp` needs;
-#   2. pip install -r requirements.txt -e .   (SG_KEEP_IMAGE_TORCH=1 keeps the image's torch);
+#   2. pip install --require-hashes -r requirements.lock, then -e . (Python must match the lock's;
+#      SG_TORCH: cuda = the lock's torch version, CUDA build; cpu = the lock's wheel; image = keep the image's);
 #   3. checkpoints/ -> $SG_CHECKPOINT_DIR/train (SageMaker syncs /opt/ml/checkpoints with S3,
 #      so a spot restart finds them and `resume: auto` continues), and with
 #      SG_CHECKPOINT_CACHE=1 the DVC cache lives there too, so finished stages come back
@@ -116,15 +117,43 @@ fi
 log "repository at $(git rev-parse --short HEAD)"
 
 # --- 2. install -----------------------------------------------------------------
+# everything from the hash-locked requirements.lock (every transitive pin), for the Python
+# it was locked for; torch by SG_TORCH: the lock's CPU wheel (cpu), the CUDA build of the
+# lock's version (cuda), or the image's own (image)
 if [ "${SG_SKIP_INSTALL:-0}" != 1 ]; then
-    REQS=requirements.txt
-    if [ "${SG_KEEP_IMAGE_TORCH:-0}" = 1 ]; then
-        REQS="$(mktemp)"
-        grep -v -E '^[[:space:]]*torch([[:space:]]*[=<>!~].*)?[[:space:]]*$' requirements.txt > "$REQS"
-        log "keeping the image's torch $("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '(none!)')"
-    fi
-    log "pip install -r requirements.txt -e ."
-    "$PYTHON" -m pip install -q -r "$REQS" -e . || die "pip install failed"
+    LOCK=requirements.lock
+    [ -f "$LOCK" ] || die "$LOCK is missing from the source bundle; commit it (make lock)"
+    WANT_PY="$(sed -n 's/.*--python-version \([0-9][0-9.]*\).*/\1/p' "$LOCK" | head -n 1)"
+    HAVE_PY="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    [ -z "$WANT_PY" ] || [ "$WANT_PY" = "$HAVE_PY" ] || die "the image's Python is $HAVE_PY but $LOCK is locked for \
+Python $WANT_PY: pick an image with Python $WANT_PY (streamguard sagemaker picks one unless --image is given)"
+    INSTALL="$(dirname "$REPO")/install"
+    mkdir -p "$INSTALL"
+    # the torch entry (its line and hash lines) apart from the rest
+    awk '/^torch==/{skip=1} skip{if ($0 !~ /\\$/) skip=0; next} {print}' "$LOCK" > "$INSTALL/requirements.lock"
+    awk '/^torch==/{on=1} on{print; if ($0 !~ /\\$/) on=0}' "$LOCK" > "$INSTALL/torch.lock"
+    TORCH_VERSION="$(sed -n 's/^torch==\([^ +]*\).*/\1/p' "$INSTALL/torch.lock")"
+    [ -n "$TORCH_VERSION" ] || die "$LOCK pins no torch"
+    log "pip install --require-hashes -r $LOCK (Python $HAVE_PY)"
+    "$PYTHON" -m pip install -q --require-hashes --no-deps -r "$INSTALL/requirements.lock" \
+        || die "pip install of $LOCK failed (see above)"
+    case "${SG_TORCH:-cuda}" in
+        image)
+            log "keeping the image's torch $("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '(none!)') (the lock pins $TORCH_VERSION)" ;;
+        cpu)
+            log "torch $TORCH_VERSION CPU build, hash-locked"
+            "$PYTHON" -m pip install -q --require-hashes --no-deps \
+                --extra-index-url https://download.pytorch.org/whl/cpu -r "$INSTALL/torch.lock" \
+                || die "pip install of the lock's torch failed" ;;
+        cuda)
+            # the lock holds the CPU wheel's hash only: the CUDA build is pinned by version
+            INDEX="${SG_TORCH_INDEX:-https://download.pytorch.org/whl/cu126}"
+            log "torch==$TORCH_VERSION CUDA build from $INDEX (version-pinned; the lock hashes the CPU wheel)"
+            "$PYTHON" -m pip install -q "torch==$TORCH_VERSION" --index-url "$INDEX" \
+                || die "pip install of torch==$TORCH_VERSION from $INDEX failed" ;;
+        *) die "SG_TORCH=${SG_TORCH}: expected cuda, cpu or image" ;;
+    esac
+    "$PYTHON" -m pip install -q --no-deps -e . || die "pip install -e . failed"
 fi
 command -v dvc >/dev/null 2>&1 || die "dvc is not on PATH after the install"
 command -v streamguard >/dev/null 2>&1 || die "streamguard is not on PATH after the install"

@@ -159,7 +159,9 @@ def test_install_pull_exp_run_push_then_results(job):
     _in_order(
         calls,
         [
-            "pip install -q -r requirements.txt -e .",
+            f"pip install -q --require-hashes --no-deps -r {job.code}/install/requirements.lock",
+            "pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126",
+            "pip install -q --no-deps -e .",
             "dvc remote default",
             "dvc remote modify --local storage region us-east-1",
             f"dvc cache dir --local {job.ckpt}/dvc-cache",
@@ -170,7 +172,10 @@ def test_install_pull_exp_run_push_then_results(job):
             "dvc push --run-cache -r storage",
         ],
     )
-    assert "req: torch==2.13.0" in calls
+    # every pin of the lock but torch's, hash-checked; torch: the lock's version, CUDA build
+    reqs = [c for c in calls if c.startswith("req: ")]
+    assert "req: torch-geometric==2.8.1 \\" in reqs and "req: dvc==3.67.1 \\" in reqs
+    assert not any(r.startswith("req: torch==") for r in reqs)
     # training wrote its checkpoint through the link into the synced folder
     assert (job.ckpt / "train" / "transformer" / "checkpoint.pt").read_text() == "step\n"
     # results for model.tar.gz
@@ -285,10 +290,38 @@ def test_repro_mode_and_its_limits(job):
 
 
 def test_keep_image_torch_installs_everything_else(job):
-    assert job.run("--name", "t", SG_KEEP_IMAGE_TORCH="1").returncode == 0
-    reqs = [c for c in job.calls() if c.startswith("req: ")]
-    assert "req: torch==2.13.0" not in reqs
-    assert "req: torch-geometric==2.8.1" in reqs and "req: dvc==3.67.1" in reqs
+    assert job.run("--name", "t", SG_TORCH="image").returncode == 0
+    calls = job.calls()
+    reqs = [c for c in calls if c.startswith("req: ")]
+    assert not any(r.startswith("req: torch==") for r in reqs)
+    assert "req: torch-geometric==2.8.1 \\" in reqs and "req: dvc==3.67.1 \\" in reqs
+    assert not any(c.startswith("pip install -q torch") for c in calls), calls
+
+
+def test_a_cpu_instance_installs_the_locked_torch_wheel_by_hash(job):
+    assert job.run("--name", "t", SG_TORCH="cpu").returncode == 0
+    calls = job.calls()
+    torch_install = (
+        "pip install -q --require-hashes --no-deps --extra-index-url https://download.pytorch.org/whl/cpu "
+        f"-r {job.code}/install/torch.lock"
+    )
+    assert torch_install in calls, calls
+    given = []  # the requirements file of that call: torch's entry of the lock and nothing else
+    for line in calls[calls.index(torch_install) + 1 :]:
+        if not line.startswith("req: "):
+            break
+        given.append(line)
+    assert given[0] == "req: torch==2.13.0+cpu \\" and given[1].startswith("req:     --hash=sha256:6746dbcb")
+    assert len(given) == 2, given
+
+
+def test_an_image_on_another_python_than_the_lock_stops_before_installing(job):
+    lock = job.code / "repo" / "requirements.lock"
+    lock.write_text(lock.read_text().replace("--python-version 3.11", "--python-version 3.12", 1))
+    proc = job.run("--name", "t")
+    assert proc.returncode != 0
+    assert "the image's Python is 3.11 but requirements.lock is locked for Python 3.12" in proc.stderr
+    assert not any(c.startswith("pip ") for c in job.calls())
 
 
 @pytest.mark.slow

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import shlex
 import subprocess
+import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 from test_cloud_support import (
@@ -22,6 +26,7 @@ from test_cloud_support import (
 from streamguard.cli import main
 from streamguard.cloud.sagemaker import LaunchOptions, plan_job, submit
 
+HERE = Path(__file__).parent
 OVERRIDES = ["transformer.learning_rate=3e-4", "gnn.epochs=2", "data.limit=200"]
 
 
@@ -76,7 +81,7 @@ def test_dry_run_prints_the_whole_job_without_aws(small_repo, no_aws, capsys):
         "volume_size_in_gb": 100,
         "enable_managed_spot_training": True,
     }
-    assert job["stopping_condition"] == {"max_runtime_in_seconds": 6 * 3600, "max_wait_time_in_seconds": 12 * 3600}
+    assert job["stopping_condition"] == {"max_runtime_in_seconds": 6 * 3600, "max_wait_time_in_seconds": 7 * 3600}
     run = "s3://streamguard-ml/sagemaker/lr-sweep-1"  # the DVC remote's bucket, from .dvc/config
     assert job["checkpoint_config"] == {"s3_uri": f"{run}/checkpoints", "local_path": "/opt/ml/checkpoints"}
     assert job["output_data_config"]["s3_output_path"] == run
@@ -130,12 +135,113 @@ def test_on_demand_repro_job(small_repo, no_aws, capsys):
     assert job["hyperparameters"] == {}
 
 
-def test_pytorch_version_picks_the_aws_image_offline(small_repo, no_aws, capsys):
-    rc = main(["sagemaker", "--role", ROLE, "--pytorch-version", "2.6", "--region", "eu-west-1", "--dry-run"])
-    out = capsys.readouterr()
-    assert rc == 0, out.err
-    image = json.loads(out.out)["training_image"]
-    assert image.startswith("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.6") and "gpu" in image
+def test_the_image_runs_the_python_the_lock_was_resolved_for(small_repo, no_aws, capsys):
+    def image(*argv: str) -> tuple[int, str]:
+        rc = main(["sagemaker", "--role", ROLE, "--region", "eu-west-1", "--dry-run", *argv])
+        out = capsys.readouterr()
+        return rc, json.loads(out.out)["training_image"] if rc == 0 else out.err
+
+    assert "--python-version 3.11" in (small_repo / "requirements.lock").read_text()[:1000]
+    # no --image: the newest AWS PyTorch training image on Python 3.11, from the SDK's table (no AWS call)
+    assert image() == (0, "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311")
+    assert image("--pytorch-version", "2.4") == (
+        0,
+        "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.4-gpu-py311",
+    )
+    # torch 2.6's images are Python 3.12: refused, with the versions that fit
+    rc, err = image("--pytorch-version", "2.6")
+    assert rc == 2 and "no AWS PyTorch training image on Python 3.11" in err and "2.5.1" in err, err
+    rc, err = image("--image", "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.6-gpu-py312")
+    assert rc == 2 and "its tag says py312" in err and "--pytorch-version 2.5.1" in err, err
+
+
+def test_the_job_installs_from_the_lock(small_repo, no_aws, capsys):
+    job = _dry_run(capsys)
+    assert job["install"]["requirements"] == "requirements.lock" and job["install"]["python"] == "3.11"
+    assert "--require-hashes" in job["install"]["hashes"] and "torch==2.13.0" in job["install"]["torch"]
+    assert job["environment"]["SG_TORCH"] == "cuda"  # ml.g5.xlarge: the lock's torch version, CUDA build
+    assert _dry_run(capsys, "--instance-type", "ml.m5.xlarge")["environment"]["SG_TORCH"] == "cpu"
+    assert _dry_run(capsys, "--keep-image-torch")["environment"]["SG_TORCH"] == "image"
+    (small_repo / "requirements.lock").unlink()
+    assert main(["sagemaker", "--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--dry-run"]) == 2
+    assert "requirements.lock: missing" in capsys.readouterr().err
+
+
+def test_defaults_are_sized_from_measured_runs(small_repo, no_aws, capsys):
+    job = _dry_run(capsys)
+    assert job["stopping_condition"] == {"max_runtime_in_seconds": 2 * 3600}
+    job = _dry_run(capsys, "--spot")
+    assert job["stopping_condition"] == {"max_runtime_in_seconds": 2 * 3600, "max_wait_time_in_seconds": 3 * 3600}
+    rc = main(["sagemaker", "--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--dry-run", "--spot"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "at most 2 instance-hours of ml.g5.xlarge (spot" in err and "SageMaker costs" in err
+
+
+def test_metric_definitions_parse_the_lines_the_training_loop_prints(small_repo, no_aws, capsys, tmp_path):
+    definitions = _dry_run(capsys)["metric_definitions"]
+    names = {d["name"] for d in definitions}
+    assert {"train:loss", "train:samples_per_second", "epoch:train_loss", "epoch:valid_mcc"} <= names
+    # the loop's real output: a tiny transformer training into a pipe, one progress line per step
+    run = subprocess.run(
+        [sys.executable, str(HERE / "tiny_training.py"), str(tmp_path / "out"), str(tmp_path / "ckpt"), "0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(HERE.parent / "src"), "STREAMGUARD_PROGRESS_SECONDS": "0"},
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stderr.splitlines()
+    step_lines = [line for line in lines if " step " in line and "/" in line]
+    epoch_lines = [line for line in lines if " epoch " in line and ": train_loss " in line]
+    assert len(step_lines) == 24 and len(epoch_lines) == 2, lines
+    pretrain_only = {"epoch:valid_perplexity", "epoch:valid_neg_loss"}  # the MLM stage's curves
+    for d in definitions:
+        regex = re.compile(d["regex"])
+        assert regex.groups == 1, d
+        found = [float(m.group(1)) for line in lines if (m := regex.search(line))]
+        if d["name"] in pretrain_only:
+            assert found == [], d
+            continue
+        expected = len(epoch_lines) if d["name"].startswith("epoch:") else len(step_lines)
+        assert len(found) == expected, (d, found)
+    # the values are the ones printed: step numbers 1..24, the last ETA 0
+    steps = [float(re.search(_regex(definitions, "train:step"), line).group(1)) for line in step_lines]
+    assert steps == [float(i) for i in range(1, 25)]
+    mcc = [re.search(_regex(definitions, "epoch:valid_mcc"), line).group(1) for line in epoch_lines]
+    assert all(f"valid_mcc {value} " in line for value, line in zip(mcc, epoch_lines))
+
+
+def _regex(definitions: list[dict], name: str) -> str:
+    return next(d["regex"] for d in definitions if d["name"] == name)
+
+
+def test_pretraining_epoch_lines_carry_its_curves(capsys):
+    """The MLM stage's epoch line, as the loop formats it, parsed by the same definitions."""
+    from streamguard.cloud.sagemaker import metric_definitions
+    from streamguard.progress import epoch_line
+
+    line = epoch_line(
+        "pretrain",
+        {
+            "epoch": 3,
+            "step": 90,
+            "train_loss": 6.2,
+            "valid_loss": 6.04,
+            "valid_perplexity": 421.9,
+            "valid_neg_loss": -6.04,
+        },
+    )
+    values = {}
+    for d in metric_definitions():
+        m = re.search(d["regex"], line)
+        if m:
+            values[d["name"]] = float(m.group(1))
+    assert values == {
+        "epoch:train_loss": 6.2,
+        "epoch:valid_loss": 6.04,
+        "epoch:valid_perplexity": 421.9,
+        "epoch:valid_neg_loss": -6.04,
+    }
 
 
 @pytest.mark.parametrize(
@@ -143,7 +249,6 @@ def test_pytorch_version_picks_the_aws_image_offline(small_repo, no_aws, capsys)
     [
         (["--image", IMAGE, "--region", "us-east-1"], ["--role", "STREAMGUARD_SAGEMAKER_ROLE"]),
         (["--role", "my-role", "--image", IMAGE, "--region", "us-east-1"], ["IAM role ARN"]),
-        (["--role", ROLE, "--region", "us-east-1"], ["--image", "--pytorch-version"]),
         (["--role", ROLE, "--image", IMAGE], ["--region", "AWS_DEFAULT_REGION"]),
         (
             ["--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "-S", "transformer.learning_rat=0.1"],
@@ -224,6 +329,17 @@ def test_submit_uploads_the_bundle_and_creates_the_job(small_repo, moto_endpoint
         ),
         small_repo,
     )
+    import botocore.client
+
+    created: list[dict] = []  # CreateTrainingJob's parameters, as boto3 sends them to moto
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def record(self, operation, params):
+        if operation == "CreateTrainingJob":
+            created.append(params)
+        return make_api_call(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
     said: list[str] = []
     job_name = submit(plan, small_repo, wait=True, logs=False, say=said.append)  # moto's jobs finish at once
     assert job_name.startswith("moto-run-")
@@ -263,6 +379,10 @@ def test_submit_uploads_the_bundle_and_creates_the_job(small_repo, moto_endpoint
     assert desc["StoppingCondition"]["MaxWaitTimeInSeconds"] >= desc["StoppingCondition"]["MaxRuntimeInSeconds"]
     assert desc["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
     assert desc["HyperParameters"] == {"transformer.learning_rate": "3e-4", "gnn.epochs": "2"}
+    # moto answers DescribeTrainingJob with fixed metric definitions: read what was sent instead
+    sent = created[0]["AlgorithmSpecification"]["MetricDefinitions"]
+    assert {m["Name"]: m["Regex"] for m in sent} == {d["name"]: d["regex"] for d in plan.metric_definitions}
+    assert "train:loss" in {m["Name"] for m in sent}
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
     assert channels["code"] == plan.bundle_uri
     # the SDK's container script runs our entry script with the overrides, quoted as one argument each
@@ -275,3 +395,63 @@ def test_submit_uploads_the_bundle_and_creates_the_job(small_repo, moto_endpoint
     assert expected in train_sh
     assert "tar -xzf " + plan.bundle_uri.rsplit("/", 1)[1] in train_sh
     assert any("source:" in line and "+ uncommitted changes" in line for line in said), said
+
+
+def _moto_job(name: str, metric_names: list[str]) -> None:
+    import boto3
+
+    boto3.client("sagemaker").create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={
+            "TrainingImage": IMAGE,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": n, "Regex": f"{n} ([0-9.]+)"} for n in metric_names],
+        },
+        RoleArn=ROLE,
+        OutputDataConfig={"S3OutputPath": "s3://sg-watch/out"},
+        ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 7200},
+    )
+
+
+def test_watch_shows_the_status_and_the_latest_metrics(small_repo, moto_endpoint, monkeypatch, capsys):
+    from datetime import timedelta
+
+    import boto3
+
+    set_dummy_aws(monkeypatch, moto_endpoint)
+    _moto_job("watched-1", ["train:loss", "epoch:valid_mcc", "train:samples_per_second"])
+    start = boto3.client("sagemaker").describe_training_job(TrainingJobName="watched-1")["TrainingStartTime"]
+    host = [{"Name": "Host", "Value": "watched-1/algo-1"}]
+    boto3.client("cloudwatch").put_metric_data(  # what SageMaker publishes from the log, a minute apart
+        Namespace="/aws/sagemaker/TrainingJobs",
+        MetricData=[
+            {"MetricName": "train:loss", "Dimensions": host, "Value": 0.69, "Timestamp": start + timedelta(seconds=5)},
+            {
+                "MetricName": "train:loss",
+                "Dimensions": host,
+                "Value": 0.52,
+                "Timestamp": start + timedelta(seconds=125),
+            },
+            {
+                "MetricName": "epoch:valid_mcc",
+                "Dimensions": host,
+                "Value": 0.31,
+                "Timestamp": start + timedelta(seconds=90),
+            },
+        ],
+    )
+    rc = main(["sagemaker", "--watch", "watched-1", "--region", "us-east-1"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    line = err.strip()
+    assert line.startswith("watched-1: Completed"), line  # moto's jobs complete at once
+    assert "train:loss 0.52" in line and "epoch:valid_mcc 0.31" in line  # the latest point of each
+    assert "train:samples_per_second" not in line  # no data point: not shown
+
+
+def test_watch_says_why_a_job_cannot_be_watched(small_repo, moto_endpoint, monkeypatch, capsys):
+    set_dummy_aws(monkeypatch, moto_endpoint)
+    assert main(["sagemaker", "--watch", "never-submitted", "--region", "us-east-1"]) == 2
+    err = capsys.readouterr().err
+    assert "no training job named 'never-submitted' in us-east-1" in err and "list-training-jobs" in err

@@ -18,12 +18,13 @@ from conftest import REPO
 SECRET = "SECRET-DO-NOT-SHIP"
 NO_FILE = "/nonexistent/streamguard-test/aws"  # no profile files (s3fs refuses /dev/null)
 ROLE = "arn:aws:iam::123456789012:role/StreamGuardSageMaker"
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6-gpu-py312"
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311"  # the lock's Python
 # what a small repository needs for the launcher and the entry script
 SMALL_FILES = (
     "params.yaml",
     "dvc.yaml",
     "requirements.txt",
+    "requirements.lock",
     ".gitignore",
     ".dvc/config",
     ".dvc/.gitignore",

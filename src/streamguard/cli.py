@@ -194,6 +194,12 @@ def cmd_sagemaker(args: argparse.Namespace) -> None:
     run_sagemaker(args)
 
 
+def cmd_s3_check(args: argparse.Namespace) -> None:
+    from streamguard.cloud.s3_check import check_remote
+
+    print(check_remote(".", args.remote, create=args.create))
+
+
 def cmd_make_sample(args: argparse.Namespace) -> None:
     from streamguard.data.sample import build_sample
 
@@ -327,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benign", type=int, default=250, help="benign snapshot functions per project")
     p.add_argument("--out", default="data/sample/generalize_sample.jsonl.gz")
     p.add_argument("--seed", type=int, default=20261206)
+    p = add("s3-check", cmd_s3_check, "can dvc push/pull reach the DVC remote on S3? if not, why, in one line")
+    p.add_argument("--remote", default=None, help="DVC remote name (default: core.remote)")
+    p.add_argument("--create", action="store_true", help="create the remote's bucket when it does not exist")
     p = add("sagemaker", cmd_sagemaker, "run the pipeline (or one `dvc exp run -S ...`) as a SageMaker training job")
     from streamguard.cloud.options import add_arguments as add_sagemaker_arguments
 

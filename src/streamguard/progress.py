@@ -55,6 +55,27 @@ METRIC_REGEXES = {
     "train:samples_per_second": rf"samples/s ({_NUMBER}) eta",
     "train:eta_seconds": r"samples/s [0-9.]+ eta (\d+)s",
 }
+# the loop's line after each validation carries every curve it logs (dvclive names), e.g.
+#   transformer epoch 2: train_loss 0.6712  valid_loss 0.6801  valid_f1 0.5123  ...  (step 240)
+# classification runs log train_loss and valid_{loss,f1,accuracy,mcc,roc_auc}; pretraining
+# train_loss and valid_{loss,perplexity,neg_loss}
+EPOCH_CURVES = (
+    "train_loss",
+    "valid_loss",
+    "valid_f1",
+    "valid_accuracy",
+    "valid_mcc",
+    "valid_roc_auc",
+    "valid_perplexity",
+    "valid_neg_loss",
+)
+EPOCH_METRIC_REGEXES = {f"epoch:{curve}": rf"epoch \d+: (?:.* )?{curve} (-?{_NUMBER})" for curve in EPOCH_CURVES}
+
+
+def epoch_line(name: str, record: dict[str, Any]) -> str:
+    """`<name> epoch <n>: <curve> <value>  ...  (step <s>)`, every curve of `record` by its logged name."""
+    curves = "  ".join(f"{key} {value:.4f}" for key, value in record.items() if key not in ("epoch", "step"))
+    return f"{name} epoch {record['epoch']}: {curves}  (step {record['step']})"
 
 
 def line_interval() -> float:

@@ -7,7 +7,11 @@ import re
 
 DEFAULT_INSTANCE_TYPE = "ml.g5.xlarge"
 DEFAULT_VOLUME_GB = 100
-DEFAULT_MAX_RUN = "24h"
+# sized from measured runs (README "SageMaker costs"): the longest whole-pipeline run measured, full
+# Devign with Phase 2 on a 2-core CPU, took 54 min; 2 h leaves room for the install and a slower stage
+DEFAULT_MAX_RUN = "2h"
+# with --spot: time to wait for spot capacity on top of --max-run
+DEFAULT_SPOT_WAIT = "1h"
 ROLE_ENV = "STREAMGUARD_SAGEMAKER_ROLE"
 IMAGE_ENV = "STREAMGUARD_SAGEMAKER_IMAGE"
 
@@ -30,8 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pytorch-version",
         default=None,
-        help="instead of --image: the AWS PyTorch training image of this version for --region "
-        "(from the SageMaker SDK's bundled table, no AWS call)",
+        help="instead of --image: the AWS PyTorch training image of this version for --region, on the Python "
+        "requirements.lock is locked for (from the SageMaker SDK's bundled table, no AWS call; default: the "
+        "newest such image)",
     )
     p.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help=f"default: {DEFAULT_INSTANCE_TYPE}")
     p.add_argument(
@@ -67,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-wait",
         type=parse_duration,
         default=None,
-        help="with --spot: max time including waiting for spot capacity (default: 2 x --max-run)",
+        help=f"with --spot: max time including waiting for spot capacity (default: --max-run + {DEFAULT_SPOT_WAIT})",
     )
     p.add_argument("--region", default=None, help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)")
     p.add_argument(
@@ -111,7 +116,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--keep-image-torch",
         action="store_true",
-        help="keep the image's torch instead of installing requirements.txt's pin",
+        help="keep the image's torch instead of installing the lock's torch version",
     )
     p.add_argument(
         "--no-checkpoint-cache",
@@ -128,3 +133,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-wait", dest="wait", action="store_false", help="submit and return without streaming")
     p.add_argument("--no-logs", dest="logs", action="store_false", help="stream the status but not the job's logs")
     p.add_argument("--dry-run", action="store_true", help="print the job definition as JSON; no AWS calls")
+    p.add_argument(
+        "--watch",
+        default=None,
+        metavar="JOB",
+        help="show training job JOB's status and latest metrics until it ends (needs only --region)",
+    )
+    p.add_argument(
+        "--interval",
+        type=parse_duration,
+        default=parse_duration("60s"),
+        help="with --watch: seconds between looks (default: 60)",
+    )

@@ -8,7 +8,7 @@ writes keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,8 @@ class DvcRemote:
     url: str
     endpoint_url: str | None = None
     region: str | None = None
+    # the remote's own credential options (.dvc/config.local), as DVC passes them to boto; never shown
+    credentials: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_s3(self) -> bool:
@@ -151,7 +153,7 @@ class DvcRemote:
 def dvc_remote(repo_root: str | Path = ".", name: str | None = None) -> DvcRemote:
     """Read remote `name` (default: core.remote) through DVC's own config loader.
 
-    Only the URL, endpoint and region are read; credentials in config.local stay where they are.
+    Credential options (profile, keys) are kept for a session that sees what DVC sees; nothing shows them.
     """
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
@@ -176,5 +178,27 @@ def dvc_remote(repo_root: str | Path = ".", name: str | None = None) -> DvcRemot
         raise CloudError(f"{repo_root}/.dvc/config: no DVC remote named '{name}' (known: {known})")
     section = remotes[name]
     return DvcRemote(
-        name=name, url=str(section["url"]), endpoint_url=section.get("endpointurl"), region=section.get("region")
+        name=name,
+        url=str(section["url"]),
+        endpoint_url=section.get("endpointurl"),
+        region=section.get("region"),
+        credentials={k: str(section[k]) for k in CREDENTIAL_OPTIONS if section.get(k)},
+    )
+
+
+# DVC's S3 remote options that choose credentials, in the order boto3 weighs them
+CREDENTIAL_OPTIONS = ("access_key_id", "secret_access_key", "session_token", "profile")
+
+
+def remote_session(remote: DvcRemote) -> Any:
+    """A boto3 session with the credentials DVC uses for `remote`: its own keys or profile, else boto3's chain."""
+    import boto3
+
+    creds = remote.credentials
+    return boto3.Session(
+        aws_access_key_id=creds.get("access_key_id"),
+        aws_secret_access_key=creds.get("secret_access_key"),
+        aws_session_token=creds.get("session_token"),
+        profile_name=creds.get("profile"),
+        region_name=remote.region,
     )

@@ -50,6 +50,7 @@ from streamguard.cloud.s3 import (
 from streamguard.errors import StreamGuardError
 
 ENTRY_SCRIPT = "cloud/sagemaker_entry.sh"
+LOCK_FILE = "requirements.lock"  # what the job installs, hash-checked (the entry script's step 2)
 ENTRY_COMMAND = f"bash {CODE_DIR}/{ENTRY_SCRIPT}"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 RESERVED_CHANNELS = {"code", "sm_drivers"}
@@ -68,7 +69,7 @@ class LaunchOptions:
     gpus_per_instance: int | None = None  # <section>.nproc_per_node of a multi-instance --stage
     volume_gb: int = opt.DEFAULT_VOLUME_GB
     spot: bool = False
-    max_run_s: int = 24 * 3600
+    max_run_s: int = opt.parse_duration(opt.DEFAULT_MAX_RUN)
     max_wait_s: int | None = None
     region: str | None = None
     output: str | None = None
@@ -95,6 +96,9 @@ class JobPlan:
     # keyword arguments of sagemaker.train.ModelTrainer (SDK objects)
     trainer_kwargs: dict[str, Any]
     distributed: dict[str, Any] | None = None  # several instances: how they form one torchrun group
+    # SageMaker MetricDefinitions: the training loop's log lines -> console and CloudWatch curves
+    metric_definitions: list[dict[str, str]] = field(default_factory=list)
+    install: dict[str, Any] = field(default_factory=dict)  # what step 2 of the entry script installs
 
     @property
     def checkpoint_uri(self) -> str:
@@ -124,6 +128,8 @@ class JobPlan:
             "region": self.region,
             "source_bundle": self.bundle_listing(),
             "dvc": {"remote": self.remote.name, "url": self.remote.url, "command": " ".join(self.dvc_command)},
+            "install": self.install,
+            "metric_definitions": self.metric_definitions,
             **({"distributed": self.distributed} if self.distributed else {}),
             "results": {
                 "model_artifacts": join_s3(self.run_prefix, "<job-name>", "output", "model.tar.gz"),
@@ -242,25 +248,97 @@ def _resolve_role(role: str | None) -> str:
     return role
 
 
-def _resolve_image(image: str | None, pytorch_version: str | None, region: str, instance_type: str) -> str:
+@dataclass(frozen=True)
+class Lock:
+    """What requirements.lock was resolved for: the Python version and torch's pin."""
+
+    python: str  # "3.11"
+    torch: str  # "2.13.0+cpu"
+
+    @property
+    def py_tag(self) -> str:  # "py311", as AWS image tags and the SDK's table name it
+        return "py" + self.python.replace(".", "")
+
+    @property
+    def torch_version(self) -> str:  # "2.13.0"
+        return self.torch.split("+", 1)[0]
+
+
+def read_lock(repo_root: Path) -> Lock:
+    path = repo_root / LOCK_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StreamGuardError(f"{path}: missing; the job installs from it (regenerate it with `make lock`)") from None
+    python = re.search(r"--python-version[= ](\d+\.\d+)", text[:4000])
+    torch = re.search(r"^torch==(\S+)", text, re.MULTILINE)
+    if not python or not torch:
+        missing = "a --python-version in its header" if not python else "a torch== pin"
+        raise StreamGuardError(f"{path}: has no {missing}; regenerate it with `make lock`")
+    return Lock(python=python.group(1), torch=torch.group(1))
+
+
+def _pytorch_versions(py_tag: str) -> list[str]:
+    """AWS PyTorch training image versions with a `py_tag` image, oldest first (the SDK's bundled table)."""
+    from sagemaker.core import image_uris
+
+    versions = image_uris.config_for_framework("pytorch")["training"]["versions"]
+    found = [v for v, c in versions.items() if py_tag in c.get("py_versions", [])]
+    return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit()))
+
+
+def _resolve_image(image: str | None, pytorch_version: str | None, region: str, instance_type: str, lock: Lock) -> str:
+    """The training image: --image as given (its tag's Python must be the lock's), else an AWS PyTorch
+    training image on the lock's Python: --pytorch-version's, or the newest."""
     image = image or os.environ.get(opt.IMAGE_ENV)
     if image and pytorch_version:
         raise StreamGuardError("pass either --image or --pytorch-version, not both")
+    versions = _pytorch_versions(lock.py_tag)
+    newest = f" (e.g. --pytorch-version {versions[-1]})" if versions else ""
     if image:
+        tag_py = re.search(r"[-_:](py3\d+)(?![0-9])", image)
+        if tag_py and tag_py.group(1) != lock.py_tag:
+            raise StreamGuardError(
+                f"--image {image}: its tag says {tag_py.group(1)}, but {LOCK_FILE} is locked for Python "
+                f"{lock.python}; pick a {lock.py_tag} image{newest} or relock for that Python"
+            )
         return image
-    if not pytorch_version:
+    if not versions:
         raise StreamGuardError(
-            f"no training image: pass --image URI (a PyTorch GPU training image, or set {opt.IMAGE_ENV}) "
-            "or --pytorch-version X.Y to use the AWS PyTorch training image for --region"
+            f"no AWS PyTorch training image on Python {lock.python} ({LOCK_FILE}'s) in this SageMaker SDK: "
+            "pass --image URI"
         )
+    version = pytorch_version or versions[-1]
     from sagemaker.core import image_uris
 
     try:
         return image_uris.retrieve(
-            "pytorch", region=region, version=pytorch_version, instance_type=instance_type, image_scope="training"
+            "pytorch",
+            region=region,
+            version=version,
+            py_version=lock.py_tag,
+            instance_type=instance_type,
+            image_scope="training",
         )
     except ValueError as exc:
-        raise StreamGuardError(f"--pytorch-version {pytorch_version}: {exc}") from None
+        raise StreamGuardError(
+            f"--pytorch-version {version}: no AWS PyTorch training image on Python {lock.python}, the "
+            f"{LOCK_FILE}'s ({exc}); versions with one: {', '.join(versions)}"
+        ) from None
+
+
+def torch_build(o: LaunchOptions) -> str:
+    """SG_TORCH of the entry script: keep the image's torch, the lock's CPU wheel, or its version's CUDA build."""
+    if o.keep_image_torch:
+        return "image"
+    return "cpu" if nodes.instance_gpus(o.instance_type) == 0 else "cuda"
+
+
+def metric_definitions() -> list[dict[str, str]]:
+    """A SageMaker metric definition for every curve the training loop prints (streamguard.progress)."""
+    from streamguard.progress import EPOCH_METRIC_REGEXES, METRIC_REGEXES
+
+    return [{"name": name, "regex": regex} for name, regex in {**METRIC_REGEXES, **EPOCH_METRIC_REGEXES}.items()]
 
 
 def _parse_inputs(inputs: list[str]) -> dict[str, str]:
@@ -365,7 +443,8 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
             )
     if o.volume_gb < 1:
         raise StreamGuardError("--volume-gb must be positive")
-    image = _resolve_image(o.image, o.pytorch_version, region, o.instance_type)
+    lock = read_lock(repo_root)
+    image = _resolve_image(o.image, o.pytorch_version, region, o.instance_type, lock)
     if o.repro and o.overrides:
         raise StreamGuardError("-S needs an experiment run (`dvc exp run`); drop --repro")
     params_path = Path(o.params_path)
@@ -382,7 +461,7 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
     channels = _parse_inputs(o.inputs)
 
     if o.spot:
-        max_wait = o.max_wait_s or 2 * o.max_run_s
+        max_wait = o.max_wait_s or o.max_run_s + opt.parse_duration(opt.DEFAULT_SPOT_WAIT)
         if max_wait < o.max_run_s:
             raise StreamGuardError(f"--max-wait ({max_wait}s) must be at least --max-run ({o.max_run_s}s)")
     elif o.max_wait_s:
@@ -442,7 +521,7 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
             "SG_SOURCE_COMMIT": source.commit or "none",
             "SG_SOURCE_DIRTY": "true" if source.dirty else "false",
             "SG_CHECKPOINT_CACHE": "1" if o.checkpoint_cache else "0",
-            "SG_KEEP_IMAGE_TORCH": "1" if o.keep_image_torch else "0",
+            "SG_TORCH": torch_build(o),
             "DVC_NO_ANALYTICS": "1",
         },
         # shown in the SageMaker console; the entry script takes the same overrides as -S arguments
@@ -461,7 +540,24 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
         dvc_command=dvc_command(o.repro, name, all_overrides, o.stages, o.instance_count),
         trainer_kwargs=trainer_kwargs,
         distributed=distribution(o, section) if section is not None else None,
+        metric_definitions=metric_definitions(),
+        install=install_plan(lock, torch_build(o)),
     )
+
+
+def install_plan(lock: Lock, build: str) -> dict[str, Any]:
+    """What the entry script's step 2 installs, for the dry run."""
+    torch = {
+        "cuda": f"torch=={lock.torch_version}, CUDA build from PyTorch's cu126 index (the lock hashes the CPU wheel)",
+        "cpu": f"torch=={lock.torch}, hash-checked from the lock",
+        "image": f"the image's own torch (the lock pins {lock.torch})",
+    }[build]
+    return {
+        "requirements": LOCK_FILE,
+        "hashes": "required (pip --require-hashes, every transitive pin)",
+        "python": lock.python,
+        "torch": torch,
+    }
 
 
 # --- submission ------------------------------------------------------------------------
@@ -543,6 +639,12 @@ def submit(
     trainer = None
     try:
         trainer = ModelTrainer(sagemaker_session=sm_session, **plan.trainer_kwargs)
+        if plan.metric_definitions:
+            from sagemaker.core.training.configs import MetricDefinition
+
+            trainer = trainer.with_metric_definitions(
+                [MetricDefinition(name=m["name"], regex=m["regex"]) for m in plan.metric_definitions]
+            )
         trainer.train(wait=wait, logs=logs)
     except NoCredentialsError:
         raise CloudError(f"no AWS credentials found: {CREDENTIALS_HINT}") from None
@@ -613,12 +715,29 @@ def _say_what_ships(source: SourceInfo, say: Callable[[str], None]) -> None:
         say(f"never shipped (look like credentials): {named(source.secrets_left_out, 10)}")
 
 
+def _say_what_it_may_cost(plan: JobPlan, say: Callable[[str], None]) -> None:
+    compute, stop = plan.trainer_kwargs["compute"], plan.trainer_kwargs["stopping_condition"]
+    hours = stop.max_runtime_in_seconds / 3600 * compute.instance_count
+    spot = " (spot: billed at the spot price)" if compute.enable_managed_spot_training else ""
+    say(
+        f"image: {plan.trainer_kwargs['training_image']} (Python {plan.install['python']}, as {LOCK_FILE}); "
+        f"stops after {stop.max_runtime_in_seconds / 3600:g} h (--max-run): at most {hours:g} instance-hours of "
+        f"{compute.instance_type}{spot} x its hourly price (README, 'SageMaker costs')"
+    )
+
+
 def run_sagemaker(args: Any, repo_root: str | Path = ".") -> None:
     from rich.console import Console
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if args.watch:
+        from streamguard.cloud.watch import watch_job
+
+        watch_job(args.watch, _resolve_region(args.region), interval_s=args.interval, say=console.print)
+        return
     plan = plan_job(options_from_args(args), repo_root)
     _say_what_ships(plan.source, console.print)
+    _say_what_it_may_cost(plan, console.print)
     if args.dry_run:
         print(json.dumps(plan.definition(), indent=2))
         return

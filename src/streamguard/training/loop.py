@@ -49,7 +49,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from streamguard.errors import StreamGuardError
 from streamguard.params import TrainParams
-from streamguard.progress import StepLines, make_progress
+from streamguard.progress import StepLines, epoch_line, make_progress
 from streamguard.training import distributed
 from streamguard.training.checkpoints import atomic_torch_save, load_checkpoint
 from streamguard.training.quick_metrics import classification_summary
@@ -346,17 +346,7 @@ def train(
         }
         state["history"].append(record)
         live.log_epoch(record)
-        if task.validate is not None:
-            shown = "  ".join(f"valid_{k} {v:.4f}" for k, v in summary.items())
-        else:
-            shown = (
-                f"valid_loss {summary['loss']:.4f}  valid_f1 {summary['f1']:.4f}  "
-                f"valid_acc {summary['accuracy']:.4f}  valid_auc {summary['roc_auc']:.4f}"
-            )
-        progress.console.print(
-            f"{task.name} epoch {epoch + 1}: train_loss {record['train_loss']:.4f}  {shown}  "
-            f"(step {state['global_step']})"
-        )
+        progress.console.print(epoch_line(task.name, record), markup=False, highlight=False)
         state["accum_loss"] = state["accum_weight"] = 0.0
         score = summary[task.score_key or cfg.early_stopping_metric]
         if score > state["best_score"] or state["best_epoch"] < 0:  # NaN-safe: always keep one
