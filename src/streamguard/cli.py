@@ -155,6 +155,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             top=args.top,
             fail_on_findings=args.fail_on_findings,
             changed_since=args.changed_since,
+            **({"lines": args.lines} if args.lines is not None else {}),
             **({"workers": args.workers} if args.workers is not None else {}),
         )
     )
@@ -272,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on-findings", action="store_true", help="exit 1 when a function reaches the threshold")
     p.add_argument("--changed-since", default=None, metavar="REV", help="only functions changed since REV")
     p.add_argument("--workers", type=int, default=None, help="scoring processes (default: one per CPU)")
+    p.add_argument(
+        "--lines",
+        type=int,
+        default=None,
+        metavar="N",
+        help="lines per finding ranked by what drives its score (default 5; 0: none)",
+    )
     p = add("compare", cmd_compare, "paired tests between two revisions' test predictions")
     p.add_argument("rev_a", help="a git/DVC revision, experiment name, `workspace`, or a metrics folder")
     p.add_argument("rev_b", help="the same kinds as rev_a")

@@ -9,10 +9,28 @@ that only moves the function; it changes when the function itself changes.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamguard.data.records import normalise_whitespace
 from streamguard.scan.walk import printable
+
+
+@dataclass(frozen=True)
+class LineShare:
+    """Lines of a finding's function and how much they drive its score (scan/lines.py: occlusion)."""
+
+    start_line: int
+    end_line: int  # the same line, or the last of a block of a long function
+    drop: float  # fused probability of the function minus that with these lines blanked
+    share: float  # drop / the sum of the function's positive drops
+
+    def to_dict(self) -> dict:
+        return {"start_line": self.start_line, "end_line": self.end_line, "drop": self.drop, "share": self.share}
+
+    @property
+    def label(self) -> str:
+        where = str(self.start_line) if self.end_line == self.start_line else f"{self.start_line}-{self.end_line}"
+        return f"{where} ({100 * self.share:.0f}%)"
 
 
 @dataclass(frozen=True)
@@ -24,6 +42,7 @@ class Finding:
     fingerprint: str
     fused_probability: float
     probabilities: dict[str, float]  # per base model
+    lines: tuple[LineShare, ...] = field(default=())  # the lines driving the score, most first
 
     def to_dict(self) -> dict:
         return {
@@ -34,6 +53,7 @@ class Finding:
             "fused_probability": self.fused_probability,
             "probabilities": self.probabilities,
             "fingerprint": self.fingerprint,
+            "lines": [line.to_dict() for line in self.lines],
         }
 
 

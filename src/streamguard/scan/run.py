@@ -4,7 +4,10 @@ Streaming: files are read one at a time, functions are cut out with the one
 extractor (streamguard.c_functions), and scored in batches of `batch_size` by
 every base model the fusion uses, then fused (predict.Scorer, loaded once),
 in `--workers` processes (scan/scoring.py). Only findings (fused probability >= --min-probability, by default the
-fusion's threshold) are kept, without their text. The models come from a
+fusion's threshold) are kept, with their text until the reported ones have
+their lines ranked by how much each drives the score (scan/lines.py,
+`--lines`; the scan's wall time and rate leave that ranking out, its own time
+is in `line_ranking`). The models come from a
 folder, a git revision or a registered version (scan/model_source.py); the
 report records which. Progress shows files,
 functions, functions/s and the ETA on a terminal; a summary line always ends
@@ -33,9 +36,10 @@ from streamguard.params import load_params
 from streamguard.progress import console, make_progress
 from streamguard.scan.changes import ChangedLines, changed_since
 from streamguard.scan.findings import Finding, function_fingerprint, top_findings
+from streamguard.scan.lines import MAX_VARIANTS, TOP_LINES, with_lines
 from streamguard.scan.model_info import ModelInfo, describe_model, repository_url
 from streamguard.scan.model_source import ModelSource, from_folder, from_registry
-from streamguard.scan.sarif import build_sarif
+from streamguard.scan.sarif import MAX_RESULTS, build_sarif
 from streamguard.scan.scoring import batch_scorer, default_workers
 from streamguard.scan.walk import (
     MAX_FILE_BYTES,
@@ -67,6 +71,7 @@ class ScanOptions:
     top: int | None = None
     fail_on_findings: bool = False
     changed_since: str | None = None
+    lines: int = TOP_LINES  # lines per finding ranked by occlusion (scan/lines.py); 0: none
     batch_size: int = 64  # functions per batch (per worker task)
     max_file_bytes: int = MAX_FILE_BYTES
     workers: int = field(default_factory=default_workers)  # scoring processes (scan/scoring.py)
@@ -90,7 +95,9 @@ class _Batch:
     files_done: int = 0  # files read (or skipped) once this batch was cut: the progress it stands for
 
 
-def _functions(source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedLines | None, pending: _Batch) -> int:
+def _functions(
+    source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedLines | None, pending: _Batch, texts: dict[str, str]
+) -> int:
     """Cut `source` into functions and queue those the scan covers; the number queued."""
     from streamguard.c_functions import extract_functions
 
@@ -110,20 +117,26 @@ def _functions(source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedL
         origin = f"{source.uri}:{fn.start_line}"
         pending.records.append(Record(func=fn.text, target=0, project="scan", source="scan", id=origin, origin=origin))
         pending.meta.append((source.uri, fn.name, fn.start_line, fn.end_line, fingerprint))
+        texts[fingerprint] = fn.text
         queued += 1
     return queued
 
 
 def _batches(
-    sources: list[SourceFile], opts: ScanOptions, bad: BadFiles, changes: ChangedLines | None, counts: dict
+    sources: list[SourceFile],
+    opts: ScanOptions,
+    bad: BadFiles,
+    changes: ChangedLines | None,
+    counts: dict,
+    texts: dict[str, str],
 ) -> Iterator[_Batch]:
-    """Read the files one at a time and cut their functions into batches of `opts.batch_size`."""
+    """Read the files one at a time and cut their functions into batches of `opts.batch_size`; `texts` by fingerprint."""
     pending = _Batch()
     for done, source in enumerate(sources, 1):
         data = read_source(source, bad, opts.max_file_bytes)
         if data is not None:
             counts["files_read"] += 1
-            _functions(source, data, bad, changes, pending)
+            _functions(source, data, bad, changes, pending, texts)
         while len(pending.records) >= opts.batch_size:
             cut = opts.batch_size
             yield _Batch(pending.records[:cut], pending.meta[:cut], done)
@@ -181,6 +194,8 @@ def _check_options(opts: ScanOptions) -> None:
     """Options that would make the report empty, the gate unable to fire, or the output overwrite sources."""
     if opts.output_format not in FORMATS:
         raise StreamGuardError(f"--format {opts.output_format!r}: choose one of {', '.join(FORMATS)}")
+    if opts.lines < 0:
+        raise StreamGuardError(f"--lines {opts.lines}: give 0 (no line ranking) or more (lines shown per finding)")
     if opts.top is not None and opts.top < 1:
         raise StreamGuardError(f"--top {opts.top}: give 1 or more (the number of highest findings to report)")
     p = opts.min_probability
@@ -226,14 +241,18 @@ def run_scan(opts: ScanOptions) -> ScanResult:
 
     counts = {"files_read": 0}
     findings: list[Finding] = []
+    unscored: dict[str, str] = {}  # the text of each queued function until it is scored (scoring trims records)
+    texts: dict[str, str] = {}  # a finding's function text, by fingerprint, for its line ranking
     scored = 0
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     # the workers fork before the progress display starts its thread
     with batch_scorer(scorer, opts.workers) as score_batches, make_progress() as progress:
         task = progress.add_task("scan", total=len(sources), info="")
-        for batch, rows in score_batches(_batches(sources, opts, bad, changes, counts)):
+        for batch, rows in score_batches(_batches(sources, opts, bad, changes, counts, unscored)):
             for row, (uri, name, start, end, fingerprint) in zip(rows, batch.meta):
+                text = unscored.pop(fingerprint)
                 if row["fused_probability"] >= min_probability:
+                    texts[fingerprint] = text
                     findings.append(
                         Finding(uri, name, start, end, fingerprint, row["fused_probability"], row["probabilities"])
                     )
@@ -241,8 +260,14 @@ def run_scan(opts: ScanOptions) -> ScanResult:
             rate = scored / max(time.perf_counter() - started, 1e-9)
             progress.update(task, completed=batch.files_done, info=f"{scored} functions, {rate:.0f} functions/s")
         progress.update(task, completed=len(sources))
+        wall = time.perf_counter() - started
+        reported = top_findings(findings, opts.top)
+        ranked, variants, lines_started = reported[:MAX_RESULTS], 0, time.perf_counter()
+        if opts.lines and ranked:
+            ranked, variants = with_lines(ranked, texts, score_batches, opts.lines, opts.batch_size)
+            reported[: len(ranked)] = ranked
+        lines_wall = time.perf_counter() - lines_started
     files_read = counts["files_read"]
-    wall = time.perf_counter() - started
     stats = {
         "files_listed": len(sources),
         "files_read": files_read,
@@ -255,6 +280,14 @@ def run_scan(opts: ScanOptions) -> ScanResult:
         "wall_s": round(wall, 3),
         "cpu_s": round(_cpu_seconds() - cpu_started, 3),  # this process and its workers: a figure load cannot inflate
         "functions_per_s": round(scored / wall, 1) if wall > 0 else None,
+        "line_ranking": {
+            "method": "occlusion",
+            "lines_per_finding": opts.lines,
+            "max_variants_per_finding": MAX_VARIANTS,
+            "findings_ranked": len(ranked) if opts.lines else 0,
+            "variants_scored": variants,
+            "wall_s": round(lines_wall, 3),
+        },
     }
     console.print(
         f"scanned {files_read}/{len(sources)} files, {scored} functions in {wall:.1f} s "
@@ -266,7 +299,7 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     if sources and not files_read:
         stats["checked_nothing"] = f"none of the {len(sources)} C/C++ files could be read ({bad.summary()})"
         exit_code = 2
-    return ScanResult(top_findings(findings, opts.top), model, bad, stats, exit_code)
+    return ScanResult(reported, model, bad, stats, exit_code)
 
 
 def render(result: ScanResult, output_format: str, information_uri: str | None = None) -> str:
@@ -302,12 +335,14 @@ def _table(result: ScanResult) -> str:
     table.add_column("fused", justify="right")
     for model in result.model.models:
         table.add_column(model, justify="right")
+    table.add_column("lines driving the score (share)")
     for f in shown:
         table.add_row(
             f"{printable(f.uri)}:{f.start_line}",
             printable(f.function),
             f"{f.fused_probability:.3f}",
             *(f"{f.probabilities[m]:.3f}" for m in result.model.models),
+            ", ".join(line.label for line in f.lines),
         )
     out = Console(width=160, record=True, file=io.StringIO())  # recorded, not shown
     out.print(table)
