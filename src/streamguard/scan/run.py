@@ -41,6 +41,7 @@ from streamguard.scan.model_info import ModelInfo, describe_model, repository_ur
 from streamguard.scan.model_source import ModelSource, from_folder, from_registry
 from streamguard.scan.sarif import MAX_RESULTS, build_sarif
 from streamguard.scan.scoring import batch_scorer, default_workers
+from streamguard.scan.unseen import DETAILS, unseen_projects
 from streamguard.scan.walk import (
     MAX_FILE_BYTES,
     BadFiles,
@@ -238,6 +239,7 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     scorer = Scorer(found.models_dir, found.graphs_dir, params)
     model = describe_model(found.models_dir, scorer.models, scorer.threshold, found.params_file, found.origin)
     min_probability = scorer.threshold if opts.min_probability is None else opts.min_probability
+    unseen = unseen_projects(found.params_file.parent / DETAILS)
 
     counts = {"files_read": 0}
     findings: list[Finding] = []
@@ -288,11 +290,12 @@ def run_scan(opts: ScanOptions) -> ScanResult:
             "variants_scored": variants,
             "wall_s": round(lines_wall, 3),
         },
+        "unseen_projects": unseen,
     }
     console.print(
         f"scanned {files_read}/{len(sources)} files, {scored} functions in {wall:.1f} s "
         f"({stats['functions_per_s']} functions/s); {len(findings)} at or above {min_probability:.3f}; "
-        f"bad files: {bad.summary()}",
+        f"bad files: {bad.summary()}\non unseen projects: {unseen['statement']}",
         highlight=False,
     )
     exit_code = 1 if opts.fail_on_findings and findings else 0
@@ -328,7 +331,8 @@ def _table(result: ScanResult) -> str:
     shown = result.findings if result.stats.get("top") else result.findings[:TABLE_ROWS]
     table = Table(
         title=f"{len(result.findings)} findings (fused probability >= "
-        f"{result.stats['min_probability']:.3f}, model {result.model.label})"
+        f"{result.stats['min_probability']:.3f}, model {result.model.label})",
+        caption=f"On unseen projects: {result.stats['unseen_projects']['statement']}",
     )
     table.add_column("location")
     table.add_column("function")
