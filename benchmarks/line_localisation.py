@@ -125,6 +125,15 @@ def summarise(rows: list[dict], seed: int) -> dict:
     }
 
 
+def paired_differences(ours: list[dict], other: list[dict], seed: int) -> dict:
+    """Per function, ours minus other: the mean difference of each figure and its 95 % bootstrap interval."""
+    out = {}
+    for key in [f"top{k}" for k in KS] + ["ifa"]:
+        diff = np.array([a[key] - b[key] for a, b in zip(ours, other)])
+        out[key] = {"difference": round(float(diff.mean()), 4), "ci95": _ci(diff, seed)}
+    return out
+
+
 def train_lexical(devign: Path, params_file: Path) -> tuple[LexicalModel, int, Callable[[list[str]], np.ndarray]]:
     params = load_params(params_file)
     rows = _jsonl(devign)
@@ -182,6 +191,9 @@ def run(args: argparse.Namespace) -> dict:
         f"flagged_p_ge_{FLAGGED}": {
             m: summarise([r for r, f in zip(per[m], flagged) if f], args.seed) for m in methods
         },
+        "occlusion_scan_minus": {
+            m: paired_differences(per["occlusion_scan"], per[m], args.seed) for m in ("random", "dangerous_calls_first")
+        },
         "wall_s": round(time.perf_counter() - started, 1),
     }
 
@@ -213,7 +225,15 @@ def markdown(result: dict) -> str:
         "Brackets: 95 % bootstrap intervals over functions. "
         f"Run time {result['wall_s']} s on the shared 2-core machine (model training {result['model']['train_s']} s).\n\n"
         f"## All sampled vulnerable functions\n\n{table(result['all'])}\n"
-        f"## Functions the model flags ({flagged_key})\n\n{table(result[flagged_key])}"
+        f"## Functions the model flags ({flagged_key})\n\n{table(result[flagged_key])}\n"
+        "## occlusion_scan minus each reference, per function (paired; IFA: lower is better)\n\n"
+        "| reference | top-1 | top-5 | top-10 | IFA |\n|---|---|---|---|---|\n"
+        + "".join(
+            f"| {m} | "
+            + " | ".join(f"{d[key]['difference']} [{d[key]['ci95'][0]}, {d[key]['ci95'][1]}]" for key in d)
+            + " |\n"
+            for m, d in result["occlusion_scan_minus"].items()
+        )
     )
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import jsonschema
 import numpy as np
-import pytest
 
 from streamguard.cli import main
 from streamguard.scan.lines import MAX_VARIANTS

@@ -42,7 +42,10 @@ def unseen_projects(details: Path) -> dict:
         projects = list(found["projects"])
         near_chance = pooled["mcc_ci_low"] <= 0 or pooled["roc_auc"] < NEAR_CHANCE_AUC
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return {"source": str(details), "statement": f"{details}: cannot be read ({type(exc).__name__}: {exc}); {unknown}"}
+        return {
+            "source": str(details),
+            "statement": f"{details}: cannot be read ({type(exc).__name__}: {exc}); {unknown}",
+        }
     figures = {k: v for k, v in pooled.items() if k.split("_ci_")[0] in SHOWN}
     verdict = "near chance: treat findings as leads to review, not as measured hits" if near_chance else "above chance"
     return {
