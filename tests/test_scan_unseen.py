@@ -49,6 +49,8 @@ def test_the_measured_figures_are_named_as_another_models_and_near_chance_said(t
     statement = unseen["statement"]
     assert "were not evaluated on unseen projects" in statement and "near chance" in statement
     assert f"roc_auc {lexical['roc_auc']:.2f} [{lexical['roc_auc_ci_low']:.2f}" in statement
+    base = f"{lexical['n_vulnerable'] / lexical['n_functions']:.2f} of its {lexical['n_functions']:.0f} functions"
+    assert f"{base} are vulnerable" in statement
 
     capsys.readouterr()
     argv = ["--params", str(params), "scan", "--models", str(trained["models"]), str(_source(tmp_path, trained))]

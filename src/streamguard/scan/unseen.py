@@ -47,6 +47,9 @@ def unseen_projects(details: Path) -> dict:
             "statement": f"{details}: cannot be read ({type(exc).__name__}: {exc}); {unknown}",
         }
     figures = {k: v for k, v in pooled.items() if k.split("_ci_")[0] in SHOWN}
+    base = ""
+    if pooled.get("n_functions"):  # the precision a random pick reaches
+        base = f" ({pooled['n_vulnerable'] / pooled['n_functions']:.2f} of its {pooled['n_functions']:.0f} functions are vulnerable)"
     verdict = "near chance: treat findings as leads to review, not as measured hits" if near_chance else "above chance"
     return {
         "source": str(details),
@@ -58,7 +61,7 @@ def unseen_projects(details: Path) -> dict:
         "statement": (
             f"the scan's models were not evaluated on unseen projects; the leave-project-out evaluation "
             f"({details}, {len(projects)} projects: {', '.join(projects)}) trained its own {MODEL} model on the "
-            f"other projects and reached on the held-out ones {', '.join(_figure(pooled, n) for n in SHOWN)}: "
+            f"other projects and reached on the held-out ones{base} {', '.join(_figure(pooled, n) for n in SHOWN)}: "
             f"{verdict}"
         ),
     }
