@@ -8,7 +8,9 @@ A benchmark, not a stage. The model is the lexical one (TF-IDF + logistic
 regression, params.yaml's `lexical` section) trained with the repo's own code
 (models/lexical.py, training/weights.py, data/trim.py, as the lexical branch
 trains) on all of Devign (FFmpeg and QEMU), so it never saw the Linux kernel.
-A one-model fusion is a monotone map of its model's probability, so the
+`--train pairvul-train` trains on PairVul's train split instead and scores its
+test split: an in-project reference for what occlusion finds when the model
+knows the project. A one-model fusion is a monotone map of its model's probability, so the
 lexical model's own line ranking is the scan's. The truth is PairVul's Linux
 kernel CVE fixes: in each vulnerable function, the lines the fix deleted or
 changed (a line diff against the fixed side); functions whose fix only adds
@@ -134,24 +136,37 @@ def paired_differences(ours: list[dict], other: list[dict], seed: int) -> dict:
     return out
 
 
-def train_lexical(devign: Path, params_file: Path) -> tuple[LexicalModel, int, Callable[[list[str]], np.ndarray]]:
+def training_functions(args: argparse.Namespace) -> tuple[list[tuple[str, int]], str]:
+    """(text, label) the model trains on, and what they are."""
+    if args.train == "devign":
+        rows = _jsonl(args.devign)
+        where = f"all of Devign ({len(rows)} functions: FFmpeg, QEMU); never the Linux kernel"
+        return [(r["func"], int(r["target"])) for r in rows], where
+    pairs = [p for p in _jsonl(args.pairvul) if p["split"] == "train"]
+    where = f"PairVul's train split ({len(pairs)} kernel pairs, both sides): the same project, an in-project reference"
+    return [(p[side], int(side == "vulnerable")) for p in pairs for side in ("vulnerable", "fixed")], where
+
+
+def train_lexical(functions: list[tuple[str, int]], params_file: Path) -> Callable[[list[str]], np.ndarray]:
     params = load_params(params_file)
-    rows = _jsonl(devign)
-    texts = [trim_to_budget(r["func"], params.data.max_chars).text for r in rows]
-    labels = [int(r["target"]) for r in rows]
-    model = LexicalModel(params.lexical, seed=params.seed).fit(texts, labels, sample_weights(labels, [1.0] * len(rows)))
+    texts = [trim_to_budget(text, params.data.max_chars).text for text, _ in functions]
+    labels = [label for _, label in functions]
+    weights = sample_weights(labels, [1.0] * len(labels))
+    model = LexicalModel(params.lexical, seed=params.seed).fit(texts, labels, weights)
 
     def score(batch: list[str]) -> np.ndarray:  # trimmed as the scan's scorer trims
         return model.predict_proba([trim_to_budget(t, params.data.max_chars).text for t in batch])
 
-    return model, len(rows), score
+    return score
 
 
 def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
-    _, trained_on, score = train_lexical(args.devign, args.params)
+    functions, trained_on = training_functions(args)
+    score = train_lexical(functions, args.params)
     train_s = time.perf_counter() - started
-    pairs = [p for p in _jsonl(args.pairvul) if p["vulnerable"].strip()]
+    scored_splits = ("train", "test") if args.train == "devign" else ("test",)  # never a pair the model saw
+    pairs = [p for p in _jsonl(args.pairvul) if p["vulnerable"].strip() and p["split"] in scored_splits]
     with_truth = [(p, t) for p in pairs if (t := changed_lines(p["vulnerable"], p["fixed"]))]
     rng = random.Random(args.seed)
     sample = rng.sample(with_truth, min(args.functions, len(with_truth)))
@@ -173,10 +188,10 @@ def run(args: argparse.Namespace) -> dict:
         "command": "PYTHONPATH=src python " + shlex.join(sys.argv),
         "model": {
             "kind": "lexical (TF-IDF + logistic regression), params.yaml lexical section",
-            "trained_on": f"all of Devign ({trained_on} functions: FFmpeg, QEMU); never the Linux kernel",
+            "trained_on": trained_on,
             "train_s": round(train_s, 1),
         },
-        "truth": "PairVul (Linux kernel CVE fixes): vulnerable-side lines the fix deleted or replaced",
+        "truth": f"PairVul ({'/'.join(scored_splits)} split) (Linux kernel CVE fixes): vulnerable-side lines the fix deleted or replaced",
         "pairs": len(pairs),
         "pairs_with_changed_lines": len(with_truth),
         "sample": {"functions": len(sample), "seed": args.seed},
@@ -242,6 +257,12 @@ def main() -> None:
     parser.add_argument("--devign", type=Path, required=True)
     parser.add_argument("--pairvul", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument(
+        "--train",
+        choices=("devign", "pairvul-train"),
+        default="devign",
+        help="the model's data: Devign (another project: the measurement), or PairVul's train split (a reference)",
+    )
     parser.add_argument("--functions", type=int, default=600, help="vulnerable functions sampled (seeded)")
     parser.add_argument("--seed", type=int, default=20261206)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/line-localisation"))
@@ -249,8 +270,8 @@ def main() -> None:
     result = run(args)
     text = markdown(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(text)
+    Path(f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    Path(f"{args.out}.md").write_text(text)
     print(text)
 
 
