@@ -9,7 +9,7 @@ regression, params.yaml's `lexical` section) trained with the repo's own code
 (models/lexical.py, training/weights.py, data/trim.py, as the lexical branch
 trains) on all of Devign (FFmpeg and QEMU), so it never saw the Linux kernel.
 `--train pairvul-train` trains on PairVul's train split instead and scores its
-test split: an in-project reference for what occlusion finds when the model
+test split, less the CVEs that also have pairs in train: an in-project reference for what occlusion finds when the model
 knows the project. A one-model fusion is a monotone map of its model's probability, so the
 lexical model's own line ranking is the scan's. The truth is PairVul's Linux
 kernel CVE fixes: in each vulnerable function, the lines the fix deleted or
@@ -165,8 +165,12 @@ def run(args: argparse.Namespace) -> dict:
     functions, trained_on = training_functions(args)
     score = train_lexical(functions, args.params)
     train_s = time.perf_counter() - started
+    every = _jsonl(args.pairvul)
+    seen_cves = set() if args.train == "devign" else {p["cve_id"] for p in every if p["split"] == "train"}
     scored_splits = ("train", "test") if args.train == "devign" else ("test",)  # never a pair the model saw
-    pairs = [p for p in _jsonl(args.pairvul) if p["vulnerable"].strip() and p["split"] in scored_splits]
+    pairs = [
+        p for p in every if p["vulnerable"].strip() and p["split"] in scored_splits and p["cve_id"] not in seen_cves
+    ]
     with_truth = [(p, t) for p in pairs if (t := changed_lines(p["vulnerable"], p["fixed"]))]
     rng = random.Random(args.seed)
     sample = rng.sample(with_truth, min(args.functions, len(with_truth)))
@@ -191,7 +195,7 @@ def run(args: argparse.Namespace) -> dict:
             "trained_on": trained_on,
             "train_s": round(train_s, 1),
         },
-        "truth": f"PairVul ({'/'.join(scored_splits)} split) (Linux kernel CVE fixes): vulnerable-side lines the fix deleted or replaced",
+        "truth": f"PairVul ({'/'.join(scored_splits)} split{', CVEs absent from train' if seen_cves else ''}) (Linux kernel CVE fixes): vulnerable-side lines the fix deleted or replaced",
         "pairs": len(pairs),
         "pairs_with_changed_lines": len(with_truth),
         "sample": {"functions": len(sample), "seed": args.seed},
