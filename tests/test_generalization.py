@@ -209,6 +209,8 @@ def test_generalize_stage_on_the_bundled_sample(tmp_path, monkeypatch):
         jq["models"]["code_metrics"]
     )
     assert "pairwise_accuracy" not in full["per_project"]["qemu"]["models"]["lexical"]  # Devign has no pairs
+    # precision and recall at the threshold, with intervals: what `scan` states for unseen projects
+    assert {"precision", "precision_ci_low", "recall", "recall_ci_high"} <= set(full["pooled"]["lexical"])
     assert (tmp_path / "plots" / "roc" / "code_metrics.csv").read_text().startswith("fpr,tpr\n")
     import yaml
 

@@ -45,7 +45,8 @@ def _regions(sarif: dict) -> dict[tuple[str, int, int], dict]:
     found = {}
     for res in sarif["runs"][0]["results"]:
         loc = res["locations"][0]["physicalLocation"]
-        found[(loc["artifactLocation"]["uri"], loc["region"]["startLine"], loc["region"]["endLine"])] = res
+        function = loc.get("contextRegion", loc["region"])  # the region is the line driving the score
+        found[(loc["artifactLocation"]["uri"], function["startLine"], function["endLine"])] = res
     return found
 
 

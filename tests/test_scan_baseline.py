@@ -75,7 +75,7 @@ def test_baseline_marks_each_result_and_validates(tmp_path, trained, project):
         "in_deleted_file": "absent",
     }
     results = {r["locations"][0]["logicalLocations"][0]["name"]: r for r in sarif["runs"][0]["results"]}
-    assert results["moved"]["locations"][0]["physicalLocation"]["region"]["startLine"] == 3  # moved two lines down
+    assert results["moved"]["locations"][0]["physicalLocation"]["contextRegion"]["startLine"] == 3  # two lines down
     assert results["deleted"]["kind"] == "pass" and results["deleted"]["level"] == "none"
     summary = sarif["runs"][0]["properties"]["scan"]["baseline"]
     assert summary == {
@@ -97,7 +97,8 @@ def test_table_and_json_show_the_baseline_state(tmp_path, trained, project, caps
     capsys.readouterr()
     assert _scan(trained, str(project), "--min-probability", "0", "--baseline", str(tmp_path / "base.sarif")) == 0
     out, err = capsys.readouterr()
-    rows = {line.split("│")[2].strip(): line.split("│")[-2].strip() for line in out.splitlines() if line.count("│") > 4}
+    # columns: location, function, fused, each model, baseline, lines
+    rows = {line.split("│")[2].strip(): line.split("│")[-3].strip() for line in out.splitlines() if line.count("│") > 4}
     assert {k: rows[k] for k in ("moved", "edited", "added")} == {
         "moved": "unchanged",
         "edited": "updated",

@@ -156,6 +156,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             fail_on_findings=args.fail_on_findings,
             changed_since=args.changed_since,
             baseline=Path(args.baseline) if args.baseline is not None else None,
+            **({"lines": args.lines} if args.lines is not None else {}),
             **({"workers": args.workers} if args.workers is not None else {}),
         )
     )
@@ -305,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SARIF",
         help="an earlier scan's SARIF: mark results new/unchanged/updated/absent; --fail-on-findings gates on new",
+    )
+    p.add_argument(
+        "--lines",
+        type=int,
+        default=None,
+        metavar="N",
+        help="lines per finding ranked by what drives its score (default 5; 0: none)",
     )
     p = add("triage", cmd_triage, "record a verdict on a finding in the repository's .streamguard/triage.jsonl")
     p.add_argument("fingerprint", nargs="?", help="the finding's fingerprint (or its first 8+ hex digits)")

@@ -14,7 +14,7 @@ whole corpus and only the idf and the weights are learned per fold.
 
 Per held-out project, and pooled over all of them (each project scored by
 its own held-out models):
-- functions: ROC-AUC, PR-AUC, accuracy, F1, MCC of the project's vulnerable
+- functions: ROC-AUC, PR-AUC, accuracy, precision, recall, F1, MCC of the project's vulnerable
   functions against its other functions (the retro-scan snapshot of a mined
   repository, Devign's labels, or PairVul's two sides), with bootstrap CIs;
 - pairs: pairwise accuracy (the vulnerable side scored above its fix), ties,
@@ -59,7 +59,7 @@ from streamguard.models.pair_ranking import fit_ranking
 from streamguard.params import Params
 
 HEADLINE = ("roc_auc", "pr_auc", "pairwise_accuracy", "tied", "retro_recall_top1pct")
-FUNCTION_METRICS = ("accuracy", "f1", "roc_auc", "pr_auc", "mcc")
+FUNCTION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "mcc")
 RETRO_METRICS = ("retro_recall_top1pct", "retro_recall_top50", "retro_precision_top50")
 TOP_K = 50
 # the lexical model hashes token n-grams into this many columns (collisions are rare at 2**18)

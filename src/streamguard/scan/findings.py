@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamguard.data.fingerprints import fingerprinted, function_fingerprint, function_key
 from streamguard.scan.walk import printable
 
 __all__ = ["Finding", "fingerprinted", "function_fingerprint", "function_key", "top_findings"]
+
+
+@dataclass(frozen=True)
+class LineShare:
+    """Lines of a finding's function and how much they drive its score (scan/lines.py: occlusion)."""
+
+    start_line: int
+    end_line: int  # the same line, or the last of a block of a long function
+    drop: float  # fused probability of the function minus that with these lines blanked
+    share: float  # drop / the sum of the function's positive drops
+
+    def to_dict(self) -> dict:
+        return {"start_line": self.start_line, "end_line": self.end_line, "drop": self.drop, "share": self.share}
+
+    @property
+    def label(self) -> str:
+        where = str(self.start_line) if self.end_line == self.start_line else f"{self.start_line}-{self.end_line}"
+        return f"{where} ({100 * self.share:.0f}%)"
 
 
 @dataclass(frozen=True)
@@ -20,6 +38,7 @@ class Finding:
     fused_probability: float
     probabilities: dict[str, float]  # per base model
     function_key: str = ""  # function_key(): path, name and ordinal, not the text
+    lines: tuple[LineShare, ...] = field(default=())  # the lines driving the score, most first
 
     def to_dict(self) -> dict:
         return {
@@ -31,6 +50,7 @@ class Finding:
             "probabilities": self.probabilities,
             "fingerprint": self.fingerprint,
             "function_key": self.function_key,
+            "lines": [line.to_dict() for line in self.lines],
         }
 
 

@@ -4,7 +4,10 @@ Streaming: files are read one at a time, functions are cut out with the one
 extractor (streamguard.c_functions), and scored in batches of `batch_size` by
 every base model the fusion uses, then fused (predict.Scorer, loaded once),
 in `--workers` processes (scan/scoring.py). Only findings (fused probability >= --min-probability, by default the
-fusion's threshold) are kept, without their text. The models come from a
+fusion's threshold) are kept, with their text until the reported ones have
+their lines ranked by how much each drives the score (scan/lines.py,
+`--lines`; the scan's wall time and rate leave that ranking out, its own time
+is in `line_ranking`). The models come from a
 folder, a git revision or a registered version (scan/model_source.py); the
 report records which. With `--baseline` each finding is new, unchanged or
 updated (scan/baseline.py); the repository's triage file suppresses findings
@@ -37,11 +40,13 @@ from streamguard.progress import console, make_progress
 from streamguard.scan.baseline import Scope, compare, read_baseline
 from streamguard.scan.changes import ChangedLines, changed_since
 from streamguard.scan.findings import Finding, fingerprinted, top_findings
+from streamguard.scan.lines import MAX_VARIANTS, TOP_LINES, with_lines
 from streamguard.scan.model_info import ModelInfo, describe_model, repository_url
 from streamguard.scan.model_source import ModelSource, from_folder, from_registry
 from streamguard.scan.review import Review
-from streamguard.scan.sarif import build_sarif
+from streamguard.scan.sarif import MAX_RESULTS, build_sarif
 from streamguard.scan.scoring import batch_scorer, default_workers
+from streamguard.scan.unseen import DETAILS, unseen_projects
 from streamguard.scan.walk import (
     MAX_FILE_BYTES,
     BadFiles,
@@ -73,6 +78,7 @@ class ScanOptions:
     fail_on_findings: bool = False
     changed_since: str | None = None
     baseline: Path | None = None  # an earlier scan's SARIF report: mark findings new/unchanged/updated/absent
+    lines: int = TOP_LINES  # lines per finding ranked by occlusion (scan/lines.py); 0: none
     batch_size: int = 64  # functions per batch (per worker task)
     max_file_bytes: int = MAX_FILE_BYTES
     workers: int = field(default_factory=default_workers)  # scoring processes (scan/scoring.py)
@@ -98,7 +104,13 @@ class _Batch:
 
 
 def _functions(
-    source: SourceFile, data: bytes, bad: BadFiles, changes: ChangedLines | None, pending: _Batch, scope: Scope
+    source: SourceFile,
+    data: bytes,
+    bad: BadFiles,
+    changes: ChangedLines | None,
+    pending: _Batch,
+    scope: Scope,
+    texts: dict[str, str],
 ) -> int:
     """Cut `source` into functions and queue those the scan covers; the number queued. `scope` notes them all."""
     from streamguard.c_functions import extract_functions
@@ -118,6 +130,7 @@ def _functions(
         origin = f"{source.uri}:{fn.start_line}"
         pending.records.append(Record(func=fn.text, target=0, project="scan", source="scan", id=origin, origin=origin))
         pending.meta.append((source.uri, fn.name, fn.start_line, fn.end_line, fingerprint, key))
+        texts[fingerprint] = fn.text
         queued += 1
     return queued
 
@@ -129,14 +142,15 @@ def _batches(
     changes: ChangedLines | None,
     counts: dict,
     scope: Scope,
+    texts: dict[str, str],
 ) -> Iterator[_Batch]:
-    """Read the files one at a time and cut their functions into batches of `opts.batch_size`."""
+    """Read the files one at a time and cut their functions into batches of `opts.batch_size`; `texts` by fingerprint."""
     pending = _Batch()
     for done, source in enumerate(sources, 1):
         data = read_source(source, bad, opts.max_file_bytes)
         if data is not None:
             counts["files_read"] += 1
-            _functions(source, data, bad, changes, pending, scope)
+            _functions(source, data, bad, changes, pending, scope, texts)
         while len(pending.records) >= opts.batch_size:
             cut = opts.batch_size
             yield _Batch(pending.records[:cut], pending.meta[:cut], done)
@@ -194,6 +208,8 @@ def _check_options(opts: ScanOptions) -> None:
     """Options that would make the report empty, the gate unable to fire, or the output overwrite sources."""
     if opts.output_format not in FORMATS:
         raise StreamGuardError(f"--format {opts.output_format!r}: choose one of {', '.join(FORMATS)}")
+    if opts.lines < 0:
+        raise StreamGuardError(f"--lines {opts.lines}: give 0 (no line ranking) or more (lines shown per finding)")
     if opts.top is not None and opts.top < 1:
         raise StreamGuardError(f"--top {opts.top}: give 1 or more (the number of highest findings to report)")
     p = opts.min_probability
@@ -238,26 +254,37 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     scorer = Scorer(found.models_dir, found.graphs_dir, params)
     model = describe_model(found.models_dir, scorer.models, scorer.threshold, found.params_file, found.origin)
     min_probability = scorer.threshold if opts.min_probability is None else opts.min_probability
+    unseen = unseen_projects(found.params_file.parent / DETAILS)
 
     counts = {"files_read": 0}
     scope = Scope()
     findings: list[Finding] = []
+    unscored: dict[str, str] = {}  # the text of each queued function until it is scored (scoring trims records)
+    texts: dict[str, str] = {}  # a finding's function text, by fingerprint, for its line ranking
     scored = 0
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     # the workers fork before the progress display starts its thread
     with batch_scorer(scorer, opts.workers) as score_batches, make_progress() as progress:
         task = progress.add_task("scan", total=len(sources), info="")
-        for batch, rows in score_batches(_batches(sources, opts, bad, changes, counts, scope)):
+        for batch, rows in score_batches(_batches(sources, opts, bad, changes, counts, scope, unscored)):
             for row, (uri, name, start, end, fingerprint, key) in zip(rows, batch.meta):
+                text = unscored.pop(fingerprint)
                 if row["fused_probability"] >= min_probability:
+                    texts[fingerprint] = text
                     p = row["fused_probability"]
                     findings.append(Finding(uri, name, start, end, fingerprint, p, row["probabilities"], key))
             scored += len(rows)
             rate = scored / max(time.perf_counter() - started, 1e-9)
             progress.update(task, completed=batch.files_done, info=f"{scored} functions, {rate:.0f} functions/s")
         progress.update(task, completed=len(sources))
+        wall = time.perf_counter() - started
+        reported = top_findings(findings, opts.top)
+        ranked, variants, lines_started = reported[:MAX_RESULTS], 0, time.perf_counter()
+        if opts.lines and ranked:
+            ranked, variants = with_lines(ranked, texts, score_batches, opts.lines, opts.batch_size)
+            reported[: len(ranked)] = ranked
+        lines_wall = time.perf_counter() - lines_started
     files_read = counts["files_read"]
-    wall = time.perf_counter() - started
     comparison = None
     if baseline is not None and opts.baseline is not None:
         comparison = compare(findings, baseline, scope, root, opts.paths, opts.baseline.name)  # no local path
@@ -275,18 +302,27 @@ def run_scan(opts: ScanOptions) -> ScanResult:
         "cpu_s": round(_cpu_seconds() - cpu_started, 3),  # this process and its workers: a figure load cannot inflate
         "functions_per_s": round(scored / wall, 1) if wall > 0 else None,
         **review.summary(findings),
+        "line_ranking": {
+            "method": "occlusion",
+            "lines_per_finding": opts.lines,
+            "max_variants_per_finding": MAX_VARIANTS,
+            "findings_ranked": len(ranked) if opts.lines else 0,
+            "variants_scored": variants,
+            "wall_s": round(lines_wall, 3),
+        },
+        "unseen_projects": unseen,
     }
     console.print(
         f"scanned {files_read}/{len(sources)} files, {scored} functions in {wall:.1f} s "
         f"({stats['functions_per_s']} functions/s); {len(findings)} at or above {min_probability:.3f}"
-        f"{_review_line(stats)}; bad files: {bad.summary()}",
+        f"{_review_line(stats)}; bad files: {bad.summary()}\non unseen projects: {unseen['statement']}",
         highlight=False,
     )
     exit_code = 1 if opts.fail_on_findings and review.gating(findings) else 0
     if sources and not files_read:
         stats["checked_nothing"] = f"none of the {len(sources)} C/C++ files could be read ({bad.summary()})"
         exit_code = 2
-    return ScanResult(top_findings(findings, opts.top), model, bad, stats, exit_code, review)
+    return ScanResult(reported, model, bad, stats, exit_code, review)
 
 
 def _review_line(stats: dict) -> str:
@@ -329,7 +365,8 @@ def _table(result: ScanResult) -> str:
     shown = result.findings if result.stats.get("top") else result.findings[:TABLE_ROWS]
     table = Table(
         title=f"{len(result.findings)} findings (fused probability >= "
-        f"{result.stats['min_probability']:.3f}, model {result.model.label})"
+        f"{result.stats['min_probability']:.3f}, model {result.model.label})",
+        caption=f"On unseen projects: {result.stats['unseen_projects']['statement']}",
     )
     table.add_column("location")
     table.add_column("function")
@@ -341,6 +378,7 @@ def _table(result: ScanResult) -> str:
         table.add_column("baseline")
     if review.triage is not None and review.triage.by_fingerprint:
         table.add_column("triage")
+    table.add_column("lines driving the score (share)")
     for f in shown:
         extra = [review.state(f) or ""] if review.comparison is not None else []
         if review.triage is not None and review.triage.by_fingerprint:
@@ -355,6 +393,7 @@ def _table(result: ScanResult) -> str:
             f"{f.fused_probability:.3f}",
             *(f"{f.probabilities[m]:.3f}" for m in result.model.models),
             *extra,
+            ", ".join(line.label for line in f.lines),
         )
     out = Console(width=160, record=True, file=io.StringIO())  # recorded, not shown
     out.print(table)

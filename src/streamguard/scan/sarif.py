@@ -21,7 +21,11 @@ each model's probability and the band.
 Locations are URIs relative to the scan root (scan/walk.py) under
 `%SRCROOT%`, percent-encoded as RFC 3986 and SARIF §3.10 ask (every byte of
 the UTF-8 path but unreserved characters and `/`; a name's bytes that are not
-UTF-8 as themselves), with a region from the function's first to last line.
+UTF-8 as themselves). A result's region is the line (or block) that drives its
+score most (scan/lines.py), its contextRegion the whole function; the next
+lines are `relatedLocations`, each message and `properties.lines` giving its
+share and drop. A finding without ranked lines (--lines 0) has the function as
+its region.
 Files the scan could not use are listed, by kind, in the invocation's
 `toolExecutionNotifications` and `properties.bad_files`; when no file could
 be read the invocation says `executionSuccessful: false`. `partialFingerprints["streamguardFunction/v1"]`
@@ -137,20 +141,23 @@ def result(finding: Finding, threshold: float) -> dict:
     per_model = ", ".join(f"{m} {v:.3f}" for m, v in finding.probabilities.items())
     name = printable(finding.function)
     verdict = "is below the reporting threshold" if p < threshold else "is likely vulnerable"
-    return {
+    uri = {"uri": artifact_uri(finding.uri), "uriBaseId": "%SRCROOT%"}
+    function = {"startLine": finding.start_line, "endLine": finding.end_line}
+    lines = [{"startLine": s.start_line, "endLine": s.end_line} for s in finding.lines]
+    driving = f" Line {finding.lines[0].label} drives the score most." if finding.lines else ""
+    physical = {"artifactLocation": uri, "region": lines[0], "contextRegion": function} if lines else None
+    out: dict = {
         "ruleId": b.rule_id,
         "ruleIndex": BANDS.index(b),
         "level": b.level,
         "rank": round(100 * p, 1),
         "message": {
-            "text": f"Function '{name}' {verdict}: fused probability {p:.3f} (threshold {threshold:.3f}); {per_model}."
+            "text": f"Function '{name}' {verdict}: fused probability {p:.3f} (threshold {threshold:.3f}); "
+            f"{per_model}.{driving}"
         },
         "locations": [
             {
-                "physicalLocation": {
-                    "artifactLocation": {"uri": artifact_uri(finding.uri), "uriBaseId": "%SRCROOT%"},
-                    "region": {"startLine": finding.start_line, "endLine": finding.end_line},
-                },
+                "physicalLocation": physical or {"artifactLocation": uri, "region": function},
                 "logicalLocations": [{"name": name, "kind": "function"}],
             }
         ],
@@ -159,8 +166,19 @@ def result(finding: Finding, threshold: float) -> dict:
             "band": b.name,
             "fused_probability": p,
             "probabilities": finding.probabilities,
+            "lines": [s.to_dict() for s in finding.lines],
         },
     }
+    if len(lines) > 1:
+        out["relatedLocations"] = [
+            {
+                "id": k,
+                "physicalLocation": {"artifactLocation": uri, "region": region},
+                "message": {"text": f"line {s.label} of the score's drivers: fused probability drops {s.drop:.3f}"},
+            }
+            for k, (s, region) in enumerate(zip(finding.lines[1:], lines[1:]), 1)
+        ]
+    return out
 
 
 def _reviewed(res: dict, finding: Finding, review: Review) -> dict:
