@@ -143,12 +143,7 @@ def trained(tmp_path_factory, sample_records):
     from streamguard.evaluation.predictions import read_predictions
 
     root = tmp_path_factory.mktemp("scan_models")
-    cwd = Path.cwd()
-    os.chdir(root)  # the train stage's scratch checkpoints go under the working directory
-    try:
-        _pipeline(root, sample_records)
-    finally:
-        os.chdir(cwd)
+    _pipeline(root, sample_records)
     params_file = root / "params.yaml"
     params_file.write_text(yaml.safe_dump(PARAMS))
     fused = read_predictions(root / "models/fusion/predictions.jsonl", "fusion").splits["test"]
