@@ -186,9 +186,9 @@ def test_a_worker_runs_the_stage_command_and_pushes_nothing(two_host_job):
     calls = job.calls()
     assert any(c.startswith("dvc repro ") and "graphs" in c for c in calls)
     command = "streamguard train gnn --graphs data/graphs --pretrained models/pretrain --checkpoints checkpoints"
-    assert any(
-        f"{command} --out models/gnn | NODE_RANK=1 PET_NNODES=2 PET_MASTER_ADDR=algo-1" in c for c in calls
-    ), calls
+    assert any(f"{command} --out models/gnn | NODE_RANK=1 PET_NNODES=2 PET_MASTER_ADDR=algo-1" in c for c in calls), (
+        calls
+    )
     assert not any(c.startswith(("dvc push", "dvc exp run")) or "exp run" in c for c in calls), calls
     assert not (job.model / "job.json").exists()
     assert not (job.ckpt / "train").exists()  # the leader's synced checkpoint folder is left alone
