@@ -178,3 +178,22 @@ def test_attributes_read_sees_attribute_and_getattr_reads(tmp_path):
         "confidence_git",
         "confidence_juliet",
     }
+
+
+def test_only_the_cli_runs_stage_modules():
+    """stages/ sits on top: library modules never import it (the CLI maps commands to it, stage_deps reads it)."""
+    import ast
+
+    from streamguard.stage_deps import imported_modules
+
+    allowed = {"streamguard/cli.py", "streamguard/stage_deps.py"}
+    offenders = []
+    for path in sorted((SRC / "streamguard").rglob("*.py")):
+        rel = path.relative_to(SRC).as_posix()
+        if rel.startswith("streamguard/stages/") or rel in allowed:
+            continue
+        module = rel.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found = imported_modules(tree, module, path.name == "__init__.py", SRC)
+        offenders += [f"{rel} imports {m}" for m in sorted(found) if m.startswith("streamguard.stages")]
+    assert not offenders, offenders
