@@ -32,8 +32,8 @@ RESULT_PREFIX = "DISTRIBUTED_RESULT "
 def prepare(data: str, params_path: str, tmp: Path) -> None:
     from streamguard.data.preprocess import preprocess_records
     from streamguard.data.records import read_records, write_records
-    from streamguard.graphs.build import run_graphs_stage
     from streamguard.params import load_params
+    from streamguard.stages.graphs import run_graphs_stage
 
     params = load_params(params_path)
     records, _ = preprocess_records(list(read_records(data, defaults={"source": "devign"})), params)

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from training import override  # noqa: E402  (benchmarks/training.py: -S key=value over a params file)
 
 from streamguard.params import load_params  # noqa: E402
+from streamguard.stages.pretrain import run_pretrain  # noqa: E402
 from streamguard.training.loop import TrainingInterrupted  # noqa: E402
-from streamguard.training.pretrain import run_pretrain  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -81,7 +81,7 @@ def run_branch(name: str, params, processed: Path, tmp: Path, args) -> None:
     graphs = tmp / "graphs"
     t0 = time.time()
     if name == "gnn" and not (graphs / "train.pt").exists():
-        from streamguard.graphs.build import run_graphs_stage
+        from streamguard.stages.graphs import run_graphs_stage
 
         run_graphs_stage(processed, graphs, params)
     branch = make_branch(name, params, processed, graphs)

@@ -24,6 +24,24 @@ def sample_records():
     return list(read_records(SAMPLE))
 
 
+# params of the small processed sample: 300 records, 3 OOF folds, a small lexical model
+SMALL_PARAMS = {"oof": {"models": ["lexical"], "folds": 3}, "lexical": {"max_features": 2000}, "data": {"limit": 300}}
+
+
+@pytest.fixture
+def small_processed(tmp_path, sample_records) -> Path:
+    """A processed folder (train/valid/test.jsonl) of 300 sample records, split as preprocess splits them."""
+    from streamguard.data.preprocess import preprocess_records
+    from streamguard.data.records import Record, write_records
+    from streamguard.params import params_from_dict
+
+    records, _ = preprocess_records([Record(**r.to_dict()) for r in sample_records], params_from_dict(SMALL_PARAMS))
+    out = tmp_path / "processed"
+    for split in ("train", "valid", "test"):
+        write_records(out / f"{split}.jsonl", [r for r in records if r.split == split])
+    return out
+
+
 class GitRepo:
     """A real git repository in a temporary folder, committed to with fixed authors and dates."""
 
@@ -143,12 +161,7 @@ def trained(tmp_path_factory, sample_records):
     from streamguard.evaluation.predictions import read_predictions
 
     root = tmp_path_factory.mktemp("scan_models")
-    cwd = Path.cwd()
-    os.chdir(root)  # the train stage's scratch checkpoints go under the working directory
-    try:
-        _pipeline(root, sample_records)
-    finally:
-        os.chdir(cwd)
+    _pipeline(root, sample_records)
     params_file = root / "params.yaml"
     params_file.write_text(yaml.safe_dump(PARAMS))
     fused = read_predictions(root / "models/fusion/predictions.jsonl", "fusion").splits["test"]

@@ -126,7 +126,10 @@ def test_upstream_stages_and_command_come_from_dvc_yaml(tmp_path):
     assert {"download", "preprocess", "pretrain"} <= set(up)
     assert "graphs" not in up and "train_gnn" not in up and "train_transformer" not in up
     assert "graphs" in upstream_stages(repo, "oof_gnn@1")
-    assert stage_command(repo, "oof_gnn@1") == "streamguard oof gnn 1 --out data/oof"
+    assert stage_command(repo, "oof_gnn@1") == (
+        "streamguard oof gnn 1 --processed data/processed --graphs data/graphs --folds data/folds.json "
+        "--pretrained models/pretrain --checkpoints checkpoints --out data/oof"
+    )
 
 
 class TwoHostJob(Job):
@@ -182,9 +185,10 @@ def test_a_worker_runs_the_stage_command_and_pushes_nothing(two_host_job):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     calls = job.calls()
     assert any(c.startswith("dvc repro ") and "graphs" in c for c in calls)
-    assert any(
-        "streamguard train gnn --out models/gnn | NODE_RANK=1 PET_NNODES=2 PET_MASTER_ADDR=algo-1" in c for c in calls
-    ), calls
+    command = "streamguard train gnn --graphs data/graphs --pretrained models/pretrain --checkpoints checkpoints"
+    assert any(f"{command} --out models/gnn | NODE_RANK=1 PET_NNODES=2 PET_MASTER_ADDR=algo-1" in c for c in calls), (
+        calls
+    )
     assert not any(c.startswith(("dvc push", "dvc exp run")) or "exp run" in c for c in calls), calls
     assert not (job.model / "job.json").exists()
     assert not (job.ckpt / "train").exists()  # the leader's synced checkpoint folder is left alone

@@ -10,11 +10,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
 from collect_loopback import NAME_FIX, Loopback, Reply, collect_params, fixture_json, route_github_fixtures  # noqa: E402
 
-from streamguard.data.collectors import run_collect  # noqa: E402
 from streamguard.data.collectors.base import CollectError  # noqa: E402
 from streamguard.data.collectors.ghsa import parse_advisory  # noqa: E402
 from streamguard.data.http_client import HttpError  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
+from streamguard.stages.collect import run_collect  # noqa: E402
 
 FIRST = "GET /advisories?cwes=120%2C787&per_page=100&type=unreviewed"
 

@@ -12,10 +12,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
 from collect_loopback import FIXTURES, collect_params  # noqa: E402
 
-from streamguard.data.collectors import run_collect  # noqa: E402
 from streamguard.data.collectors.base import CollectError  # noqa: E402
 from streamguard.data.collectors.git_miner import message_cwe  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
+from streamguard.stages.collect import run_collect  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

@@ -12,10 +12,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
 from collect_loopback import collect_params  # noqa: E402
 
-from streamguard.data.collectors import run_collect  # noqa: E402
 from streamguard.data.collectors.base import CollectError  # noqa: E402
 from streamguard.data.collectors.juliet import role_of  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
+from streamguard.stages.collect import run_collect  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 JULIET_SUBSET = SHARED / "datasets" / "juliet" / "juliet_subset.tar.gz"

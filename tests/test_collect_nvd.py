@@ -21,10 +21,10 @@ from collect_loopback import (  # noqa: E402
     route_github_fixtures,
 )
 
-from streamguard.data.collectors import run_collect  # noqa: E402
 from streamguard.data.collectors.base import CollectError  # noqa: E402
 from streamguard.data.http_client import HttpClient, HttpError  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
+from streamguard.stages.collect import run_collect  # noqa: E402
 
 PAGE0 = "GET /nvd?resultsPerPage=2000&startIndex=0"
 PAGE1 = "GET /nvd?resultsPerPage=2000&startIndex=2"

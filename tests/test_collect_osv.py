@@ -12,11 +12,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
 from collect_loopback import CHUNK_FIX, FIXTURES, Loopback, Reply, collect_params, fixture_json, route_github_fixtures  # noqa: E402
 
-from streamguard.data.collectors import run_collect  # noqa: E402
 from streamguard.data.collectors.base import CollectError  # noqa: E402
 from streamguard.data.collectors.osv import parse_entry  # noqa: E402
 from streamguard.data.http_client import HttpError  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
+from streamguard.stages.collect import run_collect  # noqa: E402
 
 
 def make_export(tmp_path: Path, extra: dict[str, bytes] | None = None) -> Path:

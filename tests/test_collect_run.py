@@ -11,11 +11,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
 from collect_loopback import collect_params  # noqa: E402
 
-from streamguard.data.collectors import SOURCES, run_collect  # noqa: E402
+from streamguard.data.collectors import SOURCES
 from streamguard.data.collectors.base import CollectError  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
 from streamguard.errors import StreamGuardError  # noqa: E402
 from streamguard.params import Params, ParamsError, params_from_dict  # noqa: E402
+from streamguard.stages.collect import run_collect  # noqa: E402
 
 REPORT_KEYS = {
     "source",

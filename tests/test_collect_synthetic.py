@@ -12,9 +12,9 @@ from collect_loopback import collect_params  # noqa: E402
 from tree_sitter import Language, Parser  # noqa: E402
 
 from streamguard.c_functions import extract_functions  # noqa: E402
-from streamguard.data.collectors import run_collect  # noqa: E402
 from streamguard.data.collectors.synthetic import TEMPLATES, generate_pairs  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
+from streamguard.stages.collect import run_collect  # noqa: E402
 
 REQUIRED_CWES = {"CWE-121", "CWE-787", "CWE-134", "CWE-190", "CWE-416", "CWE-415", "CWE-476", "CWE-78", "CWE-401"}
 

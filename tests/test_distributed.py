@@ -193,8 +193,8 @@ def stage_data(tmp_path_factory):
     from test_gnn_model import SAFE, VULNERABLE
 
     from streamguard.data.records import Record, write_records
-    from streamguard.graphs.build import run_graphs_stage
     from streamguard.params import GraphParams, Params
+    from streamguard.stages.graphs import run_graphs_stage
 
     root = tmp_path_factory.mktemp("stage")
     for split, extra in (("train", ""), ("valid", " int v = 1;"), ("test", " int t = 2;")):

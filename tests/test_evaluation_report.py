@@ -12,9 +12,10 @@ import pytest
 
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import METRIC_NAMES, compute_metrics
-from streamguard.evaluation.report import HEADLINE_KEYS, run_evaluate
+from streamguard.evaluation.report import HEADLINE_KEYS
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.params import params_from_dict
+from streamguard.stages.evaluate import run_evaluate
 
 N_VALID, N_TEST = 120, 200
 # logit separation per model: fusion clearly best, transformer worse than lexical

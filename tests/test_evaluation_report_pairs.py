@@ -10,7 +10,7 @@ import pytest
 from test_evaluation_report import N_VALID, PARAMS, SKILL, write_models
 
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.evaluation.report import run_evaluate
+from streamguard.stages.evaluate import run_evaluate
 
 
 def write_test_records(path, ids, y, n_pairs):

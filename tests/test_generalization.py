@@ -15,8 +15,9 @@ from streamguard import cli
 from streamguard.data.generalization_corpus import build_corpus, pairvul_records
 from streamguard.data.records import Record, write_records
 from streamguard.evaluation import generalization
-from streamguard.evaluation.generalization import held_out_scores, load_corpus, retro_rows, run_generalize
+from streamguard.evaluation.generalization import held_out_scores, load_corpus, retro_rows
 from streamguard.params import params_from_dict
+from streamguard.stages.generalize import run_generalize
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -177,9 +178,8 @@ def test_retro_rows_count_hits_at_the_top():
     assert tied[0] == 0 and tied[2] == 1 / 50
 
 
-def test_generalize_stage_on_the_bundled_sample(tmp_path, monkeypatch):
+def test_generalize_stage_on_the_bundled_sample(tmp_path):
     """`generalize-corpus` + `generalize` through the CLI on the bundled sample: five projects held out."""
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])
     params_path = tmp_path / "params.yaml"
     params_path.write_text("evaluate:\n  bootstrap_resamples: 50\ngeneralize:\n  threshold_folds: 2\n")
     out = tmp_path / "generalize"
@@ -214,7 +214,7 @@ def test_generalize_stage_on_the_bundled_sample(tmp_path, monkeypatch):
     assert (tmp_path / "plots" / "roc" / "code_metrics.csv").read_text().startswith("fpr,tpr\n")
     import yaml
 
-    declared = yaml.safe_load(Path("dvc.yaml").read_text())["plots"]
+    declared = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["plots"]
     roc = next(p for p in declared if "generalization_plots" in json.dumps(p))
     for path in next(iter(roc.values()))["y"]:  # every file dvc.yaml's plot reads is written
         assert (tmp_path / "plots" / Path(path).relative_to("metrics/generalization_plots")).is_file(), path

@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect")
 from collect_loopback import collect_params  # noqa: E402
 from test_collect_git import git  # noqa: E402
 
-from streamguard.data.collectors import run_collect  # noqa: E402
 from streamguard.data.collectors.git_miner import HUGE_COMMIT_C_FILES, is_vendored_or_test  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
+from streamguard.stages.collect import run_collect  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

@@ -9,11 +9,11 @@ import torch
 from torch_geometric.data import Batch
 
 from streamguard.data.records import Record, write_records
-from streamguard.graphs.build import run_graphs_stage
 from streamguard.graphs.schema import EDGE_TYPES
 from streamguard.graphs.store import load_graph_split
 from streamguard.models.gnn import GNNClassifier, RelationalConv, RelationEdges, gnn_from_graph_dir
 from streamguard.params import GNNParams, Params
+from streamguard.stages.graphs import run_graphs_stage
 
 VULNERABLE = [
     "void a(int fd, char *dst) { char buf[64]; int n = read(fd, buf, 256); memcpy(dst, buf, n); }",

@@ -10,11 +10,12 @@ import torch
 
 from streamguard.data.records import Record, write_records
 from streamguard.errors import StreamGuardError
-from streamguard.graphs.build import graph_for_function, load_vocab, run_graphs_stage
+from streamguard.graphs.build import graph_for_function, load_vocab
 from streamguard.graphs.function_graph import GraphBuilder
 from streamguard.graphs.stats import recommended_batch_size
 from streamguard.graphs.store import load_graph_split, split_path
 from streamguard.params import Params
+from streamguard.stages.graphs import run_graphs_stage
 
 TRAIN = [
     "int trainonly_alpha(int n) { char buf[16]; n = read(0, buf, n); memcpy(buf, buf, n); return n; }",

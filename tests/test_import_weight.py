@@ -17,16 +17,18 @@ import pytest
 
 HEAVY = ("torch", "transformers", "torch_geometric", "sklearn")
 
-# the module each CLI handler imports (streamguard/cli.py), and what it may pull in
+# the module each command runs (cli.STAGE_COMMANDS, streamguard/stages/), and what it may pull in
 LIGHT_STAGES = {
-    "check-params (validate_params, before every run)": ("streamguard.params", ()),
-    "download": ("streamguard.data.download", ()),
-    "collect": ("streamguard.data.collectors", ()),
-    "preprocess": ("streamguard.data.preprocess", ()),
-    "pretrain (skipped, transformer.init: scratch)": ("streamguard.training.pretrain", ()),
-    "train/oof lexical": ("streamguard.training.stages", ("sklearn",)),
-    "fusion": ("streamguard.training.fusion_stage", ("sklearn",)),
-    "evaluate": ("streamguard.evaluation.report", ("sklearn",)),
+    "check-params (validate_params, before every run)": ("streamguard.stages.check_params", ()),
+    "download": ("streamguard.stages.download", ()),
+    "collect": ("streamguard.stages.collect", ()),
+    "preprocess": ("streamguard.stages.preprocess", ()),
+    "folds": ("streamguard.stages.folds", ()),
+    "pretrain (skipped, transformer.init: scratch)": ("streamguard.stages.pretrain", ()),
+    "train lexical": ("streamguard.stages.train", ("sklearn",)),
+    "oof lexical": ("streamguard.stages.oof", ("sklearn",)),
+    "fusion": ("streamguard.stages.fusion", ("sklearn",)),
+    "evaluate": ("streamguard.stages.evaluate", ("sklearn",)),
     "summary": ("streamguard.evaluation.summary", ()),
     "compare": ("streamguard.evaluation.compare", ()),
     "argument parsing (every command)": ("streamguard.cli", ()),
@@ -55,7 +57,7 @@ def test_the_lexical_branch_is_built_without_torch():
         "from streamguard.params import load_params\n"
         "import streamguard.models.lexical\n"
     )
-    heavy = imported_heavy("streamguard.training.stages", extra)
+    heavy = imported_heavy("streamguard.stages.train", extra)
     assert "torch" not in heavy and "transformers" not in heavy, heavy
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -18,9 +17,11 @@ from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import BASE_MODELS, OOF_SPLITS, read_predictions
 from streamguard.models.fusion import load_stacker, to_logit
 from streamguard.params import params_from_dict
+from streamguard.stages.folds import run_folds
+from streamguard.stages.fusion import run_fusion
+from streamguard.stages.oof import run_oof_fold
+from streamguard.stages.train import run_train
 from streamguard.training import branches
-from streamguard.training.fusion_stage import run_fusion
-from streamguard.training.stages import run_oof_fold, run_train
 
 PARAMS = {"oof": {"models": ["lexical"], "folds": 3}, "lexical": {"max_features": 3000}, "data": {"limit": 500}}
 
@@ -36,13 +37,26 @@ def _write_processed(tmp_path: Path, sample_records, params, flip_test=False) ->
     return out
 
 
+def _train(params, processed: Path, root: Path) -> None:
+    run_train("lexical", params, processed, root / "graphs", root / "models" / "lexical", checkpoints=root / "ckpt")
+
+
+def _oof(model: str, fold: int, params, processed: Path, root: Path) -> dict:
+    """One oof fold stage, after the folds stage wrote the assignment file for these params."""
+    folds_file = root / f"folds_{params.oof.folds}_{params.seed}.json"
+    if not folds_file.exists():
+        run_folds(params, processed, folds_file)
+    graphs, out = root / "graphs", root / "oof"
+    return run_oof_fold(model, fold, params, processed, graphs, out, folds_file=folds_file, checkpoints=root / "ckpt")
+
+
 def _pipeline(tmp_path: Path, sample_records, flip_test=False) -> Path:
     params = params_from_dict(PARAMS)
     processed = _write_processed(tmp_path, sample_records, params, flip_test)
-    run_train("lexical", params, processed, tmp_path / "graphs", tmp_path / "models" / "lexical")
+    _train(params, processed, tmp_path)
     for fold in range(3):
-        run_oof_fold("lexical", fold, params, processed, tmp_path / "graphs", tmp_path / "oof")
-    run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion")
+        _oof("lexical", fold, params, processed, tmp_path)
+    run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
     return tmp_path
 
 
@@ -50,12 +64,7 @@ def _pipeline(tmp_path: Path, sample_records, flip_test=False) -> Path:
 def lexical_pipeline(tmp_path_factory, sample_records) -> Path:
     """One small trained pipeline (lexical + fusion) shared by the tests that only read it."""
     root = tmp_path_factory.mktemp("pipeline")
-    cwd = Path.cwd()
-    os.chdir(root)  # the train stage's scratch checkpoints go under the working directory
-    try:
-        return _pipeline(root, sample_records)
-    finally:
-        os.chdir(cwd)
+    return _pipeline(root, sample_records)
 
 
 def _test_split(path: Path, name: str):
@@ -81,9 +90,8 @@ TINY_NEURAL = {
 
 def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path, sample_records, monkeypatch):
     """What each branch's `fit` actually received, captured at the call, against the fold it predicted."""
-    from streamguard.graphs.build import run_graphs_stage
+    from streamguard.stages.graphs import run_graphs_stage
 
-    monkeypatch.chdir(tmp_path)
     folds = 2
     params = params_from_dict(
         {**PARAMS, **TINY_NEURAL, "data": {"limit": 240}, "oof": {"models": list(BASE_MODELS), "folds": folds}}
@@ -111,7 +119,7 @@ def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path
         }
         predicted: set[str] = set()
         for fold in range(folds):
-            run_oof_fold(model, fold, params, processed, tmp_path / "graphs", tmp_path / "oof")
+            _oof(model, fold, params, processed, tmp_path)
             trained, validated = fitted_on[model][-1]
             path = tmp_path / "oof" / model / f"fold_{fold}" / "predictions.jsonl"
             ids = set(read_predictions(path, model, splits=OOF_SPLITS).splits["train"].ids)
@@ -123,7 +131,6 @@ def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path
 
 
 def test_changing_test_labels_changes_nothing_before_evaluate(tmp_path, sample_records, monkeypatch):
-    monkeypatch.chdir(tmp_path)
     a = _pipeline(tmp_path / "a", sample_records)
     b = _pipeline(tmp_path / "b", sample_records, flip_test=True)
     fa = json.loads((a / "models" / "fusion" / "fusion.json").read_text())
@@ -191,19 +198,18 @@ def test_corrupt_fusion_json_is_an_error_naming_the_file(tmp_path, lexical_pipel
 
 
 def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_records, monkeypatch):
-    from streamguard.evaluation.report import run_evaluate
+    from streamguard.stages.evaluate import run_evaluate
 
-    monkeypatch.chdir(tmp_path)
     params = params_from_dict({**PARAMS, "n_runs": 2, "evaluate": {"bootstrap_resamples": 50}})
     processed = _write_processed(tmp_path, sample_records, params)
-    run_train("lexical", params, processed, tmp_path / "graphs", tmp_path / "models" / "lexical")
+    _train(params, processed, tmp_path)
     assert (tmp_path / "models/lexical/run_1/weights.npz").exists()
     for fold in range(3):
-        run_oof_fold("lexical", fold, params, processed, tmp_path / "graphs", tmp_path / "oof")
+        _oof("lexical", fold, params, processed, tmp_path)
     oof = read_predictions(tmp_path / "oof/lexical/fold_0/predictions.jsonl", "lexical", OOF_SPLITS).splits["train"]
     assert oof.prob_runs is not None and oof.prob_runs.shape == (2, len(oof))
     assert np.allclose(oof.prob_runs.mean(axis=0), oof.prob)
-    summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion")
+    summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
     assert len(summary["thresholds_runs"]) == 2
     result = run_evaluate(params, tmp_path / "models", tmp_path / "metrics")
     comparison = result["comparisons"]["fusion_vs_lexical"]
@@ -213,14 +219,13 @@ def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_record
 def test_fusion_with_per_function_features_round_trips(tmp_path, sample_records, monkeypatch):
     from streamguard.models.fusion import function_features
 
-    monkeypatch.chdir(tmp_path)
     feats = ["length", "nesting", "dangerous_calls"]
     assert function_features("int f() { if (a) { memcpy(d, s, n); } }", feats)[1] == 0.3  # { { ( depth 3
     params = params_from_dict({**PARAMS, "fusion": {"features": feats, "stacker": "gbm"}})
     processed = _write_processed(tmp_path, sample_records, params)
-    run_train("lexical", params, processed, tmp_path / "graphs", tmp_path / "models" / "lexical")
+    _train(params, processed, tmp_path)
     for fold in range(3):
-        run_oof_fold("lexical", fold, params, processed, tmp_path / "graphs", tmp_path / "oof")
+        _oof("lexical", fold, params, processed, tmp_path)
     summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
     assert summary["features"] == feats
     stacker, _ = load_stacker(tmp_path / "models" / "fusion")
@@ -261,19 +266,18 @@ def test_predict_with_a_corrupt_fusion_json_exits_2_naming_the_file(tmp_path, le
 def test_fusion_fitted_on_valid_skips_the_folds_and_cross_fits_its_threshold(tmp_path, sample_records, monkeypatch):
     from sklearn.linear_model import LogisticRegression
 
-    from streamguard.evaluation.report import run_evaluate
     from streamguard.evaluation.thresholds import choose_threshold
+    from streamguard.stages.evaluate import run_evaluate
 
-    monkeypatch.chdir(tmp_path)
     oof_params = params_from_dict(PARAMS)
     params = params_from_dict({**PARAMS, "fusion": {"fit_on": "valid"}, "evaluate": {"bootstrap_resamples": 50}})
     processed = _write_processed(tmp_path, sample_records, params)
-    run_train("lexical", params, processed, tmp_path / "graphs", tmp_path / "models" / "lexical")
-    run_oof_fold("lexical", 0, oof_params, processed, tmp_path / "graphs", tmp_path / "oof")
+    _train(params, processed, tmp_path)
+    _oof("lexical", 0, oof_params, processed, tmp_path)
     stale = tmp_path / "oof/lexical/fold_0/predictions.jsonl"
     assert stale.exists()
     for fold in range(3):
-        assert run_oof_fold("lexical", fold, params, processed, tmp_path / "graphs", tmp_path / "oof")["skipped"]
+        assert _oof("lexical", fold, params, processed, tmp_path)["skipped"]
         status = json.loads((tmp_path / f"oof/lexical/fold_{fold}/fold.json").read_text())
         assert status["status"] == "skipped" and "fusion.fit_on" in status["why"]
     assert not stale.exists()  # an earlier run's fold predictions are not left behind
@@ -299,9 +303,8 @@ def test_fusion_fitted_on_valid_skips_the_folds_and_cross_fits_its_threshold(tmp
 
 
 def test_fusion_on_valid_with_too_few_of_a_class_names_the_key(tmp_path, sample_records, monkeypatch):
-    monkeypatch.chdir(tmp_path)
     params = params_from_dict({**PARAMS, "fusion": {"fit_on": "valid", "valid_folds": 500}})
     processed = _write_processed(tmp_path, sample_records, params)
-    run_train("lexical", params, processed, tmp_path / "graphs", tmp_path / "models" / "lexical")
+    _train(params, processed, tmp_path)
     with pytest.raises(StreamGuardError, match="lower fusion.valid_folds or use fusion.fit_on: oof"):
         run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)

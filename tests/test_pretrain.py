@@ -17,11 +17,10 @@ import torch
 from streamguard.cli import main
 from streamguard.data.pretrain_corpus import PretrainSourceError, build_corpus, read_corpus
 from streamguard.data.records import Record, write_records
-from streamguard.models import mlm
 from streamguard.params import params_from_dict
+from streamguard.stages.pretrain import run_pretrain
+from streamguard.stages.train import run_train
 from streamguard.training.loop import TrainingInterrupted
-from streamguard.training.pretrain import run_pretrain
-from streamguard.training.stages import run_train
 
 TINY = {
     "vocab_size": 300,
@@ -145,11 +144,10 @@ def test_max_functions_caps_the_corpus_and_a_missing_source_is_an_error(tmp_path
         build_corpus(_params([str(tmp_path / "nowhere.tar.xz")]).pretrain, processed, tmp_path / "d.jsonl")
 
 
-def test_pretrain_then_fine_tune_from_the_saved_folder(tmp_path, sample_records, sources, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_pretrain_then_fine_tune_from_the_saved_folder(tmp_path, sample_records, sources):
     processed = _processed(tmp_path, sample_records, "int x(void) { return 1; }")
     params = _params(sources, validate_every_steps=4)
-    status = run_pretrain(params, processed, tmp_path / "models/pretrain", tmp_path / "data/pretrain")
+    status = run_pretrain(params, processed, tmp_path / "models/pretrain", tmp_path / "data/pretrain", tmp_path / "ck")
     assert status["status"] == "pretrained" and status["valid_perplexity"] > 1
     report = json.loads((tmp_path / "data/pretrain/corpus_report.json").read_text())
     assert report["tokens"] == status["train_tokens"] > 0
@@ -167,8 +165,17 @@ def test_pretrain_then_fine_tune_from_the_saved_folder(tmp_path, sample_records,
     assert (status["best_epoch"], status["best_step"]) == (best["epoch"], best["step"])
     assert (tmp_path / "models/pretrain/live/metrics.json").exists()  # dvclive curves
     # fine-tuning: train_transformer starts from the pretrained encoder, through from_pretrained
-    (info,) = run_train("transformer", params, processed, tmp_path / "g", tmp_path / "models/transformer")
-    assert info["pretrained"] == str(mlm.PRETRAIN_DIR / "hf")
+    pretrained_dir = tmp_path / "models/pretrain"
+    (info,) = run_train(
+        "transformer",
+        params,
+        processed,
+        tmp_path / "g",
+        tmp_path / "models/transformer",
+        checkpoints=tmp_path / "ck",
+        pretrained=pretrained_dir,
+    )
+    assert info["pretrained"] == str(pretrained_dir / "hf")
     from streamguard.models import transformer as tf
 
     _, fine_tuned = tf.load(tmp_path / "models/transformer")
@@ -176,11 +183,13 @@ def test_pretrain_then_fine_tune_from_the_saved_folder(tmp_path, sample_records,
     assert fine_tuned.config.hidden_size == 16 and fine_tuned.config.vocab_size == pretrained.config.vocab_size
     # with init: scratch the stage is skipped and says so; fine-tuning from a missing model is an error
     scratch = params_from_dict({"transformer": {"init": "scratch"}})
-    assert run_pretrain(scratch, processed, tmp_path / "models/pretrain", tmp_path / "data/pretrain")["status"] == (
+    assert run_pretrain(scratch, processed, pretrained_dir, tmp_path / "data/pretrain", tmp_path / "ck")["status"] == (
         "skipped"
     )
-    assert "transformer.init is 'scratch'" in (tmp_path / "models/pretrain/pretrain.json").read_text()
-    assert main(["--params", _write_params(tmp_path), "train", "transformer", "--processed", str(processed)]) == 2
+    assert "transformer.init is 'scratch'" in (pretrained_dir / "pretrain.json").read_text()
+    argv = ["--params", _write_params(tmp_path), "train", "transformer", "--processed", str(processed)]
+    argv += ["--pretrained", str(pretrained_dir), "--checkpoints", str(tmp_path / "ck"), "--out", str(tmp_path / "t")]
+    assert main(argv) == 2
 
 
 def _write_params(tmp_path) -> str:
@@ -228,19 +237,19 @@ def test_a_second_pretrain_into_a_claimed_checkpoint_folder_stops(tmp_path):
     )
 
 
-def test_gnn_subtoken_embeddings_start_from_the_pretrained_model(tmp_path, sample_records, sources, monkeypatch):
+def test_gnn_subtoken_embeddings_start_from_the_pretrained_model(tmp_path, sample_records, sources):
     import dataclasses
 
     from streamguard.errors import StreamGuardError
-    from streamguard.graphs.build import run_graphs_stage
     from streamguard.graphs.schema import RESERVED_TOKENS
     from streamguard.graphs.vocab import load_vocab
     from streamguard.models import transformer as tf
     from streamguard.models.gnn import gnn_from_graph_dir
+    from streamguard.stages.graphs import run_graphs_stage
     from streamguard.training.branches import GNNBranch
 
-    monkeypatch.chdir(tmp_path)
     processed = _processed(tmp_path, sample_records, "int x(void) { return 1; }")
+    pretrained_dir = tmp_path / "models/pretrain"
     params = params_from_dict(
         {
             "seed": 3,
@@ -251,15 +260,15 @@ def test_gnn_subtoken_embeddings_start_from_the_pretrained_model(tmp_path, sampl
     )
     # the GNN alone asking for it is enough to make the stage pretrain
     assert params.transformer.init == "scratch"
-    assert run_pretrain(params, processed, tmp_path / "models/pretrain", tmp_path / "data/pretrain")["status"] == (
+    assert run_pretrain(params, processed, pretrained_dir, tmp_path / "data/pretrain", tmp_path / "ck")["status"] == (
         "pretrained"
     )
     run_graphs_stage(processed, tmp_path / "graphs", params)
     subtokens = load_vocab(tmp_path / "graphs").subtokens
-    tokenizer, pretrained = tf.load_pretrained(str(mlm.PRETRAIN_DIR / "hf"))
+    tokenizer, pretrained = tf.load_pretrained(str(pretrained_dir / "hf"))
     table = pretrained.get_input_embeddings().weight.detach()
 
-    branch = GNNBranch(params, processed, tmp_path / "graphs")
+    branch = GNNBranch(params, processed, tmp_path / "graphs", pretrained_dir)
     branch.model = gnn_from_graph_dir(params.gnn, tmp_path / "graphs")
     before = branch.model.token.weight.detach().clone()
     set_rows = branch._init_tokens_from_pretrain()
@@ -282,11 +291,12 @@ def test_gnn_subtoken_embeddings_start_from_the_pretrained_model(tmp_path, sampl
     assert torch.equal(after[reserved], before[reserved]) and not after[0].any()  # padding stays zero
 
     # the stage trains from it and says so; a width mismatch is an error naming both keys
-    (info,) = run_train("gnn", params, processed, tmp_path / "graphs", tmp_path / "models/gnn")
+    stage = {"checkpoints": tmp_path / "ck", "pretrained": pretrained_dir}
+    (info,) = run_train("gnn", params, processed, tmp_path / "graphs", tmp_path / "models/gnn", **stage)
     assert info["token_init"] == "pretrain" and info["token_rows_from_pretrain"] == set_rows
     wide = dataclasses.replace(params, gnn=dataclasses.replace(params.gnn, hidden_size=32))
     with pytest.raises(StreamGuardError, match=r"gnn.hidden_size is 32.*pretrain.hidden_size"):
-        run_train("gnn", wide, processed, tmp_path / "graphs", tmp_path / "models/gnn2")
+        run_train("gnn", wide, processed, tmp_path / "graphs", tmp_path / "models/gnn2", **stage)
 
 
 def test_files_of_random_bytes_named_c_never_enter_the_corpus(tmp_path, sample_records, capsys):

@@ -57,8 +57,9 @@ def test_good_file_downloads_with_manifest(tmp_path, capsys):
 def test_sample_manifest_is_the_same_in_every_checkout(tmp_path):
     # the manifest is part of a DVC output: a checkout-specific absolute path would give every
     # clone its own data/raw hash and re-run everything downstream of it
-    from streamguard.data.download import SAMPLE_PATH, run_download
+    from streamguard.data.download import SAMPLE_PATH
     from streamguard.params import params_from_dict
+    from streamguard.stages.download import run_download
 
     manifest = run_download(params_from_dict({"data": {"source": "sample"}}), tmp_path / "raw")
     assert list(manifest["inputs"]) == ["data/sample/devign_sample.jsonl.gz"]

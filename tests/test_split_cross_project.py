@@ -7,10 +7,11 @@ from collections import Counter
 import pytest
 
 from streamguard.data.collectors.synthetic import generate_pairs
-from streamguard.data.preprocess import preprocess_records, run_preprocess
+from streamguard.data.preprocess import preprocess_records
 from streamguard.data.records import Record, link_pair, read_split, write_records
 from streamguard.errors import StreamGuardError
 from streamguard.params import params_from_dict
+from streamguard.stages.preprocess import run_preprocess
 
 
 def cross(test_projects: list[str], **data) -> object:

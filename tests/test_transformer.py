@@ -8,7 +8,7 @@ from streamguard.data.records import Record, write_records
 from streamguard.evaluation.predictions import read_predictions
 from streamguard.models import transformer as tf
 from streamguard.params import params_from_dict
-from streamguard.training.stages import run_train
+from streamguard.stages.train import run_train
 
 
 def _processed(tmp_path, sample_records, n=(64, 24, 24)):
@@ -23,8 +23,7 @@ def _processed(tmp_path, sample_records, n=(64, 24, 24)):
     return out
 
 
-def test_train_from_a_saved_pretrained_folder(tmp_path, sample_records, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_train_from_a_saved_pretrained_folder(tmp_path, sample_records):
     # a tiny "pretrained" model and tokenizer, saved the way the hub ships them
     tokenizer = tf.train_tokenizer([r.func for r in sample_records[:200]], 300, 64)
     base = params_from_dict(
@@ -38,9 +37,9 @@ def test_train_from_a_saved_pretrained_folder(tmp_path, sample_records, monkeypa
     params = params_from_dict(
         {"transformer": {"model_name_or_path": str(pretrained), "epochs": 1, "batch_size": 16, "max_length": 64}}
     )
-    (info,) = run_train(
-        "transformer", params, _processed(tmp_path, sample_records), tmp_path / "g", tmp_path / "models" / "transformer"
-    )
+    processed = _processed(tmp_path, sample_records)
+    model_dir = tmp_path / "models" / "transformer"
+    (info,) = run_train("transformer", params, processed, tmp_path / "g", model_dir, checkpoints=tmp_path / "ck")
     assert info["pretrained"] == str(pretrained) and info["max_length"] == 64
     # the evaluation reader validates every row (prob in [0, 1], one row per id)
     preds = read_predictions(tmp_path / "models/transformer/predictions.jsonl", "transformer")

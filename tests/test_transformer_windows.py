@@ -14,10 +14,10 @@ from streamguard.data.trim import trim_to_budget
 from streamguard.evaluation.predictions import read_predictions
 from streamguard.models import transformer as tf
 from streamguard.params import ParamsError, TransformerParams, params_from_dict
+from streamguard.stages.train import run_train
 from streamguard.training import pair_loss as pl
 from streamguard.training.branches import TransformerBranch, load_branch
 from streamguard.training.loop import TrainingTask, predict_probs, seed_everything, train
-from streamguard.training.stages import run_train
 
 TINY = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_length": 32}
 FILLER = "".join(f"    counter_{i} = counter_{i} + {i};\n" for i in range(10))
@@ -160,9 +160,8 @@ def test_a_tiny_model_learns_to_rank_a_planted_pair(tokenizer, tmp_path):
     assert gap()["gap"] > 0.15
 
 
-def test_saved_windowed_pair_aware_model_predicts_as_trained(tmp_path, sample_records, monkeypatch):
+def test_saved_windowed_pair_aware_model_predicts_as_trained(tmp_path, sample_records):
     """Loading reads the window settings from run_info, not from today's params; the planted pairs are ranked."""
-    monkeypatch.chdir(tmp_path)
     train_recs = [Record(**{**r.to_dict(), "split": "train"}) for r in sample_records[:48]]
     for i, r in enumerate(sample_records[:6]):
         fixed = r.func.replace("{", "{\n    if (!ok) return -1;", 1)
@@ -186,7 +185,9 @@ def test_saved_windowed_pair_aware_model_predicts_as_trained(tmp_path, sample_re
             }
         }
     )
-    (info,) = run_train("transformer", params, processed, tmp_path / "g", tmp_path / "model")
+    (info,) = run_train(
+        "transformer", params, processed, tmp_path / "g", tmp_path / "model", checkpoints=tmp_path / "ck"
+    )
     assert info["max_windows"] == 3 and info["train_pairs_ranked"] == 6
     assert set(info["windows_per_function_train"]) - {"1"}  # some functions span several windows
     loaded = load_branch("transformer", params_from_dict({}), tmp_path / "model", tmp_path / "g")

@@ -1,7 +1,7 @@
-"""`streamguard <command>`: one thin command per DVC stage, plus predict/compare.
+"""`streamguard <command>`: one command per DVC stage (streamguard.stages), plus scan/predict/compare.
 
-Each command parses its arguments, loads params once and calls one library
-function. Errors meant for people (bad records, bad params, missing files) are
+Each stage command's arguments are parsed here and handed to its stage module's
+`main(args)`. Errors meant for people (bad records, bad params, missing files) are
 printed without a traceback and exit with status 2.
 """
 
@@ -25,38 +25,29 @@ def _params(args: argparse.Namespace) -> Params:
     return load_params(args.params)
 
 
-# what the validate_params stage writes: constant, so a params change that passes the
-# check leaves every downstream stage's deps unchanged
-PARAMS_CHECKED = "every key of the params file passed `streamguard check-params`\n"
+# command -> the module of streamguard/stages/ whose main(args) runs it: one per dvc.yaml stage
+STAGE_COMMANDS = {
+    "check-params": "check_params",
+    "download": "download",
+    "collect": "collect",
+    "preprocess": "preprocess",
+    "folds": "folds",
+    "graphs": "graphs",
+    "pretrain": "pretrain",
+    "train": "train",
+    "oof": "oof",
+    "fusion": "fusion",
+    "evaluate": "evaluate",
+    "generalize-corpus": "generalize_corpus",
+    "generalize": "generalize",
+}
 
 
-def cmd_check_params(args: argparse.Namespace) -> None:
-    from streamguard.params import load_params as load_and_check
+def run_stage(args: argparse.Namespace) -> None:
+    """Run the stage module of `args.command`; imported on use, so one command's libraries never slow another."""
+    import importlib
 
-    out = Path(args.out)
-    out.unlink(missing_ok=True)  # no marker from an earlier run survives a failed check
-    load_and_check(args.params)  # a bad key or value: ParamsError naming file:line and key
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(PARAMS_CHECKED, encoding="utf-8")
-    Console().print(f"{args.params}: every key is valid", highlight=False)
-
-
-def cmd_download(args: argparse.Namespace) -> None:
-    from streamguard.data.download import run_download
-
-    run_download(_params(args), Path(args.out))
-
-
-def cmd_preprocess(args: argparse.Namespace) -> None:
-    from streamguard.data.preprocess import run_preprocess
-
-    run_preprocess(_params(args), Path(args.raw), Path(args.out), collected=Path(args.collected))
-
-
-def cmd_generalize_corpus(args: argparse.Namespace) -> None:
-    from streamguard.data.generalization_corpus import run_generalize_corpus
-
-    run_generalize_corpus(_params(args), Path(args.mined), Path(args.out))
+    importlib.import_module(f"streamguard.stages.{STAGE_COMMANDS[args.command]}").main(args)
 
 
 def cmd_make_generalize_sample(args: argparse.Namespace) -> None:
@@ -68,60 +59,12 @@ def cmd_make_generalize_sample(args: argparse.Namespace) -> None:
     print(f"wrote {provenance['records']} records to {args.out} (sha256 {provenance['sha256'][:12]}...)")
 
 
-def cmd_generalize(args: argparse.Namespace) -> None:
-    from streamguard.evaluation.generalization import run_generalize
-
-    run_generalize(_params(args), Path(args.corpus), Path(args.metrics), Path(args.details), Path(args.plots))
-
-
-def cmd_graphs(args: argparse.Namespace) -> None:
-    from streamguard.graphs.build import run_graphs_stage
-
-    run_graphs_stage(Path(args.processed), Path(args.out), _params(args))
-
-
-def cmd_train(args: argparse.Namespace) -> None:
-    from streamguard.training.stages import run_train
-
-    run_train(args.model, _params(args), Path(args.processed), Path(args.graphs), Path(args.out))
-
-
-def cmd_pretrain(args: argparse.Namespace) -> None:
-    from streamguard.training.pretrain import run_pretrain
-
-    run_pretrain(_params(args), Path(args.processed), Path(args.out), Path(args.corpus))
-
-
-def cmd_oof(args: argparse.Namespace) -> None:
-    from streamguard.training.stages import run_oof_fold
-
-    run_oof_fold(args.model, args.fold, _params(args), Path(args.processed), Path(args.graphs), Path(args.out))
-
-
-def cmd_fusion(args: argparse.Namespace) -> None:
-    from streamguard.training.fusion_stage import run_fusion
-
-    run_fusion(_params(args), Path(args.oof), Path(args.models), Path(args.out), Path(args.processed))
-
-
-def cmd_evaluate(args: argparse.Namespace) -> None:
-    from streamguard.evaluation.report import run_evaluate
-
-    run_evaluate(_params(args), Path(args.models), Path(args.metrics), Path(args.test_records))
-
-
 def cmd_summary(args: argparse.Namespace) -> None:
     from streamguard.evaluation.summary import print_summary
 
     # stdout: the summary is this command's product; wide enough for the table when piped
     console = Console(width=None if sys.stdout.isatty() else 120)
     print_summary(Path(args.metrics), _params(args).evaluate.confidence_level, console)
-
-
-def cmd_collect(args: argparse.Namespace) -> None:
-    from streamguard.data.collectors import run_collect
-
-    run_collect(args.source, _params(args), Path(args.out))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -218,42 +161,56 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
-    p = add("check-params", cmd_check_params, "validate the whole params file; write a marker every stage depends on")
+    def stage(name: str, help_: str) -> argparse.ArgumentParser:
+        return add(name, run_stage, help_)
+
+    checkpoints = "resumable checkpoints while it trains, under <this>/<model> (default: checkpoints)"
+    pretrained = "the pretrain stage's output, read when transformer.init or gnn.token_init is pretrain"
+    p = stage("check-params", "validate the whole params file; write a marker every stage depends on")
     p.add_argument("--out", default="data/params.ok", help="marker written when the params are valid")
-    p = add("download", cmd_download, "fetch the source named by data.source into data/raw")
+    p = stage("download", "fetch the source named by data.source into data/raw")
+    p.add_argument("--sample", default=None, help="data.source sample's file (default: the bundled sample)")
     p.add_argument("--out", default="data/raw")
-    p = add("preprocess", cmd_preprocess, "clean, deduplicate, trim and split records")
+    p = stage("preprocess", "clean, deduplicate, trim and split records")
     p.add_argument("--raw", default="data/raw")
     p.add_argument("--collected", default="data/collected")
     p.add_argument("--out", default="data/processed")
-    p = add("graphs", cmd_graphs, "build one code graph per function")
+    p = stage("folds", "assign every training record its OOF fold (oof.folds, seed), once for all models")
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--out", default="data/folds.json")
+    p = stage("graphs", "build one code graph per function")
     p.add_argument("--processed", default="data/processed")
     p.add_argument("--out", default="data/graphs")
-    p = add("train", cmd_train, "train one base model on the training split")
+    p = stage("train", "train one base model on the training split")
     p.add_argument("model", choices=BASE_MODELS)
     p.add_argument("--processed", default="data/processed")
     p.add_argument("--graphs", default="data/graphs")
+    p.add_argument("--pretrained", default="models/pretrain", help=pretrained)
+    p.add_argument("--checkpoints", default="checkpoints", help=checkpoints)
     p.add_argument("--out", default=None, help="default: models/<model>")
-    p = add(
+    p = stage(
         "pretrain",
-        cmd_pretrain,
         "masked-LM pretraining on unlabelled C (when transformer.init or gnn.token_init is pretrain)",
     )
     p.add_argument("--processed", default="data/processed", help="valid/test functions the corpus must not hold")
     p.add_argument("--corpus", default="data/pretrain")
+    p.add_argument("--checkpoints", default="checkpoints", help="resumable checkpoints under <this>/pretrain")
     p.add_argument("--out", default="models/pretrain")
-    p = add("oof", cmd_oof, "train one base model on K-1 folds and predict the held-out fold")
+    p = stage("oof", "train one base model on K-1 folds and predict the held-out fold")
     p.add_argument("model", choices=BASE_MODELS)
     p.add_argument("fold", type=int)
     p.add_argument("--processed", default="data/processed")
     p.add_argument("--graphs", default="data/graphs")
+    p.add_argument("--folds", default="data/folds.json", help="the folds stage's assignment file")
+    p.add_argument("--pretrained", default="models/pretrain", help=pretrained)
+    p.add_argument("--checkpoints", default="checkpoints", help="scratch fold models under <this>/oof/<model>")
     p.add_argument("--out", default="data/oof")
-    p = add("fusion", cmd_fusion, "fit the stacker on out-of-fold probabilities")
+    p = stage("fusion", "fit the stacker on out-of-fold probabilities")
     p.add_argument("--oof", default="data/oof")
     p.add_argument("--models", default="models")
     p.add_argument("--out", default="models/fusion")
     p.add_argument("--processed", default="data/processed", help="for per-function fusion features")
-    p = add("evaluate", cmd_evaluate, "test metrics with bootstrap CIs, paired tests and plots")
+    p = stage("evaluate", "test metrics with bootstrap CIs, paired tests and plots")
     p.add_argument("--models", default="models")
     p.add_argument("--metrics", default="metrics")
     p.add_argument(
@@ -261,25 +218,23 @@ def build_parser() -> argparse.ArgumentParser:
         default="data/processed/test.jsonl",
         help="the test split's records, for pair ids (paired metrics); skipped when absent",
     )
-    p = add(
-        "generalize-corpus",
-        cmd_generalize_corpus,
-        "the leave-project-out corpus: mined pairs, snapshots, PairVul, Devign",
-    )
+    p = stage("generalize-corpus", "the leave-project-out corpus: mined pairs, snapshots, PairVul, Devign")
     p.add_argument("--mined", default="data/collected/git.jsonl", help="the git collector's pairs (corpus: build)")
+    p.add_argument("--sample", default=None, help="generalize.corpus sample's corpus (default: the bundled one)")
+    p.add_argument("--devign-sample", default=None, help="its Devign functions (default: the bundled sample)")
     p.add_argument("--out", default="data/generalize")
-    p = add("generalize", cmd_generalize, "leave-one-project-out evaluation against the length rule and random order")
+    p = stage("generalize", "leave-one-project-out evaluation against the length rule and random order")
     p.add_argument("--corpus", default="data/generalize/corpus.jsonl")
     p.add_argument(
         "--metrics", default="metrics/generalization", help="headline figures, a JSON per model (DVC metrics)"
     )
     p.add_argument("--details", default="metrics/generalization_details.json", help="per project, with CIs")
     p.add_argument("--plots", default="metrics/generalization_plots")
-    p = add("summary", cmd_summary, "print the last evaluation's results for a person (reads metrics/*.json)")
-    p.add_argument("--metrics", default="metrics")
-    p = add("collect", cmd_collect, "Phase 2: collect records from one source")
+    p = stage("collect", "Phase 2: collect records from one source")
     p.add_argument("source")
     p.add_argument("--out", default="data/collected")
+    p = add("summary", cmd_summary, "print the last evaluation's results for a person (reads metrics/*.json)")
+    p.add_argument("--metrics", default="metrics")
     p = add("predict", cmd_predict, "score C files or JSONL records with the trained models")
     p.add_argument("inputs", nargs="+", help=".c/.h files or .jsonl record files")
     p.add_argument("--models", default="models")
@@ -353,8 +308,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "train" and args.out is None:
-        args.out = f"models/{args.model}"
     try:
         if args.command in ("train", "oof", "pretrain"):  # nproc_per_node > 1: the same command under torchrun
             from streamguard.training.launch import relaunch_stage

@@ -317,7 +317,7 @@ class TransformerParams(RobertaSizes, TrainParams):
 
 @dataclass
 class PretrainParams(RobertaSizes, TrainParams):
-    """The `pretrain` stage (streamguard.training.pretrain): masked-LM pretraining on unlabelled C.
+    """The `pretrain` stage (streamguard.stages.pretrain): masked-LM pretraining on unlabelled C.
 
     It runs only when transformer.init or gnn.token_init is 'pretrain'; otherwise it writes a marker saying so.
     The loop's early stopping uses the valid MLM loss here (early_stopping_metric and

@@ -4,8 +4,9 @@ A stage's output is stale the moment a module it runs changes, so dvc.yaml must
 list every such module (a file, or a folder holding it) under `deps`. This
 module derives that set from the code itself, so a test can hold dvc.yaml to it:
 
-- the stage's `cmd` names a `streamguard <command>`; the CLI's handler for it
-  imports the stage's entry module(s);
+- the stage's `cmd` names a `streamguard <command>`; cli.STAGE_COMMANDS names
+  its module under streamguard/stages/ (a command outside that table: the
+  modules its CLI handler imports);
 - from there, every `streamguard.*` import is followed, transitively: module
   level and function level alike (lazy imports run too), except imports under
   `if TYPE_CHECKING:` (annotations only, never executed);
@@ -15,6 +16,9 @@ module derives that set from the code itself, so a test can hold dvc.yaml to it:
 
 Modules that cannot change an output are exempt: `errors` (exception types),
 `progress` (terminal display) and the package root (only `__version__`).
+
+A dep covers a module when it is the module's file or a folder above it, so a
+package dep (`src/streamguard/graphs`) covers every module of that package.
 
 `python -m streamguard.stage_deps` prints, per stage, the code deps it needs, with
 folders where a whole folder is needed.
@@ -129,9 +133,11 @@ def code_files(roots: Iterable[str], src_root: Path) -> set[Path]:
 
 
 def command_roots(command: str) -> set[str]:
-    """Project modules the CLI handler of `streamguard <command>` imports (its entry points)."""
-    from streamguard.cli import build_parser
+    """The entry module(s) of `streamguard <command>`: its stage module, else what its CLI handler imports."""
+    from streamguard.cli import STAGE_COMMANDS, build_parser
 
+    if command in STAGE_COMMANDS:
+        return {f"{PACKAGE}.stages.{STAGE_COMMANDS[command]}"}
     parser = build_parser()
     handler = parser.parse_known_args([command, *_placeholder_args(command)])[0].func
     tree = ast.parse(inspect.getsource(handler))
@@ -147,9 +153,9 @@ def _placeholder_args(command: str) -> list[str]:
 def dynamic_roots(command: str, args: list[str]) -> set[str]:
     """Modules a command imports by name at run time (importlib), for the given arguments."""
     if command == "collect" and args:
-        from streamguard.data.collectors import _COLLECTORS
+        from streamguard.data.collectors import COLLECTORS
 
-        spec = _COLLECTORS.get(args[0])
+        spec = COLLECTORS.get(args[0])
         return {f"streamguard.data.collectors.{spec.split(':')[0]}"} if spec else set()
     return set()
 

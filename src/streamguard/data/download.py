@@ -1,4 +1,4 @@
-"""The `download` stage: bring the source named by `data.source` into data/raw.
+"""Readers of the sources `data.source` names (the download stage, stages/download.py, runs them).
 
 Sources:
 - sample: the bundled stratified Devign sample (offline default);
@@ -7,13 +7,11 @@ Sources:
 - huggingface: `datasets.load_dataset` of the CodeXGLUE defect-detection set
   (official split kept; needs the hub, so only when params ask for it).
 
-Output: data/raw/records.jsonl (validated records) and data/raw/manifest.json
-with the sha256 of every input and output file.
+Every reader yields validated records; `iter_source` picks the one params name.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,15 +21,12 @@ from streamguard.data.records import (
     RecordError,
     parse_record,
     read_source_records,
-    sha256_file,
     source_id,
     with_content_id,
-    write_records,
 )
 from streamguard.data.split import MIN_PER_LABEL, label_counts
 from streamguard.errors import StreamGuardError
 from streamguard.params import DataParams, Params
-from streamguard.progress import console
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLE_PATH = REPO / "data" / "sample" / "devign_sample.jsonl.gz"
@@ -91,11 +86,20 @@ def read_huggingface(dataset: str) -> Iterator[Record]:
             yield with_content_id(parse_record(obj, where, defaults={"source": "devign"}), where, row.get("idx"))
 
 
-def iter_source(params: Params) -> tuple[Iterator[Record], list[Path]]:
+def repo_name(path: Path) -> str:
+    """A path as records and manifests name it: relative to the checkout when inside it, so that
+    DVC outputs hash the same in every clone; as given otherwise."""
+    try:
+        return path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def iter_source(params: Params, sample: Path = SAMPLE_PATH) -> tuple[Iterator[Record], list[Path]]:
+    """The records of data.source, and the input files they come from (`sample`: data.source sample's file)."""
     data = params.data
     if data.source == "sample":
-        # origins name the sample relative to the repository, so every clone writes the same records
-        return read_source_records(SAMPLE_PATH, origin_path=str(SAMPLE_PATH.relative_to(REPO))), [SAMPLE_PATH]
+        return read_source_records(sample, origin_path=repo_name(sample)), [sample]
     if data.source == "devign":
         assert data.path is not None  # DataParams requires it for this source
         path = Path(data.path)
@@ -105,34 +109,6 @@ def iter_source(params: Params) -> tuple[Iterator[Record], list[Path]]:
         folder = Path(data.path)
         return read_codexglue(folder), [folder / f"{n}.jsonl" for n in CODEXGLUE_SPLITS.values()]
     return read_huggingface(data.hf_dataset), []
-
-
-def _input_name(path: Path) -> str:
-    """An input's name in the manifest: relative to the checkout when inside it, so that the
-    manifest (a DVC output) hashes the same in every clone; as params gave it otherwise."""
-    try:
-        return path.resolve().relative_to(REPO).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def run_download(params: Params, out_dir: Path) -> dict:
-    records_iter, inputs = iter_source(params)
-    with console.status(f"reading {params.data.source} records"):
-        records = list(records_iter)
-    require_both_labels(records, params.data)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / "records.jsonl"
-    write_records(out, records)
-    manifest = {
-        "source": params.data.source,
-        "records": len(records),
-        "inputs": {_input_name(p): sha256_file(p) for p in inputs if p.exists()},
-        "outputs": {out.name: sha256_file(out)},
-    }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    console.print(f"download: {len(records)} records from {params.data.source} -> {out}")
-    return manifest
 
 
 def describe_source(data: DataParams) -> str:

@@ -28,13 +28,15 @@ from pathlib import Path
 from streamguard.c_functions import extract_functions
 from streamguard.data.collectors.fix_pairs import is_c_file
 from streamguard.data.collectors.git_miner import is_vendored_or_test, run_git
+from streamguard.data.download import REPO, SAMPLE_PATH
 from streamguard.data.noise import code_text, length_rule
-from streamguard.data.records import Record, RecordError, link_pair, read_records, write_records
+from streamguard.data.records import Record, RecordError, link_pair, read_records
 from streamguard.errors import StreamGuardError
 from streamguard.params import Params
 
-SAMPLE_CORPUS = Path("data/sample/generalize_sample.jsonl.gz")
-SAMPLE_DEVIGN = Path("data/sample/devign_sample.jsonl.gz")
+# the bundled sample corpus (generalize.corpus: sample): its mined pairs and snapshots, and Devign's sample
+SAMPLE_CORPUS = REPO / "data" / "sample" / "generalize_sample.jsonl.gz"
+SAMPLE_DEVIGN = SAMPLE_PATH
 
 
 class CorpusError(StreamGuardError, ValueError):
@@ -203,14 +205,23 @@ def drop_cross_project_clones(records: list[Record]) -> tuple[list[Record], int]
     return kept, len(records) - len(kept)
 
 
-def build_corpus(params: Params, mined_path: Path | None) -> tuple[list[Record], dict]:
-    """Every record of the corpus params ask for, and a report of where they came from."""
+def build_corpus(
+    params: Params,
+    mined_path: Path | None,
+    sample_corpus: Path = SAMPLE_CORPUS,
+    sample_devign: Path = SAMPLE_DEVIGN,
+) -> tuple[list[Record], dict]:
+    """Every record of the corpus params ask for, and a report of where they came from.
+
+    generalize.corpus: sample reads `sample_corpus` and `sample_devign`; build reads `mined_path` and
+    the sources params name.
+    """
     settings = params.generalize
     report: dict = {"corpus": settings.corpus, "snapshots": {}}
     records: list[Record] = []
     if settings.corpus == "sample":
-        records += list(read_records(SAMPLE_CORPUS))
-        records += devign_records(SAMPLE_DEVIGN, settings.devign_max_per_project)
+        records += list(read_records(sample_corpus))
+        records += devign_records(sample_devign, settings.devign_max_per_project)
     else:
         mined = list(read_records(mined_path)) if mined_path and mined_path.exists() else []
         by_project: dict[str, list[Record]] = defaultdict(list)
@@ -236,19 +247,3 @@ def build_corpus(params: Params, mined_path: Path | None) -> tuple[list[Record],
     report["projects"] = {p: dict(sorted(c.items())) for p, c in sorted(counts.items())}
     report["records"] = len(records)
     return records, report
-
-
-def run_generalize_corpus(params: Params, mined_path: Path | None, out_dir: Path) -> dict:
-    records, report = build_corpus(params, mined_path)
-    if len({r.project for r in records}) < 2:
-        raise CorpusError(
-            f"the leave-project-out corpus holds {len({r.project for r in records})} project(s); it needs at least 2 "
-            "(generalize.corpus: build needs collect.git_repos, generalize.pairvul_path or generalize.devign_path)"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_records(out_dir / "corpus.jsonl", records)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    print(f"generalize corpus: {len(records)} functions from {len(report['projects'])} projects -> {out_dir}")
-    for project, counts in report["projects"].items():
-        print(f"  {project}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    return report

@@ -1,4 +1,4 @@
-"""The `preprocess` stage: clean, deduplicate, trim and split records.
+"""Clean, deduplicate, trim and split records: the rules the preprocess stage (stages/preprocess.py) applies.
 
 Guarantees (the README, "Data rules"): normalised duplicates and the two sides of a pair
 (records with one `pair` id) never straddle splits; texts
@@ -11,12 +11,10 @@ data source.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 
 from streamguard.data.download import describe_source
-from streamguard.data.records import SPLITS, Record, read_records, write_records
+from streamguard.data.records import Record
 from streamguard.data.sample import stratified_sample
 from streamguard.data.split import (
     MIN_PER_LABEL,
@@ -32,7 +30,6 @@ from streamguard.data.split import (
 from streamguard.data.trim import trim_to_budget
 from streamguard.errors import StreamGuardError
 from streamguard.params import Params
-from streamguard.progress import console
 
 
 def trim_records(records: list[Record], max_chars: int) -> dict:
@@ -43,17 +40,6 @@ def trim_records(records: list[Record], max_chars: int) -> dict:
             rec.func = result.text
         how[result.how] += 1
     return {"max_chars": max_chars, "trimmed_window": how["window"], "trimmed_head": how["head"]}
-
-
-def load_collected(collected_dir: Path) -> list[Record]:
-    if not collected_dir.is_dir():
-        raise StreamGuardError(
-            f"data.phase is 2 but {collected_dir} does not exist; run `dvc repro` (the collect stages) first"
-        )
-    records: list[Record] = []
-    for path in sorted(collected_dir.glob("*.jsonl")):
-        records.extend(read_records(path))
-    return records
 
 
 def preprocess_records(records: list[Record], params: Params) -> tuple[list[Record], dict]:
@@ -87,43 +73,6 @@ def preprocess_records(records: list[Record], params: Params) -> tuple[list[Reco
     report["straddling_pairs"] = straddling_pairs(records)
     report["trim"] = trim_records(records, data.max_chars)
     return records, report
-
-
-def run_preprocess(params: Params, raw_dir: Path, out_dir: Path, collected: Path | None = None) -> dict:
-    with console.status("reading raw records"):
-        records = list(read_records(raw_dir / "records.jsonl"))
-    records, report = preprocess_records(records, params)
-    by_split = {s: [r for r in records if r.split == s] for s in SPLITS}
-    if params.data.phase == 2:
-        from streamguard.data.noise import merge_collected
-
-        if collected is None:
-            raise StreamGuardError("data.phase is 2, but preprocess was given no --collected folder")
-        collected_records = load_collected(collected)
-        if params.data.split == "cross_project":
-            held_out, report["held_out_collected"] = hold_out_collected(collected_records, by_split, params)
-            by_split["test"].extend(held_out)
-            collected_records = [r for r in collected_records if not is_held_out(r, params.data.test_projects)]
-        extra, report["phase2"] = merge_collected(
-            by_split["train"], by_split["valid"], by_split["test"], collected_records, params
-        )
-        by_split["train"].extend(extra)
-    if params.data.split == "cross_project":
-        require_test_projects_present(by_split["test"], records, params)
-    require_labels_in_every_split(by_split, params, report)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report["splits"] = {}
-    for split, recs in by_split.items():
-        write_records(out_dir / f"{split}.jsonl", recs)
-        report["splits"][split] = {
-            "records": len(recs),
-            "vulnerable": sum(r.target for r in recs),
-            "sources": dict(Counter(r.source for r in recs)),
-        }
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    sizes = ", ".join(f"{s}={v['records']}" for s, v in report["splits"].items())
-    console.print(f"preprocess: {sizes}; straddling duplicate groups: {report['straddling_duplicate_groups']}")
-    return report
 
 
 def hold_out_collected(

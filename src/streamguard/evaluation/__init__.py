@@ -8,7 +8,7 @@ Modules, one idea each:
   predictions  reading and validating models/<name>/predictions.jsonl
   curves       plot data: ROC, PR, confusion, calibration
   verdicts     CI-aware wording of "does model A beat model B"
-  report       the `evaluate` stage (run_evaluate)
+  report       what the evaluate stage computes and prints (stages/evaluate.py runs it)
   compare      `streamguard compare`: paired tests between two revisions
   errors       EvaluationError, the one error type raised here
 """

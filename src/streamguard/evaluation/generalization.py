@@ -29,7 +29,6 @@ same way and reported beside every model.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -47,7 +46,6 @@ from streamguard.data.noise import code_tokens
 from streamguard.data.records import read_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.evaluation.bootstrap import bootstrap_p_value, paired_percentile_bootstrap
-from streamguard.evaluation.curves import roc_rows, write_csv
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import bootstrap_metrics, roc_auc_rows
 from streamguard.evaluation.pairs import find_pairs, pair_metrics
@@ -472,39 +470,6 @@ def leave_one_project_out(
     return Generalization(projects, per_project, pooled, index, pooled_scores)
 
 
-def run_generalize(
-    params: Params,
-    corpus_path: Path,
-    metrics_dir: Path,
-    details_path: Path,
-    plots_dir: Path,
-    progress: Callable[[str], None] | None = None,
-) -> Generalization:
-    progress = progress or _say
-    started = time.perf_counter()
-    corpus = load_corpus(corpus_path, params)
-    progress(
-        f"generalize: {len(corpus.y)} functions, features and n-gram counts in {time.perf_counter() - started:.0f} s"
-    )
-    result = leave_one_project_out(corpus, params, progress, where=str(corpus_path))
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    for stale in metrics_dir.glob("*.json"):
-        stale.unlink()  # a model measured earlier, absent now
-    for name, row in result.headline().items():
-        (metrics_dir / f"{name}.json").write_text(json.dumps(row, indent=2, sort_keys=True) + "\n")
-    details_path.parent.mkdir(parents=True, exist_ok=True)
-    details_path.write_text(json.dumps(result.details(), indent=2, sort_keys=True) + "\n")
-    _write_plots(plots_dir, corpus, result)
-    progress(f"generalize: leave-one-project-out over {len(result.projects)} projects (pooled, 95% CIs)")
-    for name, row in result.pooled.items():
-        progress("  " + summary_line(name, row))
-    return result
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)  # a line per project, also when stdout is a log file
-
-
 def _finite(value: Any) -> Any:
     """JSON has no NaN: undefined figures become null."""
     if isinstance(value, float):
@@ -514,21 +479,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
-
-
-def _write_plots(plots_dir: Path, corpus: Corpus, result: Generalization) -> None:
-    functions = corpus.function_set[result.pooled_index]
-    y = corpus.y[result.pooled_index][functions]
-    for name, scores in result.pooled_scores.items():
-        write_csv(plots_dir / "roc" / f"{name}.csv", ("fpr", "tpr"), roc_rows(y, scores[functions]))
-    by_project = [
-        {
-            "project": project,
-            "model": name,
-            "roc_auc": row.get("roc_auc", ""),
-            "pairwise_accuracy": row.get("pairwise_accuracy", ""),
-        }
-        for project in result.projects
-        for name, row in result.per_project[project]["models"].items()
-    ]
-    write_csv(plots_dir / "by_project.csv", ("project", "model", "roc_auc", "pairwise_accuracy"), by_project)

@@ -1,4 +1,4 @@
-"""The `evaluate` stage: test metrics with CIs, paired tests and plot data.
+"""What the evaluate stage (stages/evaluate.py) computes: test metrics with CIs, paired tests and plot data.
 
 Inputs are only models/<name>/predictions.jsonl (+ models/fusion/fusion.json
 for the fusion threshold), the test split's pair ids (data/processed/test.jsonl,
@@ -36,24 +36,20 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from streamguard.evaluation.curves import remove_plot_data, write_plot_data
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.evaluation.metrics import METRIC_NAMES, bootstrap_metrics, compute_metrics, predict
-from streamguard.evaluation.pairs import PAIR_METRICS, find_pairs, pair_metrics, read_test_pair_ids
+from streamguard.evaluation.metrics import METRIC_NAMES, compute_metrics
+from streamguard.evaluation.pairs import PAIR_METRICS
 from streamguard.evaluation.predictions import (
     DEEP_MODELS,
-    MODEL_NAMES,
     ModelPredictions,
-    aligned_test_split,
-    load_available_models,
     read_fusion_summary,
     read_fusion_threshold,
 )
-from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison, paired_ttest
-from streamguard.evaluation.summary import DETAILS_FILE, comparison_verdicts, with_ci
+from streamguard.evaluation.stats import COMPARED_METRICS, paired_ttest
+from streamguard.evaluation.summary import comparison_verdicts, with_ci
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.evaluation.verdicts import Verdict, level_percent
-from streamguard.params import EvaluateParams, Params
+from streamguard.params import EvaluateParams
 
 # (model, against): fusion against each base model; each deep branch against the lexical baseline
 COMPARISON_PAIRS = (
@@ -68,7 +64,7 @@ HEADLINE_DIR = "test"
 HEADLINE_KEYS = ("accuracy", "f1", "roc_auc", "pr_auc", "mcc")
 
 
-def _check_settings(settings: EvaluateParams) -> None:
+def check_settings(settings: EvaluateParams) -> None:
     # params.py checks types and confidence_level; these ranges matter only here
     if settings.bootstrap_resamples < 1:
         raise EvaluationError(
@@ -102,11 +98,11 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(_json_ready(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
-def _write_predictions_csv(
+def write_predictions_csv(
     path: Path,
     ids: tuple[str, ...],
     y: np.ndarray,
@@ -135,7 +131,7 @@ def _diff_with_ci(values: dict[str, float], metric: str) -> str:
     return f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
-def _print_report(
+def print_report(
     console: Console,
     n_test: int,
     n_vulnerable: int,
@@ -229,118 +225,3 @@ def seed_ttests(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray] | None
         out[f"{metric}_ttest_mean_diff"] = result["mean_diff"]
         out[f"{metric}_ttest_p"] = result["p_value"]
     return out
-
-
-def run_evaluate(
-    params: Params, models_dir: Path, metrics_dir: Path, test_records: Path | None = None
-) -> dict[str, Any]:
-    """Evaluate every model present under models_dir; write metrics_dir; return what was written.
-
-    `test_records` (data/processed/test.jsonl) supplies pair ids; where test functions
-    carry them, each model also gets the paired metrics of pairs.py.
-    """
-    settings = params.evaluate
-    _check_settings(settings)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=140)  # DVC captures output: do not squeeze the tables into 80 columns
-
-    models, absent = load_available_models(models_dir)
-    for name in absent:
-        console.print(
-            f"notice: {models_dir / name / 'predictions.jsonl'} not found; {name} is left out",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-    thresholds = {
-        name: choose_model_threshold(model, models_dir, params.fusion.threshold_rule) for name, model in models.items()
-    }
-    ids, y, probs = aligned_test_split(models)
-    n_vulnerable = int(y.sum())
-    if n_vulnerable in (0, len(y)):
-        raise EvaluationError(
-            f"{models_dir}: the test split has {len(y)} functions, all of one class; F1, ROC-AUC and the "
-            "paired tests are undefined. Use more data (data.limit) or check the split."
-        )
-    preds = {name: predict(prob, thresholds[name]) for name, prob in probs.items()}
-    pair_ids = read_test_pair_ids(test_records, ids) if test_records is not None else None
-
-    test_metrics: dict[str, dict[str, Any]] = {
-        name: {
-            "threshold": thresholds[name],
-            **bootstrap_metrics(
-                y, probs[name], thresholds[name], settings.bootstrap_resamples, settings.confidence_level, settings.seed
-            ),
-        }
-        for name in probs
-    }
-    if pair_ids is not None:
-        pairs = find_pairs(pair_ids, y)
-        for name in probs:
-            test_metrics[name]["pairs"] = pair_metrics(
-                y,
-                probs[name],
-                thresholds[name],
-                pairs,
-                settings.bootstrap_resamples,
-                settings.confidence_level,
-                settings.seed,
-            )
-    runs = {name: per_run_scores(model, models_dir, params.fusion.threshold_rule) for name, model in models.items()}
-    comparisons = {
-        f"{a}_vs_{b}": {
-            **paired_comparison(
-                y,
-                probs[a],
-                thresholds[a],
-                probs[b],
-                thresholds[b],
-                settings.bootstrap_resamples,
-                settings.confidence_level,
-                settings.seed,
-            ),
-            **seed_ttests(runs[a], runs[b]),
-        }
-        for a, b in COMPARISON_PAIRS
-        if a in probs and b in probs
-    }
-    verdicts = baseline_verdicts(comparisons, settings.confidence_level)
-
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"n_test": len(y), "n_test_vulnerable": n_vulnerable}
-    if pair_ids is not None:
-        summary["n_test_pairs"] = len(pairs)
-    summary.update(test_metrics)
-    _write_json(metrics_dir / DETAILS_FILE, summary)
-    for name in MODEL_NAMES:
-        headline = metrics_dir / HEADLINE_DIR / f"{name}.json"
-        if name in probs:
-            headline.parent.mkdir(exist_ok=True)
-            _write_json(headline, {key: test_metrics[name][key] for key in HEADLINE_KEYS})
-        else:
-            headline.unlink(missing_ok=True)  # a model evaluated earlier, absent now
-    _write_json(metrics_dir / "comparisons.json", comparisons)
-    _write_predictions_csv(metrics_dir / "test_predictions.csv", ids, y, probs, preds, pair_ids)
-    plots_dir = metrics_dir / "plots"
-    for name in MODEL_NAMES:
-        if name in probs:
-            write_plot_data(plots_dir, name, y, probs[name], preds[name], settings.calibration_bins)
-        else:
-            remove_plot_data(plots_dir, name)
-
-    _print_report(console, len(y), n_vulnerable, settings.confidence_level, test_metrics, comparisons, verdicts)
-    if BASELINE not in probs:
-        console.print(f"notice: no {BASELINE} baseline, so no model is checked against it", soft_wrap=True)
-    console.print(
-        f"wrote {metrics_dir / HEADLINE_DIR}/, {DETAILS_FILE}, comparisons.json, test_predictions.csv and plots/",
-        highlight=False,
-        soft_wrap=True,
-    )
-    return {
-        "n_test": len(y),
-        "n_test_vulnerable": n_vulnerable,
-        "metrics": test_metrics,
-        "comparisons": comparisons,
-        "verdicts": [{"outcome": v.outcome, "sentence": v.sentence} for v in verdicts],
-    }

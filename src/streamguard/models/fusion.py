@@ -2,7 +2,7 @@
 
 Its inputs are the logits of each base model's P(vulnerable), in
 `fusion.json`'s model order, optionally followed by cheap per-function
-features. The stage that fits it is `streamguard.training.fusion_stage`.
+features. The stage that fits it is `streamguard.stages.fusion`.
 
 The stacker is saved without pickling: logistic regression as coefficients,
 gradient boosting as the OOF matrix it was fitted on (it refits

@@ -19,17 +19,19 @@ import numpy as np
 from streamguard.errors import StreamGuardError
 from streamguard.params import Params, PretrainParams
 
-# the pretrain stage's output (dvc.yaml); train_transformer reads it when transformer.init is pretrain,
-# train_gnn when gnn.token_init is pretrain
-PRETRAIN_DIR = Path("models/pretrain")
 STATUS_FILE = "pretrain.json"
 
 
-def pretrained_folder(root: Path = PRETRAIN_DIR, wanted_by: str = "transformer.init") -> Path:
-    """The save_pretrained folder of the pretrain stage, or an error saying how to make it.
+def pretrained_folder(root: Path | None, wanted_by: str = "transformer.init") -> Path:
+    """The save_pretrained folder under `root` (the pretrain stage's output), or an error saying how to make it.
 
     `wanted_by` is the params key that asked for it (transformer.init or gnn.token_init).
     """
+    if root is None:
+        raise StreamGuardError(
+            f"{wanted_by} is 'pretrain' but no pretrain stage output was given; pass it with "
+            "--pretrained (e.g. `streamguard train transformer --pretrained models/pretrain`)"
+        )
     folder = root / "hf"
     if not (folder / "config.json").is_file():
         raise StreamGuardError(

@@ -40,10 +40,13 @@ def item_confidence(item: Any) -> float:
 class Branch:
     name: str
 
-    def __init__(self, params: Params, processed_dir: Path, graphs_dir: Path) -> None:
+    def __init__(
+        self, params: Params, processed_dir: Path, graphs_dir: Path, pretrained_dir: Path | None = None
+    ) -> None:
         self.params = params
         self.processed_dir = processed_dir
         self.graphs_dir = graphs_dir
+        self.pretrained_dir = pretrained_dir  # the pretrain stage's output folder, when a params key asks for it
 
     def load_items(self, split: str) -> list[Any]:
         return read_split(self.processed_dir, split)
@@ -175,7 +178,7 @@ class TransformerBranch(Branch):
         if cfg.init == "pretrain":  # the pretrain stage's model, through the same from_pretrained path
             from streamguard.models.mlm import pretrained_folder
 
-            pretrained = str(pretrained_folder(wanted_by="transformer.init"))
+            pretrained = str(pretrained_folder(self.pretrained_dir, wanted_by="transformer.init"))
         if pretrained:
             self.tokenizer, self.model = tf.load_pretrained(pretrained)
             self.max_length = min(cfg.max_length, self.model.config.max_position_embeddings - 2)
@@ -311,7 +314,7 @@ class GNNBranch(Branch):
         from streamguard.models.gnn import init_token_embeddings
         from streamguard.models.mlm import pretrained_folder
 
-        folder = pretrained_folder(wanted_by="gnn.token_init")
+        folder = pretrained_folder(self.pretrained_dir, wanted_by="gnn.token_init")
         tokenizer, mlm_model = tf.load_pretrained(str(folder))
         embeddings = mlm_model.get_input_embeddings().weight.detach()
         if embeddings.shape[1] != self.params.gnn.hidden_size:
@@ -367,10 +370,12 @@ def _result_info(result: TrainingResult) -> dict:
 BRANCH_CLASSES: dict[str, type[Branch]] = {cls.name: cls for cls in (LexicalBranch, TransformerBranch, GNNBranch)}
 
 
-def make_branch(name: str, params: Params, processed_dir: Path, graphs_dir: Path) -> Branch:
+def make_branch(
+    name: str, params: Params, processed_dir: Path, graphs_dir: Path, pretrained_dir: Path | None = None
+) -> Branch:
     if name not in BRANCH_CLASSES:
         raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BASE_MODELS)}")
-    return BRANCH_CLASSES[name](params, processed_dir, graphs_dir)
+    return BRANCH_CLASSES[name](params, processed_dir, graphs_dir, pretrained_dir)
 
 
 def load_branch(name: str, params: Params, model_dir: Path, graphs_dir: Path) -> Branch:

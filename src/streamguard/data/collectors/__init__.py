@@ -1,34 +1,27 @@
-"""Phase 2 collection: one source at a time into `data/collected/<source>.jsonl`.
+"""Phase 2 sources: one collector per source, each harvesting vulnerable/fixed functions.
 
-`run_collect(source, params, out_dir)` runs one source's collector, applies
-the noise rules (streamguard.data.noise) and writes the records plus a
-report, atomically. A source that is disabled in collect.sources or lacks its
-input (API key, feed file, export, local path) writes an empty file and a
-report saying why, so every DVC `collect@<source>` stage always succeeds
-offline; a real failure (server down after retries, malformed payload)
-raises a StreamGuardError and writes nothing.
+`collector(source)` is the function that harvests one source (imported on use, so
+one source's dependencies never slow another); the collect stage
+(streamguard.stages.collect) runs it, applies the noise rules and writes
+`data/collected/<source>.jsonl` plus a report.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
-from streamguard.data.collectors.output import write_outputs
-from streamguard.data.collectors.progress import console
-from streamguard.data.noise import dedupe, screen_functions, screen_pairs, summarise
-from streamguard.data.records import Record, link_pair
-from streamguard.params import CollectParams, Params
+from streamguard.data.collectors.base import Collected, CollectError
+from streamguard.data.records import Record
+from streamguard.params import CollectParams
 
-__all__ = ["SOURCES", "run_collect", "CollectError"]
+__all__ = ["SOURCES", "COLLECTORS", "collector", "complete_pairs", "CollectError"]
 
 SOURCES: tuple[str, ...] = CollectParams.SOURCES
 
-# source -> "module:function"; imported on use, so one source's dependencies never slow another
-_COLLECTORS = {
+# source -> "module:function" under this package
+COLLECTORS = {
     "nvd": "nvd:collect_nvd",
     "ghsa": "ghsa:collect_ghsa",
     "osv": "osv:collect_osv",
@@ -40,53 +33,13 @@ _COLLECTORS = {
 }
 
 
-def run_collect(source: str, params: Params, out_dir: Path) -> dict[str, Any]:
-    """Collect `source` into out_dir/<source>.jsonl and out_dir/<source>.report.json; returns the report."""
+def collector(source: str) -> Callable[[Any], Collected]:
+    """The harvest function of `source` (a name in SOURCES)."""
     if source not in SOURCES:
         raise CollectError(f"unknown collect source {source!r}; use one of: {', '.join(SOURCES)}")
-    out_dir = Path(out_dir)
-    if source not in params.collect.sources:
-        enabled = ", ".join(params.collect.sources) or "none"
-        return _skip(
-            source, out_dir, f"'{source}' is not in collect.sources (enabled: {enabled}); add it there to collect it"
-        )
-
-    from streamguard.data.collectors.context import CollectContext  # builds the HTTP client
-
-    module_name, func_name = _COLLECTORS[source].split(":")
-    collector: Callable[[Any], Collected] = getattr(
-        importlib.import_module(f"streamguard.data.collectors.{module_name}"), func_name
-    )
-    try:
-        harvest = collector(CollectContext.from_params(params))
-    except SourceSkipped as skip:
-        return _skip(source, out_dir, skip.reason)
-
-    for vulnerable, fixed in harvest.pairs:
-        link_pair(vulnerable, fixed)  # every record from a fix names its counterpart
-    records, dropped = screen_pairs(harvest.pairs, params.collect)
-    singles, dropped_singles = screen_functions(harvest.singles, params.collect)
-    records, dropped_dupes = dedupe(records + singles)
-    dropped = harvest.dropped + dropped + dropped_singles + dropped_dupes
-    report = {
-        "source": source,
-        "status": "ok",
-        "reason": None,
-        "pairs_found": len(harvest.pairs),
-        "functions_found": 2 * len(harvest.pairs) + len(harvest.singles),
-        "pairs_kept": complete_pairs(records),
-        **summarise(records),
-        "dropped": dict(sorted(dropped.items())),
-        "details": harvest.details,
-    }
-    write_outputs(out_dir, source, records, report)
-    console.print(
-        f"collect {source}: {len(records)} records "
-        f"({report['by_target'].get('1', 0)} vulnerable, {report['by_target'].get('0', 0)} fixed), "
-        f"dropped {sum(dropped.values())} — {out_dir / (source + '.report.json')}",
-        highlight=False,
-    )
-    return report
+    module_name, func_name = COLLECTORS[source].split(":")
+    function: Callable[[Any], Collected] = getattr(importlib.import_module(f"{__name__}.{module_name}"), func_name)
+    return function
 
 
 def complete_pairs(records: list[Record]) -> int:
@@ -96,20 +49,3 @@ def complete_pairs(records: list[Record]) -> int:
         if rec.pair is not None:
             sides.setdefault(rec.pair, set()).add(rec.target)
     return sum(1 for targets in sides.values() if targets == {0, 1})
-
-
-def _skip(source: str, out_dir: Path, reason: str) -> dict[str, Any]:
-    report = {
-        "source": source,
-        "status": "skipped",
-        "reason": reason,
-        "pairs_found": 0,
-        "functions_found": 0,
-        "pairs_kept": 0,
-        **summarise([]),
-        "dropped": {},
-        "details": {},
-    }
-    write_outputs(out_dir, source, [], report)
-    console.print(f"collect {source}: skipped — {reason}", highlight=False)
-    return report

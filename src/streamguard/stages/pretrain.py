@@ -5,15 +5,16 @@ train a byte-level BPE tokenizer on its training part, cut functions into
 windows, and train a RobertaForMaskedLM through the project's one training
 loop (resume, checkpoints, dvclive curves of MLM loss and perplexity, best
 epoch by valid loss). The model and tokenizer are saved with save_pretrained
-in models/pretrain/hf, where train_transformer's from_pretrained finds them.
+in <out>/hf, where the train and oof stages' `--pretrained <out>` finds them.
 
 Otherwise (the default, both scratch) the stage writes only
-models/pretrain/pretrain.json saying it was skipped and why, so a fresh
+<out>/pretrain.json saying it was skipped and why, so a fresh
 clone's pipeline stays within its time budget.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import tempfile
@@ -24,13 +25,12 @@ from typing import Any
 from streamguard.data.pretrain_corpus import build_corpus, read_corpus
 from streamguard.errors import StreamGuardError
 from streamguard.models import mlm
-from streamguard.params import Params
+from streamguard.params import Params, load_params
 from streamguard.progress import console
 from streamguard.training.checkpoint_claim import checkpoint_claim
 from streamguard.training.ranks import is_main_process
 from streamguard.training.run_info import write_run_info
 
-CHECKPOINT_DIR = Path("checkpoints/pretrain")
 CORPUS_FILE = "corpus.jsonl"
 REPORT_FILE = "corpus_report.json"
 
@@ -45,9 +45,10 @@ def run_pretrain(
     processed_dir: Path,
     out_dir: Path,
     corpus_dir: Path,
-    checkpoint_dir: Path = CHECKPOINT_DIR,
+    checkpoint_dir: Path,
     stop_after_steps: int | None = None,
 ) -> dict:
+    """Pretrain (or record why not) into out_dir and corpus_dir; checkpoint_dir holds the resumable checkpoints."""
     if is_main_process():
         with checkpoint_claim(checkpoint_dir):
             return _pretrain(params, processed_dir, out_dir, corpus_dir, checkpoint_dir, stop_after_steps)
@@ -179,3 +180,13 @@ def _pretrain(
 
 def _not_a_classifier(model, batch, device):
     raise StreamGuardError("pretrain: the masked-language model has no classification logits")
+
+
+def main(args: argparse.Namespace) -> None:
+    run_pretrain(
+        load_params(args.params),
+        Path(args.processed),
+        Path(args.out),
+        Path(args.corpus),
+        Path(args.checkpoints) / "pretrain",
+    )

@@ -9,6 +9,7 @@ scores it).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from streamguard.evaluation.predictions import (
 )
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.models.fusion import Stacker, function_features, save_stacker
-from streamguard.params import Params
+from streamguard.params import Params, load_params
 from streamguard.progress import console
 
 
@@ -39,8 +40,8 @@ def load_oof_matrix(
             path = oof_dir / model / f"fold_{fold}" / "predictions.jsonl"
             if not path.exists():
                 raise StreamGuardError(
-                    f"fusion: {path} missing; oof.folds is {folds}, so dvc.yaml's oof_{model} "
-                    f"matrix must list folds 0..{folds - 1} (and `dvc repro` must have run them)"
+                    f"fusion: {path} missing; oof.folds is {folds}, so dvc.yaml's `folds` list "
+                    f"must be 0..{folds - 1} (and `dvc repro` must have run oof_{model}'s folds)"
                 )
             part = read_predictions(path, model, splits=OOF_SPLITS).splits["train"]
             for j, id_ in enumerate(part.ids):
@@ -179,9 +180,7 @@ FITTED_ON = {
 }
 
 
-def run_fusion(
-    params: Params, oof_dir: Path, models_dir: Path, out_dir: Path, processed_dir: Path = Path("data/processed")
-) -> dict:
+def run_fusion(params: Params, oof_dir: Path, models_dir: Path, out_dir: Path, processed_dir: Path) -> dict:
     fitted = fit_fusion(params, oof_dir, models_dir, processed_dir)
     stacker: Stacker = fitted["stacker"]
     rows = []
@@ -222,3 +221,7 @@ def run_fusion(
         f"{fitted['threshold']:.3f} ({params.fusion.threshold_rule} {chosen_on})"
     )
     return summary
+
+
+def main(args: argparse.Namespace) -> None:
+    run_fusion(load_params(args.params), Path(args.oof), Path(args.models), Path(args.out), Path(args.processed))
