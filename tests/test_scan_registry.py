@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from test_scan import _commit, _init, _scan
 from streamguard.cli import main
 from streamguard.scan.model_source import PROVENANCE_FILE, parse_model_spec
 
-BIN = Path(shutil.which("dvc") or "dvc").parent
+BIN = Path(sys.executable).parent  # the venv running the tests holds dvc
 BUCKET = "sg-registry"
 
 

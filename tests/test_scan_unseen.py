@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import yaml
 from conftest import REPO
 
 from streamguard.cli import main
@@ -72,3 +73,27 @@ def test_without_figures_the_precision_is_unknown(tmp_path, trained):
     params = _beside_params(tmp_path, trained, None)
     unseen = _scan_json(trained, params, _source(tmp_path, trained), tmp_path / "out.json")
     assert unseen["source"] is None and "is unknown" in unseen["statement"]
+
+
+def test_models_trained_on_the_bundled_sample_are_flagged_everywhere(tmp_path, trained, capsys):
+    """The sample's models are at chance: the summary, the table, the JSON and the SARIF say they find nothing."""
+    params = _beside_params(tmp_path, trained, None)
+    source = _source(tmp_path, trained)
+    argv = ["--params", str(params), "scan", "--models", str(trained["models"]), str(source), "--min-probability", "0"]
+    capsys.readouterr()
+    assert main(argv) == 0
+    seen = capsys.readouterr()
+    assert "cannot find vulnerabilities" in " ".join(seen.err.split())
+    assert "cannot find vulnerabilities" in " ".join(seen.out.split())  # the table's caption
+    assert main([*argv, "--format", "sarif", "-o", str(tmp_path / "out.sarif")]) == 0
+    notes = json.loads((tmp_path / "out.sarif").read_text())["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert [n["level"] for n in notes if n["descriptor"]["id"] == "SG-model/sample-trained"] == ["warning"]
+
+    full = tmp_path / "full" / "params.yaml"
+    full.parent.mkdir()
+    raw = yaml.safe_load(params.read_text())
+    raw["data"].update(source="devign", path="devign.jsonl")  # trained on the full corpus: no warning
+    full.write_text(yaml.safe_dump(raw))
+    argv[1] = str(full)
+    assert main([*argv, "--format", "json", "-o", str(tmp_path / "out.json")]) == 0
+    assert "sample_trained" not in json.loads((tmp_path / "out.json").read_text())["scan"]

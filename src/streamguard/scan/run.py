@@ -255,6 +255,7 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     model = describe_model(found.models_dir, scorer.models, scorer.threshold, found.params_file, found.origin)
     min_probability = scorer.threshold if opts.min_probability is None else opts.min_probability
     unseen = unseen_projects(found.params_file.parent / DETAILS)
+    sample_trained = _sample_trained_warning(params.data.source, found.params_file)
 
     counts = {"files_read": 0}
     scope = Scope()
@@ -311,11 +312,13 @@ def run_scan(opts: ScanOptions) -> ScanResult:
             "wall_s": round(lines_wall, 3),
         },
         "unseen_projects": unseen,
+        **({"sample_trained": sample_trained} if sample_trained else {}),
     }
     console.print(
         f"scanned {files_read}/{len(sources)} files, {scored} functions in {wall:.1f} s "
         f"({stats['functions_per_s']} functions/s); {len(findings)} at or above {min_probability:.3f}"
-        f"{_review_line(stats)}; bad files: {bad.summary()}\non unseen projects: {unseen['statement']}",
+        f"{_review_line(stats)}; bad files: {bad.summary()}\non unseen projects: {unseen['statement']}"
+        + (f"\nwarning: {sample_trained}" if sample_trained else ""),
         highlight=False,
     )
     exit_code = 1 if opts.fail_on_findings and review.gating(findings) else 0
@@ -323,6 +326,17 @@ def run_scan(opts: ScanOptions) -> ScanResult:
         stats["checked_nothing"] = f"none of the {len(sources)} C/C++ files could be read ({bad.summary()})"
         exit_code = 2
     return ScanResult(reported, model, bad, stats, exit_code, review)
+
+
+def _sample_trained_warning(data_source: str, params_file: Path) -> str | None:
+    """What a reader of the report must know when the models learned from the bundled sample only."""
+    if data_source != "sample":
+        return None
+    return (
+        f"these models were trained on the bundled 1,600-function sample ({params_file}: data.source is 'sample'); "
+        "their scores are at chance and they cannot find vulnerabilities. Train on full data (README: Full Devign "
+        "corpus) or scan with a registered detector (--model)"
+    )
 
 
 def _review_line(stats: dict) -> str:
@@ -366,7 +380,8 @@ def _table(result: ScanResult) -> str:
     table = Table(
         title=f"{len(result.findings)} findings (fused probability >= "
         f"{result.stats['min_probability']:.3f}, model {result.model.label})",
-        caption=f"On unseen projects: {result.stats['unseen_projects']['statement']}",
+        caption=f"On unseen projects: {result.stats['unseen_projects']['statement']}"
+        + (f"\nWarning: {result.stats['sample_trained']}" if result.stats.get("sample_trained") else ""),
     )
     table.add_column("location")
     table.add_column("function")

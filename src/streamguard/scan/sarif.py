@@ -257,6 +257,14 @@ def _notifications(bad: BadFiles, scan: dict) -> list[dict]:
         if scan.get("checked_nothing")
         else []
     )
+    if scan.get("sample_trained"):
+        nothing.append(
+            {
+                "level": "warning",
+                "descriptor": {"id": "SG-model/sample-trained"},
+                "message": {"text": scan["sample_trained"]},
+            }
+        )
     return nothing + [
         {
             "level": "warning",
