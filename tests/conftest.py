@@ -1,15 +1,24 @@
-"""Shared fixtures: locations, and small real records from the bundled sample."""
+"""What the test modules share (a test module imports from here, never from another test module):
+locations, sample records, real git repositories, a small trained pipeline, synthetic predictions,
+tiny real graphs, and the cloud kit (a small git + DVC repository, moto S3, the SageMaker entry job)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+
+from streamguard.params import params_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -31,14 +40,21 @@ SMALL_PARAMS = {"oof": {"models": ["lexical"], "folds": 3}, "lexical": {"max_fea
 @pytest.fixture
 def small_processed(tmp_path, sample_records) -> Path:
     """A processed folder (train/valid/test.jsonl) of 300 sample records, split as preprocess splits them."""
+    return write_processed_sample(tmp_path, sample_records, params_from_dict(SMALL_PARAMS))
+
+
+def write_processed_sample(root: Path, sample_records, params, flip_test: bool = False) -> Path:
+    """root/processed: the sample records preprocessed with `params`; flip_test inverts the test labels."""
     from streamguard.data.preprocess import preprocess_records
     from streamguard.data.records import Record, write_records
-    from streamguard.params import params_from_dict
 
-    records, _ = preprocess_records([Record(**r.to_dict()) for r in sample_records], params_from_dict(SMALL_PARAMS))
-    out = tmp_path / "processed"
+    records, _ = preprocess_records([Record(**r.to_dict()) for r in sample_records], params)
+    out = root / "processed"
     for split in ("train", "valid", "test"):
-        write_records(out / f"{split}.jsonl", [r for r in records if r.split == split])
+        recs = [r for r in records if r.split == split]
+        if flip_test and split == "test":
+            recs = [Record(**{**r.to_dict(), "target": 1 - r.target}) for r in recs]
+        write_records(out / f"{split}.jsonl", recs)
     return out
 
 
@@ -83,6 +99,14 @@ BIN = Path(sys.executable).parent  # the venv's dvc and streamguard
 PYTHONPATH = os.pathsep.join(str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
 
 
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
 def command_env() -> dict[str, str]:
     """The environment for dvc/git/streamguard subprocesses: this venv first, a git identity."""
     # a command run here acts as one typed at a terminal, also when pytest itself runs under `make test`
@@ -91,10 +115,8 @@ def command_env() -> dict[str, str]:
     env["DVC_NO_ANALYTICS"] = "1"
     if PYTHONPATH:
         env["PYTHONPATH"] = PYTHONPATH
-    env.setdefault("GIT_AUTHOR_NAME", "test")
-    env.setdefault("GIT_AUTHOR_EMAIL", "test@example.com")
-    env.setdefault("GIT_COMMITTER_NAME", "test")
-    env.setdefault("GIT_COMMITTER_EMAIL", "test@example.com")
+    for key, value in GIT_IDENTITY.items():
+        env.setdefault(key, value)
     return env
 
 
@@ -123,19 +145,13 @@ def needs_shared(path: Path = DEVIGN_FULL):
 
 
 def git(repo: Path, *args: str) -> str:
-    """Run git in `repo` with a fixed identity; its stdout."""
+    """Run git in `repo` with a fixed identity and no commit signing; its stdout as git wrote it."""
     return subprocess.run(
-        ["git", "-C", str(repo), *args],
+        ["git", "-C", str(repo), "-c", "commit.gpgsign=false", *args],
         check=True,
         capture_output=True,
         text=True,
-        env={
-            **os.environ,
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@t",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@t",
-        },
+        env={**os.environ, **GIT_IDENTITY},
     ).stdout
 
 
@@ -150,20 +166,75 @@ def commit(repo: Path, message: str) -> None:
     git(repo, "commit", "-q", "-m", message)
 
 
+# --- a small trained pipeline (lexical + fusion) on the sample ---------------------------------------------------
+
+LEXICAL_PIPELINE_PARAMS = {
+    "oof": {"models": ["lexical"], "folds": 3},
+    "lexical": {"max_features": 3000},
+    "data": {"limit": 500},
+}
+# the smallest transformer and GNN that train for real, on CPU
+TINY_NEURAL_PARAMS = {
+    "transformer": {
+        "epochs": 1,
+        "hidden_size": 16,
+        "num_layers": 1,
+        "num_heads": 2,
+        "intermediate_size": 32,
+        "max_length": 48,
+        "vocab_size": 300,
+        "batch_size": 32,
+        "device": "cpu",
+    },
+    "gnn": {"epochs": 1, "hidden_size": 16, "num_layers": 1, "batch_size": 32, "device": "cpu"},
+    "graph": {"workers": 1},
+}
+
+
+def train_lexical(params, processed: Path, root: Path) -> None:
+    """The train stage of the lexical model: root/models/lexical."""
+    from streamguard.stages.train import run_train
+
+    run_train("lexical", params, processed, root / "graphs", root / "models" / "lexical", checkpoints=root / "ckpt")
+
+
+def run_oof_stage(model: str, fold: int, params, processed: Path, root: Path) -> dict:
+    """One oof fold stage into root/oof, after the folds stage wrote the assignment file for these params."""
+    from streamguard.stages.folds import run_folds
+    from streamguard.stages.oof import run_oof_fold
+
+    folds_file = root / f"folds_{params.oof.folds}_{params.seed}.json"
+    if not folds_file.exists():
+        run_folds(params, processed, folds_file)
+    graphs, out = root / "graphs", root / "oof"
+    return run_oof_fold(model, fold, params, processed, graphs, out, folds_file=folds_file, checkpoints=root / "ckpt")
+
+
+def train_lexical_pipeline(root: Path, sample_records, flip_test: bool = False) -> Path:
+    """Preprocess, train lexical, its three OOF folds and fusion under root, with LEXICAL_PIPELINE_PARAMS."""
+    from streamguard.stages.fusion import run_fusion
+
+    params = params_from_dict(LEXICAL_PIPELINE_PARAMS)
+    processed = write_processed_sample(root, sample_records, params, flip_test)
+    train_lexical(params, processed, root)
+    for fold in range(3):
+        run_oof_stage("lexical", fold, params, processed, root)
+    run_fusion(params, root / "oof", root / "models", root / "models" / "fusion", processed)
+    return root
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, sample_records):
     """A trained models folder (lexical + fusion), its params file, and two test functions: the highest and
     lowest fused scores. Shared by every scan test module; treat it as read-only (copy it to tamper)."""
-    from test_oof_fusion import PARAMS, _pipeline
-
     from streamguard.c_functions import extract_functions
     from streamguard.data.records import read_split
     from streamguard.evaluation.predictions import read_predictions
 
     root = tmp_path_factory.mktemp("scan_models")
-    _pipeline(root, sample_records)
+    train_lexical_pipeline(root, sample_records)
     params_file = root / "params.yaml"
-    params_file.write_text(yaml.safe_dump(PARAMS))
+    params_file.write_text(yaml.safe_dump(LEXICAL_PIPELINE_PARAMS))
     fused = read_predictions(root / "models/fusion/predictions.jsonl", "fusion").splits["test"]
     prob = dict(zip(fused.ids, fused.prob))
     # functions the extractor cuts out of a file exactly as written (so the pipeline's probability applies)
@@ -185,5 +256,319 @@ def trained(tmp_path_factory, sample_records):
     }
 
 
-# the loopback S3 server fixture, for every cloud test (imported last: test_cloud_support reads REPO from here)
-from test_cloud_support import moto_endpoint  # noqa: E402, F401, I001
+def scan_with_trained(trained, *args: str) -> int:
+    """`streamguard scan` with the `trained` fixture's params and models; its exit code."""
+    from streamguard.cli import main
+
+    return main(["--params", str(trained["params"]), "scan", "--models", str(trained["models"]), *args])
+
+
+# --- synthetic prediction files for the evaluate stage -----------------------------------------------------------
+
+SYNTHETIC_N_VALID, SYNTHETIC_N_TEST = 120, 200
+# logit separation per model: fusion clearly best, transformer worse than lexical
+SYNTHETIC_SKILL = {"lexical": 1.2, "transformer": 0.2, "gnn": 1.3, "fusion": 3.0}
+EVALUATE_PARAMS = params_from_dict(
+    {"evaluate": {"bootstrap_resamples": 200, "seed": 3, "calibration_bins": 5}, "fusion": {"threshold_rule": "max_f1"}}
+)
+
+
+def write_synthetic_models(
+    models_dir: Path, names=tuple(SYNTHETIC_SKILL), seed: int = 0, fusion_threshold: float = 0.5
+) -> dict:
+    """models_dir/<name>/predictions.jsonl for each name (SYNTHETIC_N_VALID valid then SYNTHETIC_N_TEST test
+    rows, shuffled), and fusion.json when fusion is among them; the ids, labels and probabilities written."""
+    rng = np.random.default_rng(seed)
+    ids = [f"fn{i:04d}" for i in range(SYNTHETIC_N_VALID + SYNTHETIC_N_TEST)]
+    y = rng.integers(0, 2, len(ids))
+    written = {}
+    for name in names:
+        logit = SYNTHETIC_SKILL[name] * (2 * y - 1) + rng.normal(0, 1.0, len(ids))
+        prob = 1 / (1 + np.exp(-logit))
+        folder = models_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [
+            json.dumps(
+                {
+                    "id": id_,
+                    "split": "valid" if i < SYNTHETIC_N_VALID else "test",
+                    "target": int(y[i]),
+                    "prob": float(prob[i]),
+                }
+            )
+            for i, id_ in enumerate(ids)
+        ]
+        # shuffled on purpose: the report must not depend on line order
+        order = rng.permutation(len(lines))
+        (folder / "predictions.jsonl").write_text("\n".join(lines[i] for i in order) + "\n")
+        written[name] = (y, prob)
+    if "fusion" in names:
+        (models_dir / "fusion" / "fusion.json").write_text(
+            json.dumps({"threshold": fusion_threshold, "stacker": "logreg"})
+        )
+    return {"ids": ids, "y": y, "prob": {n: p for n, (_, p) in written.items()}}
+
+
+# --- tiny real graphs ----------------------------------------------------------------------------------------------
+
+TINY_VULNERABLE_FUNCTIONS = [
+    "void a(int fd, char *dst) { char buf[64]; int n = read(fd, buf, 256); memcpy(dst, buf, n); }",
+    "void b(char *in) { char tmp[8]; strcpy(tmp, in); puts(tmp); }",
+    "void c(char *cmd) { char line[32]; gets(line); sprintf(cmd, line); system(cmd); }",
+    "int d(int i) { int table[4]; return table[i]; }",
+]
+TINY_SAFE_FUNCTIONS = [
+    "int e(int a, int b) { return a + b; }",
+    "static int f(const int *v, int n) { int s = 0; for (int i = 0; i < n; i++) s += v[i]; return s; }",
+    "void g(struct ctx *c) { if (!c) return; c->ready = 1; }",
+    "int h(void) { int x = 3; while (x > 0) x--; return x; }",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_graphs_dir(tmp_path_factory):
+    """The graphs stage's output for the tiny functions, the same eight in train, valid and test."""
+    from streamguard.data.records import Record, write_records
+    from streamguard.params import Params
+    from streamguard.stages.graphs import run_graphs_stage
+
+    root = tmp_path_factory.mktemp("gnn")
+    records = [Record(func=f, target=1) for f in TINY_VULNERABLE_FUNCTIONS]
+    records += [Record(func=f, target=0) for f in TINY_SAFE_FUNCTIONS]
+    for split in ("train", "valid", "test"):
+        write_records(root / "processed" / f"{split}.jsonl", records)
+    params = Params()
+    params.graph = dataclasses.replace(params.graph, workers=1, min_token_count=1)
+    run_graphs_stage(root / "processed", root / "graphs", params)
+    return root / "graphs"
+
+
+# --- raw dataset lines -----------------------------------------------------------------------------------------------
+
+
+def function_records_jsonl(n: int, ids: int = 0) -> bytes:
+    """n different functions with alternating labels as JSONL; `ids` > 0 makes them share that many ids."""
+    rows = []
+    for i in range(n):
+        row = {"func": f"int f{i}(int x)\n{{\n    return x * {i};\n}}\n", "target": i % 2, "project": "p"}
+        if ids:
+            row["id"] = f"shared-{i % ids}"
+        rows.append(row)
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+# --- cloud: a small git + DVC repository, a local S3 server, dummy AWS credentials -----------------------------------
+# Nothing here talks to AWS: the S3/SageMaker server is moto on 127.0.0.1 and the credentials are dummies.
+
+SECRET = "SECRET-DO-NOT-SHIP"
+NO_FILE = "/nonexistent/streamguard-test/aws"  # no profile files (s3fs refuses /dev/null)
+ROLE = "arn:aws:iam::123456789012:role/StreamGuardSageMaker"
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311"  # the lock's Python
+# what a small repository needs for the launcher and the entry script
+SMALL_FILES = (
+    "params.yaml",
+    "dvc.yaml",
+    "requirements.txt",
+    "requirements.lock",
+    ".gitignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    "cloud/sagemaker_entry.sh",
+)
+
+
+def make_small_repo(root: Path, *, dirty: bool = True) -> Path:
+    """A git repository with the launcher's inputs, one commit, DVC credentials in config.local
+    (must never ship), ignored files (must never ship) and, when dirty, an uncommitted change
+    to NOTES.md (ships) and a new unignored file, draft.md (ships only when asked)."""
+    for rel in SMALL_FILES:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, root / rel)
+    (root / "NOTES.md").write_text("committed\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "small repo")
+    (root / ".dvc" / "config.local").write_text(
+        f"['remote \"storage\"']\n    access_key_id = AKIATEST\n    secret_access_key = {SECRET}\n"
+    )
+    (root / ".venv" / "lib").mkdir(parents=True)
+    (root / ".venv" / "lib" / "big.py").write_text("# ignored\n")
+    (root / "models").mkdir()
+    (root / "models" / "weights.bin").write_bytes(b"\0" * 64)
+    if dirty:
+        (root / "NOTES.md").write_text("uncommitted\n")
+        (root / "draft.md").write_text("new, not added to git\n")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def set_dummy_aws(monkeypatch: pytest.MonkeyPatch, endpoint: str | None, region: str = "us-east-1") -> None:
+    """Dummy credentials, one region, every boto3 client pointed at `endpoint`, no profile files."""
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.setenv("AWS_CONFIG_FILE", NO_FILE)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", NO_FILE)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    if endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    else:
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """A moto S3/SageMaker server on 127.0.0.1 for the module's tests; its URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def small_repo(tmp_path, monkeypatch):
+    """make_small_repo under tmp_path, as the working directory."""
+    repo = make_small_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+@pytest.fixture
+def no_aws(monkeypatch):
+    """No credentials at all, and any AWS API call fails the test."""
+    set_dummy_aws(monkeypatch, "http://127.0.0.1:9")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    import botocore.client
+
+    def refuse(self, operation, params):
+        raise AssertionError(f"AWS call {operation} during a dry run")
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refuse)
+
+
+def sagemaker_dry_run(capsys, *extra: str) -> dict:
+    """`streamguard sagemaker --dry-run` with ROLE and IMAGE in us-east-1: the job it prints."""
+    from streamguard.cli import main
+
+    rc = main(["sagemaker", "--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--dry-run", *extra])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    return json.loads(out.out)
+
+
+# --- cloud: the SageMaker entry script as a job runs it ---------------------------------------------------------
+
+FAKE_DVC = r"""#!/usr/bin/env bash
+{ printf 'dvc'; printf ' %q' "$@"; printf '\n'; } >> "$SG_TEST_LOG"
+case "$1 $2" in
+  "remote default") echo storage ;;
+  "exp run"|"repro "*|"repro ")
+    echo "checkpoints -> $(readlink checkpoints)" >> "$SG_TEST_LOG"
+    [ -z "${FAKE_DVC_FAIL:-}" ] || exit "$FAKE_DVC_FAIL"
+    if [ -n "${FAKE_DVC_HANG:-}" ]; then
+      trap 'echo "pipeline got SIGTERM" >> "$SG_TEST_LOG"; exit 143' TERM
+      echo "pipeline running" >> "$SG_TEST_LOG"
+      while :; do sleep 0.05; done
+    fi
+    for f in checkpoints/transformer/*.pt; do [ -e "$f" ] && echo "found $f" >> "$SG_TEST_LOG"; done
+    mkdir -p metrics checkpoints/transformer
+    echo '{"lexical": {"f1": 0.5}}' > metrics/test.json
+    echo step > checkpoints/transformer/checkpoint.pt
+    echo "schema: '2.0'" > dvc.lock
+    git update-ref refs/exps/exec/EXEC_HEAD HEAD  # DVC's own ref: not part of the results
+    [ "$1" = repro ] || git update-ref "refs/exps/ab/$(printf '%038d' 0)/${SG_RUN_NAME:-exp}" HEAD
+    ;;
+esac
+"""
+
+# stands in for `python3`: records `-m pip ...` (and the requirements it was given), runs the rest
+FAKE_PYTHON = r"""#!/usr/bin/env bash
+if [ "$1" = -m ] && [ "$2" = pip ]; then
+  echo "pip ${*:3}" >> "$SG_TEST_LOG"
+  prev=""; for a in "$@"; do [ "$prev" = -r ] && sed 's/^/req: /' "$a" >> "$SG_TEST_LOG"; prev="$a"; done
+  exit 0
+fi
+exec {python} "$@"
+"""
+
+
+class EntryScriptJob:
+    """cloud/sagemaker_entry.sh run as a SageMaker job runs it: from the extracted source bundle of `repo`, with
+    the /opt/ml paths under `tmp` and recording stand-ins for dvc, streamguard and pip on PATH."""
+
+    def __init__(self, tmp: Path, repo: Path):
+        self.tmp, self.repo = tmp, repo
+        self.code = tmp / "code"  # /opt/ml/input/data/code
+        self.ckpt = tmp / "opt-ml-checkpoints"
+        self.model = tmp / "opt-ml-model"
+        self.output = tmp / "opt-ml-output"
+        self.log = tmp / "calls.log"
+        self.fakebin = tmp / "fakebin"
+
+    def unpack(self, *, include_untracked: bool = False) -> None:
+        from streamguard.cloud.bundle import build_source_bundle, source_info
+
+        if self.code.exists():
+            shutil.rmtree(self.code)
+        self.code.mkdir()
+        info = source_info(self.repo, include_untracked=include_untracked)
+        bundle = build_source_bundle(self.repo, self.tmp / "source.tar.gz", info)
+        with tarfile.open(bundle.path) as tar:
+            tar.extractall(self.code, filter="data")
+
+    def env(self, **extra: str) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SG_", "SM_", "GIT_"))}
+        env.update(
+            HOME=str(self.tmp / "home"),
+            SG_TEST_LOG=str(self.log),
+            SG_CHECKPOINT_DIR=str(self.ckpt),
+            SM_MODEL_DIR=str(self.model),
+            SG_OUTPUT_DIR=str(self.output),
+            SG_REGION="us-east-1",
+            SG_CHECKPOINT_CACHE="1",
+            SG_SOURCE_COMMIT=git(self.repo, "rev-parse", "HEAD").strip(),
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_CONFIG_FILE=NO_FILE,
+            AWS_SHARED_CREDENTIALS_FILE=NO_FILE,
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+        env.update(extra)
+        return env
+
+    def fake_tools(self) -> None:
+        self.fakebin.mkdir(exist_ok=True)
+        for name, text in {
+            "dvc": FAKE_DVC,
+            "streamguard": "#!/bin/sh\nexit 0\n",
+            "python3": FAKE_PYTHON.replace("{python}", sys.executable),
+        }.items():
+            (self.fakebin / name).write_text(text)
+            (self.fakebin / name).chmod(0o755)
+
+    def command(self, *args: str) -> list[str]:
+        return ["bash", "repo/cloud/sagemaker_entry.sh", *args]
+
+    def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
+        self.fake_tools()
+        self.output.mkdir(exist_ok=True)
+        env = self.env(PATH=f"{self.fakebin}:/usr/bin:/bin", SG_PYTHON=str(self.fakebin / "python3"), **extra)
+        return subprocess.run(self.command(*args), cwd=self.code, env=env, capture_output=True, text=True, timeout=120)
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []

@@ -8,7 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from test_cloud_support import IMAGE, ROLE, git, make_small_repo
+from conftest import IMAGE, ROLE, git, make_small_repo
 
 from streamguard.cli import main
 from streamguard.cloud.bundle import MANIFEST, build_source_bundle, source_info

@@ -10,120 +10,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
-from test_cloud_support import NO_FILE, git, make_small_repo, set_dummy_aws
-
-from streamguard.cloud.bundle import build_source_bundle, source_info
+from conftest import BIN, REPO, EntryScriptJob, git, make_small_repo, set_dummy_aws
 
 ENTRY = REPO / "cloud" / "sagemaker_entry.sh"
-BIN = Path(sys.executable).parent
-
-FAKE_DVC = r"""#!/usr/bin/env bash
-{ printf 'dvc'; printf ' %q' "$@"; printf '\n'; } >> "$SG_TEST_LOG"
-case "$1 $2" in
-  "remote default") echo storage ;;
-  "exp run"|"repro "*|"repro ")
-    echo "checkpoints -> $(readlink checkpoints)" >> "$SG_TEST_LOG"
-    [ -z "${FAKE_DVC_FAIL:-}" ] || exit "$FAKE_DVC_FAIL"
-    if [ -n "${FAKE_DVC_HANG:-}" ]; then
-      trap 'echo "pipeline got SIGTERM" >> "$SG_TEST_LOG"; exit 143' TERM
-      echo "pipeline running" >> "$SG_TEST_LOG"
-      while :; do sleep 0.05; done
-    fi
-    for f in checkpoints/transformer/*.pt; do [ -e "$f" ] && echo "found $f" >> "$SG_TEST_LOG"; done
-    mkdir -p metrics checkpoints/transformer
-    echo '{"lexical": {"f1": 0.5}}' > metrics/test.json
-    echo step > checkpoints/transformer/checkpoint.pt
-    echo "schema: '2.0'" > dvc.lock
-    git update-ref refs/exps/exec/EXEC_HEAD HEAD  # DVC's own ref: not part of the results
-    [ "$1" = repro ] || git update-ref "refs/exps/ab/$(printf '%038d' 0)/${SG_RUN_NAME:-exp}" HEAD
-    ;;
-esac
-"""
-
-# stands in for `python3`: records `-m pip ...` (and the requirements it was given), runs the rest
-FAKE_PYTHON = r"""#!/usr/bin/env bash
-if [ "$1" = -m ] && [ "$2" = pip ]; then
-  echo "pip ${*:3}" >> "$SG_TEST_LOG"
-  prev=""; for a in "$@"; do [ "$prev" = -r ] && sed 's/^/req: /' "$a" >> "$SG_TEST_LOG"; prev="$a"; done
-  exit 0
-fi
-exec {python} "$@"
-"""
-
-
-class Job:
-    def __init__(self, tmp: Path, repo: Path):
-        self.tmp, self.repo = tmp, repo
-        self.code = tmp / "code"  # /opt/ml/input/data/code
-        self.ckpt = tmp / "opt-ml-checkpoints"
-        self.model = tmp / "opt-ml-model"
-        self.output = tmp / "opt-ml-output"
-        self.log = tmp / "calls.log"
-        self.fakebin = tmp / "fakebin"
-
-    def unpack(self, *, include_untracked: bool = False) -> None:
-        if self.code.exists():
-            shutil.rmtree(self.code)
-        self.code.mkdir()
-        info = source_info(self.repo, include_untracked=include_untracked)
-        bundle = build_source_bundle(self.repo, self.tmp / "source.tar.gz", info)
-        with tarfile.open(bundle.path) as tar:
-            tar.extractall(self.code, filter="data")
-
-    def env(self, **extra: str) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SG_", "SM_", "GIT_"))}
-        env.update(
-            HOME=str(self.tmp / "home"),
-            SG_TEST_LOG=str(self.log),
-            SG_CHECKPOINT_DIR=str(self.ckpt),
-            SM_MODEL_DIR=str(self.model),
-            SG_OUTPUT_DIR=str(self.output),
-            SG_REGION="us-east-1",
-            SG_CHECKPOINT_CACHE="1",
-            SG_SOURCE_COMMIT=git(self.repo, "rev-parse", "HEAD").strip(),
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_CONFIG_FILE=NO_FILE,
-            AWS_SHARED_CREDENTIALS_FILE=NO_FILE,
-            AWS_EC2_METADATA_DISABLED="true",
-        )
-        env.update(extra)
-        return env
-
-    def fake_tools(self) -> None:
-        self.fakebin.mkdir(exist_ok=True)
-        for name, text in {
-            "dvc": FAKE_DVC,
-            "streamguard": "#!/bin/sh\nexit 0\n",
-            "python3": FAKE_PYTHON.replace("{python}", sys.executable),
-        }.items():
-            (self.fakebin / name).write_text(text)
-            (self.fakebin / name).chmod(0o755)
-
-    def command(self, *args: str) -> list[str]:
-        return ["bash", "repo/cloud/sagemaker_entry.sh", *args]
-
-    def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
-        self.fake_tools()
-        self.output.mkdir(exist_ok=True)
-        env = self.env(PATH=f"{self.fakebin}:/usr/bin:/bin", SG_PYTHON=str(self.fakebin / "python3"), **extra)
-        return subprocess.run(self.command(*args), cwd=self.code, env=env, capture_output=True, text=True, timeout=120)
-
-    def calls(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
 
 
 @pytest.fixture
-def job(tmp_path) -> Job:
-    job = Job(tmp_path, make_small_repo(tmp_path / "repo"))
+def job(tmp_path) -> EntryScriptJob:
+    job = EntryScriptJob(tmp_path, make_small_repo(tmp_path / "repo"))
     job.unpack()
     return job
 
@@ -201,7 +99,7 @@ def test_install_pull_exp_run_push_then_results(job):
 
 @pytest.mark.parametrize("include_untracked", [False, True])
 def test_the_job_commits_what_the_bundle_shipped_and_nothing_else(tmp_path, include_untracked):
-    job = Job(tmp_path, make_small_repo(tmp_path / "repo"))
+    job = EntryScriptJob(tmp_path, make_small_repo(tmp_path / "repo"))
     git(job.repo, "rm", "-q", "requirements.txt")  # a deletion is an uncommitted change too
     job.unpack(include_untracked=include_untracked)
     work = job.code / "repo"
@@ -218,7 +116,7 @@ def test_the_job_commits_what_the_bundle_shipped_and_nothing_else(tmp_path, incl
 
 
 def test_clean_tree_runs_on_the_same_commit(tmp_path):
-    job = Job(tmp_path, make_small_repo(tmp_path / "repo", dirty=False))
+    job = EntryScriptJob(tmp_path, make_small_repo(tmp_path / "repo", dirty=False))
     job.unpack()
     proc = job.run("--name", "clean", SG_SKIP_INSTALL="1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -350,7 +248,7 @@ def test_real_dvc_round_trip_through_local_s3(tmp_path, moto_endpoint, monkeypat
     bucket = "streamguard-ml"  # the bucket .dvc/config names
     boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
 
-    job = Job(tmp_path, repo)
+    job = EntryScriptJob(tmp_path, repo)
     job.unpack()
     job.output.mkdir()
     env = job.env(

@@ -8,9 +8,7 @@ import json
 
 import pytest
 import yaml
-from test_cloud_entry import Job
-from test_cloud_sagemaker import _dry_run, no_aws, small_repo  # noqa: F401 (fixtures)
-from test_cloud_support import IMAGE, ROLE, make_small_repo
+from conftest import IMAGE, ROLE, EntryScriptJob, make_small_repo, sagemaker_dry_run
 
 from streamguard.cli import main
 from streamguard.cloud.nodes import NodesError, rendezvous_env, stage_command, upstream_stages
@@ -24,8 +22,8 @@ SM_TWO_HOSTS = {
 }
 
 
-def test_dry_run_of_two_instances_shows_the_torchrun_group(small_repo, no_aws, capsys):  # noqa: F811
-    job = _dry_run(
+def test_dry_run_of_two_instances_shows_the_torchrun_group(small_repo, no_aws, capsys):
+    job = sagemaker_dry_run(
         capsys,
         "--instance-count",
         "2",
@@ -52,8 +50,8 @@ def test_dry_run_of_two_instances_shows_the_torchrun_group(small_repo, no_aws, c
     assert job["hyperparameters"] == {"transformer.epochs": "2"}
 
 
-def test_one_instance_has_no_distribution(small_repo, no_aws, capsys):  # noqa: F811
-    job = _dry_run(capsys, "--stage", "train_transformer")
+def test_one_instance_has_no_distribution(small_repo, no_aws, capsys):
+    job = sagemaker_dry_run(capsys, "--stage", "train_transformer")
     assert "distributed" not in job and job["compute"]["instance_count"] == 1
     assert job["dvc"]["command"].endswith(" train_transformer") and " -f " not in job["dvc"]["command"]
 
@@ -86,7 +84,7 @@ def test_one_instance_has_no_distribution(small_repo, no_aws, capsys):  # noqa: 
         ),
     ],
 )
-def test_multi_instance_errors_say_what_to_do(small_repo, no_aws, capsys, extra, words):  # noqa: F811
+def test_multi_instance_errors_say_what_to_do(small_repo, no_aws, capsys, extra, words):
     argv = ["sagemaker", "--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--dry-run", *extra]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -94,8 +92,8 @@ def test_multi_instance_errors_say_what_to_do(small_repo, no_aws, capsys, extra,
         assert word in err, err
 
 
-def test_gpus_per_instance_sets_the_stage_sections_processes(small_repo, no_aws, capsys):  # noqa: F811
-    job = _dry_run(
+def test_gpus_per_instance_sets_the_stage_sections_processes(small_repo, no_aws, capsys):
+    job = sagemaker_dry_run(
         capsys,
         *("--instance-count", "2", "--stage", "oof_gnn@1", "--gpus-per-instance", "4", "--repro"),
         *("--instance-type", "ml.g5.12xlarge"),
@@ -132,7 +130,7 @@ def test_upstream_stages_and_command_come_from_dvc_yaml(tmp_path):
     )
 
 
-class TwoHostJob(Job):
+class TwoHostJob(EntryScriptJob):
     """The entry script's job with fake dvc/streamguard that also record the rendezvous variables."""
 
     def fake_tools(self) -> None:

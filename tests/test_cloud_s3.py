@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_cloud_support import make_small_repo, set_dummy_aws
+from conftest import make_small_repo, set_dummy_aws
 
 from streamguard.cloud.s3 import CloudError, dvc_remote, ensure_bucket, join_s3, parse_s3_uri, upload_file
 

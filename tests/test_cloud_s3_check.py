@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from test_cloud_support import free_port, make_small_repo, set_dummy_aws
+from conftest import free_port, make_small_repo, set_dummy_aws
 
 from streamguard.cli import main
 

@@ -14,48 +14,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from test_cloud_support import (
-    IMAGE,
-    ROLE,
-    SECRET,
-    git,
-    make_small_repo,
-    set_dummy_aws,
-)
+from conftest import IMAGE, ROLE, SECRET, git, sagemaker_dry_run, set_dummy_aws
 
 from streamguard.cli import main
 from streamguard.cloud.sagemaker import LaunchOptions, plan_job, submit
 
 HERE = Path(__file__).parent
 OVERRIDES = ["transformer.learning_rate=3e-4", "gnn.epochs=2", "data.limit=200"]
-
-
-@pytest.fixture
-def small_repo(tmp_path, monkeypatch):
-    repo = make_small_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
-    return repo
-
-
-@pytest.fixture
-def no_aws(monkeypatch):
-    """No credentials at all, and any AWS API call fails the test."""
-    set_dummy_aws(monkeypatch, "http://127.0.0.1:9")
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    import botocore.client
-
-    def refuse(self, operation, params):
-        raise AssertionError(f"AWS call {operation} during a dry run")
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refuse)
-
-
-def _dry_run(capsys, *extra: str) -> dict:
-    rc = main(["sagemaker", "--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--dry-run", *extra])
-    out = capsys.readouterr()
-    assert rc == 0, out.err
-    return json.loads(out.out)
 
 
 def test_dry_run_prints_the_whole_job_without_aws(small_repo, no_aws, capsys):
@@ -72,7 +37,7 @@ def test_dry_run_prints_the_whole_job_without_aws(small_repo, no_aws, capsys):
     ]
     for o in OVERRIDES:
         args += ["-S", o]
-    job = _dry_run(capsys, *args)
+    job = sagemaker_dry_run(capsys, *args)
 
     assert job["training_image"] == IMAGE and job["role"] == ROLE and job["base_job_name"] == "lr-sweep-1"
     assert job["compute"] == {
@@ -114,7 +79,7 @@ def test_dry_run_prints_the_whole_job_without_aws(small_repo, no_aws, capsys):
 
 
 def test_on_demand_repro_job(small_repo, no_aws, capsys):
-    job = _dry_run(
+    job = sagemaker_dry_run(
         capsys,
         "--repro",
         "--output",
@@ -156,21 +121,21 @@ def test_the_image_runs_the_python_the_lock_was_resolved_for(small_repo, no_aws,
 
 
 def test_the_job_installs_from_the_lock(small_repo, no_aws, capsys):
-    job = _dry_run(capsys)
+    job = sagemaker_dry_run(capsys)
     assert job["install"]["requirements"] == "requirements.lock" and job["install"]["python"] == "3.11"
     assert "--require-hashes" in job["install"]["hashes"] and "torch==2.13.0" in job["install"]["torch"]
     assert job["environment"]["SG_TORCH"] == "cuda"  # ml.g5.xlarge: the lock's torch version, CUDA build
-    assert _dry_run(capsys, "--instance-type", "ml.m5.xlarge")["environment"]["SG_TORCH"] == "cpu"
-    assert _dry_run(capsys, "--keep-image-torch")["environment"]["SG_TORCH"] == "image"
+    assert sagemaker_dry_run(capsys, "--instance-type", "ml.m5.xlarge")["environment"]["SG_TORCH"] == "cpu"
+    assert sagemaker_dry_run(capsys, "--keep-image-torch")["environment"]["SG_TORCH"] == "image"
     (small_repo / "requirements.lock").unlink()
     assert main(["sagemaker", "--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--dry-run"]) == 2
     assert "requirements.lock: missing" in capsys.readouterr().err
 
 
 def test_defaults_are_sized_from_measured_runs(small_repo, no_aws, capsys):
-    job = _dry_run(capsys)
+    job = sagemaker_dry_run(capsys)
     assert job["stopping_condition"] == {"max_runtime_in_seconds": 2 * 3600}
-    job = _dry_run(capsys, "--spot")
+    job = sagemaker_dry_run(capsys, "--spot")
     assert job["stopping_condition"] == {"max_runtime_in_seconds": 2 * 3600, "max_wait_time_in_seconds": 3 * 3600}
     rc = main(["sagemaker", "--role", ROLE, "--image", IMAGE, "--region", "us-east-1", "--dry-run", "--spot"])
     err = capsys.readouterr().err
@@ -178,7 +143,7 @@ def test_defaults_are_sized_from_measured_runs(small_repo, no_aws, capsys):
 
 
 def test_metric_definitions_parse_the_lines_the_training_loop_prints(small_repo, no_aws, capsys, tmp_path):
-    definitions = _dry_run(capsys)["metric_definitions"]
+    definitions = sagemaker_dry_run(capsys)["metric_definitions"]
     names = {d["name"] for d in definitions}
     assert {"train:loss", "train:samples_per_second", "epoch:train_loss", "epoch:valid_mcc"} <= names
     # the loop's real output: a tiny transformer training into a pipe, one progress line per step

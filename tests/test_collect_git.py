@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
 from collect_loopback import FIXTURES, collect_params  # noqa: E402
+from conftest import git  # noqa: E402
 
 from streamguard.data.collectors.base import CollectError  # noqa: E402
 from streamguard.data.collectors.git_miner import message_cwe  # noqa: E402
@@ -54,19 +54,12 @@ int unrelated(int x)
 """
 
 
-def git(repo: Path, *args: str) -> str:
-    env_args = ["-c", "user.name=Test", "-c", "user.email=test@example.org", "-c", "commit.gpgsign=false"]
-    return subprocess.run(
-        ["git", *env_args, *args], cwd=repo, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 def commit_file(repo: Path, path: str, text: str, message: str) -> str:
     (repo / path).parent.mkdir(parents=True, exist_ok=True)
     (repo / path).write_text(text)
     git(repo, "add", path)
     git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
+    return git(repo, "rev-parse", "HEAD").strip()
 
 
 @pytest.fixture
@@ -82,8 +75,8 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_fix_commit_gives_before_and_after_records(tmp_path, repo):
-    fix_sha = git(repo, "rev-parse", "HEAD~1")
-    parent_sha = git(repo, "rev-parse", "HEAD~2")
+    fix_sha = git(repo, "rev-parse", "HEAD~1").strip()
+    parent_sha = git(repo, "rev-parse", "HEAD~2").strip()
     report = run_collect("git", collect_params(tmp_path, git_repos=[str(repo)]), tmp_path / "out")
     records = list(read_records(tmp_path / "out" / "git.jsonl"))
     assert len(records) == 2
@@ -124,7 +117,7 @@ def test_renamed_file_and_max_commits(tmp_path, repo):
     (repo / "src/names.c").write_text(FIXED.replace("sizeof(buf))", "sizeof(buf) - 1)"))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "Fix off-by-one out-of-bounds write, rename file")
-    rename_sha = git(repo, "rev-parse", "HEAD")
+    rename_sha = git(repo, "rev-parse", "HEAD").strip()
     run_collect("git", collect_params(tmp_path, git_repos=[str(repo)], git_max_commits=1), tmp_path / "out")
     records = list(read_records(tmp_path / "out" / "git.jsonl"))
     assert {r.commit for r in records} == {rename_sha}  # only the newest commit was looked at

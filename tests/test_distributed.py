@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_gnn_model import graphs_dir  # noqa: F401, F811 (the tiny real graphs, a fixture)
+from conftest import TINY_SAFE_FUNCTIONS, TINY_VULNERABLE_FUNCTIONS
 
 from streamguard.errors import StreamGuardError
 
@@ -155,9 +155,9 @@ def test_sigterm_mid_epoch_then_resume_under_two_processes_ends_as_uninterrupted
 
 
 @pytest.mark.slow
-def test_gnn_with_an_uneven_number_of_graphs_per_rank_finishes(tmp_path, graphs_dir):  # noqa: F811
+def test_gnn_with_an_uneven_number_of_graphs_per_rank_finishes(tmp_path, tiny_graphs_dir):
     # 7 graphs in batches of 3: global batches of 3, 3, 1 graphs; rank 0 takes 2, 2, 1 and rank 1 takes 1, 1, 0
-    spec = {"model": "gnn", "graphs": str(graphs_dir), "n_train": 7, "cfg": {"dropout": 0.0}}
+    spec = {"model": "gnn", "graphs": str(tiny_graphs_dir), "n_train": 7, "cfg": {"dropout": 0.0}}
     _run(_spec(tmp_path, "gnn1", **spec), 1)
     _run(_spec(tmp_path, "gnn2", **spec), 2)
     one, two = _result(tmp_path, "gnn1"), _result(tmp_path, "gnn2")
@@ -190,16 +190,14 @@ def test_a_checkpoint_resumes_on_another_world_size(tmp_path):
 @pytest.fixture(scope="module")
 def stage_data(tmp_path_factory):
     """data/processed and data/graphs of a tiny stage: 8 train, 8 valid and 8 test functions, all distinct."""
-    from test_gnn_model import SAFE, VULNERABLE
-
     from streamguard.data.records import Record, write_records
     from streamguard.params import GraphParams, Params
     from streamguard.stages.graphs import run_graphs_stage
 
     root = tmp_path_factory.mktemp("stage")
     for split, extra in (("train", ""), ("valid", " int v = 1;"), ("test", " int t = 2;")):
-        records = [Record(func=f.replace("{", "{" + extra, 1), target=1) for f in VULNERABLE]
-        records += [Record(func=f.replace("{", "{" + extra, 1), target=0) for f in SAFE]
+        records = [Record(func=f.replace("{", "{" + extra, 1), target=1) for f in TINY_VULNERABLE_FUNCTIONS]
+        records += [Record(func=f.replace("{", "{" + extra, 1), target=0) for f in TINY_SAFE_FUNCTIONS]
         write_records(root / "processed" / f"{split}.jsonl", records)
     run_graphs_stage(root / "processed", root / "graphs", Params(graph=GraphParams(workers=1, min_token_count=1)))
     return root / "processed", root / "graphs"

@@ -7,8 +7,14 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import (
+    EVALUATE_PARAMS,
+    SYNTHETIC_N_TEST,
+    SYNTHETIC_N_VALID,
+    SYNTHETIC_SKILL,
+    write_synthetic_models,
+)
 
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import METRIC_NAMES, compute_metrics
@@ -17,49 +23,15 @@ from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.params import params_from_dict
 from streamguard.stages.evaluate import run_evaluate
 
-N_VALID, N_TEST = 120, 200
-# logit separation per model: fusion clearly best, transformer worse than lexical
-SKILL = {"lexical": 1.2, "transformer": 0.2, "gnn": 1.3, "fusion": 3.0}
-PARAMS = params_from_dict(
-    {"evaluate": {"bootstrap_resamples": 200, "seed": 3, "calibration_bins": 5}, "fusion": {"threshold_rule": "max_f1"}}
-)
-
-
-def write_models(models_dir: Path, names=tuple(SKILL), seed: int = 0, fusion_threshold: float = 0.5) -> dict:
-    rng = np.random.default_rng(seed)
-    ids = [f"fn{i:04d}" for i in range(N_VALID + N_TEST)]
-    y = rng.integers(0, 2, len(ids))
-    written = {}
-    for name in names:
-        logit = SKILL[name] * (2 * y - 1) + rng.normal(0, 1.0, len(ids))
-        prob = 1 / (1 + np.exp(-logit))
-        folder = models_dir / name
-        folder.mkdir(parents=True, exist_ok=True)
-        lines = [
-            json.dumps(
-                {"id": id_, "split": "valid" if i < N_VALID else "test", "target": int(y[i]), "prob": float(prob[i])}
-            )
-            for i, id_ in enumerate(ids)
-        ]
-        # shuffled on purpose: the report must not depend on line order
-        order = rng.permutation(len(lines))
-        (folder / "predictions.jsonl").write_text("\n".join(lines[i] for i in order) + "\n")
-        written[name] = (y, prob)
-    if "fusion" in names:
-        (models_dir / "fusion" / "fusion.json").write_text(
-            json.dumps({"threshold": fusion_threshold, "stacker": "logreg"})
-        )
-    return {"ids": ids, "y": y, "prob": {n: p for n, (_, p) in written.items()}}
-
 
 def test_writes_metrics_comparisons_predictions_and_plots(tmp_path, capsys):
-    data = write_models(tmp_path / "models")
-    result = run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+    data = write_synthetic_models(tmp_path / "models")
+    result = run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
 
     test = json.loads((tmp_path / "metrics" / "test_details.json").read_text())
-    assert test["n_test"] == N_TEST
-    assert test["n_test_vulnerable"] == int(data["y"][N_VALID:].sum())
-    for name in SKILL:
+    assert test["n_test"] == SYNTHETIC_N_TEST
+    assert test["n_test_vulnerable"] == int(data["y"][SYNTHETIC_N_VALID:].sum())
+    for name in SYNTHETIC_SKILL:
         headline = json.loads((tmp_path / "metrics" / "test" / f"{name}.json").read_text())
         assert headline == {key: test[name][key] for key in HEADLINE_KEYS}
         keys = {"threshold"} | {f"{m}{s}" for m in METRIC_NAMES for s in ("", "_ci_low", "_ci_high")}
@@ -67,7 +39,7 @@ def test_writes_metrics_comparisons_predictions_and_plots(tmp_path, capsys):
         for metric in METRIC_NAMES:
             assert test[name][f"{metric}_ci_low"] <= test[name][metric] <= test[name][f"{metric}_ci_high"]
     assert test == json.loads(
-        json.dumps(result["metrics"] | {"n_test": N_TEST, "n_test_vulnerable": test["n_test_vulnerable"]})
+        json.dumps(result["metrics"] | {"n_test": SYNTHETIC_N_TEST, "n_test_vulnerable": test["n_test_vulnerable"]})
     )
 
     comparisons = json.loads((tmp_path / "metrics" / "comparisons.json").read_text())
@@ -95,10 +67,10 @@ def test_writes_metrics_comparisons_predictions_and_plots(tmp_path, capsys):
 
     with (tmp_path / "metrics" / "test_predictions.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["id", "target"] + [f"{n}_{k}" for n in SKILL for k in ("prob", "pred")]
-    assert [r["id"] for r in rows] == sorted(data["ids"][N_VALID:])
+    assert list(rows[0]) == ["id", "target"] + [f"{n}_{k}" for n in SYNTHETIC_SKILL for k in ("prob", "pred")]
+    assert [r["id"] for r in rows] == sorted(data["ids"][SYNTHETIC_N_VALID:])
     for row in rows:
-        for name in SKILL:
+        for name in SYNTHETIC_SKILL:
             assert int(row[f"{name}_pred"]) == int(float(row[f"{name}_prob"]) >= test[name]["threshold"])
 
     plots = tmp_path / "metrics" / "plots"
@@ -109,25 +81,25 @@ def test_writes_metrics_comparisons_predictions_and_plots(tmp_path, capsys):
         "calibration": "bin,mean_predicted,fraction_positive,count",
     }
     for kind, header in headers.items():
-        for name in SKILL:
+        for name in SYNTHETIC_SKILL:
             lines = (plots / kind / f"{name}.csv").read_text().splitlines()
             assert lines[0] == header and len(lines) > 2
-    assert len((plots / "confusion" / "lexical.csv").read_text().splitlines()) == N_TEST + 1
+    assert len((plots / "confusion" / "lexical.csv").read_text().splitlines()) == SYNTHETIC_N_TEST + 1
     calibration = list(csv.DictReader((plots / "calibration" / "gnn.csv").open()))
-    assert sum(int(r["count"]) for r in calibration) == N_TEST and len(calibration) <= 5
+    assert sum(int(r["count"]) for r in calibration) == SYNTHETIC_N_TEST and len(calibration) <= 5
     roc = list(csv.DictReader((plots / "roc" / "fusion.csv").open()))
     assert (roc[0]["fpr"], roc[0]["tpr"], roc[-1]["fpr"], roc[-1]["tpr"]) == ("0", "0", "1", "1")
 
 
 def test_thresholds_come_from_valid_and_fusion_json_only(tmp_path):
-    data = write_models(tmp_path / "models", fusion_threshold=0.37)
-    result = run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+    data = write_synthetic_models(tmp_path / "models", fusion_threshold=0.37)
+    result = run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
     y = data["y"]
     for name in ("lexical", "transformer", "gnn"):
-        expected = choose_threshold(y[:N_VALID], data["prob"][name][:N_VALID], "max_f1")
+        expected = choose_threshold(y[:SYNTHETIC_N_VALID], data["prob"][name][:SYNTHETIC_N_VALID], "max_f1")
         assert result["metrics"][name]["threshold"] == expected
         assert result["metrics"][name]["f1"] == pytest.approx(
-            compute_metrics(y[N_VALID:], data["prob"][name][N_VALID:], expected)["f1"]
+            compute_metrics(y[SYNTHETIC_N_VALID:], data["prob"][name][SYNTHETIC_N_VALID:], expected)["f1"]
         )
     assert result["metrics"]["fusion"]["threshold"] == 0.37
 
@@ -136,7 +108,7 @@ def test_thresholds_come_from_valid_and_fusion_json_only(tmp_path):
     )
     result = run_evaluate(accuracy_rule, tmp_path / "models", tmp_path / "metrics2")
     assert result["metrics"]["lexical"]["threshold"] == choose_threshold(
-        y[:N_VALID], data["prob"]["lexical"][:N_VALID], "max_accuracy"
+        y[:SYNTHETIC_N_VALID], data["prob"]["lexical"][:SYNTHETIC_N_VALID], "max_accuracy"
     )
 
 
@@ -145,7 +117,7 @@ def _all_files(folder: Path) -> dict[str, bytes]:
 
 
 def test_outputs_depend_on_nothing_but_the_predictions(tmp_path, monkeypatch):
-    write_models(tmp_path / "one" / "models")
+    write_synthetic_models(tmp_path / "one" / "models")
     shutil.copytree(tmp_path / "one" / "models", tmp_path / "two" / "elsewhere")
     # other files in a model folder (run info with times and hosts) must not leak into metrics
     (tmp_path / "one" / "models" / "lexical" / "run_info.json").write_text(
@@ -154,28 +126,28 @@ def test_outputs_depend_on_nothing_but_the_predictions(tmp_path, monkeypatch):
     (tmp_path / "two" / "elsewhere" / "lexical" / "run_info.json").write_text(
         '{"started": "2027-06-06T12:00:00", "host": "b"}'
     )
-    run_evaluate(PARAMS, tmp_path / "one" / "models", tmp_path / "one" / "metrics")
+    run_evaluate(EVALUATE_PARAMS, tmp_path / "one" / "models", tmp_path / "one" / "metrics")
     monkeypatch.chdir(tmp_path / "two")
-    run_evaluate(PARAMS, Path("elsewhere"), Path("out"))
+    run_evaluate(EVALUATE_PARAMS, Path("elsewhere"), Path("out"))
 
     first, second = _all_files(tmp_path / "one" / "metrics"), _all_files(tmp_path / "two" / "out")
     assert first.keys() == second.keys() and len(first) == 3 + 4 + 4 * 4
     assert first == second
 
     # ... and they do depend on the predictions
-    write_models(tmp_path / "one" / "models", seed=1)
-    run_evaluate(PARAMS, tmp_path / "one" / "models", tmp_path / "one" / "metrics")
+    write_synthetic_models(tmp_path / "one" / "models", seed=1)
+    run_evaluate(EVALUATE_PARAMS, tmp_path / "one" / "models", tmp_path / "one" / "metrics")
     assert _all_files(tmp_path / "one" / "metrics")["test_details.json"] != second["test_details.json"]
 
 
 def test_absent_models_are_skipped_with_a_notice_and_stale_plots_removed(tmp_path, capsys):
-    write_models(tmp_path / "models")
-    run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+    write_synthetic_models(tmp_path / "models")
+    run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
     shutil.rmtree(tmp_path / "models" / "gnn")
     shutil.rmtree(tmp_path / "models" / "transformer")
     capsys.readouterr()
 
-    result = run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+    result = run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
     out = capsys.readouterr().out
     assert "gnn is left out" in out and "transformer is left out" in out
     assert set(result["metrics"]) == {"lexical", "fusion"}
@@ -188,8 +160,8 @@ def test_absent_models_are_skipped_with_a_notice_and_stale_plots_removed(tmp_pat
 
 
 def test_says_plainly_when_a_deep_model_does_not_beat_the_baseline(tmp_path, capsys):
-    write_models(tmp_path / "models")
-    result = run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+    write_synthetic_models(tmp_path / "models")
+    result = run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
     out = " ".join(capsys.readouterr().out.split())  # undo rich's line wrapping
     outcomes = {
         v["sentence"].split(" ")[0] + ":" + v["sentence"].split(" on ")[1].split(":")[0]: v["outcome"]
@@ -203,8 +175,8 @@ def test_says_plainly_when_a_deep_model_does_not_beat_the_baseline(tmp_path, cap
 
 
 def test_only_lexical_works(tmp_path):
-    write_models(tmp_path / "models", names=("lexical",))
-    result = run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+    write_synthetic_models(tmp_path / "models", names=("lexical",))
+    result = run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
     assert result["comparisons"] == {} and result["verdicts"] == []
     assert json.loads((tmp_path / "metrics" / "comparisons.json").read_text()) == {}
 
@@ -212,17 +184,17 @@ def test_only_lexical_works(tmp_path):
 def test_no_models_is_a_clear_error(tmp_path):
     (tmp_path / "models").mkdir()
     with pytest.raises(EvaluationError, match="no predictions found"):
-        run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+        run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
 
 
 def test_bad_prediction_line_names_file_and_line(tmp_path):
-    write_models(tmp_path / "models", names=("lexical",))
+    write_synthetic_models(tmp_path / "models", names=("lexical",))
     path = tmp_path / "models" / "lexical" / "predictions.jsonl"
     lines = path.read_text().splitlines()
     lines[4] = json.dumps({"id": "x", "split": "test", "target": 1, "prob": 1.5})
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(EvaluationError, match=r"predictions.jsonl:5: 'prob' must be a number in \[0, 1\]"):
-        run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+        run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
 
 
 @pytest.mark.parametrize(
@@ -236,27 +208,27 @@ def test_bad_prediction_line_names_file_and_line(tmp_path):
     ],
 )
 def test_prediction_file_violations(tmp_path, line, message):
-    write_models(tmp_path / "models", names=("lexical",))
+    write_synthetic_models(tmp_path / "models", names=("lexical",))
     with (tmp_path / "models" / "lexical" / "predictions.jsonl").open("a") as handle:
         handle.write(line + "\n")
     with pytest.raises(EvaluationError, match=message):
-        run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+        run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
 
 
 def test_models_scored_on_different_test_sets_are_an_error(tmp_path):
-    write_models(tmp_path / "models", names=("lexical", "gnn"))
+    write_synthetic_models(tmp_path / "models", names=("lexical", "gnn"))
     path = tmp_path / "models" / "gnn" / "predictions.jsonl"
     kept = [line for line in path.read_text().splitlines() if '"fn0300"' not in line]
     path.write_text("\n".join(kept) + "\n")
     with pytest.raises(EvaluationError, match="test ids differ"):
-        run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+        run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
 
 
 def test_fusion_without_fusion_json_is_an_error(tmp_path):
-    write_models(tmp_path / "models", names=("lexical", "fusion"))
+    write_synthetic_models(tmp_path / "models", names=("lexical", "fusion"))
     (tmp_path / "models" / "fusion" / "fusion.json").unlink()
     with pytest.raises(EvaluationError, match="fusion.json: not found"):
-        run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+        run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
 
 
 def test_cli_reports_errors_without_traceback(tmp_path, capsys):
@@ -298,8 +270,8 @@ def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path):
     # training curves come from the train stages and the generalization plot from generalize; this test
     # covers evaluate's plots (its files under metrics/plots/)
     block = {"plots": [p for p in declared_plots if "metrics/plots/" in json.dumps(p)]}
-    write_models(tmp_path / "models")
-    run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics")
+    write_synthetic_models(tmp_path / "models")
+    run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
     dvc_yaml = {"metrics": ["metrics/test"], **block}
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
@@ -307,11 +279,11 @@ def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path):
     shutil.copytree(REPO / ".dvc" / "plots", tmp_path / ".dvc" / "plots")  # the templates dvc.yaml names
 
     shown = json.loads(dvc("metrics", "show", "--json"))[""]["data"]  # "" = the workspace
-    assert sorted(shown) == [f"metrics/test/{m}.json" for m in sorted(SKILL)]
+    assert sorted(shown) == [f"metrics/test/{m}.json" for m in sorted(SYNTHETIC_SKILL)]
     for values in shown.values():
         assert sorted(values["data"]) == sorted(HEADLINE_KEYS)
     table = dvc("metrics", "show")
-    assert len(table.splitlines()) == 1 + len(SKILL)  # a header, then one row per model
+    assert len(table.splitlines()) == 1 + len(SYNTHETIC_SKILL)  # a header, then one row per model
     assert max(len(line) for line in table.splitlines()) < 200, table
 
     plots = json.loads(dvc("plots", "show", "--json"))
@@ -323,4 +295,6 @@ def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path):
         assert rendered["type"] == "vega"
         assert rendered["content"]["data"]["values"], name
         if name.startswith("ROC"):
-            assert {v["filename"] for v in rendered["content"]["data"]["values"]} == {f"{m}.csv" for m in SKILL}
+            assert {v["filename"] for v in rendered["content"]["data"]["values"]} == {
+                f"{m}.csv" for m in SYNTHETIC_SKILL
+            }

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from test_evaluation_report import N_VALID, PARAMS, SKILL, write_models
+from conftest import EVALUATE_PARAMS, SYNTHETIC_N_VALID, SYNTHETIC_SKILL, write_synthetic_models
 
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.stages.evaluate import run_evaluate
@@ -29,16 +29,16 @@ def write_test_records(path, ids, y, n_pairs):
 
 
 def test_paired_metrics_reach_test_details_and_the_csv(tmp_path):
-    data = write_models(tmp_path / "models")
+    data = write_synthetic_models(tmp_path / "models")
     index = {id_: k for k, id_ in enumerate(data["ids"])}
-    test_ids = data["ids"][N_VALID:]
+    test_ids = data["ids"][SYNTHETIC_N_VALID:]
     y = {i: int(data["y"][index[i]]) for i in test_ids}
     pairs = write_test_records(tmp_path / "test.jsonl", test_ids, y, n_pairs=40)
-    result = run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics", tmp_path / "test.jsonl")
+    result = run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics", tmp_path / "test.jsonl")
 
     test = json.loads((tmp_path / "metrics" / "test_details.json").read_text())
     assert test["n_test_pairs"] == 40
-    for name in SKILL:
+    for name in SYNTHETIC_SKILL:
         got = test[name]["pairs"]  # `dvc metrics show` flattens this to <model>.pairs.<metric>
         prob = data["prob"][name]
         p_vul = np.array([prob[index[v]] for v, _ in pairs])
@@ -63,11 +63,11 @@ def test_paired_metrics_reach_test_details_and_the_csv(tmp_path):
 
 
 def test_no_pair_ids_no_paired_metrics(tmp_path):
-    data = write_models(tmp_path / "models", names=("lexical",))
-    test_ids = data["ids"][N_VALID:]
-    y = {i: int(data["y"][k]) for k, i in enumerate(data["ids"]) if k >= N_VALID}
+    data = write_synthetic_models(tmp_path / "models", names=("lexical",))
+    test_ids = data["ids"][SYNTHETIC_N_VALID:]
+    y = {i: int(data["y"][k]) for k, i in enumerate(data["ids"]) if k >= SYNTHETIC_N_VALID}
     write_test_records(tmp_path / "test.jsonl", test_ids, y, n_pairs=0)
-    run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics", tmp_path / "test.jsonl")
+    run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics", tmp_path / "test.jsonl")
     test = json.loads((tmp_path / "metrics" / "test_details.json").read_text())
     assert "n_test_pairs" not in test and "pairs" not in test["lexical"]
     header = (tmp_path / "metrics" / "test_predictions.csv").read_text().splitlines()[0]
@@ -75,9 +75,9 @@ def test_no_pair_ids_no_paired_metrics(tmp_path):
 
 
 def test_test_records_of_another_data_version_are_an_error(tmp_path):
-    data = write_models(tmp_path / "models", names=("lexical",))
-    test_ids = data["ids"][N_VALID:]
-    y = {i: int(data["y"][k]) for k, i in enumerate(data["ids"]) if k >= N_VALID}
+    data = write_synthetic_models(tmp_path / "models", names=("lexical",))
+    test_ids = data["ids"][SYNTHETIC_N_VALID:]
+    y = {i: int(data["y"][k]) for k, i in enumerate(data["ids"]) if k >= SYNTHETIC_N_VALID}
     write_test_records(tmp_path / "test.jsonl", test_ids[1:], y, n_pairs=5)
     with pytest.raises(EvaluationError, match="1 of 200 test ids the models predicted are not in it"):
-        run_evaluate(PARAMS, tmp_path / "models", tmp_path / "metrics", tmp_path / "test.jsonl")
+        run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics", tmp_path / "test.jsonl")

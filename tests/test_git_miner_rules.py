@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
 from collect_loopback import collect_params  # noqa: E402
-from test_collect_git import git  # noqa: E402
+from conftest import git  # noqa: E402
 
 from streamguard.data.collectors.git_miner import HUGE_COMMIT_C_FILES, is_vendored_or_test  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
@@ -42,7 +42,7 @@ def commit(repo: Path, message: str, files: dict[str, str] | None = None) -> str
     if files:
         write(repo, files)
     git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
+    return git(repo, "rev-parse", "HEAD").strip()
 
 
 @pytest.fixture(scope="module")

@@ -8,25 +8,10 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from streamguard.data.records import Record, write_records
 from streamguard.graphs.schema import EDGE_TYPES
 from streamguard.graphs.store import load_graph_split
 from streamguard.models.gnn import GNNClassifier, RelationalConv, RelationEdges, gnn_from_graph_dir
 from streamguard.params import GNNParams, Params
-from streamguard.stages.graphs import run_graphs_stage
-
-VULNERABLE = [
-    "void a(int fd, char *dst) { char buf[64]; int n = read(fd, buf, 256); memcpy(dst, buf, n); }",
-    "void b(char *in) { char tmp[8]; strcpy(tmp, in); puts(tmp); }",
-    "void c(char *cmd) { char line[32]; gets(line); sprintf(cmd, line); system(cmd); }",
-    "int d(int i) { int table[4]; return table[i]; }",
-]
-SAFE = [
-    "int e(int a, int b) { return a + b; }",
-    "static int f(const int *v, int n) { int s = 0; for (int i = 0; i < n; i++) s += v[i]; return s; }",
-    "void g(struct ctx *c) { if (!c) return; c->ready = 1; }",
-    "int h(void) { int x = 3; while (x > 0) x--; return x; }",
-]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -38,53 +23,41 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def graphs_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gnn")
-    records = [Record(func=f, target=1) for f in VULNERABLE] + [Record(func=f, target=0) for f in SAFE]
-    for split in ("train", "valid", "test"):
-        write_records(root / "processed" / f"{split}.jsonl", records)
-    params = Params()
-    params.graph = dataclasses.replace(params.graph, workers=1, min_token_count=1)
-    run_graphs_stage(root / "processed", root / "graphs", params)
-    return root / "graphs"
-
-
 def _params(**kw) -> GNNParams:
     return dataclasses.replace(GNNParams(), **{"hidden_size": 32, "num_layers": 2, "dropout": 0.0, **kw})
 
 
-def test_forward_gives_two_logits_per_graph(graphs_dir):
+def test_forward_gives_two_logits_per_graph(tiny_graphs_dir):
     torch.manual_seed(0)
-    model = gnn_from_graph_dir(_params(), graphs_dir)
-    graphs = load_graph_split(graphs_dir, "train")
+    model = gnn_from_graph_dir(_params(), tiny_graphs_dir)
+    graphs = load_graph_split(tiny_graphs_dir, "train")
     logits = model(Batch.from_data_list(graphs))
     assert logits.shape == (len(graphs), 2) and logits.dtype == torch.float32 and torch.isfinite(logits).all()
     single = model(graphs[0])  # a Data without a batch vector is one graph
     assert single.shape == (1, 2) and torch.allclose(single, logits[:1], atol=1e-5)
 
 
-def test_params_size_the_model(graphs_dir):
-    model = gnn_from_graph_dir(_params(hidden_size=24, num_layers=4), graphs_dir)
+def test_params_size_the_model(tiny_graphs_dir):
+    model = gnn_from_graph_dir(_params(hidden_size=24, num_layers=4), tiny_graphs_dir)
     assert len(model.convs) == 4 and model.node_type.embedding_dim == 24
     # every edge type, plus the reverse of those whose reverse is not stored (all but the AST's)
     assert model.convs[0].num_relations == 2 * len(EDGE_TYPES) - 2
-    assert model.dropout.p == 0.0 and gnn_from_graph_dir(_params(dropout=0.3), graphs_dir).dropout.p == 0.3
+    assert model.dropout.p == 0.0 and gnn_from_graph_dir(_params(dropout=0.3), tiny_graphs_dir).dropout.p == 0.3
 
 
-def test_edge_types_change_the_output(graphs_dir):
+def test_edge_types_change_the_output(tiny_graphs_dir):
     torch.manual_seed(0)
-    model = gnn_from_graph_dir(_params(), graphs_dir).eval()
-    batch = Batch.from_data_list(load_graph_split(graphs_dir, "train"))
+    model = gnn_from_graph_dir(_params(), tiny_graphs_dir).eval()
+    batch = Batch.from_data_list(load_graph_split(tiny_graphs_dir, "train"))
     before = model(batch)
     batch.edge_type = torch.zeros_like(batch.edge_type)  # every edge read as an AST child edge
     assert not torch.allclose(before, model(batch), atol=1e-4)
 
 
-def test_a_few_optimizer_steps_reduce_the_loss(graphs_dir):
+def test_a_few_optimizer_steps_reduce_the_loss(tiny_graphs_dir):
     torch.manual_seed(0)
-    model = gnn_from_graph_dir(_params(), graphs_dir).train()
-    graphs = load_graph_split(graphs_dir, "train")
+    model = gnn_from_graph_dir(_params(), tiny_graphs_dir).train()
+    graphs = load_graph_split(tiny_graphs_dir, "train")
     batch = Batch.from_data_list(graphs)
     y = batch.y.view(-1)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -130,7 +103,7 @@ def _data(x, edges, types):
     return Data(x=x, edge_index=torch.tensor(edges), edge_type=torch.tensor(types))
 
 
-def _gnn_branch(graphs_dir, **gnn):
+def _gnn_branch(tiny_graphs_dir, **gnn):
     from streamguard.training.branches import GNNBranch
 
     params = Params()
@@ -148,12 +121,12 @@ def _gnn_branch(graphs_dir, **gnn):
             **gnn,
         },
     )
-    return GNNBranch(params, graphs_dir.parent / "processed", graphs_dir)
+    return GNNBranch(params, tiny_graphs_dir.parent / "processed", tiny_graphs_dir)
 
 
-def _fit_gnn(graphs_dir, out, seed=5, stop_after_steps=None):
-    branch = _gnn_branch(graphs_dir)
-    train, valid = load_graph_split(graphs_dir, "train"), load_graph_split(graphs_dir, "valid")
+def _fit_gnn(tiny_graphs_dir, out, seed=5, stop_after_steps=None):
+    branch = _gnn_branch(tiny_graphs_dir)
+    train, valid = load_graph_split(tiny_graphs_dir, "train"), load_graph_split(tiny_graphs_dir, "valid")
     info = branch.fit(train, valid, out / "model", out / "ckpt", seed, stop_after_steps=stop_after_steps)
     return branch, info
 
@@ -162,40 +135,40 @@ def _state(path):
     return torch.load(path, weights_only=True)
 
 
-def test_gnn_training_is_deterministic_for_a_seed(graphs_dir, tmp_path):
-    test = load_graph_split(graphs_dir, "test")
-    a, info_a = _fit_gnn(graphs_dir, tmp_path / "a")
-    b, info_b = _fit_gnn(graphs_dir, tmp_path / "b")
+def test_gnn_training_is_deterministic_for_a_seed(tiny_graphs_dir, tmp_path):
+    test = load_graph_split(tiny_graphs_dir, "test")
+    a, info_a = _fit_gnn(tiny_graphs_dir, tmp_path / "a")
+    b, info_b = _fit_gnn(tiny_graphs_dir, tmp_path / "b")
     wa, wb = _state(tmp_path / "a/model/model.pt"), _state(tmp_path / "b/model/model.pt")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     assert info_a["history"] == info_b["history"]
     assert (a.predict(test) == b.predict(test)).all()
-    c, _ = _fit_gnn(graphs_dir, tmp_path / "c", seed=6)
+    c, _ = _fit_gnn(tiny_graphs_dir, tmp_path / "c", seed=6)
     assert not (c.predict(test) == a.predict(test)).all()  # the seed matters: the test can fail
 
 
-def test_gnn_resumes_where_it_stopped_and_ends_as_an_uninterrupted_run(graphs_dir, tmp_path):
+def test_gnn_resumes_where_it_stopped_and_ends_as_an_uninterrupted_run(tiny_graphs_dir, tmp_path):
     from streamguard.training.loop import TrainingInterrupted
 
-    _, straight = _fit_gnn(graphs_dir, tmp_path / "straight")
+    _, straight = _fit_gnn(tiny_graphs_dir, tmp_path / "straight")
     with pytest.raises(TrainingInterrupted) as stopped:
-        _fit_gnn(graphs_dir, tmp_path / "cut", stop_after_steps=4)  # mid-epoch 2 (3 batches an epoch)
+        _fit_gnn(tiny_graphs_dir, tmp_path / "cut", stop_after_steps=4)  # mid-epoch 2 (3 batches an epoch)
     assert stopped.value.global_step == 4 and (tmp_path / "cut/ckpt/checkpoint.pt").exists()
-    _, resumed = _fit_gnn(graphs_dir, tmp_path / "cut")
+    _, resumed = _fit_gnn(tiny_graphs_dir, tmp_path / "cut")
     assert resumed["resumed_from_step"] == 4 and straight["resumed_from_step"] == 0
     assert resumed["history"] == straight["history"]
     ws, wr = _state(tmp_path / "straight/model/model.pt"), _state(tmp_path / "cut/model/model.pt")
     assert all(torch.equal(ws[k], wr[k]) for k in ws)
 
 
-def test_weight_decay_spares_every_norm_and_bias_of_both_real_models(graphs_dir):
+def test_weight_decay_spares_every_norm_and_bias_of_both_real_models(tiny_graphs_dir):
     from tiny_training import make_task
 
     from streamguard.training.loop import decay_groups
 
     for model, vectors, matrices in (
         (
-            gnn_from_graph_dir(_params(), graphs_dir),
+            gnn_from_graph_dir(_params(), tiny_graphs_dir),
             {"norms.0.weight", "norms.1.bias", "convs.0.root.bias"},
             {"convs.0.weight", "node_type.weight", "head.0.weight"},
         ),

@@ -21,19 +21,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import function_records_jsonl
 
 DEEP = b"[" * 200_000 + b"]" * 200_000  # json.loads recurses once per level: RecursionError unless caught
-
-
-def function_lines(n: int, ids: int = 0) -> bytes:
-    """n different functions with alternating labels; `ids` > 0 makes them share that many ids."""
-    rows = []
-    for i in range(n):
-        row = {"func": f"int f{i}(int x)\n{{\n    return x * {i};\n}}\n", "target": i % 2, "project": "p"}
-        if ids:
-            row["id"] = f"shared-{i % ids}"
-        rows.append(row)
-    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
 
 
 def noise(n: int) -> bytes:
@@ -44,7 +34,7 @@ def noise(n: int) -> bytes:
 def padded_records(n: int) -> bytes:
     """n records, then one whose incompressible comment makes up most of the gzip stream."""
     last = {"func": f"int pad(void) {{ /* {noise(20_000).hex()} */ return 0; }}", "target": 1}
-    return function_lines(n) + json.dumps(last).encode() + b"\n"
+    return function_records_jsonl(n) + json.dumps(last).encode() + b"\n"
 
 
 def truncated_gzip(data: bytes) -> bytes:
@@ -158,13 +148,13 @@ CASES = [
     ),
     Case(
         "download: .gz that is not gzip",
-        download("d.jsonl.gz", function_lines(20)),
+        download("d.jsonl.gz", function_records_jsonl(20)),
         ("d.jsonl.gz", "not gzip-compressed"),
     ),
     Case("download: data.path is a directory", download("d.jsonl", None), ("data.path: d.jsonl", "is a directory")),
     Case(
         "download: JSONL nested 200k deep",
-        download("d.jsonl", function_lines(3) + DEEP + b"\n"),
+        download("d.jsonl", function_records_jsonl(3) + DEEP + b"\n"),
         ("d.jsonl:4", "nested too deeply"),
     ),
     Case(
@@ -185,17 +175,17 @@ CASES = [
     Case("download: empty file", download("d.jsonl", b""), ("data.path=d.jsonl", "0 records")),
     Case(
         "download: one label only",
-        download("d.jsonl", function_lines(40).replace(b'"target": 1', b'"target": 0')),
+        download("d.jsonl", function_records_jsonl(40).replace(b'"target": 1', b'"target": 0')),
         ("data.path=d.jsonl", "0 vulnerable", "larger file"),
     ),
     Case(
         "preprocess: a split without one label",
-        preprocess(function_lines(12)),
+        preprocess(function_records_jsonl(12)),
         ("preprocess", "test", "data.path=small.jsonl", "larger file"),
     ),
     Case(
         "preprocess: one id on two functions",
-        preprocess(function_lines(40, ids=39)),
+        preprocess(function_records_jsonl(40, ids=39)),
         ("records.jsonl:40", "records.jsonl:1 ", "shared-0"),
     ),
     Case(
@@ -278,7 +268,7 @@ def test_hostile_input_is_a_clear_error(tmp_path, case):
 
 def test_records_sharing_ids_all_survive_the_cli(tmp_path):
     """The one hostile input that must succeed: 1,600 functions under 10 ids are 1,600 records."""
-    (tmp_path / "d.jsonl").write_bytes(function_lines(1600, ids=10))
+    (tmp_path / "d.jsonl").write_bytes(function_records_jsonl(1600, ids=10))
     params = {"data": {"source": "devign", "path": "d.jsonl"}}
     assert run_cli(tmp_path, params, ["download", "--out", "raw"]).returncode == 0
     done = run_cli(tmp_path, params, ["preprocess", "--raw", "raw", "--out", "processed"])

@@ -13,6 +13,7 @@ from pathlib import Path
 from conftest import REPO
 
 SRC = REPO / "src"
+TESTS = REPO / "tests"
 
 # top-level names under streamguard/ (a package or a root module) → layer; higher imports lower
 LAYERS = {
@@ -113,3 +114,16 @@ def test_the_layer_rule_catches_an_upward_import(tmp_path):
     assert _is_violation("streamguard.training.loop", "streamguard.scan.run")
     assert not _is_violation("streamguard.training.loop", "streamguard.models.gnn")
     assert not _is_violation("streamguard.graphs.build", "streamguard.data.records")
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared helpers and fixtures live in conftest.py; a test module is never a library."""
+    test_modules = {p.stem for p in TESTS.glob("test_*.py")}
+    found = set()
+    for path in sorted(TESTS.glob("*.py")):
+        for imported in _imports(path):
+            if imported.split(".")[0] in test_modules:
+                found.add((path.name, imported))
+    assert not found, "move what these share into conftest.py:\n" + "\n".join(
+        f"  {a} imports {b}" for a, b in sorted(found)
+    )

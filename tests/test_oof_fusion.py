@@ -9,83 +9,34 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import (
+    LEXICAL_PIPELINE_PARAMS,
+    TINY_NEURAL_PARAMS,
+    run_oof_stage,
+    train_lexical,
+    train_lexical_pipeline,
+    write_processed_sample,
+)
 
-from streamguard.data.preprocess import preprocess_records
-from streamguard.data.records import Record, read_split, write_records
+from streamguard.data.records import read_split
 from streamguard.data.split import assign_folds
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import BASE_MODELS, OOF_SPLITS, read_predictions
 from streamguard.models.fusion import load_stacker, to_logit
 from streamguard.params import params_from_dict
-from streamguard.stages.folds import run_folds
 from streamguard.stages.fusion import run_fusion
-from streamguard.stages.oof import run_oof_fold
-from streamguard.stages.train import run_train
 from streamguard.training import branches
-
-PARAMS = {"oof": {"models": ["lexical"], "folds": 3}, "lexical": {"max_features": 3000}, "data": {"limit": 500}}
-
-
-def _write_processed(tmp_path: Path, sample_records, params, flip_test=False) -> Path:
-    records, _ = preprocess_records([Record(**r.to_dict()) for r in sample_records], params)
-    out = tmp_path / "processed"
-    for split in ("train", "valid", "test"):
-        recs = [r for r in records if r.split == split]
-        if flip_test and split == "test":
-            recs = [Record(**{**r.to_dict(), "target": 1 - r.target}) for r in recs]
-        write_records(out / f"{split}.jsonl", recs)
-    return out
-
-
-def _train(params, processed: Path, root: Path) -> None:
-    run_train("lexical", params, processed, root / "graphs", root / "models" / "lexical", checkpoints=root / "ckpt")
-
-
-def _oof(model: str, fold: int, params, processed: Path, root: Path) -> dict:
-    """One oof fold stage, after the folds stage wrote the assignment file for these params."""
-    folds_file = root / f"folds_{params.oof.folds}_{params.seed}.json"
-    if not folds_file.exists():
-        run_folds(params, processed, folds_file)
-    graphs, out = root / "graphs", root / "oof"
-    return run_oof_fold(model, fold, params, processed, graphs, out, folds_file=folds_file, checkpoints=root / "ckpt")
-
-
-def _pipeline(tmp_path: Path, sample_records, flip_test=False) -> Path:
-    params = params_from_dict(PARAMS)
-    processed = _write_processed(tmp_path, sample_records, params, flip_test)
-    _train(params, processed, tmp_path)
-    for fold in range(3):
-        _oof("lexical", fold, params, processed, tmp_path)
-    run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
-    return tmp_path
 
 
 @pytest.fixture(scope="module")
 def lexical_pipeline(tmp_path_factory, sample_records) -> Path:
     """One small trained pipeline (lexical + fusion) shared by the tests that only read it."""
     root = tmp_path_factory.mktemp("pipeline")
-    return _pipeline(root, sample_records)
+    return train_lexical_pipeline(root, sample_records)
 
 
 def _test_split(path: Path, name: str):
     return read_predictions(path, name).splits["test"]
-
-
-TINY_NEURAL = {
-    "transformer": {
-        "epochs": 1,
-        "hidden_size": 16,
-        "num_layers": 1,
-        "num_heads": 2,
-        "intermediate_size": 32,
-        "max_length": 48,
-        "vocab_size": 300,
-        "batch_size": 32,
-        "device": "cpu",
-    },
-    "gnn": {"epochs": 1, "hidden_size": 16, "num_layers": 1, "batch_size": 32, "device": "cpu"},
-    "graph": {"workers": 1},
-}
 
 
 def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path, sample_records, monkeypatch):
@@ -94,9 +45,14 @@ def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path
 
     folds = 2
     params = params_from_dict(
-        {**PARAMS, **TINY_NEURAL, "data": {"limit": 240}, "oof": {"models": list(BASE_MODELS), "folds": folds}}
+        {
+            **LEXICAL_PIPELINE_PARAMS,
+            **TINY_NEURAL_PARAMS,
+            "data": {"limit": 240},
+            "oof": {"models": list(BASE_MODELS), "folds": folds},
+        }
     )
-    processed = _write_processed(tmp_path, sample_records, params)
+    processed = write_processed_sample(tmp_path, sample_records, params)
     run_graphs_stage(processed, tmp_path / "graphs", params)
     fitted_on: dict[str, list[tuple[list[str], list[str]]]] = {}
     for cls in (branches.LexicalBranch, branches.TransformerBranch, branches.GNNBranch):
@@ -119,7 +75,7 @@ def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path
         }
         predicted: set[str] = set()
         for fold in range(folds):
-            _oof(model, fold, params, processed, tmp_path)
+            run_oof_stage(model, fold, params, processed, tmp_path)
             trained, validated = fitted_on[model][-1]
             path = tmp_path / "oof" / model / f"fold_{fold}" / "predictions.jsonl"
             ids = set(read_predictions(path, model, splits=OOF_SPLITS).splits["train"].ids)
@@ -131,8 +87,8 @@ def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path
 
 
 def test_changing_test_labels_changes_nothing_before_evaluate(tmp_path, sample_records, monkeypatch):
-    a = _pipeline(tmp_path / "a", sample_records)
-    b = _pipeline(tmp_path / "b", sample_records, flip_test=True)
+    a = train_lexical_pipeline(tmp_path / "a", sample_records)
+    b = train_lexical_pipeline(tmp_path / "b", sample_records, flip_test=True)
     fa = json.loads((a / "models" / "fusion" / "fusion.json").read_text())
     fb = json.loads((b / "models" / "fusion" / "fusion.json").read_text())
     assert fa == fb  # threshold and stacker identical
@@ -159,7 +115,7 @@ def test_predict_decides_at_the_fusion_threshold_and_agrees_with_the_pipeline(tm
     from streamguard.predict import run_predict
 
     root = lexical_pipeline
-    params = params_from_dict(PARAMS)
+    params = params_from_dict(LEXICAL_PIPELINE_PARAMS)
     test_records = read_split(root / "processed", "test")
     rows = run_predict(
         [root / "processed" / "test.jsonl"], root / "models", tmp_path / "scored.jsonl", root / "graphs", params
@@ -200,12 +156,12 @@ def test_corrupt_fusion_json_is_an_error_naming_the_file(tmp_path, lexical_pipel
 def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_records, monkeypatch):
     from streamguard.stages.evaluate import run_evaluate
 
-    params = params_from_dict({**PARAMS, "n_runs": 2, "evaluate": {"bootstrap_resamples": 50}})
-    processed = _write_processed(tmp_path, sample_records, params)
-    _train(params, processed, tmp_path)
+    params = params_from_dict({**LEXICAL_PIPELINE_PARAMS, "n_runs": 2, "evaluate": {"bootstrap_resamples": 50}})
+    processed = write_processed_sample(tmp_path, sample_records, params)
+    train_lexical(params, processed, tmp_path)
     assert (tmp_path / "models/lexical/run_1/weights.npz").exists()
     for fold in range(3):
-        _oof("lexical", fold, params, processed, tmp_path)
+        run_oof_stage("lexical", fold, params, processed, tmp_path)
     oof = read_predictions(tmp_path / "oof/lexical/fold_0/predictions.jsonl", "lexical", OOF_SPLITS).splits["train"]
     assert oof.prob_runs is not None and oof.prob_runs.shape == (2, len(oof))
     assert np.allclose(oof.prob_runs.mean(axis=0), oof.prob)
@@ -221,11 +177,11 @@ def test_fusion_with_per_function_features_round_trips(tmp_path, sample_records,
 
     feats = ["length", "nesting", "dangerous_calls"]
     assert function_features("int f() { if (a) { memcpy(d, s, n); } }", feats)[1] == 0.3  # { { ( depth 3
-    params = params_from_dict({**PARAMS, "fusion": {"features": feats, "stacker": "gbm"}})
-    processed = _write_processed(tmp_path, sample_records, params)
-    _train(params, processed, tmp_path)
+    params = params_from_dict({**LEXICAL_PIPELINE_PARAMS, "fusion": {"features": feats, "stacker": "gbm"}})
+    processed = write_processed_sample(tmp_path, sample_records, params)
+    train_lexical(params, processed, tmp_path)
     for fold in range(3):
-        _oof("lexical", fold, params, processed, tmp_path)
+        run_oof_stage("lexical", fold, params, processed, tmp_path)
     summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
     assert summary["features"] == feats
     stacker, _ = load_stacker(tmp_path / "models" / "fusion")
@@ -246,7 +202,7 @@ def test_predict_with_a_corrupt_fusion_json_exits_2_naming_the_file(tmp_path, le
     models = tmp_path / "models"
     shutil.copytree(lexical_pipeline / "models", models)
     (models / "fusion" / "fusion.json").write_text('{"threshold": 0.4')  # cut short, as by a full disk
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(LEXICAL_PIPELINE_PARAMS))
     argv = [
         "--params",
         str(tmp_path / "params.yaml"),
@@ -269,15 +225,17 @@ def test_fusion_fitted_on_valid_skips_the_folds_and_cross_fits_its_threshold(tmp
     from streamguard.evaluation.thresholds import choose_threshold
     from streamguard.stages.evaluate import run_evaluate
 
-    oof_params = params_from_dict(PARAMS)
-    params = params_from_dict({**PARAMS, "fusion": {"fit_on": "valid"}, "evaluate": {"bootstrap_resamples": 50}})
-    processed = _write_processed(tmp_path, sample_records, params)
-    _train(params, processed, tmp_path)
-    _oof("lexical", 0, oof_params, processed, tmp_path)
+    oof_params = params_from_dict(LEXICAL_PIPELINE_PARAMS)
+    params = params_from_dict(
+        {**LEXICAL_PIPELINE_PARAMS, "fusion": {"fit_on": "valid"}, "evaluate": {"bootstrap_resamples": 50}}
+    )
+    processed = write_processed_sample(tmp_path, sample_records, params)
+    train_lexical(params, processed, tmp_path)
+    run_oof_stage("lexical", 0, oof_params, processed, tmp_path)
     stale = tmp_path / "oof/lexical/fold_0/predictions.jsonl"
     assert stale.exists()
     for fold in range(3):
-        assert _oof("lexical", fold, params, processed, tmp_path)["skipped"]
+        assert run_oof_stage("lexical", fold, params, processed, tmp_path)["skipped"]
         status = json.loads((tmp_path / f"oof/lexical/fold_{fold}/fold.json").read_text())
         assert status["status"] == "skipped" and "fusion.fit_on" in status["why"]
     assert not stale.exists()  # an earlier run's fold predictions are not left behind
@@ -303,8 +261,8 @@ def test_fusion_fitted_on_valid_skips_the_folds_and_cross_fits_its_threshold(tmp
 
 
 def test_fusion_on_valid_with_too_few_of_a_class_names_the_key(tmp_path, sample_records, monkeypatch):
-    params = params_from_dict({**PARAMS, "fusion": {"fit_on": "valid", "valid_folds": 500}})
-    processed = _write_processed(tmp_path, sample_records, params)
-    _train(params, processed, tmp_path)
+    params = params_from_dict({**LEXICAL_PIPELINE_PARAMS, "fusion": {"fit_on": "valid", "valid_folds": 500}})
+    processed = write_processed_sample(tmp_path, sample_records, params)
+    train_lexical(params, processed, tmp_path)
     with pytest.raises(StreamGuardError, match="lower fusion.valid_folds or use fusion.fit_on: oof"):
         run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, command_env, merge_params, sh
-from test_oof_fusion import TINY_NEURAL
+from conftest import REPO, TINY_NEURAL_PARAMS, command_env, merge_params, sh
 
 from streamguard.training.checkpoint_claim import CheckpointInUseError, checkpoint_claim
 
@@ -65,7 +64,7 @@ SMALL = {
     "data": {"limit": 240},
     "lexical": {"max_features": 2000},
     # so each run really writes checkpoints while the other one trains
-    "transformer": {**TINY_NEURAL["transformer"], "checkpoint_every": 2, "amp": False},
+    "transformer": {**TINY_NEURAL_PARAMS["transformer"], "checkpoint_every": 2, "amp": False},
     "evaluate": {"bootstrap_resamples": 50},
 }
 SWEEP = "transformer.learning_rate=choice(0.0001,0.01)"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import yaml
-from test_hostile_inputs import function_lines
+from conftest import function_records_jsonl
 
 from streamguard.cli import main
 from streamguard.data.records import Record, RecordError, parse_record, read_records, record_id, write_records
@@ -46,7 +46,7 @@ def test_bad_record_is_a_clear_error_naming_file_and_line(tmp_path, capsys, bad_
 
 
 def test_good_file_downloads_with_manifest(tmp_path, capsys):
-    code, _ = _run_download(tmp_path, function_lines(12), capsys)
+    code, _ = _run_download(tmp_path, function_records_jsonl(12), capsys)
     assert code == 0
     manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text())
     assert manifest["records"] == 12 and len(manifest["outputs"]["records.jsonl"]) == 64
@@ -68,7 +68,7 @@ def test_sample_manifest_is_the_same_in_every_checkout(tmp_path):
 
 def test_records_sharing_ids_are_all_kept_through_download_and_preprocess(tmp_path, capsys):
     """1,600 different functions under 10 ids: every one reaches the splits, each with its own id."""
-    code, err = _run_download(tmp_path, function_lines(1600, ids=10), capsys)
+    code, err = _run_download(tmp_path, function_records_jsonl(1600, ids=10), capsys)
     assert code == 0, err
     params = tmp_path / "params.yaml"
     code = main(
@@ -97,7 +97,7 @@ def test_records_sharing_ids_are_all_kept_through_download_and_preprocess(tmp_pa
 def test_one_id_on_two_functions_in_a_stage_file_names_both_lines(tmp_path, capsys):
     raw = tmp_path / "raw"
     raw.mkdir()
-    (raw / "records.jsonl").write_bytes(GOOD + function_lines(30, ids=29))  # line 2 and line 31 share an id
+    (raw / "records.jsonl").write_bytes(GOOD + function_records_jsonl(30, ids=29))  # line 2 and line 31 share an id
     params = tmp_path / "params.yaml"
     params.write_text("seed: 1\n")
     code = main(

@@ -15,11 +15,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import commit as _commit
-from conftest import git as _git
-from conftest import init_repo as _init
+from conftest import commit, git, init_repo, scan_with_trained
 
-from streamguard.cli import main
 from streamguard.scan.findings import Finding
 from streamguard.scan.model_info import ModelInfo
 from streamguard.scan.sarif import FINGERPRINT_KEY, MAX_RESULTS, band, build_sarif
@@ -32,12 +29,8 @@ def _lines(text: str) -> int:
     return text.count("\n") + 1
 
 
-def _scan(trained, *args: str) -> int:
-    return main(["--params", str(trained["params"]), "scan", "--models", str(trained["models"]), *args])
-
-
 def _sarif(trained, out: Path, *args: str) -> dict:
-    assert _scan(trained, *args, "--format", "sarif", "-o", str(out)) == 0
+    assert scan_with_trained(trained, *args, "--format", "sarif", "-o", str(out)) == 0
     return json.loads(out.read_text())
 
 
@@ -53,7 +46,7 @@ def _regions(sarif: dict) -> dict[tuple[str, int, int], dict]:
 @pytest.fixture
 def planted_repo(tmp_path, trained):
     """A git repo with planted functions at known lines and every kind of file scan must skip or count."""
-    repo = _init(tmp_path / "project")
+    repo = init_repo(tmp_path / "project")
     high, low = trained["high"][0], trained["low"][0]
     header = "/* planted */\n#include <string.h>\n\n"
     (repo / "src").mkdir()
@@ -70,7 +63,7 @@ def planted_repo(tmp_path, trained):
     (repo / ".gitignore").write_text("ignored.c\n")
     (repo / "ignored.c").write_text(high)
     (repo / "src/removed.c").write_text(high)
-    _commit(repo, "initial")
+    commit(repo, "initial")
     (repo / "src/removed.c").unlink()  # deleted from the working tree: not scanned, not "unreadable"
     (repo / "src/untracked.cpp").write_text(low + "\n")  # untracked but not ignored: scanned
     return repo
@@ -125,7 +118,7 @@ def test_default_threshold_and_table(tmp_path, trained, planted_repo, capsys):
         pytest.approx(trained["high"][1], abs=1e-6)
     ]  # only the function at or above the fusion's threshold
     capsys.readouterr()
-    assert _scan(trained, str(planted_repo), "--min-probability", "0", "--top", "2") == 0
+    assert scan_with_trained(trained, str(planted_repo), "--min-probability", "0", "--top", "2") == 0
     table = capsys.readouterr().out
     assert "src/core.c:4" in table and f"{trained['high'][1]:.3f}" in table
     assert table.count("src/") == 2  # --top 2
@@ -174,31 +167,31 @@ def test_a_dead_scoring_worker_ends_the_scan_with_one_line(tmp_path, trained, pl
     from streamguard.predict import Scorer
 
     monkeypatch.setattr(Scorer, "score", lambda self, records: os._exit(9))  # forked workers inherit it
-    assert _scan(trained, str(planted_repo), "--workers", "2", "-o", str(tmp_path / "out.txt")) == 2
+    assert scan_with_trained(trained, str(planted_repo), "--workers", "2", "-o", str(tmp_path / "out.txt")) == 2
     err = capsys.readouterr().err
     assert "scoring worker process died" in err and "--workers 2" in err and "Traceback" not in err
 
 
 def test_fail_on_findings_exit_codes(tmp_path, trained):
     for name, (func, _) in (("high", trained["high"]), ("low", trained["low"])):
-        repo = _init(tmp_path / name)
+        repo = init_repo(tmp_path / name)
         (repo / "f.c").write_text(func + "\n")
-        _commit(repo, name)
-        code = _scan(trained, str(repo), "--fail-on-findings", "-o", str(tmp_path / f"{name}.txt"))
+        commit(repo, name)
+        code = scan_with_trained(trained, str(repo), "--fail-on-findings", "-o", str(tmp_path / f"{name}.txt"))
         assert code == (1 if name == "high" else 0), name
-        assert _scan(trained, str(repo), "-o", str(tmp_path / f"{name}.txt")) == 0  # only with the flag
+        assert scan_with_trained(trained, str(repo), "-o", str(tmp_path / f"{name}.txt")) == 0  # only with the flag
 
 
 def test_changed_since_scans_only_touched_functions(tmp_path, trained, monkeypatch):
-    repo = _init(tmp_path / "twocommits")
+    repo = init_repo(tmp_path / "twocommits")
     body = "int {name}(int n) {{\n  int k = n;\n  k = k * 2;\n  return k + {v};\n}}\n\n"
     (repo / "a.c").write_text("".join(body.format(name=n, v=1) for n in ("keep", "edit", "trimmed")))
     (repo / "b.c").write_text(body.format(name="other", v=1))
-    _commit(repo, "one")
-    base = _git(repo, "rev-parse", "HEAD").strip()
+    commit(repo, "one")
+    base = git(repo, "rev-parse", "HEAD").strip()
     a = (repo / "a.c").read_text().replace("return k + 1;\n}\n\nint trimmed", "return k + 7;\n}\n\nint trimmed")
     (repo / "a.c").write_text(a)
-    _commit(repo, "two")
+    commit(repo, "two")
     # working tree: a deletion-only hunk inside `trimmed`, and a new untracked file
     head, tail = a.split("int trimmed")
     (repo / "a.c").write_text(head + "int trimmed" + tail.replace("  k = k * 2;\n", "", 1))
@@ -207,7 +200,10 @@ def test_changed_since_scans_only_touched_functions(tmp_path, trained, monkeypat
     monkeypatch.chdir(repo)
     out = tmp_path / "changed.json"
     assert (
-        _scan(trained, ".", "--changed-since", base, "--min-probability", "0", "--format", "json", "-o", str(out)) == 0
+        scan_with_trained(
+            trained, ".", "--changed-since", base, "--min-probability", "0", "--format", "json", "-o", str(out)
+        )
+        == 0
     )
     report = json.loads(out.read_text())
     assert {(f["file"], f["function"]) for f in report["findings"]} == {
@@ -219,7 +215,7 @@ def test_changed_since_scans_only_touched_functions(tmp_path, trained, monkeypat
 
 
 def test_bad_revision_is_a_one_line_error(tmp_path, trained, planted_repo, capsys):
-    assert _scan(trained, str(planted_repo), "--changed-since", "no-such-rev") == 2
+    assert scan_with_trained(trained, str(planted_repo), "--changed-since", "no-such-rev") == 2
     err = capsys.readouterr().err
     assert "no-such-rev" in err and "Traceback" not in err
 

@@ -1,6 +1,6 @@
 """`streamguard scan --model NAME@VERSION` / `--rev`: a registered model version fetched through DVC from an S3 remote.
 
-A real git + DVC registry in a temp dir holds a tiny trained detector (lexical + fusion, test_scan's `trained`),
+A real git + DVC registry in a temp dir holds a tiny trained detector (lexical + fusion, conftest's `trained`),
 declared with the project's own dvc.yaml `artifacts:` block, tagged in GTO's format and pushed to moto S3 on
 127.0.0.1. Scans run from a fresh clone, which has neither the outputs nor a DVC cache.
 """
@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
-from test_cloud_support import git, set_dummy_aws
-from test_scan import _commit, _init, _scan
+from conftest import REPO, commit, git, init_repo, scan_with_trained, set_dummy_aws
 
 from streamguard.cli import main
 from streamguard.scan.model_source import PROVENANCE_FILE, parse_model_spec
@@ -38,14 +36,14 @@ def _threshold(models: Path) -> float:
 
 
 @pytest.fixture
-def registry(tmp_path, trained, moto_endpoint, monkeypatch):  # noqa: F811 - pytest passes the imported fixture
+def registry(tmp_path, trained, moto_endpoint, monkeypatch):
     """A registry repo: detector@v0.1.0 (the trained models) pushed to S3, then a newer commit on main whose
     fusion threshold differs (pushed too), so a scan shows which commit's models it used."""
     import boto3
 
     set_dummy_aws(monkeypatch, moto_endpoint)
     boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    root = _init(tmp_path / "registry")
+    root = init_repo(tmp_path / "registry")
     dvc(root, "init", "-q")
     dvc(root, "remote", "add", "-d", "storage", f"s3://{BUCKET}/store")
     dvc(root, "remote", "modify", "storage", "endpointurl", moto_endpoint)  # committed: the clone reads it
@@ -55,7 +53,7 @@ def registry(tmp_path, trained, moto_endpoint, monkeypatch):  # noqa: F811 - pyt
     for model in ("lexical", "fusion"):
         shutil.copytree(trained["models"] / model, root / "models" / model)
     dvc(root, "add", "-q", "models/lexical", "models/fusion")
-    _commit(root, "detector trained")
+    commit(root, "detector trained")
     tagged = git(root, "rev-parse", "HEAD").strip()
     # GTO's formats: `gto register detector --version v0.1.0` and `gto assign detector --stage prod` write these
     git(root, "tag", "-a", "detector@v0.1.0", "-m", "Registering artifact detector version v0.1.0")
@@ -65,7 +63,7 @@ def registry(tmp_path, trained, moto_endpoint, monkeypatch):  # noqa: F811 - pyt
     summary = json.loads(fusion.read_text())
     fusion.write_text(json.dumps({**summary, "threshold": 0.999}))
     dvc(root, "add", "-q", "models/fusion")
-    _commit(root, "a newer, unregistered fusion")
+    commit(root, "a newer, unregistered fusion")
     dvc(root, "push", "-q")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(root), str(clone))
@@ -76,10 +74,10 @@ def registry(tmp_path, trained, moto_endpoint, monkeypatch):  # noqa: F811 - pyt
 
 
 @pytest.fixture
-def project(tmp_path, trained):  # noqa: F811
-    repo = _init(tmp_path / "project")
+def project(tmp_path, trained):
+    repo = init_repo(tmp_path / "project")
     (repo / "core.c").write_text(trained["high"][0] + "\n\n" + trained["low"][0] + "\n")
-    _commit(repo, "code")
+    commit(repo, "code")
     return repo
 
 
@@ -100,7 +98,7 @@ def _results(sarif: dict) -> list[tuple]:
     ]
 
 
-def test_registered_version_is_fetched_from_the_remote_and_named(tmp_path, trained, registry, project):  # noqa: F811
+def test_registered_version_is_fetched_from_the_remote_and_named(tmp_path, trained, registry, project):
     sarif = _registry_sarif(tmp_path / "v.sarif", project, "--model", "detector@v0.1.0")
     run = sarif["runs"][0]
     assert run["automationDetails"]["id"] == "streamguard/detector@v0.1.0"
@@ -112,7 +110,10 @@ def test_registered_version_is_fetched_from_the_remote_and_named(tmp_path, train
     assert model["params_sha256"] == hashlib.sha256(trained["params"].read_bytes()).hexdigest()
     # the same findings as a scan of the workspace folder the version was made from
     workspace = tmp_path / "workspace.sarif"
-    assert _scan(trained, str(project), "--min-probability", "0", "--format", "sarif", "-o", str(workspace)) == 0
+    assert (
+        scan_with_trained(trained, str(project), "--min-probability", "0", "--format", "sarif", "-o", str(workspace))
+        == 0
+    )
     local = json.loads(workspace.read_text())["runs"][0]
     assert _results(sarif) == _results({"runs": [local]}) and len(_results(sarif)) == 2
     assert local["properties"]["model"]["version"] == model["version"]  # same content hash
@@ -124,7 +125,7 @@ def test_registered_version_is_fetched_from_the_remote_and_named(tmp_path, train
     assert json.loads((cached / PROVENANCE_FILE).read_text())["artifact"] == "detector"
 
 
-def test_stage_and_rev_resolve_to_their_commits(tmp_path, trained, registry, project):  # noqa: F811
+def test_stage_and_rev_resolve_to_their_commits(tmp_path, trained, registry, project):
     prod = _registry_sarif(tmp_path / "prod.sarif", project, "--model", "detector#prod")["runs"][0]
     assert prod["properties"]["model"]["git_rev"] == registry["tagged"]
     assert prod["automationDetails"]["id"] == "streamguard/detector@v0.1.0"  # the version registered there
@@ -136,7 +137,7 @@ def test_stage_and_rev_resolve_to_their_commits(tmp_path, trained, registry, pro
 
 def test_a_second_scan_uses_the_cache_and_a_missing_version_is_one_line(
     tmp_path,
-    trained,  # noqa: F811
+    trained,
     registry,
     project,
     moto_endpoint,
