@@ -198,9 +198,10 @@ def _write_params(tmp_path) -> str:
     return str(path)
 
 
-def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path, sample_records, sources):
+@pytest.mark.parametrize("batching", ["padded", "bucketed"])
+def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path, sample_records, sources, batching):
     processed = _processed(tmp_path, sample_records, "int x(void) { return 1; }")
-    params = _params(sources)
+    params = _params(sources, batching=batching)
     run_pretrain(params, processed, tmp_path / "full", tmp_path / "corpus_full", checkpoint_dir=tmp_path / "ck_full")
     with pytest.raises(TrainingInterrupted):
         run_pretrain(

@@ -37,7 +37,9 @@ CFG = TransformerParams(
 )
 
 
-def make_task(step_delay: float = 0.0, cfg: TransformerParams = CFG, n_train: int = 96, n_valid: int = 32):
+def make_task(
+    step_delay: float = 0.0, cfg: TransformerParams = CFG, n_train: int = 96, n_valid: int = 32, bucketed: bool = False
+):
     records = list(read_records(SAMPLE))
     train_recs, valid_recs = records[:n_train], records[n_train : n_train + n_valid]
     seed_everything(0)
@@ -49,10 +51,11 @@ def make_task(step_delay: float = 0.0, cfg: TransformerParams = CFG, n_train: in
         time.sleep(step_delay)  # lets a test signal the process mid-epoch
         return tf.forward_tokens(model, batch, device)
 
+    train_items = enc(train_recs)
     return TrainingTask(
         name="tiny",
         model=model,
-        train_items=enc(train_recs),
+        train_items=train_items,
         valid_items=enc(valid_recs),
         train_labels=[r.target for r in train_recs],
         train_confidence=[r.confidence for r in train_recs],
@@ -60,6 +63,7 @@ def make_task(step_delay: float = 0.0, cfg: TransformerParams = CFG, n_train: in
         collate=partial(tf.collate_token_ids, pad_id=tokenizer.pad_token_id),
         forward=slow_forward,
         data_fingerprint="tiny-sample",
+        item_sizes=[tf.batch_footprint(ids) for ids in train_items] if bucketed else None,
     )
 
 

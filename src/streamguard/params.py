@@ -289,6 +289,9 @@ class TransformerParams(RobertaSizes, TrainParams):
     # for the training split's pairs (Record.pair); 0 = plain confidence-weighted training
     pair_loss_weight: float = 0.0
     pair_margin: float = 0.1  # in probability units: P(vulnerable) - P(fixed) below this is penalised
+    # padded: batches of batch_size functions in random order, each padded to its longest;
+    # bucketed: functions of similar length batched together to a token budget (streamguard.training.batches)
+    batching: Literal["padded", "bucketed"] = "padded"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -349,6 +352,8 @@ class PretrainParams(RobertaSizes, TrainParams):
     learning_rate: float = 5e-4
     warmup_ratio: float = 0.05
     patience: int = 1
+    # padded | bucketed, as transformer.batching: windows of similar length batched to a token budget
+    batching: Literal["padded", "bucketed"] = "padded"
 
     def __post_init__(self) -> None:
         super().__post_init__()

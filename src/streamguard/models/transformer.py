@@ -216,6 +216,14 @@ def encode_many_windows(
     return encoded
 
 
+def batch_footprint(features: list[int] | list[list[int]]) -> tuple[int, int]:
+    """(rows, tokens of the widest row) one function's features add to a batch: one row of
+    token ids, or one row per window."""
+    if features and isinstance(features[0], list):
+        return len(features), max(len(w) for w in features)
+    return 1, len(features)
+
+
 def collate_token_ids(batch: list[list[int]], pad_id: int):
     import torch
 

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from streamguard.data.pretrain_corpus import build_corpus, read_corpus
 from streamguard.errors import StreamGuardError
 from streamguard.models import mlm
@@ -145,6 +147,8 @@ def _pretrain(
         validate=lambda m, device, _bs, dtype: mlm.mlm_summary(m, valid_batches, device, dtype),
         score_key="neg_loss",
         max_steps=cfg.max_steps,
+        # each window is framed by <s> ... </s>
+        item_sizes=[(1, int(k) + 2) for k in np.diff(train_windows.starts)] if cfg.batching == "bucketed" else None,
     )
     loop_started = time.time()
     result = train(task, cfg, params.seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)

@@ -195,6 +195,8 @@ class TransformerBranch(Branch):
         self.train_pairs = 0
         if cfg.pair_loss_weight > 0:
             task_items = self._pair_aware_task(cfg, train_items, train_ids, valid_ids)
+        if cfg.batching == "bucketed":
+            task_items["item_sizes"] = [_footprint(item) for item in task_items["train_items"]]
         task = TrainingTask(
             name="transformer",
             model=self.model,
@@ -342,6 +344,17 @@ class GNNBranch(Branch):
         branch.model = gnn_from_graph_dir(params.gnn, graphs_dir)
         branch.model.load_state_dict(torch.load(out_dir / "model.pt", map_location="cpu", weights_only=True))
         return branch
+
+
+def _footprint(item: Any) -> tuple[int, int]:
+    """(rows, widest row) a transformer training item adds to a batch: a function, or a pair group."""
+    from streamguard.models.transformer import batch_footprint
+    from streamguard.training.pair_loss import Member
+
+    if isinstance(item, list) and item and isinstance(item[0], Member):
+        sizes = [batch_footprint(m.features) for m in item]
+        return sum(r for r, _ in sizes), max(w for _, w in sizes)
+    return batch_footprint(item)
 
 
 def _items_fingerprint(train_items: Sequence[Any], valid_items: Sequence[Any]) -> str:

@@ -13,9 +13,10 @@ step checkpoints and checkpoints on SIGTERM/SIGINT with `resume: auto`
 seeded determinism, dvclive curves and a rich progress bar (in a log: plain
 progress lines, streamguard.progress).
 
-Resume is exact: each epoch's sample order is drawn from a generator seeded
-by (seed, epoch), so a resumed run skips the batches it already took and sees
-the same order an uninterrupted run would.
+Resume is exact: each epoch's batches (`streamguard.training.batches`: padded,
+or length-bucketed to a token budget when the task gives `item_sizes`) are a
+pure function of (seed, epoch), so a resumed run skips the batches it already
+took and sees the same batches an uninterrupted run would.
 
 Data parallel (torchrun; `streamguard.training.distributed` has the details):
 under WORLD_SIZE > 1 every rank walks the same global batches (global batch =
@@ -51,6 +52,7 @@ from streamguard.errors import StreamGuardError
 from streamguard.params import TrainParams
 from streamguard.progress import StepLines, epoch_line, make_progress
 from streamguard.training import distributed
+from streamguard.training.batches import ItemSizes, epoch_batches
 from streamguard.training.checkpoints import atomic_torch_save, load_checkpoint
 from streamguard.training.quick_metrics import classification_summary
 from streamguard.training.ranks import DistContext
@@ -92,6 +94,9 @@ class TrainingTask:
     score_key: str | None = None
     # stop after this many optimizer steps (validating first); 0 = epochs decide
     max_steps: int = 0
+    # per training item (rows it adds to a batch, tokens of its widest row): given, the loop's batches
+    # are length-bucketed to a token budget (streamguard.training.batches); None = padded batches
+    item_sizes: Sequence[tuple[int, int]] | None = None
 
 
 @dataclass
@@ -131,15 +136,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def epoch_order(n: int, seed: int, epoch: int, weights: np.ndarray | None) -> list[int]:
-    """The sample order of one epoch: a seeded permutation, or a weighted draw."""
-    gen = torch.Generator().manual_seed(seed * 1009 + epoch)
-    if weights is None:
-        return torch.randperm(n, generator=gen).tolist()
-    w = torch.as_tensor(weights, dtype=torch.double)
-    return torch.multinomial(w, n, replacement=True, generator=gen).tolist()
 
 
 # how many processes train is not part of what is trained: a checkpoint resumes on any world size
@@ -258,9 +254,13 @@ def train(
     weights = sample_weights(task.train_labels, task.train_confidence) if classifier else np.ones(n)
     use_loss_weights = classifier and cfg.weighting == "loss"
     sampler_weights = weights if classifier and cfg.weighting == "sampler" else None
-    batches_per_epoch = math.ceil(n / batch_size)
-    steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
-    total_steps = steps_per_epoch * cfg.epochs
+    sizes = None if task.item_sizes is None else ItemSizes.of(task.item_sizes)
+
+    def plan(epoch: int) -> list[list[int]]:
+        return epoch_batches(n, seed, epoch, batch_size, sampler_weights, sizes)
+
+    batches_per_epoch = _batches_per_epoch(plan, sizes is not None, math.ceil(n / batch_size), cfg, task.max_steps)
+    total_steps = sum(math.ceil(b / cfg.grad_accum) for b in batches_per_epoch)
     if task.max_steps:
         total_steps = min(total_steps, task.max_steps)
     optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
@@ -367,13 +367,13 @@ def train(
     lines = StepLines(task.name, total_steps, start_step=resumed_from, enabled=None if ctx.is_main else False)
     with stopper.installed(), make_progress(plain_lines=False) if ctx.is_main else _silent_progress() as progress:
         bar = progress.add_task(f"{task.name}", total=total_steps * cfg.grad_accum, info="")
-        progress.update(bar, completed=state["epoch"] * batches_per_epoch + state["batch_in_epoch"])
+        progress.update(bar, completed=sum(batches_per_epoch[: state["epoch"]]) + state["batch_in_epoch"])
         while state["epoch"] < cfg.epochs and not _budget_spent(task, state):
             epoch = state["epoch"]
             model.train()
-            order = epoch_order(n, seed, epoch, sampler_weights)
-            for b in range(state["batch_in_epoch"], batches_per_epoch):
-                global_idx = order[b * batch_size : (b + 1) * batch_size]
+            batches = plan(epoch)
+            for b in range(state["batch_in_epoch"], len(batches)):
+                global_idx = batches[b]
                 idx = ctx.shard(global_idx)
                 if ctx.enabled:  # dropout and masking draws depend on (batch, rank) only: resumable anywhere
                     torch.manual_seed(distributed.step_seed(seed, epoch, b, ctx.rank))
@@ -411,7 +411,7 @@ def train(
                         state["accum_loss"] += float(loss.detach()) * cfg.grad_accum * len(idx)
                         shown_loss = float(loss.detach()) * cfg.grad_accum
                 state["accum_weight"] += len(global_idx)
-                last_of_epoch = b + 1 == batches_per_epoch
+                last_of_epoch = b + 1 == len(batches)
                 voted_stop = False  # data parallel: whether any rank had a stop signal at this step's all-reduce
                 if (b + 1) % cfg.grad_accum == 0 or last_of_epoch:
                     if ctx.enabled:  # one call sums the gradients, the train loss and the ranks' stop signals
@@ -558,6 +558,25 @@ class _NoCurves:
 
     def end(self) -> None:
         pass
+
+
+def _batches_per_epoch(
+    plan: Callable[[int], list[list[int]]], bucketed: bool, padded: int, cfg: TrainParams, max_steps: int
+) -> list[int]:
+    """How many batches each epoch takes (the scheduler's length); bucketed epochs differ a little.
+
+    Epochs past a step budget (`max_steps`) are never reached and are not planned.
+    """
+    if not bucketed:
+        return [padded] * cfg.epochs
+    counts: list[int] = []
+    steps = 0
+    for epoch in range(cfg.epochs):
+        counts.append(len(plan(epoch)))
+        steps += math.ceil(counts[-1] / cfg.grad_accum)
+        if max_steps and steps >= max_steps:
+            break
+    return counts
 
 
 def _budget_spent(task: TrainingTask, state: dict[str, Any]) -> bool:
