@@ -126,8 +126,10 @@ def lexical_fit_predict(
     params: Params,
 ) -> np.ndarray:
     """TF-IDF + logistic regression, the vocabulary, idf and weights learned on fit_idx only."""
-    keep = shared_columns(corpus.counts[fit_idx], corpus.project[fit_idx], params.generalize.min_projects)
-    fit_counts, score_counts = corpus.counts[fit_idx] @ keep, corpus.counts[score_idx] @ keep
+    fit_counts, score_counts = corpus.counts[fit_idx], corpus.counts[score_idx]
+    if params.generalize.min_projects > 1:
+        keep = shared_columns(fit_counts, corpus.project[fit_idx], params.generalize.min_projects)
+        fit_counts, score_counts = fit_counts @ keep, score_counts @ keep
     tfidf = TfidfTransformer(sublinear_tf=True).fit(fit_counts)
     # liblinear's dual: fast and deterministic with far more sparse columns than rows, where lbfgs crawls
     classifier = LogisticRegression(
@@ -139,8 +141,6 @@ def lexical_fit_predict(
 
 def shared_columns(counts: sparse.csr_matrix, project: np.ndarray, min_projects: int) -> sparse.csr_matrix:
     """A diagonal 0/1 matrix keeping the columns that at least min_projects of the given projects use."""
-    if min_projects <= 1:
-        return sparse.identity(counts.shape[1], dtype=counts.dtype, format="csr")
     used_by = np.zeros(counts.shape[1], dtype=np.int32)
     for name in np.unique(project):
         used_by += np.asarray((counts[project == name] != 0).sum(axis=0)).ravel() > 0
