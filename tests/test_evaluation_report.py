@@ -258,7 +258,6 @@ def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path):
 
     import yaml
     from conftest import REPO
-    from dvc.repo import Repo
 
     def dvc(*args: str) -> str:
         # a subprocess: in-process DVC commands print through a console that pytest's capture cannot see
@@ -275,7 +274,7 @@ def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path):
     dvc_yaml = {"metrics": ["metrics/test"], **block}
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    Repo.init(str(tmp_path)).close()
+    dvc("init", "-q")
     shutil.copytree(REPO / ".dvc" / "plots", tmp_path / ".dvc" / "plots")  # the templates dvc.yaml names
 
     shown = json.loads(dvc("metrics", "show", "--json"))[""]["data"]  # "" = the workspace

@@ -27,7 +27,15 @@ def rec(func: str, target: int, source: str = "git", confidence: float = 0.3, **
 
 def test_confidence_mapping_follows_params():
     collect = CollectParams()
-    assert [confidence_for(h, collect) for h in HEURISTICS] == [1.0, 0.3, 1.0, 0.3, 0.3, 0.1]
+    assert dict(zip(HEURISTICS, (confidence_for(h, collect) for h in HEURISTICS))) == {
+        "advisory_exploit": 1.0,
+        "advisory": 0.3,
+        "git_exploit": 1.0,
+        "git": 0.3,
+        "juliet": 0.3,
+        "synthetic": 0.1,
+        "triage": 1.0,
+    }
     custom = params_from_dict({"collect": {"confidence_synthetic": 0.05}}).collect
     assert confidence_for("synthetic", custom) == 0.05
     with pytest.raises(ValueError, match="unknown confidence heuristic"):
