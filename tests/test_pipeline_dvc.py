@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, merge_params, sh
+from conftest import REPO, free_port, merge_params, sh
 
 pytestmark = pytest.mark.slow
 
@@ -110,17 +109,11 @@ def test_metrics_diff_between_commits(pipeline_repo):
     sh(pipeline_repo, "dvc", "checkout", "-q")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_push_then_pull_from_local_s3_is_byte_identical(pipeline_repo, monkeypatch):
     boto3 = pytest.importorskip("boto3")
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

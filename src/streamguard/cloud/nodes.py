@@ -39,7 +39,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from streamguard.errors import StreamGuardError
+from streamguard.errors import StreamGuardError, exit_code
 
 # stages whose command launches torchrun, and the params section that sizes it
 DISTRIBUTED_STAGES = {
@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     args = list(sys.argv[1:] if argv is None else argv)
-    try:
+
+    def run() -> int:
         if args[:1] == ["env"]:
             for key, value in rendezvous_env(os.environ).items():
                 print(f"export {key}={shlex.quote(value)}")
@@ -198,14 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(__doc__, file=sys.stderr)
             return 2
-    except StreamGuardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return exit_code(run)
 
 
 def instance_gpus(instance_type: str) -> int | None:
@@ -213,3 +209,7 @@ def instance_gpus(instance_type: str) -> int | None:
     if instance_type in INSTANCE_GPUS:
         return INSTANCE_GPUS[instance_type]
     return 0 if instance_type.startswith(CPU_ONLY_PREFIXES) else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streamguard.c_functions import C_SOURCE_SUFFIXES
+from streamguard.data.input_files import MAX_FILE_BYTES
 from streamguard.data.records import Record
 from streamguard.data.triage_file import read_triage, triage_path
 from streamguard.errors import StreamGuardError
@@ -48,7 +49,6 @@ from streamguard.scan.sarif import MAX_RESULTS, build_sarif
 from streamguard.scan.scoring import batch_scorer, default_workers
 from streamguard.scan.unseen import DETAILS, unseen_projects
 from streamguard.scan.walk import (
-    MAX_FILE_BYTES,
     BadFiles,
     SourceFile,
     git_root,
