@@ -130,11 +130,11 @@ def test_the_held_out_project_never_reaches_a_model_choice(tmp_path, monkeypatch
     params = _params(models=["lexical", "code_metrics", "lexical_metrics"])
     corpus = load_corpus(_planted_corpus(tmp_path), params)
     fitted_on: list[set[str]] = []
-    real_fit = generalization._fit_predict
+    real_fit = generalization.fit_base_models
 
-    def spy_fit(corpus_, fit_idx, score_idx, models, params_):
+    def spy_fit(corpus_, fit_idx, models, params_):
         fitted_on.append(set(corpus_.project[fit_idx].tolist()))
-        return real_fit(corpus_, fit_idx, score_idx, models, params_)
+        return real_fit(corpus_, fit_idx, models, params_)
 
     thresholds_on: list[int] = []
     real_threshold = generalization.choose_threshold
@@ -143,7 +143,7 @@ def test_the_held_out_project_never_reaches_a_model_choice(tmp_path, monkeypatch
         thresholds_on.append(len(y))
         return real_threshold(y, prob, rule)
 
-    monkeypatch.setattr(generalization, "_fit_predict", spy_fit)
+    monkeypatch.setattr(generalization, "fit_base_models", spy_fit)
     monkeypatch.setattr(generalization, "choose_threshold", spy_threshold)
     held = held_out_scores(corpus, "leaky", params)
     assert fitted_on and all("leaky" not in projects for projects in fitted_on)
