@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,9 @@ import numpy as np
 import yaml
 
 from streamguard.errors import StreamGuardError
-from streamguard.evaluation.generalization import Detector, fit_detector, load_corpus, training_index
+from streamguard.evaluation.generalization import Corpus, Detector, fit_detector, load_corpus, training_index
 from streamguard.models.code_metrics import CodeMetricsModel
-from streamguard.models.detector_card import CARD_FILE, MODEL_CARD_FILE, PARAMS_FILE, render_card
+from streamguard.models.detector_card import CARD_FILE, MODEL_CARD_FILE, PARAMS_FILE, is_detector, render_card
 from streamguard.models.fusion import Stacker, save_stacker, to_logit
 from streamguard.models.hashed_lexical import HashedLexicalModel
 from streamguard.models.names import GENERALIZE_MODELS
@@ -37,7 +38,19 @@ from streamguard.params import FusionParams, Params, load_params
 BASE_FOLDERS = {"lexical": "hashed_lexical", "code_metrics": "code_metrics"}
 # what each selectable model scores with
 MEMBERS = {"lexical": ["lexical"], "code_metrics": ["code_metrics"], "lexical_metrics": ["lexical", "code_metrics"]}
-POOLED_SHOWN = ("roc_auc", "pr_auc", "macro_roc_auc", "pairwise_accuracy", "tied", "retro_recall_top1pct", "mcc")
+POOLED_SHOWN = (
+    "roc_auc",
+    "pr_auc",
+    "macro_roc_auc",
+    "precision",
+    "recall",
+    "mcc",
+    "pairwise_accuracy",
+    "tied",
+    "retro_recall_top1pct",
+    "n_functions",
+    "n_vulnerable",
+)
 
 
 def read_details(path: Path) -> dict[str, Any]:
@@ -151,9 +164,23 @@ def run_detector(
             "generalize.stack_length is true: a detector cannot ship the length input yet; set it to false"
         )
     details = read_details(details_path)
+    return build_detector(
+        load_corpus(corpus_path, params), corpus_path, details, details_path, out_dir, params, without
+    )
+
+
+def build_detector(
+    corpus: Corpus,
+    corpus_path: Path,
+    details: dict[str, Any],
+    details_path: Path,
+    out_dir: Path,
+    params: Params,
+    without: str | None = None,
+) -> dict[str, Any]:
+    """Train the selected model on `corpus` (but `without`), write the folder and its card; the card."""
     trained = [m for m in params.generalize.models if m in GENERALIZE_MODELS]
     model = select_model(details, trained, str(details_path))
-    corpus = load_corpus(corpus_path, params)
     projects = sorted(set(corpus.project.tolist()))
     if without is not None and without not in projects:
         raise StreamGuardError(f"--without {without}: no such project in {corpus_path}; it has {', '.join(projects)}")
@@ -176,9 +203,10 @@ def run_detector(
             for p in detector.training_projects
         },
     }
-    if out_dir.exists():
-        for stale in sorted(out_dir.rglob("*"), reverse=True):
-            stale.unlink() if stale.is_file() or stale.is_symlink() else stale.rmdir()
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not is_detector(out_dir):  # never empty a folder this command did not write
+            raise StreamGuardError(f"--out {out_dir}: exists and is not a detector folder; give a new or empty folder")
+        shutil.rmtree(out_dir)
     save_detector(detector, model, corpus.y[train], out_dir, params)
     card = build_card(model, detector, details, corpus_info, params)
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
