@@ -75,7 +75,9 @@ def test_the_detector_is_the_evaluated_configuration(sample_detector, tmp_path):
     params = load_params(sample_detector["params"])
     out = tmp_path / "without-libexif"
     argv = ["--params", str(sample_detector["params"]), "train-detector", "--corpus", str(sample_detector["corpus"])]
-    assert cli.main([*argv, "--details", str(sample_detector["details"]), "--out", str(out), "--without", "libexif"]) == 0
+    assert (
+        cli.main([*argv, "--details", str(sample_detector["details"]), "--out", str(out), "--without", "libexif"]) == 0
+    )
     card = read_card(out)
     assert "libexif" not in card["training_projects"] and card["corpus"]["without"] == "libexif"
     corpus = load_corpus(sample_detector["corpus"], params)
