@@ -136,6 +136,8 @@ def test_scan_with_a_detector_states_its_unseen_figures_per_finding(sample_detec
     assert any(n["descriptor"]["id"] == "SG-model/sample-trained" for n in notes)  # the sample detector warns
     err = capsys.readouterr().err
     assert "evaluated leave-one-project-out" in err and "trained on the bundled sample" in err
+    assert cli.main(argv[:-2] + ["--min-probability", "0", "--lines", "0"]) == 0  # the table
+    assert "precision," in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not (SHIPPED_DIR / "card.json").is_file(), reason="no shipped detector in this checkout")
@@ -153,3 +155,22 @@ def test_scan_without_trained_models_uses_the_shipped_detector(tmp_path, monkeyp
     assert "sample_trained" not in report["scan"] and card["corpus"]["kind"] == "build"
     assert all(f["unseen_precision"] is not None for f in report["findings"])
     assert "evaluated leave-one-project-out" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (SHIPPED_DIR / "card.json").is_file(), reason="no shipped detector in this checkout")
+def test_predict_without_trained_models_uses_the_shipped_detector(tmp_path, monkeypatch, capsys):
+    (tmp_path / "copy.c").write_text(VULNERABLE_C)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["predict", "copy.c"]) in (0, None)
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2
+    assert set(rows[0]["probabilities"]) == set(read_card(SHIPPED_DIR)["scores_with"])
+
+
+def test_train_detector_never_empties_a_folder_it_did_not_write(sample_detector, tmp_path):
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("not a detector")
+    argv = ["--params", str(sample_detector["params"]), "train-detector", "--corpus", str(sample_detector["corpus"])]
+    assert cli.main([*argv, "--details", str(sample_detector["details"]), "--out", str(keep)]) != 0
+    assert (keep / "notes.txt").read_text() == "not a detector"

@@ -410,6 +410,9 @@ def _table(result: ScanResult) -> str:
     table.add_column("fused", justify="right")
     for model in result.model.models:
         table.add_column(model, justify="right")
+    measured = any(f.unseen_precision is not None for f in shown)
+    if measured:
+        table.add_column("precision, unseen [95% CI]", justify="right")
     review = result.review
     if review.comparison is not None:
         table.add_column("baseline")
@@ -417,7 +420,8 @@ def _table(result: ScanResult) -> str:
         table.add_column("triage")
     table.add_column("lines driving the score (share)")
     for f in shown:
-        extra = [review.state(f) or ""] if review.comparison is not None else []
+        extra = [_precision_cell(f.unseen_precision)] if measured else []
+        extra += [review.state(f) or ""] if review.comparison is not None else []
         if review.triage is not None and review.triage.by_fingerprint:
             verdict = review.verdict(f) or review.earlier_verdict(f)
             earlier = verdict is not None and verdict is not review.verdict(f)
@@ -435,6 +439,12 @@ def _table(result: ScanResult) -> str:
     out = Console(width=160, record=True, file=io.StringIO())  # recorded, not shown
     out.print(table)
     return out.export_text()
+
+
+def _precision_cell(u: dict[str, float] | None) -> str:
+    if u is None:
+        return ""
+    return f"{u['precision']:.2f} [{u['precision_ci_low']:.2f}, {u['precision_ci_high']:.2f}]"
 
 
 def write_report(text: str, output: str) -> None:
