@@ -17,7 +17,8 @@ leave-one-project-out protocol of evaluation/generalization.py, model `lexical_m
    (the protocol weighs every training project the same, each class half of it), ranks again;
 4. before vs after on the snapshot functions that condition did not triage: ROC-AUC, PR-AUC, recall in
    the top 1 % and the top 50, each with its bootstrap CI, and the paired bootstrap CI and p-value of
-   after - before. `top` and `random` are also compared after retraining, on the functions neither triaged.
+   after - before. `top` and each draw of the control (`random`, `random-2`, ...) are also compared after
+   retraining, on the functions neither triaged.
 
 The protocol weighs rows by project and class only, so a record's confidence tier plays no part here.
 The corpus is loaded once; --out is rewritten after each project, so a stopped run keeps what it did.
@@ -191,11 +192,19 @@ def before_after(y: np.ndarray, before: np.ndarray, after: np.ndarray, params: P
 
 
 def triaged_positions(score: np.ndarray, condition: str, count: int, seed: int) -> np.ndarray:
-    """Positions (in the snapshot) the team triages: the top `count` by score, or a random draw."""
+    """Positions (in the snapshot) the team triages: the top `count` by score, or random draw `random[-K]`."""
     if condition == "top":
         tiebreak = np.random.default_rng(seed).random(len(score))
         return np.lexsort((tiebreak, -score))[:count]
-    return np.random.default_rng([seed, len(score)]).choice(len(score), size=count, replace=False)
+    draw = [] if condition == "random" else [int(condition.removeprefix("random-"))]
+    return np.random.default_rng([seed, len(score), *draw]).choice(len(score), size=count, replace=False)
+
+
+def condition_name(value: str) -> str:
+    """--condition: `top`, `random` (the control's first draw) or `random-K` (its draw K >= 2)."""
+    if value in ("top", "random") or (value.startswith("random-") and value[7:].isdigit() and int(value[7:]) >= 2):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r}: give top, random or random-K (K >= 2, another draw of the control)")
 
 
 def held_out_project(
@@ -251,12 +260,11 @@ def held_out_project(
             "seconds": round(time.perf_counter() - t0, 1),
         }
         log(f"{project} {condition}: {summary(out['conditions'][condition]['untriaged'])}")
-    if {"top", "random"} <= set(after_scores):
-        common = untriaged["top"] & untriaged["random"]
-        out["top_vs_random_after"] = before_after(
-            y[common], after_scores["random"][common], after_scores["top"][common], params
-        )
-        log(f"{project} top vs random (after): {summary(out['top_vs_random_after'])}")
+    for draw in [name for name in after_scores if name.startswith("random") and "top" in after_scores]:
+        common = untriaged["top"] & untriaged[draw]
+        key = f"top_vs_{draw}_after"
+        out[key] = before_after(y[common], after_scores[draw][common], after_scores["top"][common], params)
+        log(f"{project} top vs {draw} (after): {summary(out[key])}")
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out
 
@@ -273,7 +281,9 @@ def main() -> None:
     ap.add_argument("--repos", type=Path, required=True, help="folder of the mined clones, one per project name")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--project", action="append", required=True, help="held-out project (repeat)")
-    ap.add_argument("--condition", action="append", choices=("top", "random"), help="default: top and random")
+    ap.add_argument(
+        "--condition", action="append", type=condition_name, help="top, random, random-K; default: top random"
+    )
     ap.add_argument("--triaged", type=int, default=50, help="functions the team triages")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/triage-retraining"), help="checkouts go here")
     ap.add_argument("--out", type=Path, required=True)
