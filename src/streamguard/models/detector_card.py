@@ -94,7 +94,8 @@ def render_card(card: dict[str, Any]) -> str:
         "",
         f"{corpus['functions']:,} functions of {len(card['training_projects'])} projects from {kind} "
         f"(`{corpus['path']}`)" + (f", without {corpus['without']}" if corpus.get("without") else "") + ".",
-        f"Code commit: `{card.get('commit')}`. Settings: `{json.dumps(settings.get('generalize', {}), sort_keys=True)}`.",
+        f"Code commit: `{card.get('commit')}`. Command: `{card.get('command')}`.",
+        f"Settings: `{json.dumps(settings.get('generalize', {}), sort_keys=True)}`.",
         "",
         "| project | functions | vulnerable |",
         "|---|---:|---:|",

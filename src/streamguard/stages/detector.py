@@ -19,6 +19,7 @@ import dataclasses
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,7 @@ def build_card(
     }
     return {
         "model": model,
+        "command": "streamguard " + " ".join(sys.argv[1:]),
         "scores_with": [BASE_FOLDERS[name] for name in MEMBERS[model]],
         "threshold": detector.thresholds[model],
         "commit": _commit(),
