@@ -40,6 +40,13 @@ def _near_chance(pooled: dict) -> bool:
     return pooled["mcc_ci_low"] <= 0 or pooled["roc_auc"] < NEAR_CHANCE_AUC
 
 
+def _base_rate(pooled: dict) -> str:
+    """The precision a random pick reaches on the evaluated functions, in words ('' when not recorded)."""
+    if not pooled.get("n_functions"):
+        return ""
+    return f"; {pooled['n_vulnerable'] / pooled['n_functions']:.2f} of its {pooled['n_functions']:.0f} functions are vulnerable"
+
+
 def detector_statement(card: dict, folder: Path) -> dict:
     """The scan's statement for a detector, from its card (models/detector_card.py)."""
     model = card["model"]
@@ -68,7 +75,7 @@ def detector_statement(card: dict, folder: Path) -> dict:
         "score_bands": unseen.get("score_bands", []),
         "statement": (
             f"this detector ({model}) was evaluated leave-one-project-out over {len(projects)} projects; on each "
-            f"held-out project, trained without it, it reached (pooled) "
+            f"held-out project, trained without it, it reached (pooled{_base_rate(pooled)}) "
             f"{', '.join(_figure(pooled, n) for n in SHOWN)}: {verdict}. Each finding carries the precision "
             f"measured in its score band ({where})"
         ),
@@ -94,9 +101,7 @@ def unseen_projects(details: Path) -> dict:
             "statement": f"{details}: cannot be read ({type(exc).__name__}: {exc}); {unknown}",
         }
     figures = {k: v for k, v in pooled.items() if k.split("_ci_")[0] in SHOWN}
-    base = ""
-    if pooled.get("n_functions"):  # the precision a random pick reaches
-        base = f" ({pooled['n_vulnerable'] / pooled['n_functions']:.2f} of its {pooled['n_functions']:.0f} functions are vulnerable)"
+    base = f" ({_base_rate(pooled).removeprefix('; ')})" if pooled.get("n_functions") else ""
     verdict = "near chance: treat findings as leads to review, not as measured hits" if near_chance else "above chance"
     return {
         "source": str(details),
