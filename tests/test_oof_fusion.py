@@ -28,13 +28,6 @@ from streamguard.stages.fusion import run_fusion
 from streamguard.training import branches
 
 
-@pytest.fixture(scope="module")
-def lexical_pipeline(tmp_path_factory, sample_records) -> Path:
-    """One small trained pipeline (lexical + fusion) shared by the tests that only read it."""
-    root = tmp_path_factory.mktemp("pipeline")
-    return train_lexical_pipeline(root, sample_records)
-
-
 def _test_split(path: Path, name: str):
     return read_predictions(path, name).splits["test"]
 
@@ -86,8 +79,8 @@ def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path
         assert predicted == items and len(fitted_on[model]) == folds
 
 
-def test_changing_test_labels_changes_nothing_before_evaluate(tmp_path, sample_records, monkeypatch):
-    a = train_lexical_pipeline(tmp_path / "a", sample_records)
+def test_changing_test_labels_changes_nothing_before_evaluate(tmp_path, sample_records, lexical_pipeline):
+    a = lexical_pipeline  # the same records and params, the test labels as written
     b = train_lexical_pipeline(tmp_path / "b", sample_records, flip_test=True)
     fa = json.loads((a / "models" / "fusion" / "fusion.json").read_text())
     fb = json.loads((b / "models" / "fusion" / "fusion.json").read_text())
