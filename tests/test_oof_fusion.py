@@ -165,16 +165,15 @@ def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_record
     assert comparison["n_runs"] == 2 and 0.0 <= comparison["accuracy_ttest_p"] <= 1.0
 
 
-def test_fusion_with_per_function_features_round_trips(tmp_path, sample_records, monkeypatch):
+def test_fusion_with_per_function_features_round_trips(tmp_path, lexical_pipeline):
     from streamguard.models.fusion import function_features
 
     feats = ["length", "nesting", "dangerous_calls"]
     assert function_features("int f() { if (a) { memcpy(d, s, n); } }", feats)[1] == 0.3  # { { ( depth 3
     params = params_from_dict({**LEXICAL_PIPELINE_PARAMS, "fusion": {"features": feats, "stacker": "gbm"}})
-    processed = write_processed_sample(tmp_path, sample_records, params)
-    train_lexical(params, processed, tmp_path)
-    for fold in range(3):
-        run_oof_stage("lexical", fold, params, processed, tmp_path)
+    for part in ("processed", "models/lexical", "oof"):  # the lexical model and its folds read no fusion.* key
+        shutil.copytree(lexical_pipeline / part, tmp_path / part)
+    processed = tmp_path / "processed"
     summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
     assert summary["features"] == feats
     stacker, _ = load_stacker(tmp_path / "models" / "fusion")
