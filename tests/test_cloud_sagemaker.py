@@ -142,6 +142,8 @@ def test_defaults_are_sized_from_measured_runs(small_repo, no_aws, capsys):
     assert rc == 0 and "at most 2 instance-hours of ml.g5.xlarge (spot" in err and "SageMaker costs" in err
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_metric_definitions_parse_the_lines_the_training_loop_prints(small_repo, no_aws, capsys, tmp_path):
     definitions = sagemaker_dry_run(capsys)["metric_definitions"]
     names = {d["name"] for d in definitions}

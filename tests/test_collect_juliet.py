@@ -206,6 +206,7 @@ def test_role_of(name, role):
     assert role_of(name) == role
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 @pytest.mark.skipif(not JULIET_SUBSET.exists(), reason="../shared/datasets/juliet is absent")
 def test_real_subset(tmp_path):

@@ -104,6 +104,7 @@ EQUIVALENCE = {"cfg": {"dropout": 0.0, "grad_accum": 2, "epochs": 2, "learning_r
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_two_processes_end_with_the_weights_and_metrics_of_one(tmp_path):
     _run(_spec(tmp_path, "one", **EQUIVALENCE), 1)
     _run(_spec(tmp_path, "two", **EQUIVALENCE), 2)
@@ -123,6 +124,7 @@ def test_two_processes_end_with_the_weights_and_metrics_of_one(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_sigterm_mid_epoch_then_resume_under_two_processes_ends_as_uninterrupted(tmp_path):
     # dropout stays on: under 2 processes its draws depend on (seed, epoch, batch, rank), so resume is exact
     spec = {"cfg": {"checkpoint_every": 2, "epochs": 2}}
@@ -155,6 +157,7 @@ def test_sigterm_mid_epoch_then_resume_under_two_processes_ends_as_uninterrupted
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_gnn_with_an_uneven_number_of_graphs_per_rank_finishes(tmp_path, tiny_graphs_dir):
     # 7 graphs in batches of 3: global batches of 3, 3, 1 graphs; rank 0 takes 2, 2, 1 and rank 1 takes 1, 1, 0
     spec = {"model": "gnn", "graphs": str(tiny_graphs_dir), "n_train": 7, "cfg": {"dropout": 0.0}}
@@ -167,6 +170,7 @@ def test_gnn_with_an_uneven_number_of_graphs_per_rank_finishes(tmp_path, tiny_gr
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_a_checkpoint_resumes_on_another_world_size(tmp_path):
     # the checkpoint holds the global step and the order is global: each world size recomputes its shards
     _run(_spec(tmp_path, "ref", **EQUIVALENCE), 1)
@@ -204,6 +208,7 @@ def stage_data(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_streamguard_train_with_nproc_per_node_2_launches_torchrun_itself(tmp_path, stage_data):
     processed, graphs = stage_data
     gnn = {"hidden_size": 16, "num_layers": 2, "epochs": 2, "batch_size": 3, "device": "cpu", "nproc_per_node": 2}

@@ -178,6 +178,7 @@ def test_retro_rows_count_hits_at_the_top():
     assert tied[0] == 0 and tied[2] == 1 / 50
 
 
+@pytest.mark.slow
 def test_generalize_stage_on_the_bundled_sample(tmp_path):
     """`generalize-corpus` + `generalize` through the CLI on the bundled sample: five projects held out."""
     params_path = tmp_path / "params.yaml"

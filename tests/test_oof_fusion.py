@@ -32,6 +32,7 @@ def _test_split(path: Path, name: str):
     return read_predictions(path, name).splits["test"]
 
 
+@pytest.mark.slow
 def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path, sample_records, monkeypatch):
     """What each branch's `fit` actually received, captured at the call, against the fold it predicted."""
     from streamguard.stages.graphs import run_graphs_stage
@@ -146,6 +147,7 @@ def test_corrupt_fusion_json_is_an_error_naming_the_file(tmp_path, lexical_pipel
         load_stacker(fusion_dir)
 
 
+@pytest.mark.slow
 def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_records, monkeypatch):
     from streamguard.stages.evaluate import run_evaluate
 
@@ -165,6 +167,7 @@ def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_record
     assert comparison["n_runs"] == 2 and 0.0 <= comparison["accuracy_ttest_p"] <= 1.0
 
 
+@pytest.mark.slow
 def test_fusion_with_per_function_features_round_trips(tmp_path, lexical_pipeline):
     from streamguard.models.fusion import function_features
 

@@ -59,6 +59,7 @@ def _cap_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
 
+@pytest.mark.integration
 def test_devices_pipes_and_links_leaving_the_tree_are_skipped_and_reported(tmp_path, trained):
     repo = hostile_repo(tmp_path, trained)
     out = tmp_path / "report.json"
