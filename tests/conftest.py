@@ -24,6 +24,7 @@ import yaml
 from streamguard.params import params_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"  # tests/<package>/ mirrors src/streamguard/<package>/
 SHARED = REPO.parent / "shared"
 DEVIGN_FULL = SHARED / "datasets" / "devign" / "devign.jsonl.gz"
 SAMPLE = REPO / "data" / "sample" / "devign_sample.jsonl.gz"

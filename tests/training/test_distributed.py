@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_SAFE_FUNCTIONS, TINY_VULNERABLE_FUNCTIONS
+from conftest import TESTS, TINY_SAFE_FUNCTIONS, TINY_VULNERABLE_FUNCTIONS
 
 from streamguard.errors import StreamGuardError
 
-HERE = Path(__file__).parent
-SCRIPT = HERE / "tiny_distributed.py"
+SCRIPT = TESTS / "tiny_distributed.py"
 
 # 2 processes sum gradients in another order than 1 process does (rank sums, then across ranks),
 # and each rank pads its own token batches: float32 rounding (~1e-7 relative a step) compounds through
@@ -28,7 +27,7 @@ ATOL = 2e-5
 
 def _env() -> dict:
     # one intra-op thread per process: 2 processes share this 2-core machine
-    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TESTS
 from tiny_training import CFG, make_task
 from torch import nn
 
@@ -21,8 +22,6 @@ from streamguard.params import TrainParams
 from streamguard.training.checkpoints import atomic_torch_save
 from streamguard.training.loop import TrainingInterrupted, TrainingTask, predict_probs, sample_weights, train
 from streamguard.training.quick_metrics import classification_summary
-
-HERE = Path(__file__).parent
 
 
 def _weights(path: Path) -> dict:
@@ -45,7 +44,7 @@ def test_same_seed_same_metrics_and_weights(tmp_path):
 
 def _run(out: Path, ckpt: Path, delay: float) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, str(HERE / "tiny_training.py"), str(out), str(ckpt), str(delay)],
+        [sys.executable, str(TESTS / "tiny_training.py"), str(out), str(ckpt), str(delay)],
         stderr=subprocess.PIPE,
         text=True,
     )
