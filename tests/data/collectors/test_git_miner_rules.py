@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "collect"))
 from collect_loopback import collect_params  # noqa: E402
 from conftest import git  # noqa: E402
 

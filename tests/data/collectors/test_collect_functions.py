@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "collect"))
 from collect_loopback import FIXTURES  # noqa: E402
 
 from streamguard.c_functions import extract_functions  # noqa: E402

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_SAFE_FUNCTIONS, TINY_VULNERABLE_FUNCTIONS
+from conftest import TESTS, TINY_SAFE_FUNCTIONS, TINY_VULNERABLE_FUNCTIONS
 
 from streamguard.errors import StreamGuardError
 
-HERE = Path(__file__).parent
-SCRIPT = HERE / "tiny_distributed.py"
+SCRIPT = TESTS / "tiny_distributed.py"
 
 # 2 processes sum gradients in another order than 1 process does (rank sums, then across ranks),
 # and each rank pads its own token batches: float32 rounding (~1e-7 relative a step) compounds through
@@ -28,7 +27,7 @@ ATOL = 2e-5
 
 def _env() -> dict:
     # one intra-op thread per process: 2 processes share this 2-core machine
-    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
 
 
@@ -104,6 +103,7 @@ EQUIVALENCE = {"cfg": {"dropout": 0.0, "grad_accum": 2, "epochs": 2, "learning_r
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_two_processes_end_with_the_weights_and_metrics_of_one(tmp_path):
     _run(_spec(tmp_path, "one", **EQUIVALENCE), 1)
     _run(_spec(tmp_path, "two", **EQUIVALENCE), 2)
@@ -123,6 +123,7 @@ def test_two_processes_end_with_the_weights_and_metrics_of_one(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_sigterm_mid_epoch_then_resume_under_two_processes_ends_as_uninterrupted(tmp_path):
     # dropout stays on: under 2 processes its draws depend on (seed, epoch, batch, rank), so resume is exact
     spec = {"cfg": {"checkpoint_every": 2, "epochs": 2}}
@@ -155,6 +156,7 @@ def test_sigterm_mid_epoch_then_resume_under_two_processes_ends_as_uninterrupted
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_gnn_with_an_uneven_number_of_graphs_per_rank_finishes(tmp_path, tiny_graphs_dir):
     # 7 graphs in batches of 3: global batches of 3, 3, 1 graphs; rank 0 takes 2, 2, 1 and rank 1 takes 1, 1, 0
     spec = {"model": "gnn", "graphs": str(tiny_graphs_dir), "n_train": 7, "cfg": {"dropout": 0.0}}
@@ -167,6 +169,7 @@ def test_gnn_with_an_uneven_number_of_graphs_per_rank_finishes(tmp_path, tiny_gr
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_a_checkpoint_resumes_on_another_world_size(tmp_path):
     # the checkpoint holds the global step and the order is global: each world size recomputes its shards
     _run(_spec(tmp_path, "ref", **EQUIVALENCE), 1)
@@ -204,6 +207,7 @@ def stage_data(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_streamguard_train_with_nproc_per_node_2_launches_torchrun_itself(tmp_path, stage_data):
     processed, graphs = stage_data
     gnn = {"hidden_size": 16, "num_layers": 2, "epochs": 2, "batch_size": 3, "device": "cpu", "nproc_per_node": 2}

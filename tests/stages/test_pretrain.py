@@ -144,6 +144,7 @@ def test_max_functions_caps_the_corpus_and_a_missing_source_is_an_error(tmp_path
         build_corpus(_params([str(tmp_path / "nowhere.tar.xz")]).pretrain, processed, tmp_path / "d.jsonl")
 
 
+@pytest.mark.slow
 def test_pretrain_then_fine_tune_from_the_saved_folder(tmp_path, sample_records, sources):
     processed = _processed(tmp_path, sample_records, "int x(void) { return 1; }")
     params = _params(sources, validate_every_steps=4)
@@ -198,6 +199,7 @@ def _write_params(tmp_path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batching", ["padded", "bucketed"])
 def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path, sample_records, sources, batching):
     processed = _processed(tmp_path, sample_records, "int x(void) { return 1; }")
@@ -238,6 +240,7 @@ def test_a_second_pretrain_into_a_claimed_checkpoint_folder_stops(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_gnn_subtoken_embeddings_start_from_the_pretrained_model(tmp_path, sample_records, sources):
     import dataclasses
 

@@ -98,6 +98,8 @@ def _results(sarif: dict) -> list[tuple]:
     ]
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_registered_version_is_fetched_from_the_remote_and_named(tmp_path, trained, registry, project):
     sarif = _registry_sarif(tmp_path / "v.sarif", project, "--model", "detector@v0.1.0")
     run = sarif["runs"][0]
@@ -125,6 +127,8 @@ def test_registered_version_is_fetched_from_the_remote_and_named(tmp_path, train
     assert json.loads((cached / PROVENANCE_FILE).read_text())["artifact"] == "detector"
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_stage_and_rev_resolve_to_their_commits(tmp_path, trained, registry, project):
     prod = _registry_sarif(tmp_path / "prod.sarif", project, "--model", "detector#prod")["runs"][0]
     assert prod["properties"]["model"]["git_rev"] == registry["tagged"]
@@ -135,6 +139,8 @@ def test_stage_and_rev_resolve_to_their_commits(tmp_path, trained, registry, pro
     assert model["source"]["version"] is None and head["automationDetails"]["id"] == f"streamguard/{model['version']}"
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_a_second_scan_uses_the_cache_and_a_missing_version_is_one_line(
     tmp_path,
     trained,

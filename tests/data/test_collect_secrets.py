@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "collect"))
 from collect_loopback import CHUNK_FIX, Loopback, Reply, collect_params  # noqa: E402
 
 from streamguard.data.collectors.context import CollectContext  # noqa: E402

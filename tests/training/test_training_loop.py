@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TESTS
 from tiny_training import CFG, make_task
 from torch import nn
 
@@ -22,13 +23,12 @@ from streamguard.training.checkpoints import atomic_torch_save
 from streamguard.training.loop import TrainingInterrupted, TrainingTask, predict_probs, sample_weights, train
 from streamguard.training.quick_metrics import classification_summary
 
-HERE = Path(__file__).parent
-
 
 def _weights(path: Path) -> dict:
     return torch.load(path, weights_only=True)
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_and_weights(tmp_path):
     a = train(make_task(), CFG, seed=7, out_dir=tmp_path / "a", checkpoint_dir=tmp_path / "ca")
     b = train(make_task(), CFG, seed=7, out_dir=tmp_path / "b", checkpoint_dir=tmp_path / "cb")
@@ -44,12 +44,13 @@ def test_same_seed_same_metrics_and_weights(tmp_path):
 
 def _run(out: Path, ckpt: Path, delay: float) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, str(HERE / "tiny_training.py"), str(out), str(ckpt), str(delay)],
+        [sys.executable, str(TESTS / "tiny_training.py"), str(out), str(ckpt), str(delay)],
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
+@pytest.mark.slow
 def test_sigterm_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     straight = _run(tmp_path / "straight", tmp_path / "ck_straight", 0.0)
     assert straight.wait(timeout=300) == 0, straight.stderr.read()
@@ -85,6 +86,7 @@ def _stop_at_step_3(tmp_path: Path, ckpt_dir: Path) -> None:
     assert stopped.value.global_step == 3 and (ckpt_dir / "checkpoint.pt").exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_from_other_params_is_not_resumed(tmp_path):
     _stop_at_step_3(tmp_path, tmp_path / "same")
     _stop_at_step_3(tmp_path, tmp_path / "other")
@@ -97,6 +99,7 @@ def test_checkpoint_from_other_params_is_not_resumed(tmp_path):
     assert other.resumed_from_step == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncated", "empty"])
 def test_unreadable_checkpoint_is_set_aside_and_training_starts_fresh(tmp_path, capsys, damage):
     ckpt_dir = tmp_path / "ck"
@@ -132,12 +135,14 @@ def test_sample_weights_are_confidence_times_class_balance():
     assert np.allclose(w, [0.5 * 2.0, 2 / 3, 2 / 3, 0.3 * 2 / 3])
 
 
+@pytest.mark.slow
 def test_sampler_weighting_and_accumulation_train(tmp_path):
     cfg = replace(CFG, weighting="sampler", grad_accum=2, epochs=1)
     result = train(make_task(), cfg, seed=1, out_dir=tmp_path / "s", checkpoint_dir=tmp_path / "cs")
     assert result.epochs_run == 1 and np.isfinite(result.history[0]["train_loss"])
 
 
+@pytest.mark.slow
 def test_early_stopping_keeps_the_epoch_with_the_best_chosen_metric(tmp_path):
     cfg = replace(CFG, epochs=3, patience=3, early_stopping_metric="mcc")
     result = train(make_task(), cfg, seed=3, out_dir=tmp_path / "m", checkpoint_dir=tmp_path / "cm")
@@ -193,6 +198,7 @@ def test_early_stopping_stops_before_max_epochs_and_keeps_the_best_epochs_weight
         assert summary["loss"] == pytest.approx(best["valid_loss"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_validation_rounds_inside_epochs_resume_exactly_and_count_for_patience(tmp_path):
     cfg = replace(CFG, validate_every_steps=4)  # 12 steps an epoch, 2 epochs
     full = train(make_task(), cfg, seed=7, out_dir=tmp_path / "a", checkpoint_dir=tmp_path / "ca")

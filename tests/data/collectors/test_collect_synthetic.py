@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "collect"))
 import tree_sitter_c  # noqa: E402
 from collect_loopback import collect_params  # noqa: E402
 from tree_sitter import Language, Parser  # noqa: E402

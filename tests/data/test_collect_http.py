@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "collect"))
 from collect_loopback import Loopback, Reply  # noqa: E402
 
 from streamguard.data.http_cache import CachedResponse, ResponseCache, cache_key  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "collect"))
 from collect_loopback import NAME_FIX, Loopback, Reply, collect_params, fixture_json, route_github_fixtures  # noqa: E402
 
 from streamguard.data.collectors.base import CollectError  # noqa: E402

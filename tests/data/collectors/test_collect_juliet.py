@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "collect"))
 from collect_loopback import collect_params  # noqa: E402
 
 from streamguard.data.collectors.base import CollectError  # noqa: E402
@@ -17,7 +17,7 @@ from streamguard.data.collectors.juliet import role_of  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
 from streamguard.stages.collect import run_collect  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[4] / "shared"
 JULIET_SUBSET = SHARED / "datasets" / "juliet" / "juliet_subset.tar.gz"
 
 CASE = "CWE121_Stack_Based_Buffer_Overflow__char_type_overrun_memcpy_01"
@@ -206,6 +206,7 @@ def test_role_of(name, role):
     assert role_of(name) == role
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 @pytest.mark.skipif(not JULIET_SUBSET.exists(), reason="../shared/datasets/juliet is absent")
 def test_real_subset(tmp_path):

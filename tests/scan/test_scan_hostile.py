@@ -13,14 +13,13 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import commit, init_repo, validate_sarif
+from conftest import commit, deadline, init_repo, validate_sarif
 
 from streamguard.cli import main
 
@@ -60,6 +59,7 @@ def _cap_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
 
+@pytest.mark.integration
 def test_devices_pipes_and_links_leaving_the_tree_are_skipped_and_reported(tmp_path, trained):
     repo = hostile_repo(tmp_path, trained)
     out = tmp_path / "report.json"
@@ -88,16 +88,8 @@ def test_a_pipe_in_a_folder_outside_git_does_not_block(tmp_path, trained):
     (tree / "ok.c").write_text(trained["low"][0] + "\n")
     os.mkfifo(tree / "pipe.c")
 
-    def hung(*_):
-        raise TimeoutError("scan blocked on a named pipe")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(60)
-    try:
+    with deadline(60):  # a scan blocked on the pipe fails here
         found = report(trained, tmp_path / "r.sarif", str(tree), "--min-probability", "0", fmt="sarif")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
     run = found["runs"][0]
     assert run["properties"]["bad_files"]["counts"]["not_regular"] == 1
     notes = {n["descriptor"]["id"]: n["message"]["text"] for n in run["invocations"][0]["toolExecutionNotifications"]}

@@ -109,6 +109,7 @@ def _experiments(shown: list) -> dict[str, dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_a_queued_sweep_runs_two_experiments_in_parallel(tmp_path):
     repo = tmp_path / "repo"
     # what the stages read: the code, the sample, the DVC config and the top-level files

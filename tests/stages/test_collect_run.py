@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "collect"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "collect"))
 from collect_loopback import collect_params  # noqa: E402
 
 from streamguard.data.collectors import SOURCES
@@ -114,7 +114,7 @@ def test_params_yaml_collect_section_matches_defaults():
 
     from streamguard.params import load_params
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     bundled = dataclasses.asdict(load_params(root / "params.yaml").collect)
     defaults = dataclasses.asdict(Params().collect)
     # the sample caps Juliet so Phase 2 fits its time budget; the code's default (0) takes every case

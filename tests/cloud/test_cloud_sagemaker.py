@@ -11,15 +11,13 @@ import shlex
 import subprocess
 import sys
 import tarfile
-from pathlib import Path
 
 import pytest
-from conftest import IMAGE, ROLE, SECRET, git, sagemaker_dry_run, set_dummy_aws
+from conftest import IMAGE, REPO, ROLE, SECRET, TESTS, git, sagemaker_dry_run, set_dummy_aws
 
 from streamguard.cli import main
 from streamguard.cloud.sagemaker import LaunchOptions, plan_job, submit
 
-HERE = Path(__file__).parent
 OVERRIDES = ["transformer.learning_rate=3e-4", "gnn.epochs=2", "data.limit=200"]
 
 
@@ -142,16 +140,18 @@ def test_defaults_are_sized_from_measured_runs(small_repo, no_aws, capsys):
     assert rc == 0 and "at most 2 instance-hours of ml.g5.xlarge (spot" in err and "SageMaker costs" in err
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_metric_definitions_parse_the_lines_the_training_loop_prints(small_repo, no_aws, capsys, tmp_path):
     definitions = sagemaker_dry_run(capsys)["metric_definitions"]
     names = {d["name"] for d in definitions}
     assert {"train:loss", "train:samples_per_second", "epoch:train_loss", "epoch:valid_mcc"} <= names
     # the loop's real output: a tiny transformer training into a pipe, one progress line per step
     run = subprocess.run(
-        [sys.executable, str(HERE / "tiny_training.py"), str(tmp_path / "out"), str(tmp_path / "ckpt"), "0"],
+        [sys.executable, str(TESTS / "tiny_training.py"), str(tmp_path / "out"), str(tmp_path / "ckpt"), "0"],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(HERE.parent / "src"), "STREAMGUARD_PROGRESS_SECONDS": "0"},
+        env={**os.environ, "PYTHONPATH": str(REPO / "src"), "STREAMGUARD_PROGRESS_SECONDS": "0"},
         timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]

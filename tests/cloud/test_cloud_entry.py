@@ -223,6 +223,7 @@ def test_an_image_on_another_python_than_the_lock_stops_before_installing(job):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_real_dvc_round_trip_through_local_s3(tmp_path, moto_endpoint, monkeypatch):
     """The entry script with the real dvc and streamguard: pull from an empty remote, an
     experiment of two cheap stages, push to S3 (moto); then, on the launcher's side, the

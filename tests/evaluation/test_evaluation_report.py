@@ -251,6 +251,8 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     assert "no predictions found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_dvc_reads_the_metrics_and_renders_every_declared_plot(tmp_path):
     """The repo's dvc.yaml plots of evaluate's files render from run_evaluate's real output."""
     import subprocess

@@ -128,6 +128,7 @@ def test_pair_aware_loss_by_hand():
     assert float(pl.pair_aware_loss(flipped, batch, True, 2.0, 0.1)) == pytest.approx(ce_flipped, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_to_rank_a_planted_pair(tokenizer, tmp_path):
     """Only the pair term carries signal (both versions weigh 0 in the cross-entropy)."""
     cfg = TransformerParams(**TINY, epochs=40, batch_size=1, learning_rate=1e-2, warmup_ratio=0.0, patience=100)
@@ -160,6 +161,7 @@ def test_a_tiny_model_learns_to_rank_a_planted_pair(tokenizer, tmp_path):
     assert gap()["gap"] > 0.15
 
 
+@pytest.mark.slow
 def test_saved_windowed_pair_aware_model_predicts_as_trained(tmp_path, sample_records):
     """Loading reads the window settings from run_info, not from today's params; the planted pairs are ranked."""
     train_recs = [Record(**{**r.to_dict(), "split": "train"}) for r in sample_records[:48]]

@@ -28,17 +28,11 @@ from streamguard.stages.fusion import run_fusion
 from streamguard.training import branches
 
 
-@pytest.fixture(scope="module")
-def lexical_pipeline(tmp_path_factory, sample_records) -> Path:
-    """One small trained pipeline (lexical + fusion) shared by the tests that only read it."""
-    root = tmp_path_factory.mktemp("pipeline")
-    return train_lexical_pipeline(root, sample_records)
-
-
 def _test_split(path: Path, name: str):
     return read_predictions(path, name).splits["test"]
 
 
+@pytest.mark.slow
 def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path, sample_records, monkeypatch):
     """What each branch's `fit` actually received, captured at the call, against the fold it predicted."""
     from streamguard.stages.graphs import run_graphs_stage
@@ -86,8 +80,8 @@ def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path
         assert predicted == items and len(fitted_on[model]) == folds
 
 
-def test_changing_test_labels_changes_nothing_before_evaluate(tmp_path, sample_records, monkeypatch):
-    a = train_lexical_pipeline(tmp_path / "a", sample_records)
+def test_changing_test_labels_changes_nothing_before_evaluate(tmp_path, sample_records, lexical_pipeline):
+    a = lexical_pipeline  # the same records and params, the test labels as written
     b = train_lexical_pipeline(tmp_path / "b", sample_records, flip_test=True)
     fa = json.loads((a / "models" / "fusion" / "fusion.json").read_text())
     fb = json.loads((b / "models" / "fusion" / "fusion.json").read_text())
@@ -153,6 +147,7 @@ def test_corrupt_fusion_json_is_an_error_naming_the_file(tmp_path, lexical_pipel
         load_stacker(fusion_dir)
 
 
+@pytest.mark.slow
 def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_records, monkeypatch):
     from streamguard.stages.evaluate import run_evaluate
 
@@ -172,16 +167,16 @@ def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_record
     assert comparison["n_runs"] == 2 and 0.0 <= comparison["accuracy_ttest_p"] <= 1.0
 
 
-def test_fusion_with_per_function_features_round_trips(tmp_path, sample_records, monkeypatch):
+@pytest.mark.slow
+def test_fusion_with_per_function_features_round_trips(tmp_path, lexical_pipeline):
     from streamguard.models.fusion import function_features
 
     feats = ["length", "nesting", "dangerous_calls"]
     assert function_features("int f() { if (a) { memcpy(d, s, n); } }", feats)[1] == 0.3  # { { ( depth 3
     params = params_from_dict({**LEXICAL_PIPELINE_PARAMS, "fusion": {"features": feats, "stacker": "gbm"}})
-    processed = write_processed_sample(tmp_path, sample_records, params)
-    train_lexical(params, processed, tmp_path)
-    for fold in range(3):
-        run_oof_stage("lexical", fold, params, processed, tmp_path)
+    for part in ("processed", "models/lexical", "oof"):  # the lexical model and its folds read no fusion.* key
+        shutil.copytree(lexical_pipeline / part, tmp_path / part)
+    processed = tmp_path / "processed"
     summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
     assert summary["features"] == feats
     stacker, _ = load_stacker(tmp_path / "models" / "fusion")
