@@ -70,6 +70,7 @@ def test_hashed_lexical_model_scores_the_same_after_save_and_load(tmp_path):
         HashedLexicalModel.load(tmp_path / "m")
 
 
+@pytest.mark.slow  # the module fixture runs generalize on the bundled sample
 def test_the_detector_is_the_evaluated_configuration(sample_detector, tmp_path):
     """Trained without a project, the detector scores it exactly as that project's held-out fold did."""
     params = load_params(sample_detector["params"])
@@ -89,6 +90,7 @@ def test_the_detector_is_the_evaluated_configuration(sample_detector, tmp_path):
     assert json.loads((out / "fusion" / "fusion.json").read_text())["threshold"] == pytest.approx(card["threshold"])
 
 
+@pytest.mark.slow  # the module fixture runs generalize on the bundled sample
 def test_the_detector_is_the_model_with_the_best_pooled_roc_auc(sample_detector):
     details = json.loads(sample_detector["details"].read_text())
     trained = ("lexical", "code_metrics", "lexical_metrics")
@@ -117,6 +119,7 @@ def test_severity_follows_measured_precision():
     assert measured_band(0.05).name == "low"
 
 
+@pytest.mark.slow  # the module fixture runs generalize on the bundled sample
 def test_scan_with_a_detector_states_its_unseen_figures_per_finding(sample_detector, tmp_path, capsys):
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -167,6 +170,7 @@ def test_predict_without_trained_models_uses_the_shipped_detector(tmp_path, monk
     assert set(rows[0]["probabilities"]) == set(read_card(SHIPPED_DIR)["scores_with"])
 
 
+@pytest.mark.slow  # the module fixture runs generalize on the bundled sample
 def test_train_detector_never_empties_a_folder_it_did_not_write(sample_detector, tmp_path):
     keep = tmp_path / "mine"
     keep.mkdir()
