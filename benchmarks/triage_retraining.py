@@ -51,13 +51,14 @@ from streamguard.evaluation.bootstrap import bootstrap_p_value, paired_percentil
 from streamguard.evaluation.generalization import (
     Corpus,
     function_set_mask,
-    hashed_counts,
     held_out_scores,
+    lexical_config,
     load_corpus,
     retro_rows,
 )
 from streamguard.evaluation.metrics import METRIC_NAMES, metric_rows, roc_auc_rows
 from streamguard.models.code_metrics import metrics_matrix
+from streamguard.models.hashed_lexical import hashed_counts
 from streamguard.params import Params, load_params, params_from_dict
 
 MODEL = "lexical_metrics"
@@ -139,7 +140,7 @@ def with_records(corpus: Corpus, records: list[Record], params: Params) -> Corpu
         pair=corpus.pair + [None] * len(records),
         metrics=np.vstack([corpus.metrics, metrics_matrix(texts)]),
         length=np.concatenate([corpus.length, [float(code_tokens(r.func)) for r in records]]),
-        counts=sparse.vstack([corpus.counts, hashed_counts(texts, params)]).tocsr(),
+        counts=sparse.vstack([corpus.counts, hashed_counts(texts, lexical_config(params))]).tocsr(),
         function_set=function_set_mask(project, source),
     )
 

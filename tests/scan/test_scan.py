@@ -117,7 +117,7 @@ def test_default_threshold_and_table(tmp_path, trained, planted_repo, capsys):
     assert scan_with_trained(trained, str(planted_repo), "--min-probability", "0", "--top", "2") == 0
     table = capsys.readouterr().out
     assert "src/core.c:4" in table and f"{trained['high'][1]:.3f}" in table
-    assert table.count("src/") == 2  # --top 2
+    assert table.count("│ src/") == 2  # --top 2: two rows
 
 
 def test_fingerprints_are_stable_across_runs_and_moves_but_not_edits(tmp_path, trained, planted_repo):
