@@ -73,13 +73,18 @@ def test_hashed_lexical_model_scores_the_same_after_save_and_load(tmp_path):
 @pytest.mark.slow  # the module fixture runs generalize on the bundled sample
 def test_the_detector_is_the_evaluated_configuration(sample_detector, tmp_path):
     """Trained without a project, the detector scores it exactly as that project's held-out fold did."""
-    params = load_params(sample_detector["params"])
+    stacked = tmp_path / "params.yaml"  # the stacked model, so the stacker's save and load are covered too
+    stacked.write_text(
+        sample_detector["params"].read_text().replace("generalize:\n", "generalize:\n  models: [lexical_metrics]\n")
+    )
+    params = load_params(stacked)
     out = tmp_path / "without-libexif"
-    argv = ["--params", str(sample_detector["params"]), "train-detector", "--corpus", str(sample_detector["corpus"])]
+    argv = ["--params", str(stacked), "train-detector", "--corpus", str(sample_detector["corpus"])]
     assert (
         cli.main([*argv, "--details", str(sample_detector["details"]), "--out", str(out), "--without", "libexif"]) == 0
     )
     card = read_card(out)
+    assert card["model"] == "lexical_metrics" and card["scores_with"] == ["hashed_lexical", "code_metrics"]
     assert "libexif" not in card["training_projects"] and card["corpus"]["without"] == "libexif"
     corpus = load_corpus(sample_detector["corpus"], params)
     held = held_out_scores(corpus, "libexif", params)
