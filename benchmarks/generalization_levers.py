@@ -6,9 +6,9 @@
         --lever generalize.weighting=records --lever 'generalize.train_sources=[git,pairvul,snapshot]'
 
 Each `--lever` is `NAME` (params as given) or `KEY=VALUE[,KEY=VALUE...]` (a YAML value, dotted key),
-applied on top of --params. The corpus (its code metrics and n-gram counts) is loaded once, with the
-first lever's params. Prints each lever's pooled figures as it finishes and writes every lever's
-pooled and per-project figures to --out (rewritten after each lever, so a stopped run keeps what it did).
+applied on top of --params. The corpus (its code metrics and n-gram counts) is loaded once, and again
+only where a lever changes what loading reads (corpus_settings). Prints each lever's pooled figures as
+it finishes and writes every lever's pooled and per-project figures to --out (rewritten after each lever, so a stopped run keeps what it did).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from streamguard.evaluation.generalization import leave_one_project_out, load_corpus, summary_line
-from streamguard.params import load_params, params_from_dict
+from streamguard.params import Params, load_params, params_from_dict
 
 
 def with_overrides(base: dict, lever: str) -> dict:
@@ -39,6 +39,11 @@ def with_overrides(base: dict, lever: str) -> dict:
     return raw
 
 
+def corpus_settings(params: Params) -> tuple:
+    """The settings load_corpus reads: a lever that changes one needs the corpus loaded again."""
+    return params.data.max_chars, params.lexical.ngram_max, params.generalize.normalise_literals
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True)
@@ -48,12 +53,14 @@ def main() -> None:
     args = ap.parse_args()
     base = dataclasses.asdict(load_params(args.params))
     levers = args.lever or ["baseline"]
-    started = time.perf_counter()
-    corpus = load_corpus(args.corpus, params_from_dict(with_overrides(base, levers[0])))
-    print(f"corpus: {len(corpus.y)} functions loaded in {time.perf_counter() - started:.0f} s", flush=True)
+    corpus, loaded_for = None, None
     results: dict[str, dict] = {}
     for lever in levers:
         params = params_from_dict(with_overrides(base, lever))
+        if corpus is None or corpus_settings(params) != loaded_for:
+            started = time.perf_counter()
+            corpus, loaded_for = load_corpus(args.corpus, params), corpus_settings(params)
+            print(f"corpus: {len(corpus.y)} functions loaded in {time.perf_counter() - started:.0f} s", flush=True)
         t0 = time.perf_counter()
         result = leave_one_project_out(corpus, params, lambda m: print(m, flush=True), where=str(args.corpus))
         seconds = time.perf_counter() - t0

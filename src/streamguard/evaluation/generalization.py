@@ -33,6 +33,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
+from streamguard.data.literals import normalise_literals
 from streamguard.data.noise import code_tokens
 from streamguard.data.records import read_records
 from streamguard.data.trim import trim_to_budget
@@ -50,6 +52,7 @@ from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import bootstrap_metrics, roc_auc_rows
 from streamguard.evaluation.pairs import find_pairs, pair_metrics
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.models.analyzer_findings import findings_matrix
 from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix
 from streamguard.models.lexical import TOKEN_PATTERN
 from streamguard.models.names import FUNCTION_SOURCES, PAIR_SOURCES, REFERENCE_RULES
@@ -78,6 +81,11 @@ class Corpus:
     # known only by pairs (PairVul's kernel) both sides of its pairs
     function_set: np.ndarray
 
+    @cached_property
+    def findings(self) -> np.ndarray:
+        """flawfinder's findings per function (models/analyzer_findings.py), computed on first use."""
+        return findings_matrix(self.texts)
+
 
 def load_corpus(path: Path, params: Params) -> Corpus:
     records = list(read_records(path))
@@ -92,7 +100,9 @@ def load_corpus(path: Path, params: Params) -> Corpus:
         pair=[r.pair if r.source in PAIR_SOURCES else None for r in records],
         metrics=metrics_matrix(texts),
         length=np.array([code_tokens(r.func) for r in records], dtype=float),
-        counts=hashed_counts(texts, params),
+        counts=hashed_counts(
+            [normalise_literals(t) for t in texts] if params.generalize.normalise_literals else texts, params
+        ),
         function_set=function_set_mask(np.array([r.project for r in records]), np.array([r.source for r in records])),
     )
 
@@ -185,8 +195,13 @@ def _fit_predict(
     if "lexical" in models or "lexical_metrics" in models:
         out["lexical"] = lexical_fit_predict(corpus, fit_idx, score_idx, weights, pairs, params)
     if "code_metrics" in models or "lexical_metrics" in models:
-        metrics_model = CodeMetricsModel(seed=params.seed).fit(corpus.metrics[fit_idx], y, weights, pairs)
-        out["code_metrics"] = metrics_model.predict_proba(corpus.metrics[score_idx])
+        metrics = np.hstack([corpus.metrics, corpus.findings]) if params.generalize.metrics_findings else corpus.metrics
+        metrics_model = CodeMetricsModel(seed=params.seed).fit(metrics[fit_idx], y, weights, pairs)
+        out["code_metrics"] = metrics_model.predict_proba(metrics[score_idx])
+    if "analyzers" in models:
+        # the same standardised logistic regression as the code metrics, over flawfinder's findings
+        findings_model = CodeMetricsModel(seed=params.seed).fit(corpus.findings[fit_idx], y, weights, pairs)
+        out["analyzers"] = findings_model.predict_proba(corpus.findings[score_idx])
     return out
 
 
@@ -219,6 +234,8 @@ def training_rows(
 
 def _stacker_inputs(scores: dict[str, np.ndarray], length: np.ndarray, with_length: bool) -> np.ndarray:
     columns = [_logit(scores["lexical"]), _logit(scores["code_metrics"])]
+    if "analyzers" in scores:
+        columns.append(_logit(scores["analyzers"]))
     if with_length:
         columns.append(np.log1p(length))  # the length rule as an input: the stacker learns what to add to it
     return np.column_stack(columns)

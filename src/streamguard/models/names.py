@@ -6,8 +6,9 @@ from __future__ import annotations
 BASE_MODELS: tuple[str, ...] = ("lexical", "transformer", "gnn")
 
 # what the leave-project-out evaluation can train per held-out project (cheap enough to train once per
-# project): TF-IDF + logistic regression, code metrics + logistic regression, and a stacker over both
-GENERALIZE_MODELS: tuple[str, ...] = ("lexical", "code_metrics", "lexical_metrics")
+# project): TF-IDF + logistic regression, code metrics + logistic regression, flawfinder's findings +
+# logistic regression, and a stacker over the others
+GENERALIZE_MODELS: tuple[str, ...] = ("lexical", "code_metrics", "analyzers", "lexical_metrics")
 # rules every model is reported beside, computed the same way
 REFERENCE_RULES: tuple[str, ...] = ("length", "random")
 
