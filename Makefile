@@ -1,12 +1,12 @@
 # Two front-door commands: `make pipeline` (set up + dvc repro on the bundled
-# sample) and `make test` (set up + the test suite). Both work on a fresh clone.
+# sample) and `make test` (set up + the fast tests). Both work on a fresh clone.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 
-.PHONY: install lock pipeline test test-fast test-slow check lint typecheck report s3-local clean
+.PHONY: install lock pipeline test test-slow check lint typecheck report s3-local clean
 
 # Installs the hash-locked requirements.lock (every transitive pin) with uv: the
 # uv on PATH, or one installed into the venv from the package index. Without uv:
@@ -43,10 +43,8 @@ pipeline: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/streamguard summary
 	@echo "Plots (ROC, PR, calibration, confusion, training curves): $(CURDIR)/dvc_plots/index.html"
 
+# the fast tests (every test not marked slow); test-slow runs the rest, .ci/run both
 test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
-
-test-fast: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -m "not slow"
 
 test-slow: $(STAMP)

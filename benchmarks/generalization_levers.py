@@ -9,7 +9,7 @@ Each `--lever` is `NAME` (params as given) or `KEY=VALUE[,KEY=VALUE...]` (a YAML
 applied on top of --params. The corpus (its code metrics and n-gram counts) is loaded once, and again
 only where a lever changes what loading reads (corpus_settings). Prints each lever's pooled figures as
 it finishes and writes every lever's pooled and per-project figures to --out (rewritten after each lever, so a stopped run keeps what it did).
-The lexical model's scores are remembered across levers that fit it on the same rows, weights, pairs
+The lexical model is remembered across levers that fit it on the same counts, labels, weights, pairs
 and settings (it is deterministic), so a lever that changes only another model does not refit it.
 """
 
@@ -20,14 +20,13 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from streamguard.evaluation import generalization
 from streamguard.evaluation.generalization import leave_one_project_out, load_corpus, summary_line
+from streamguard.models.hashed_lexical import HashedLexicalModel
 from streamguard.params import Params, load_params, params_from_dict
 
 
@@ -50,19 +49,22 @@ def corpus_settings(params: Params) -> tuple:
     return params.data.max_chars, params.lexical.ngram_max, params.generalize.normalise_literals
 
 
-def remembered(fit_predict: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-    """lexical_fit_predict, its scores kept per (rows, weights, pairs, settings) of one loaded corpus."""
-    memory: dict[str, np.ndarray] = {}
+def remember_lexical_fits() -> None:
+    """HashedLexicalModel.fit, remembered: the same counts, labels, weights, pairs and settings, the same model."""
+    fit = HashedLexicalModel.fit
+    memory: dict[str, HashedLexicalModel] = {}
 
-    def fit_predict_once(corpus, fit_idx, score_idx, weights, pairs, params):
-        key = hashlib.sha256(repr((id(corpus), params.seed, params.lexical, params.generalize.min_projects)).encode())
-        for part in (fit_idx, score_idx, weights, *(pairs or ())):
+    def fit_once(self, counts, labels, weights, pairs=None, project=None):
+        key = hashlib.sha256(repr((self.config, self.classifier.get_params())).encode())
+        for part in (counts.indptr, counts.indices, counts.data, labels, weights, *(pairs or ())):
             key.update(np.ascontiguousarray(part).tobytes())
+        if project is not None:
+            key.update("\0".join(project.tolist()).encode())
         if key.hexdigest() not in memory:
-            memory[key.hexdigest()] = fit_predict(corpus, fit_idx, score_idx, weights, pairs, params)
+            memory[key.hexdigest()] = fit(self, counts, labels, weights, pairs, project)
         return memory[key.hexdigest()]
 
-    return fit_predict_once
+    HashedLexicalModel.fit = fit_once  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -75,14 +77,13 @@ def main() -> None:
     base = dataclasses.asdict(load_params(args.params))
     levers = args.lever or ["baseline"]
     corpus, loaded_for = None, None
-    lexical_fit_predict = generalization.lexical_fit_predict
+    remember_lexical_fits()
     results: dict[str, dict] = {}
     for lever in levers:
         params = params_from_dict(with_overrides(base, lever))
         if corpus is None or corpus_settings(params) != loaded_for:
             started = time.perf_counter()
             corpus, loaded_for = load_corpus(args.corpus, params), corpus_settings(params)
-            generalization.lexical_fit_predict = remembered(lexical_fit_predict)  # forgets the previous corpus
             print(f"corpus: {len(corpus.y)} functions loaded in {time.perf_counter() - started:.0f} s", flush=True)
         t0 = time.perf_counter()
         result = leave_one_project_out(corpus, params, lambda m: print(m, flush=True), where=str(args.corpus))

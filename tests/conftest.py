@@ -8,10 +8,13 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,7 @@ import yaml
 from streamguard.params import params_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"  # tests/<package>/ mirrors src/streamguard/<package>/
 SHARED = REPO.parent / "shared"
 DEVIGN_FULL = SHARED / "datasets" / "devign" / "devign.jsonl.gz"
 SAMPLE = REPO / "data" / "sample" / "devign_sample.jsonl.gz"
@@ -166,6 +170,39 @@ def commit(repo: Path, message: str) -> None:
     git(repo, "commit", "-q", "-m", message)
 
 
+# --- the real CLI in this process ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail (TimeoutError) instead of hanging when the block blocks for `seconds`."""
+
+    def hung(*_):
+        raise TimeoutError(f"blocked for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def cli_in_process(capfd: pytest.CaptureFixture[str], argv: list[str], seconds: int = 120) -> tuple[int, str]:
+    """`streamguard argv` through `streamguard.cli.main` in this process, bounded by `deadline(seconds)`:
+    its exit status (argparse's SystemExit included) and everything it wrote to stdout and stderr."""
+    from streamguard.cli import main
+
+    with deadline(seconds):
+        try:
+            status = main(argv)
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)  # as Python exits
+    out = capfd.readouterr()
+    return status, out.out + out.err
+
+
 # --- a small trained pipeline (lexical + fusion) on the sample ---------------------------------------------------
 
 LEXICAL_PIPELINE_PARAMS = {
@@ -224,15 +261,20 @@ def train_lexical_pipeline(root: Path, sample_records, flip_test: bool = False) 
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, sample_records):
-    """A trained models folder (lexical + fusion), its params file, and two test functions: the highest and
-    lowest fused scores. Shared by every scan test module; treat it as read-only (copy it to tamper)."""
+def lexical_pipeline(tmp_path_factory, sample_records) -> Path:
+    """train_lexical_pipeline's folder, trained once for the session; read-only (copy it to tamper)."""
+    return train_lexical_pipeline(tmp_path_factory.mktemp("lexical_pipeline"), sample_records)
+
+
+@pytest.fixture(scope="session")
+def trained(lexical_pipeline):
+    """lexical_pipeline's models folder (lexical + fusion), its params file, and two test functions: the highest
+    and lowest fused scores. Shared by every scan test module; treat it as read-only (copy it to tamper)."""
     from streamguard.c_functions import extract_functions
     from streamguard.data.records import read_split
     from streamguard.evaluation.predictions import read_predictions
 
-    root = tmp_path_factory.mktemp("scan_models")
-    train_lexical_pipeline(root, sample_records)
+    root = lexical_pipeline
     params_file = root / "params.yaml"
     params_file.write_text(yaml.safe_dump(LEXICAL_PIPELINE_PARAMS))
     fused = read_predictions(root / "models/fusion/predictions.jsonl", "fusion").splits["test"]

@@ -4,13 +4,11 @@ with a message naming what and where (exit 2), or handled and reported, never a 
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import commit, deadline, git, init_repo
 
 from streamguard.cli import main
 
@@ -20,22 +18,6 @@ HEADER = "id,target,lexical_prob,lexical_pred\n"
 def cli(tmp_path: Path, *args: str, params: dict | None = None) -> int:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params or {"seed": 42}))
     return main(["--params", str(tmp_path / "params.yaml"), *args])
-
-
-@contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Fail (TimeoutError) instead of hanging when the block blocks for `seconds`."""
-
-    def hung(*_):
-        raise TimeoutError(f"blocked for {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _predictions(folder: Path, text: str | bytes) -> Path:
@@ -142,8 +124,6 @@ FIX_MESSAGE = "Fix buffer overflow in copy (CVE-2024-0001)"
 
 def _fix_history(repo: Path) -> Path:
     """A repository whose fix commit is the parent of HEAD: a depth-2 clone holds the fix without its parent."""
-    from conftest import commit, git, init_repo
-
     init_repo(repo)
     before = "int copy(char *d, const char *s)\n{\n    strcpy(d, s);\n    return 0;\n}\n"
     after = "int copy(char *d, const char *s)\n{\n    if (strlen(s) > 8)\n        return -1;\n    strcpy(d, s);\n    return 0;\n}\n"

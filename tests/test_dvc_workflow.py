@@ -105,6 +105,7 @@ STAND_INS = {
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_bad_set_param_fails_before_any_output_is_removed(tmp_path):
     repo = _dvc_repo(tmp_path, STAND_INS)
     sh(repo, "dvc", "repro")
@@ -131,6 +132,7 @@ def test_bad_set_param_fails_before_any_output_is_removed(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_forced_rerun_of_a_training_stage_leaves_the_tree_clean(tmp_path):
     """A model folder's DVC hash ignores timing.json, so rerunning leaves dvc.lock as it was."""
     write = (
@@ -148,6 +150,7 @@ def test_forced_rerun_of_a_training_stage_leaves_the_tree_clean(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_a_skipped_source_is_reported_once_without_dvc_empty_file_warnings(tmp_path):
     collect = {
         "cmd": "streamguard collect osv --out data/collected",  # no packages and no export: skipped

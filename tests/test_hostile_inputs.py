@@ -1,8 +1,9 @@
 """Hostile inputs through the real CLI: each ends in exit 2 with a message naming what and where.
 
-Every case runs `python -m streamguard.cli` in a subprocess (bounded by a timeout, so a hang fails)
-inside its own folder, with its own params file. None may print a traceback; none may exit 0
-having lost data silently (the one case meant to succeed checks that nothing was lost).
+Every case runs `streamguard.cli.main` in this process (bounded by a deadline, so a hang fails) inside its
+own folder, with its own params file and no API tokens in the environment; one case also runs as
+`python -m streamguard.cli` in a subprocess, the way a user starts it. None may print a traceback or
+raise; none may exit 0 having lost data silently (the one case meant to succeed checks that nothing was lost).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import function_records_jsonl
+from conftest import cli_in_process, command_env, function_records_jsonl
 
 DEEP = b"[" * 200_000 + b"]" * 200_000  # json.loads recurses once per level: RecursionError unless caught
 
@@ -242,36 +243,63 @@ if shutil.which("git"):
     )
 
 
-def run_cli(folder: Path, params: dict, args: list[str]) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def case_folder(tmp_path, monkeypatch) -> Path:
+    """tmp_path as the working directory and HOME, without the tokens and caches the collectors read."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "400")
+    for key in ("NVD_API_KEY", "GITHUB_TOKEN", "STREAMGUARD_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path
+
+
+def run_cli(capfd, folder: Path, params: dict, args: list[str]) -> tuple[int, str]:
+    """The CLI on `args` with `params` as its params file, in this process: exit status, output on one line."""
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.run(
-        [sys.executable, "-m", "streamguard.cli", "--params", "params.yaml", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(folder), "COLUMNS": "400"},  # no NVD_API_KEY / GITHUB_TOKEN
-    )
+    status, output = cli_in_process(capfd, ["--params", "params.yaml", *args])
+    return status, output.replace("\n", "")
+
+
+def assert_clear_error(case: Case, folder: Path, status: int, output: str) -> None:
+    assert "Traceback" not in output, output[-2000:]
+    assert status == 2, output[-2000:]
+    for fragment in case.expected:
+        assert fragment in output, f"{fragment!r} not in: {output[-1000:]}"
+    assert not any(p.suffix == ".jsonl" for p in (folder / "collected").glob("*")), "collect wrote output"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_hostile_input_is_a_clear_error(tmp_path, case):
-    params, args = case.setup(tmp_path)
-    done = run_cli(tmp_path, params, args)
-    output = (done.stdout + done.stderr).replace("\n", "")
-    assert "Traceback" not in output, output[-2000:]
-    assert done.returncode == 2, output[-2000:]
-    for fragment in case.expected:
-        assert fragment in output, f"{fragment!r} not in: {output[-1000:]}"
-    assert not any(p.suffix == ".jsonl" for p in (tmp_path / "collected").glob("*")), "collect wrote output"
+def test_hostile_input_is_a_clear_error(case_folder, capfd, case):
+    params, args = case.setup(case_folder)
+    assert_clear_error(case, case_folder, *run_cli(capfd, case_folder, params, args))
 
 
-def test_records_sharing_ids_all_survive_the_cli(tmp_path):
+@pytest.mark.integration
+def test_a_hostile_input_is_a_clear_error_from_the_command_line(case_folder):
+    """The entry point a user starts: exit status 2 and the message on stderr, from a fresh interpreter."""
+    case = CASES[0]
+    params, args = case.setup(case_folder)
+    (case_folder / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {key: value for key, value in command_env().items() if key in ("PATH", "PYTHONPATH")}
+    done = subprocess.run(
+        [sys.executable, "-m", "streamguard.cli", "--params", "params.yaml", *args],
+        cwd=case_folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "HOME": str(case_folder), "COLUMNS": "400"},  # no NVD_API_KEY / GITHUB_TOKEN
+    )
+    assert_clear_error(case, case_folder, done.returncode, (done.stdout + done.stderr).replace("\n", ""))
+
+
+def test_records_sharing_ids_all_survive_the_cli(case_folder, capfd):
     """The one hostile input that must succeed: 1,600 functions under 10 ids are 1,600 records."""
-    (tmp_path / "d.jsonl").write_bytes(function_records_jsonl(1600, ids=10))
+    (case_folder / "d.jsonl").write_bytes(function_records_jsonl(1600, ids=10))
     params = {"data": {"source": "devign", "path": "d.jsonl"}}
-    assert run_cli(tmp_path, params, ["download", "--out", "raw"]).returncode == 0
-    done = run_cli(tmp_path, params, ["preprocess", "--raw", "raw", "--out", "processed"])
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads((tmp_path / "processed" / "report.json").read_text())
+    status, output = run_cli(capfd, case_folder, params, ["download", "--out", "raw"])
+    assert status == 0, output[-2000:]
+    status, output = run_cli(capfd, case_folder, params, ["preprocess", "--raw", "raw", "--out", "processed"])
+    assert status == 0, output[-2000:]
+    report = json.loads((case_folder / "processed" / "report.json").read_text())
     assert sum(split["records"] for split in report["splits"].values()) == 1600

@@ -61,6 +61,8 @@ def test_the_lexical_branch_is_built_without_torch():
     assert "torch" not in heavy and "transformers" not in heavy, heavy
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_a_scan_with_models_that_need_no_torch_never_imports_it(tmp_path, trained):
     # the shared scan models are lexical + a logreg fusion: scoring them needs sklearn, never torch
     # nor the gradient-boosting stacker's sklearn.ensemble

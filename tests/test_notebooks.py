@@ -85,6 +85,8 @@ def test_committed_notebooks_have_no_outputs():
         assert "widgets" not in nb.metadata, f"{path.name} carries widget state"
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_data_exploration_shows_the_sample_and_the_length_baseline(tmp_path):
     from streamguard.data.noise import code_tokens
 
@@ -146,6 +148,7 @@ def _test_split_size() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_transformer_notebook_trains_evaluates_and_reloads_offline(tmp_path):
     got, shown = execute("02_train_transformer.ipynb", training_probe("transformer"), tmp_path)
     check_training_run(got, shown, _test_split_size())
@@ -153,6 +156,7 @@ def test_transformer_notebook_trains_evaluates_and_reloads_offline(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_gnn_notebook_builds_graphs_trains_evaluates_and_reloads(tmp_path):
     got, shown = execute("03_train_gnn.ipynb", training_probe("gnn"), tmp_path)
     check_training_run(got, shown, _test_split_size())

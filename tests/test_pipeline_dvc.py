@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import REPO, free_port, merge_params, sh
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 SMALL = {
     "data": {"limit": 400},

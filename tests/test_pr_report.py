@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, sh
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 WRITER = textwrap.dedent(
     """

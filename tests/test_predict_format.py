@@ -98,6 +98,8 @@ print("loaded")
 """
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_loading_a_transformer_draws_no_library_progress_bar(tmp_path):
     """Each step in a fresh process: transformers' progress-bar switch is process-wide."""
     folder = tmp_path / "transformer"

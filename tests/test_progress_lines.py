@@ -33,6 +33,8 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(HERE.parent / "src"), **extra}
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_training_into_a_pipe_prints_a_line_per_interval_that_metric_regexes_parse(tmp_path):
     run = subprocess.run(
         _tiny_training_cmd(tmp_path),
@@ -67,6 +69,8 @@ def test_training_into_a_pipe_prints_a_line_per_interval_that_metric_regexes_par
             assert float(found.group(1)) == float(p[field[name]])
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_training_on_a_terminal_draws_the_bar_and_no_plain_lines(tmp_path):
     leader, follower = pty.openpty()
     proc = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""The one C function extractor: collectors, the graphs package and `predict` all cut functions here.
+"""The one C function extractor: collectors, corpora, `scan`, `triage` and `predict` all cut functions here.
 
 Each `function_definition` comes with its name, exact text and line span.
 Known project macros (`static av_cold int init(...)`, `QTAILQ_FOREACH(...)`)

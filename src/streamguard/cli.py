@@ -40,6 +40,7 @@ STAGE_COMMANDS = {
     "evaluate": "evaluate",
     "generalize-corpus": "generalize_corpus",
     "generalize": "generalize",
+    "train-detector": "detector",
 }
 
 
@@ -68,14 +69,18 @@ def cmd_summary(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    from streamguard.models.detector_card import PARAMS_FILE, default_models_dir, is_detector
     from streamguard.predict import run_predict
 
+    models = Path(args.models) if args.models is not None else default_models_dir()
+    # a detector scores with the params it was trained with
+    params = load_params(models / PARAMS_FILE) if is_detector(models) else _params(args)
     run_predict(
         [Path(p) for p in args.inputs],
-        Path(args.models),
+        models,
         Path(args.output),
         graphs_dir=Path(args.graphs),
-        params=_params(args),
+        params=params,
         fmt=args.format,
     )
 
@@ -86,7 +91,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return scan_command(
         ScanOptions(
             paths=[Path(p) for p in args.paths],
-            models_dir=Path(args.models),
+            models_dir=Path(args.models) if args.models is not None else None,
             graphs_dir=Path(args.graphs),
             params_file=Path(args.params),
             model=args.model,
@@ -230,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--details", default="metrics/generalization_details.json", help="per project, with CIs")
     p.add_argument("--plots", default="metrics/generalization_plots")
+    p = stage("train-detector", "train the model leave-project-out ranks best on every project, with its card")
+    p.add_argument("--corpus", default="data/generalize/corpus.jsonl")
+    p.add_argument("--details", default="metrics/generalization_details.json", help="the generalize stage's details")
+    p.add_argument("--out", default="models/detector", help="the detector's models folder")
+    p.add_argument("--without", default=None, metavar="PROJECT", help="leave this project out of training")
     p = stage("collect", "Phase 2: collect records from one source")
     p.add_argument("source")
     p.add_argument("--out", default="data/collected")
@@ -237,14 +247,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default="metrics")
     p = add("predict", cmd_predict, "score C files or JSONL records with the trained models")
     p.add_argument("inputs", nargs="+", help=".c/.h files or .jsonl record files")
-    p.add_argument("--models", default="models")
+    p.add_argument("--models", default=None, help="a models folder (default: models, else the shipped detector)")
     p.add_argument("--graphs", default="data/graphs", help="graph vocabulary folder")
     p.add_argument("--format", choices=["jsonl", "csv", "table"], default="jsonl", help="output format")
     p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     p = add("scan", cmd_scan, "scan a C/C++ codebase for likely vulnerable functions (SARIF, JSON or a table)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (git repos: tracked + unignored files)")
     which = p.add_mutually_exclusive_group()  # where the models come from (scan/model_source.py)
-    which.add_argument("--model-dir", "--models", dest="models", default="models", help="a models folder")
+    which.add_argument(
+        "--model-dir", "--models", dest="models", default=None, help="a models folder (default: models, else shipped)"
+    )
     which.add_argument("--model", default=None, metavar="NAME@VERSION", help="a registered version (GTO tag)")
     which.add_argument("--rev", default=None, help="the detector at a git revision of --registry")
     p.add_argument("--registry", default=".", help="repository holding the model tags and DVC remote (default: .)")

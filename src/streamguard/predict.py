@@ -26,6 +26,7 @@ from streamguard.data.input_files import read_bytes, require_file
 from streamguard.data.records import Record, read_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.errors import StreamGuardError
+from streamguard.models.names import TEXT_MODELS
 from streamguard.params import Params, load_params
 
 if TYPE_CHECKING:
@@ -105,9 +106,13 @@ def check_weight_files(folder: Path) -> None:
 
 def load_member(model: str, params: Params, folder: Path, graphs_dir: Path):
     """One trained model from its folder; a damaged or tampered file is an error naming it, never a traceback."""
+    check_weight_files(folder)
+    if model in TEXT_MODELS:
+        from streamguard.models.text_models import load_text_model
+
+        return load_text_model(model, folder)
     from streamguard.training.branches import load_branch
 
-    check_weight_files(folder)
     if model == "transformer":
         _quiet_model_library()
     try:

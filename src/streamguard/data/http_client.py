@@ -195,7 +195,7 @@ class HttpClient:
         cached = self._cache.get(key) if self._cache else None
         if cached is not None:
             response = Response(cached.url, cached.status, cached.headers, cached.body, from_cache=True)
-            if self._worth_caching(response):  # an entry written before JSON was checked may be broken
+            if self._worth_caching(response):  # served only if it passes the check a new entry passes
                 self.stats.add(cache_hits=1)
                 return response
         response = self._fetch_with_retries(method, full_url, data, headers or {})

@@ -22,7 +22,9 @@ its own held-out models):
 - retro-scan (snapshots only): recall in the top 1 % and the top 50,
   precision in the top 50, of functions a later security fix changed;
 - each model's ROC-AUC against the length rule: the paired bootstrap CI of
-  the difference and its p-value.
+  the difference and its p-value;
+- pooled over the snapshots only: the precision of each score band
+  (evaluation/score_bands.py), what a finding of `scan` at that score is worth.
 The length rule (longer = more suspicious) and random order are computed the
 same way and reported beside every model.
 """
@@ -39,7 +41,6 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
@@ -51,20 +52,18 @@ from streamguard.evaluation.bootstrap import bootstrap_p_value, paired_percentil
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import bootstrap_metrics, roc_auc_rows
 from streamguard.evaluation.pairs import find_pairs, pair_metrics
+from streamguard.evaluation.score_bands import score_bands
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.models.analyzer_findings import findings_matrix
 from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix
-from streamguard.models.lexical import TOKEN_PATTERN
+from streamguard.models.hashed_lexical import HashedLexicalConfig, HashedLexicalModel, hashed_counts
 from streamguard.models.names import FUNCTION_SOURCES, PAIR_SOURCES, REFERENCE_RULES
-from streamguard.models.pair_ranking import fit_ranking
 from streamguard.params import Params
 
 HEADLINE = ("roc_auc", "pr_auc", "pairwise_accuracy", "tied", "retro_recall_top1pct")
 FUNCTION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "mcc")
 RETRO_METRICS = ("retro_recall_top1pct", "retro_recall_top50", "retro_precision_top50")
 TOP_K = 50
-# the lexical model hashes token n-grams into this many columns (collisions are rare at 2**18)
-HASHED_FEATURES = 2**18
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,8 @@ def load_corpus(path: Path, params: Params) -> Corpus:
         metrics=metrics_matrix(texts),
         length=np.array([code_tokens(r.func) for r in records], dtype=float),
         counts=hashed_counts(
-            [normalise_literals(t) for t in texts] if params.generalize.normalise_literals else texts, params
+            [normalise_literals(t) for t in texts] if params.generalize.normalise_literals else texts,
+            lexical_config(params),
         ),
         function_set=function_set_mask(np.array([r.project for r in records]), np.array([r.source for r in records])),
     )
@@ -113,48 +113,10 @@ def function_set_mask(project: np.ndarray, source: np.ndarray) -> np.ndarray:
     return is_function | (np.isin(source, PAIR_SOURCES) & ~np.isin(project, list(with_functions)))
 
 
-def hashed_counts(texts: list[str], params: Params) -> sparse.csr_matrix:
-    """Token n-gram counts of the lexical model, hashed: nothing is learned from any project here."""
-    vectorizer = HashingVectorizer(
-        token_pattern=TOKEN_PATTERN,
-        lowercase=False,
-        ngram_range=(1, params.lexical.ngram_max),
-        n_features=HASHED_FEATURES,
-        alternate_sign=False,
-        norm=None,
-        dtype=np.float32,
+def lexical_config(params: Params) -> HashedLexicalConfig:
+    return HashedLexicalConfig(
+        ngram_max=params.lexical.ngram_max, C=params.lexical.C, min_projects=params.generalize.min_projects
     )
-    return vectorizer.transform(texts).tocsr()
-
-
-def lexical_fit_predict(
-    corpus: Corpus,
-    fit_idx: np.ndarray,
-    score_idx: np.ndarray,
-    weights: np.ndarray,
-    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-    params: Params,
-) -> np.ndarray:
-    """TF-IDF + logistic regression, the vocabulary, idf and weights learned on fit_idx only."""
-    fit_counts, score_counts = corpus.counts[fit_idx], corpus.counts[score_idx]
-    if params.generalize.min_projects > 1:
-        keep = shared_columns(fit_counts, corpus.project[fit_idx], params.generalize.min_projects)
-        fit_counts, score_counts = fit_counts @ keep, score_counts @ keep
-    tfidf = TfidfTransformer(sublinear_tf=True).fit(fit_counts)
-    # liblinear's dual: fast and deterministic with far more sparse columns than rows, where lbfgs crawls
-    classifier = LogisticRegression(
-        C=params.lexical.C, solver="liblinear", dual=True, max_iter=1000, random_state=params.seed
-    )
-    fit_ranking(classifier, tfidf.transform(fit_counts), corpus.y[fit_idx], weights, pairs)
-    return classifier.predict_proba(tfidf.transform(score_counts))[:, 1]
-
-
-def shared_columns(counts: sparse.csr_matrix, project: np.ndarray, min_projects: int) -> sparse.csr_matrix:
-    """A diagonal 0/1 matrix keeping the columns that at least min_projects of the given projects use."""
-    used_by = np.zeros(counts.shape[1], dtype=np.int32)
-    for name in np.unique(project):
-        used_by += np.asarray((counts[project == name] != 0).sum(axis=0)).ravel() > 0
-    return sparse.diags((used_by >= min_projects).astype(counts.dtype), format="csr")
 
 
 def training_weights(project: np.ndarray, y: np.ndarray, rule: str) -> np.ndarray:
@@ -180,10 +142,11 @@ def length_score(length: np.ndarray) -> np.ndarray:
     return 1 - 1 / (1 + np.log1p(length))
 
 
-def _fit_predict(
-    corpus: Corpus, fit_idx: np.ndarray, score_idx: np.ndarray, models: list[str], params: Params
-) -> dict[str, np.ndarray]:
-    """Base models trained on fit_idx, scores for score_idx.
+BaseModel = HashedLexicalModel | CodeMetricsModel
+
+
+def fit_base_models(corpus: Corpus, fit_idx: np.ndarray, models: list[str], params: Params) -> dict[str, BaseModel]:
+    """The base models `models` need (lexical, code_metrics, analyzers), trained on fit_idx.
 
     pair_training "functions": every record is a labelled function row.
     "ranking": function sources are function rows, and pair sources enter only
@@ -191,17 +154,38 @@ def _fit_predict(
     """
     y = corpus.y[fit_idx]
     weights, pairs = training_rows(corpus, fit_idx, params)
-    out: dict[str, np.ndarray] = {}
+    fitted: dict[str, BaseModel] = {}
     if "lexical" in models or "lexical_metrics" in models:
-        out["lexical"] = lexical_fit_predict(corpus, fit_idx, score_idx, weights, pairs, params)
+        fitted["lexical"] = HashedLexicalModel(lexical_config(params), seed=params.seed).fit(
+            corpus.counts[fit_idx], y, weights, pairs, project=corpus.project[fit_idx]
+        )
     if "code_metrics" in models or "lexical_metrics" in models:
-        metrics = np.hstack([corpus.metrics, corpus.findings]) if params.generalize.metrics_findings else corpus.metrics
-        metrics_model = CodeMetricsModel(seed=params.seed).fit(metrics[fit_idx], y, weights, pairs)
-        out["code_metrics"] = metrics_model.predict_proba(metrics[score_idx])
+        features = metrics_features(corpus, "code_metrics", params.generalize.metrics_findings)
+        fitted["code_metrics"] = CodeMetricsModel(seed=params.seed).fit(features[fit_idx], y, weights, pairs)
     if "analyzers" in models:
         # the same standardised logistic regression as the code metrics, over flawfinder's findings
-        findings_model = CodeMetricsModel(seed=params.seed).fit(corpus.findings[fit_idx], y, weights, pairs)
-        out["analyzers"] = findings_model.predict_proba(corpus.findings[score_idx])
+        features = metrics_features(corpus, "analyzers", False)
+        fitted["analyzers"] = CodeMetricsModel(seed=params.seed).fit(features[fit_idx], y, weights, pairs)
+    return fitted
+
+
+def metrics_features(corpus: Corpus, name: str, with_findings: bool) -> np.ndarray:
+    """What a logistic regression over function features reads: flawfinder's findings for analyzers,
+    else the code metrics, with the findings appended when with_findings."""
+    if name == "analyzers":
+        return corpus.findings
+    return np.hstack([corpus.metrics, corpus.findings]) if with_findings else corpus.metrics
+
+
+def base_scores(fitted: dict[str, BaseModel], corpus: Corpus, score_idx: np.ndarray) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name, model in fitted.items():
+        if isinstance(model, HashedLexicalModel):
+            out[name] = model.predict_counts(corpus.counts[score_idx])
+        else:
+            # a code-metrics model fitted with the findings appended is wider than the code metrics
+            with_findings = len(model.mean) != corpus.metrics.shape[1]
+            out[name] = model.predict_proba(metrics_features(corpus, name, with_findings)[score_idx])
     return out
 
 
@@ -232,13 +216,63 @@ def training_rows(
     return weights, (vulnerable, fixed, pair_weights)
 
 
-def _stacker_inputs(scores: dict[str, np.ndarray], length: np.ndarray, with_length: bool) -> np.ndarray:
+def stacker_inputs(scores: dict[str, np.ndarray], length: np.ndarray, with_length: bool) -> np.ndarray:
+    """The lexical_metrics stacker's inputs: the logits of lexical and code_metrics (and log length)."""
     columns = [_logit(scores["lexical"]), _logit(scores["code_metrics"])]
     if "analyzers" in scores:
         columns.append(_logit(scores["analyzers"]))
     if with_length:
         columns.append(np.log1p(length))  # the length rule as an input: the stacker learns what to add to it
     return np.column_stack(columns)
+
+
+@dataclass
+class Detector:
+    """Models trained on some projects, with the stacker and thresholds chosen by cross-fitting among them."""
+
+    models: list[str]
+    base: dict[str, BaseModel]
+    stacker: LogisticRegression | None  # lexical_metrics over the base models' logits
+    thresholds: dict[str, float]
+    training_projects: list[str]
+    oof: dict[str, np.ndarray]  # each training row scored by models that did not see its project
+
+    def scores(self, corpus: Corpus, index: np.ndarray, stack_length: bool) -> dict[str, np.ndarray]:
+        scores = base_scores(self.base, corpus, index)
+        if self.stacker is not None:
+            held = stacker_inputs(scores, corpus.length[index], stack_length)
+            scores["lexical_metrics"] = self.stacker.predict_proba(held)[:, 1]
+        return {name: scores[name] for name in self.models}
+
+
+def fit_detector(corpus: Corpus, train: np.ndarray, params: Params, where: str = "") -> Detector:
+    """Train `generalize.models` on the rows `train`; stacker and thresholds by project-grouped cross-fitting there."""
+    settings = params.generalize
+    models = list(settings.models)
+    training_projects = sorted(set(corpus.project[train].tolist()))
+    folds = min(settings.threshold_folds, len(training_projects))
+    oof: dict[str, np.ndarray] = {}
+    if folds >= 2:
+        for inner_fit, inner_score in GroupKFold(n_splits=folds).split(train, groups=corpus.project[train]):
+            fold_models = fit_base_models(corpus, train[inner_fit], models, params)
+            for name, fold_score in base_scores(fold_models, corpus, train[inner_score]).items():
+                oof.setdefault(name, np.zeros(len(train)))[inner_score] = fold_score
+    base = fit_base_models(corpus, train, models, params)
+    y_train = corpus.y[train]
+    stacker = None
+    if "lexical_metrics" in models:
+        if not oof:
+            raise EvaluationError(
+                f"{where}{len(training_projects)} training project; the lexical_metrics "
+                "stacker needs two to cross-fit on (drop lexical_metrics from generalize.models)"
+            )
+        stacker = LogisticRegression(max_iter=1000)
+        inputs = stacker_inputs(oof, corpus.length[train], settings.stack_length)
+        stacker.fit(inputs, y_train, sample_weight=training_weights(corpus.project[train], y_train, settings.weighting))
+        oof["lexical_metrics"] = stacker.predict_proba(inputs)[:, 1]
+    rule = params.fusion.threshold_rule
+    thresholds = {name: choose_threshold(y_train, oof[name], rule) if name in oof else 0.5 for name in models}
+    return Detector(models, base, stacker, thresholds, training_projects, oof)
 
 
 @dataclass
@@ -252,43 +286,25 @@ class HeldOut:
     training_projects: list[str]
 
 
+def training_index(corpus: Corpus, params: Params, without: str | None = None) -> np.ndarray:
+    """The records models train on: the sources `generalize.train_sources` names, of every project but `without`."""
+    return np.flatnonzero((corpus.project != without) & np.isin(corpus.source, params.generalize.train_sources))
+
+
 def held_out_scores(corpus: Corpus, test_project: str, params: Params) -> HeldOut:
     """Train on every other project, choose thresholds and the stacker by grouped cross-fitting there, score."""
-    settings = params.generalize
-    models = list(settings.models)
-    train = np.flatnonzero((corpus.project != test_project) & np.isin(corpus.source, settings.train_sources))
+    train = training_index(corpus, params, without=test_project)
     test = np.flatnonzero(corpus.project == test_project)
-    training_projects = sorted(set(corpus.project[train].tolist()))
-    folds = min(settings.threshold_folds, len(training_projects))
-    oof: dict[str, np.ndarray] = {}
-    if folds >= 2:
-        for inner_fit, inner_score in GroupKFold(n_splits=folds).split(train, groups=corpus.project[train]):
-            fold_scores = _fit_predict(corpus, train[inner_fit], train[inner_score], models, params)
-            for name, fold_score in fold_scores.items():
-                oof.setdefault(name, np.zeros(len(train)))[inner_score] = fold_score
-    scores = _fit_predict(corpus, train, test, models, params)
+    detector = fit_detector(corpus, train, params, where=f"holding out {test_project} leaves ")
+    scores = detector.scores(corpus, test, params.generalize.stack_length)
+    thresholds = dict(detector.thresholds)
     y_train = corpus.y[train]
-    if "lexical_metrics" in models:
-        if not oof:
-            raise EvaluationError(
-                f"holding out {test_project} leaves {len(training_projects)} training project; the lexical_metrics "
-                "stacker needs two to cross-fit on (drop lexical_metrics from generalize.models)"
-            )
-        stacker = LogisticRegression(max_iter=1000)
-        inputs = _stacker_inputs(oof, corpus.length[train], settings.stack_length)
-        stacker.fit(inputs, y_train, sample_weight=training_weights(corpus.project[train], y_train, settings.weighting))
-        oof["lexical_metrics"] = stacker.predict_proba(inputs)[:, 1]
-        held = _stacker_inputs(scores, corpus.length[test], settings.stack_length)
-        scores["lexical_metrics"] = stacker.predict_proba(held)[:, 1]
-    scores = {name: scores[name] for name in models}
-    rule = params.fusion.threshold_rule
-    thresholds = {name: choose_threshold(y_train, oof[name], rule) if name in oof else 0.5 for name in models}
     scores["length"] = length_score(corpus.length[test])
-    thresholds["length"] = choose_threshold(y_train, length_score(corpus.length[train]), rule)
+    thresholds["length"] = choose_threshold(y_train, length_score(corpus.length[train]), params.fusion.threshold_rule)
     rng = np.random.default_rng([params.seed, len(test), sum(map(ord, test_project))])
     scores["random"] = rng.random(len(test))
     thresholds["random"] = 0.5
-    return HeldOut(test_project, test, scores, thresholds, training_projects)
+    return HeldOut(test_project, test, scores, thresholds, detector.training_projects)
 
 
 # --- metrics -----------------------------------------------------------------------------
@@ -420,6 +436,7 @@ class Generalization:
     pooled: dict[str, dict[str, float]]
     pooled_index: np.ndarray
     pooled_scores: dict[str, np.ndarray]
+    score_bands: dict[str, list[dict[str, float]]]  # precision by score band over the pooled snapshots
 
     def headline(self) -> dict[str, dict[str, float]]:
         """One short row per model (a file each): the figures `dvc metrics show` prints."""
@@ -435,6 +452,7 @@ class Generalization:
                 "pooled": self.pooled,
                 "per_project": self.per_project,
                 "reference_rules": list(REFERENCE_RULES),
+                "score_bands": self.score_bands,
             }
         )
 
@@ -484,7 +502,12 @@ def leave_one_project_out(
         pairwise = [x for x in pairwise if x is not None]
         if pairwise:
             pooled[name]["macro_pairwise_accuracy"] = float(np.mean(pairwise))
-    return Generalization(projects, per_project, pooled, index, pooled_scores)
+    snapshot = corpus.source[index] == "snapshot"
+    bands = {
+        name: score_bands(corpus.y[index][snapshot], pooled_scores[name][snapshot], params.evaluate.confidence_level)
+        for name in names
+    }
+    return Generalization(projects, per_project, pooled, index, pooled_scores, bands)
 
 
 def _finite(value: Any) -> Any:

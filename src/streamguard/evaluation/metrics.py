@@ -1,8 +1,9 @@
 """Test metrics for the vulnerable class, and their bootstrap confidence intervals.
 
-Every metric is written once, vectorised along the last axis, so the same
+Each metric is written once here, vectorised along the last axis, so the same
 code gives the point estimate (one row) and the bootstrap distribution (one
-row per resample); tests check it against scikit-learn.
+row per resample); tests check it against scikit-learn. The training loop's
+per-epoch validation summary is separate (training/quick_metrics.py, scikit-learn).
 
 Conventions (the same everywhere in StreamGuard):
 - a function is predicted vulnerable when prob >= threshold (`predict`);

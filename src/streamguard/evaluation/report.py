@@ -65,7 +65,7 @@ HEADLINE_KEYS = ("accuracy", "f1", "roc_auc", "pr_auc", "mcc")
 
 
 def check_settings(settings: EvaluateParams) -> None:
-    # params.py checks types and confidence_level; these ranges matter only here
+    # the same ranges EvaluateParams (params.py) checks when it is built
     if settings.bootstrap_resamples < 1:
         raise EvaluationError(
             f"params: evaluate.bootstrap_resamples must be at least 1, got {settings.bootstrap_resamples}"

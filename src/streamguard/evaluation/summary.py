@@ -24,7 +24,7 @@ from streamguard.evaluation.stats import COMPARED_METRICS
 from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
 from streamguard.models.names import BASE_MODELS
 
-DETAILS_FILE = "test_details.json"  # written by evaluation/report.py
+DETAILS_FILE = "test_details.json"  # written by stages/evaluate.py
 HEADLINE_METRICS = {"accuracy": "accuracy", "f1": "F1", "roc_auc": "ROC-AUC", "mcc": "MCC"}
 BASELINE = "lexical"
 

@@ -6,7 +6,7 @@ address passed to a call (`read_into(&n)`, which may write n). A definition
 takes effect where its statement part ends: in `n = n + 1` the `n` on the
 right still reads the previous definition.
 
-"Last reaching definition along source order" (what the issue asks for): each
+"Last reaching definition along source order": each
 use is linked to the textually latest definition of the same name before it.
 Branches and loops are not merged, scopes are not tracked, and writes through
 pointers or struct fields (`p->len = n`) define nothing. Cheap, and it gives the

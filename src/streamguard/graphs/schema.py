@@ -36,7 +36,7 @@ EDGE_INVERSE: tuple[int, ...] = tuple(
     {AST_CHILD: AST_PARENT, AST_PARENT: AST_CHILD}.get(i, -1) for i in range(len(EDGE_TYPES))
 )
 
-# Flag bits, in bit order. Taint hints follow the issue: sources are parameters,
+# Flag bits, in bit order. Taint hints: sources are parameters,
 # input-reading calls and the source argument of copies; sinks are copy/format/
 # allocation/free/exec calls, the arguments they consume dangerously, and array indexes.
 FLAGS = (

@@ -39,6 +39,9 @@ class Finding:
     probabilities: dict[str, float]  # per base model
     function_key: str = ""  # function_key(): path, name and ordinal, not the text
     lines: tuple[LineShare, ...] = field(default=())  # the lines driving the score, most first
+    # the score band this finding falls in and the precision measured there on unseen projects
+    # (models/detector_card.py); None for models without that measurement
+    unseen_precision: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -51,6 +54,7 @@ class Finding:
             "fingerprint": self.fingerprint,
             "function_key": self.function_key,
             "lines": [line.to_dict() for line in self.lines],
+            "unseen_precision": self.unseen_precision,
         }
 
 

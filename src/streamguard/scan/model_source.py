@@ -1,7 +1,10 @@
 """Where a scan's models come from: a folder, a git revision, or a registered model version.
 
-- `--model-dir DIR` (alias `--models`): the folder as it is (default `models`,
-  the workspace's), with `--graphs` and `--params` beside it.
+- `--model-dir DIR` (alias `--models`): the folder as it is, with `--graphs`
+  and `--params` beside it; a detector's folder (with a card.json,
+  models/detector_card.py) loads with its own params.yaml.
+- none of the three: the workspace's `models` when it holds a trained fusion,
+  else the detector that ships with StreamGuard (models/detector_card.SHIPPED_DIR).
 - `--rev REV`: the detector at a git revision (branch, tag or commit) of the
   registry repository (`--registry`, default `.`).
 - `--model NAME@VERSION` (or `NAME#STAGE`, or `NAME` for the latest version):
@@ -35,6 +38,7 @@ from typing import Any
 
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import read_fusion_summary
+from streamguard.models.detector_card import PARAMS_FILE, SHIPPED_DIR, default_models_dir, is_detector
 
 DEFAULT_ARTIFACT = "detector"
 DEFAULT_MODELS_PATH = "models"  # a revision without an `artifacts:` entry keeps its models here
@@ -86,9 +90,17 @@ def parse_model_spec(text: str) -> ModelSpec:
     return spec
 
 
-def from_folder(models_dir: Path, graphs_dir: Path, params_file: Path) -> ModelSource:
-    origin = {"kind": "model-dir", "reference": str(models_dir)}
+def from_folder(models_dir: Path, graphs_dir: Path, params_file: Path, kind: str = "model-dir") -> ModelSource:
+    origin = {"kind": kind, "reference": str(models_dir)}
+    if is_detector(models_dir):  # a detector scores with the params it was trained with
+        params_file = models_dir / PARAMS_FILE
     return ModelSource(models_dir, graphs_dir, params_file, str(params_file), origin)
+
+
+def default_source(graphs_dir: Path, params_file: Path) -> ModelSource:
+    """The workspace's trained models (`models`, with a fusion) when it has them, else the shipped detector."""
+    folder = default_models_dir(Path(DEFAULT_MODELS_PATH))
+    return from_folder(folder, graphs_dir, params_file, kind="shipped" if folder == SHIPPED_DIR else "model-dir")
 
 
 def cache_root() -> Path:

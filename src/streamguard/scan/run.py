@@ -36,6 +36,7 @@ from streamguard.data.input_files import MAX_FILE_BYTES
 from streamguard.data.records import Record
 from streamguard.data.triage_file import read_triage, triage_path
 from streamguard.errors import StreamGuardError
+from streamguard.models.detector_card import SHIPPED_DIR, band_for, is_detector, read_card
 from streamguard.params import load_params
 from streamguard.progress import console, make_progress
 from streamguard.scan.baseline import Scope, compare, read_baseline
@@ -43,11 +44,11 @@ from streamguard.scan.changes import ChangedLines, changed_since
 from streamguard.scan.findings import Finding, fingerprinted, top_findings
 from streamguard.scan.lines import MAX_VARIANTS, TOP_LINES, with_lines
 from streamguard.scan.model_info import ModelInfo, describe_model, repository_url
-from streamguard.scan.model_source import ModelSource, from_folder, from_registry
+from streamguard.scan.model_source import ModelSource, default_source, from_folder, from_registry
 from streamguard.scan.review import Review
 from streamguard.scan.sarif import MAX_RESULTS, build_sarif
 from streamguard.scan.scoring import batch_scorer, default_workers
-from streamguard.scan.unseen import DETAILS, unseen_projects
+from streamguard.scan.unseen import DETAILS, detector_statement, unseen_projects
 from streamguard.scan.walk import (
     BadFiles,
     SourceFile,
@@ -65,7 +66,7 @@ TABLE_ROWS = 20  # the table's default length; --top changes it
 @dataclass
 class ScanOptions:
     paths: list[Path]
-    models_dir: Path = Path("models")
+    models_dir: Path | None = None  # None: the workspace's models, else the shipped detector
     graphs_dir: Path = Path("data/graphs")
     params_file: Path = Path("params.yaml")
     model: str | None = None  # NAME@VERSION: a registered version (GTO tag) in `registry`
@@ -163,6 +164,8 @@ def model_source(opts: ScanOptions) -> ModelSource:
     """The models `opts` ask for: fetched for --model / --rev, else the --model-dir folder."""
     if opts.model is not None or opts.rev is not None:
         return from_registry(opts.registry, model=opts.model, rev=opts.rev)
+    if opts.models_dir is None:
+        return default_source(opts.graphs_dir, opts.params_file)
     return from_folder(opts.models_dir, opts.graphs_dir, opts.params_file)
 
 
@@ -254,8 +257,13 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     scorer = Scorer(found.models_dir, found.graphs_dir, params)
     model = describe_model(found.models_dir, scorer.models, scorer.threshold, found.params_file, found.origin)
     min_probability = scorer.threshold if opts.min_probability is None else opts.min_probability
-    unseen = unseen_projects(found.params_file.parent / DETAILS)
-    sample_trained = _sample_trained_warning(params.data.source, found.params_file)
+    card = read_card(found.models_dir) if is_detector(found.models_dir) else None
+    if card is not None:
+        unseen, bands = detector_statement(card, found.models_dir), card["unseen"].get("score_bands", [])
+        sample_trained = _sample_detector_warning(card, found.models_dir)
+    else:
+        unseen, bands = unseen_projects(found.params_file.parent / DETAILS), []
+        sample_trained = _sample_trained_warning(params.data.source, found.params_file)
 
     counts = {"files_read": 0}
     scope = Scope()
@@ -273,7 +281,10 @@ def run_scan(opts: ScanOptions) -> ScanResult:
                 if row["fused_probability"] >= min_probability:
                     texts[fingerprint] = text
                     p = row["fused_probability"]
-                    findings.append(Finding(uri, name, start, end, fingerprint, p, row["probabilities"], key))
+                    precision = band_for(p, bands)
+                    findings.append(
+                        Finding(uri, name, start, end, fingerprint, p, row["probabilities"], key, (), precision)
+                    )
             scored += len(rows)
             rate = scored / max(time.perf_counter() - started, 1e-9)
             progress.update(task, completed=batch.files_done, info=f"{scored} functions, {rate:.0f} functions/s")
@@ -335,7 +346,18 @@ def _sample_trained_warning(data_source: str, params_file: Path) -> str | None:
     return (
         f"these models were trained on the bundled 1,600-function sample ({params_file}: data.source is 'sample'); "
         "their scores are at chance and they cannot find vulnerabilities. Train on full data (README: Full Devign "
-        "corpus) or scan with a registered detector (--model)"
+        f"corpus), scan with a registered detector (--model), or with the detector that ships with StreamGuard "
+        f"(--model-dir {SHIPPED_DIR})"
+    )
+
+
+def _sample_detector_warning(card: dict, folder: Path) -> str | None:
+    if card["corpus"].get("kind") != "sample":
+        return None
+    return (
+        f"the detector at {folder} was trained on the bundled sample ({card['corpus'].get('functions')} functions); "
+        f"it cannot find vulnerabilities. Scan with the detector that ships with StreamGuard (--model-dir "
+        f"{SHIPPED_DIR}) or train one on full data (README: the shipped detector)"
     )
 
 
@@ -388,6 +410,9 @@ def _table(result: ScanResult) -> str:
     table.add_column("fused", justify="right")
     for model in result.model.models:
         table.add_column(model, justify="right")
+    measured = any(f.unseen_precision is not None for f in shown)
+    if measured:
+        table.add_column("precision, unseen [95% CI]", justify="right")
     review = result.review
     if review.comparison is not None:
         table.add_column("baseline")
@@ -395,7 +420,8 @@ def _table(result: ScanResult) -> str:
         table.add_column("triage")
     table.add_column("lines driving the score (share)")
     for f in shown:
-        extra = [review.state(f) or ""] if review.comparison is not None else []
+        extra = [_precision_cell(f.unseen_precision)] if measured else []
+        extra += [review.state(f) or ""] if review.comparison is not None else []
         if review.triage is not None and review.triage.by_fingerprint:
             verdict = review.verdict(f) or review.earlier_verdict(f)
             earlier = verdict is not None and verdict is not review.verdict(f)
@@ -413,6 +439,12 @@ def _table(result: ScanResult) -> str:
     out = Console(width=160, record=True, file=io.StringIO())  # recorded, not shown
     out.print(table)
     return out.export_text()
+
+
+def _precision_cell(u: dict[str, float] | None) -> str:
+    if u is None:
+        return ""
+    return f"{u['precision']:.2f} [{u['precision_ci_low']:.2f}, {u['precision_ci_high']:.2f}]"
 
 
 def write_report(text: str, output: str) -> None:
@@ -436,7 +468,9 @@ def scan_command(opts: ScanOptions) -> int:
     """`streamguard scan`: scan, write the report; exit 1 for findings with --fail-on-findings, 2 if nothing was read."""
     result = run_scan(opts)
     text = render(
-        result, opts.output_format, repository_url(Path(opts.registry) if opts.model or opts.rev else opts.models_dir)
+        result,
+        opts.output_format,
+        repository_url(Path(opts.registry) if opts.model or opts.rev else Path(result.model.models_dir)),
     )
     write_report(text, opts.output)
     if result.stats.get("checked_nothing"):

@@ -12,11 +12,15 @@ fused probability p relative to the fusion's threshold t:
 - low: p < t, shown only when --min-probability asks for it; its message says
   the function is below the reporting threshold.
 
-No measured precision per band exists yet, so the bands are conservative: no
-band is critical, and each rule's precision and help text say the band is
-derived from p and t only. A result's `level` is its band's (error, warning,
-note); `rank` = 100 * p (SARIF's own 0-100 priority); its `properties` keep p,
-each model's probability and the band.
+For models without a measured precision the bands are conservative: no band
+is critical, and each rule's precision and help text say the band is derived
+from p and t only. A detector with a card (models/detector_card.py) measured
+the precision of each score band on projects it never saw; each of its
+findings carries that band's precision and CI (`properties.unseen_precision`,
+and in its message), and its severity follows that precision instead
+(`MEASURED_BANDS`: high from 0.5, medium from 0.2, low below). A result's
+`level` is its band's (error, warning, note); `rank` = 100 * p (SARIF's own
+0-100 priority); its `properties` keep p, each model's probability and the band.
 
 Locations are URIs relative to the scan root (scan/walk.py) under
 `%SRCROOT%`, percent-encoded as RFC 3986 and SARIF §3.10 ask (every byte of
@@ -81,6 +85,11 @@ _BAND_BASIS = (
     "The severity band comes from the fused probability relative to the fusion's threshold only; no measured "
     "precision per band exists yet, so the bands are set conservatively (none is critical)."
 )
+_MEASURED_BASIS = (
+    "The severity band comes from the precision the detector measured, on projects it never saw, among "
+    "functions scored like this one (the leave-project-out evaluation; the detector's MODEL_CARD.md): "
+    "high from 0.5, medium from 0.2, low below."
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,20 @@ BANDS = (
 )
 
 
+# (band, lowest measured precision) for a detector's findings, best first
+MEASURED_BANDS = ((BANDS[0], 0.5), (BANDS[1], 0.2), (BANDS[2], 0.0))
+_MEASURED_SUMMARY = {
+    "high": "in a score band where at least half the functions were vulnerable on projects the detector never saw",
+    "medium": "in a score band where 20-50 % of the functions were vulnerable on projects the detector never saw",
+    "low": "in a score band where under 20 % of the functions were vulnerable on projects the detector never saw",
+}
+
+
+def measured_band(precision: float) -> Band:
+    """The severity band of a finding whose score band reached `precision` on unseen projects."""
+    return next(b for b, lowest in MEASURED_BANDS if precision >= lowest)
+
+
 def band(p: float, threshold: float) -> Band:
     """The severity band of fused probability p for a fusion whose reporting threshold is `threshold`."""
     if p < threshold:
@@ -116,16 +139,18 @@ def artifact_uri(uri: str) -> str:
     return quote(uri.encode("utf-8", "surrogateescape"), safe="/")
 
 
-def rule(b: Band) -> dict:
+def rule(b: Band, measured: bool = False) -> dict:
+    summary = _MEASURED_SUMMARY[b.name] if measured else b.summary
+    basis = _MEASURED_BASIS if measured else _BAND_BASIS
     return {
         "id": b.rule_id,
         "name": f"VulnerableFunction{b.name.capitalize()}",
-        "shortDescription": {"text": f"Function scored {b.summary}"},
+        "shortDescription": {"text": f"Function scored {summary}"},
         "fullDescription": {
             "text": f"The fused probability of StreamGuard's models that this C/C++ function contains a "
-            f"vulnerability is {b.summary}."
+            f"vulnerability is {summary}."
         },
-        "help": {"text": f"{_HELP} {_BAND_BASIS}", "markdown": f"{_HELP}\n\n{_BAND_BASIS}"},
+        "help": {"text": f"{_HELP} {basis}", "markdown": f"{_HELP}\n\n{basis}"},
         "defaultConfiguration": {"level": b.level},
         "properties": {
             "tags": ["security", "machine-learning"],
@@ -135,12 +160,23 @@ def rule(b: Band) -> dict:
     }
 
 
+def _precision_text(u: dict[str, float]) -> str:
+    return (
+        f" On projects the detector never saw, {u['vulnerable']:.0f} of {u['functions']:.0f} functions scored in this "
+        f"band (top {100 * u['top_from']:.0f}-{100 * u['top_to']:.0f} % of a tree) were vulnerable: precision "
+        f"{u['precision']:.2f} [{u['precision_ci_low']:.2f}, {u['precision_ci_high']:.2f}]; a random pick "
+        f"{u['base_rate']:.2f}."
+    )
+
+
 def result(finding: Finding, threshold: float) -> dict:
     p = finding.fused_probability
-    b = band(p, threshold)
+    u = finding.unseen_precision
+    b = band(p, threshold) if u is None else measured_band(u["precision"])
     per_model = ", ".join(f"{m} {v:.3f}" for m, v in finding.probabilities.items())
     name = printable(finding.function)
-    verdict = "is below the reporting threshold" if p < threshold else "is likely vulnerable"
+    likely = "is likely vulnerable" if u is None or u["precision"] >= 0.5 else "is flagged for review"
+    verdict = "is below the reporting threshold" if p < threshold else likely
     uri = {"uri": artifact_uri(finding.uri), "uriBaseId": "%SRCROOT%"}
     function = {"startLine": finding.start_line, "endLine": finding.end_line}
     lines = [{"startLine": s.start_line, "endLine": s.end_line} for s in finding.lines]
@@ -153,7 +189,7 @@ def result(finding: Finding, threshold: float) -> dict:
         "rank": round(100 * p, 1),
         "message": {
             "text": f"Function '{name}' {verdict}: fused probability {p:.3f} (threshold {threshold:.3f}); "
-            f"{per_model}.{driving}"
+            f"{per_model}.{driving}" + (_precision_text(u) if u is not None else "")
         },
         "locations": [
             {
@@ -167,6 +203,7 @@ def result(finding: Finding, threshold: float) -> dict:
             "fused_probability": p,
             "probabilities": finding.probabilities,
             "lines": [s.to_dict() for s in finding.lines],
+            **({"unseen_precision": u} if u is not None else {}),
         },
     }
     if len(lines) > 1:
@@ -299,7 +336,7 @@ def build_sarif(
         "name": "StreamGuard",
         "version": __version__,
         "semanticVersion": __version__,
-        "rules": [rule(b) for b in BANDS],
+        "rules": [rule(b, measured=any(f.unseen_precision is not None for f in kept)) for b in BANDS],
     }
     if information_uri:
         driver["informationUri"] = information_uri

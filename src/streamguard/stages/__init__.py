@@ -18,4 +18,5 @@ evaluation):
   evaluate           evaluate           test metrics, CIs, paired tests, plots -> metrics/
   generalize_corpus  generalize_corpus  the leave-project-out corpus -> data/generalize
   generalize         generalize         leave-one-project-out evaluation -> metrics/generalization*
+  detector           detector           the model generalize ranks best, on every project -> models/detector
 """

@@ -2,7 +2,7 @@
 
 The folds come from the folds stage's file (data/folds.json), so every model's
 fold k holds out the same records. fold.json lists the record ids of both sides
-for people; tests/test_oof_fusion.py checks what each branch's `fit` really
+for people; tests/stages/test_oof_fusion.py checks what each branch's `fit` really
 received against the ids it then predicted. Fold models are not kept: only
 their held-out predictions are a product.
 """

@@ -11,7 +11,7 @@ weighted draw with replacement) and use every position of it exactly once.
   then every batch of the epoch is shuffled. The budget is `batch_size` times
   the mean real tokens of an item, so a batch holds about as many real tokens
   as an average padded batch and an epoch has about as many optimizer steps,
-  while short items no longer pay for a long neighbour's padding.
+  while short items do not pay for a long neighbour's padding.
 
 A plan is a pure function of (seed, epoch, the items' sizes, the params): a
 resumed run rebuilds the same plan and continues at the same batch.

@@ -100,7 +100,7 @@ class LexicalBranch(Branch):
 
 class TransformerBranch(Branch):
     name = "transformer"
-    # run_info of models saved before windows existed: one window (today's behaviour)
+    # a run_info.json without window settings means one window, trimmed around dangerous calls
     max_windows = 1
     window_pooling = "max"
 
@@ -238,7 +238,7 @@ class TransformerBranch(Branch):
 
         branch = cls(params, Path(), Path())
         branch.tokenizer, branch.model = tf.load(out_dir)
-        # the window settings the model was trained with, not today's params
+        # the window settings the model was trained with (run_info.json), whatever params.yaml says
         info = json.loads((out_dir / "run_info.json").read_text())
         branch.max_length = info["max_length"]
         branch.max_windows = info.get("max_windows", cls.max_windows)

@@ -26,7 +26,7 @@ slice of a short final batch adds a zero gradient. Gradients are summed across
 ranks once per optimizer step, valid predictions are gathered before early
 stopping, and rank 0 alone writes checkpoints, curves and model.pt. A
 checkpoint holds the global step, so it resumes on any world size. With one
-process none of this runs and the loop is what it always was.
+process none of this runs: no process group, no gathering, no sharding.
 """
 
 from __future__ import annotations
