@@ -6,23 +6,28 @@
         --lever generalize.weighting=records --lever 'generalize.train_sources=[git,pairvul,snapshot]'
 
 Each `--lever` is `NAME` (params as given) or `KEY=VALUE[,KEY=VALUE...]` (a YAML value, dotted key),
-applied on top of --params. The corpus (its code metrics and n-gram counts) is loaded once, with the
-first lever's params. Prints each lever's pooled figures as it finishes and writes every lever's
-pooled and per-project figures to --out (rewritten after each lever, so a stopped run keeps what it did).
+applied on top of --params. The corpus (its code metrics and n-gram counts) is loaded once, and again
+only where a lever changes what loading reads (corpus_settings). Prints each lever's pooled figures as
+it finishes and writes every lever's pooled and per-project figures to --out (rewritten after each lever, so a stopped run keeps what it did).
+The lexical model is remembered across levers that fit it on the same counts, labels, weights, pairs
+and settings (it is deterministic), so a lever that changes only another model does not refit it.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from streamguard.evaluation.generalization import leave_one_project_out, load_corpus, summary_line
-from streamguard.params import load_params, params_from_dict
+from streamguard.models.hashed_lexical import HashedLexicalModel
+from streamguard.params import Params, load_params, params_from_dict
 
 
 def with_overrides(base: dict, lever: str) -> dict:
@@ -39,6 +44,29 @@ def with_overrides(base: dict, lever: str) -> dict:
     return raw
 
 
+def corpus_settings(params: Params) -> tuple:
+    """The settings load_corpus reads: a lever that changes one needs the corpus loaded again."""
+    return params.data.max_chars, params.lexical.ngram_max, params.generalize.normalise_literals
+
+
+def remember_lexical_fits() -> None:
+    """HashedLexicalModel.fit, remembered: the same counts, labels, weights, pairs and settings, the same model."""
+    fit = HashedLexicalModel.fit
+    memory: dict[str, HashedLexicalModel] = {}
+
+    def fit_once(self, counts, labels, weights, pairs=None, project=None):
+        key = hashlib.sha256(repr((self.config, self.classifier.get_params())).encode())
+        for part in (counts.indptr, counts.indices, counts.data, labels, weights, *(pairs or ())):
+            key.update(np.ascontiguousarray(part).tobytes())
+        if project is not None:
+            key.update("\0".join(project.tolist()).encode())
+        if key.hexdigest() not in memory:
+            memory[key.hexdigest()] = fit(self, counts, labels, weights, pairs, project)
+        return memory[key.hexdigest()]
+
+    HashedLexicalModel.fit = fit_once  # type: ignore[method-assign]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True)
@@ -48,12 +76,15 @@ def main() -> None:
     args = ap.parse_args()
     base = dataclasses.asdict(load_params(args.params))
     levers = args.lever or ["baseline"]
-    started = time.perf_counter()
-    corpus = load_corpus(args.corpus, params_from_dict(with_overrides(base, levers[0])))
-    print(f"corpus: {len(corpus.y)} functions loaded in {time.perf_counter() - started:.0f} s", flush=True)
+    corpus, loaded_for = None, None
+    remember_lexical_fits()
     results: dict[str, dict] = {}
     for lever in levers:
         params = params_from_dict(with_overrides(base, lever))
+        if corpus is None or corpus_settings(params) != loaded_for:
+            started = time.perf_counter()
+            corpus, loaded_for = load_corpus(args.corpus, params), corpus_settings(params)
+            print(f"corpus: {len(corpus.y)} functions loaded in {time.perf_counter() - started:.0f} s", flush=True)
         t0 = time.perf_counter()
         result = leave_one_project_out(corpus, params, lambda m: print(m, flush=True), where=str(args.corpus))
         seconds = time.perf_counter() - t0

@@ -483,7 +483,7 @@ class GeneralizeParams:
     devign_path: str | None = None
     devign_max_per_project: int = 0  # 0 = every Devign function
     drop_cross_project_clones: bool = True
-    models: list[str] = field(default_factory=lambda: list(GENERALIZE_MODELS))
+    models: list[str] = field(default_factory=lambda: ["lexical", "code_metrics", "lexical_metrics"])
     # project_balanced: each training project weighs the same, each class half of it
     weighting: Literal["project_balanced", "records"] = "project_balanced"
     # functions: a pair's two sides are labelled functions like any other; ranking: pairs train
@@ -499,6 +499,10 @@ class GeneralizeParams:
     # lexical: an n-gram is a feature only where at least this many training projects use it
     # (1 = every n-gram); project-specific names then cannot carry the model
     min_projects: int = 1
+    # lexical: string, character and number literals become placeholder tokens before hashing
+    normalise_literals: bool = False
+    # code_metrics: flawfinder's findings per function (models/analyzer_findings.py) join the code metrics
+    metrics_findings: bool = False
 
     def __post_init__(self) -> None:
         _at_least(self, devign_max_per_project=0, threshold_folds=2, min_projects=1)

@@ -35,6 +35,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
+from streamguard.data.literals import normalise_literals
 from streamguard.data.noise import code_tokens
 from streamguard.data.records import read_records
 from streamguard.data.trim import trim_to_budget
@@ -52,6 +54,7 @@ from streamguard.evaluation.metrics import bootstrap_metrics, roc_auc_rows
 from streamguard.evaluation.pairs import find_pairs, pair_metrics
 from streamguard.evaluation.score_bands import score_bands
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.models.analyzer_findings import findings_matrix
 from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix
 from streamguard.models.hashed_lexical import HashedLexicalConfig, HashedLexicalModel, hashed_counts
 from streamguard.models.names import FUNCTION_SOURCES, PAIR_SOURCES, REFERENCE_RULES
@@ -77,6 +80,11 @@ class Corpus:
     # known only by pairs (PairVul's kernel) both sides of its pairs
     function_set: np.ndarray
 
+    @cached_property
+    def findings(self) -> np.ndarray:
+        """flawfinder's findings per function (models/analyzer_findings.py), computed on first use."""
+        return findings_matrix(self.texts)
+
 
 def load_corpus(path: Path, params: Params) -> Corpus:
     records = list(read_records(path))
@@ -91,7 +99,10 @@ def load_corpus(path: Path, params: Params) -> Corpus:
         pair=[r.pair if r.source in PAIR_SOURCES else None for r in records],
         metrics=metrics_matrix(texts),
         length=np.array([code_tokens(r.func) for r in records], dtype=float),
-        counts=hashed_counts(texts, lexical_config(params)),
+        counts=hashed_counts(
+            [normalise_literals(t) for t in texts] if params.generalize.normalise_literals else texts,
+            lexical_config(params),
+        ),
         function_set=function_set_mask(np.array([r.project for r in records]), np.array([r.source for r in records])),
     )
 
@@ -135,7 +146,7 @@ BaseModel = HashedLexicalModel | CodeMetricsModel
 
 
 def fit_base_models(corpus: Corpus, fit_idx: np.ndarray, models: list[str], params: Params) -> dict[str, BaseModel]:
-    """The base models `models` need (lexical, code_metrics), trained on fit_idx.
+    """The base models `models` need (lexical, code_metrics, analyzers), trained on fit_idx.
 
     pair_training "functions": every record is a labelled function row.
     "ranking": function sources are function rows, and pair sources enter only
@@ -149,8 +160,21 @@ def fit_base_models(corpus: Corpus, fit_idx: np.ndarray, models: list[str], para
             corpus.counts[fit_idx], y, weights, pairs, project=corpus.project[fit_idx]
         )
     if "code_metrics" in models or "lexical_metrics" in models:
-        fitted["code_metrics"] = CodeMetricsModel(seed=params.seed).fit(corpus.metrics[fit_idx], y, weights, pairs)
+        features = metrics_features(corpus, "code_metrics", params.generalize.metrics_findings)
+        fitted["code_metrics"] = CodeMetricsModel(seed=params.seed).fit(features[fit_idx], y, weights, pairs)
+    if "analyzers" in models:
+        # the same standardised logistic regression as the code metrics, over flawfinder's findings
+        features = metrics_features(corpus, "analyzers", False)
+        fitted["analyzers"] = CodeMetricsModel(seed=params.seed).fit(features[fit_idx], y, weights, pairs)
     return fitted
+
+
+def metrics_features(corpus: Corpus, name: str, with_findings: bool) -> np.ndarray:
+    """What a logistic regression over function features reads: flawfinder's findings for analyzers,
+    else the code metrics, with the findings appended when with_findings."""
+    if name == "analyzers":
+        return corpus.findings
+    return np.hstack([corpus.metrics, corpus.findings]) if with_findings else corpus.metrics
 
 
 def base_scores(fitted: dict[str, BaseModel], corpus: Corpus, score_idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -159,7 +183,9 @@ def base_scores(fitted: dict[str, BaseModel], corpus: Corpus, score_idx: np.ndar
         if isinstance(model, HashedLexicalModel):
             out[name] = model.predict_counts(corpus.counts[score_idx])
         else:
-            out[name] = model.predict_proba(corpus.metrics[score_idx])
+            # a code-metrics model fitted with the findings appended is wider than the code metrics
+            with_findings = len(model.mean) != corpus.metrics.shape[1]
+            out[name] = model.predict_proba(metrics_features(corpus, name, with_findings)[score_idx])
     return out
 
 
@@ -193,6 +219,8 @@ def training_rows(
 def stacker_inputs(scores: dict[str, np.ndarray], length: np.ndarray, with_length: bool) -> np.ndarray:
     """The lexical_metrics stacker's inputs: the logits of lexical and code_metrics (and log length)."""
     columns = [_logit(scores["lexical"]), _logit(scores["code_metrics"])]
+    if "analyzers" in scores:
+        columns.append(_logit(scores["analyzers"]))
     if with_length:
         columns.append(np.log1p(length))  # the length rule as an input: the stacker learns what to add to it
     return np.column_stack(columns)

@@ -6,8 +6,9 @@ from __future__ import annotations
 BASE_MODELS: tuple[str, ...] = ("lexical", "transformer", "gnn")
 
 # what the leave-project-out evaluation can train per held-out project (cheap enough to train once per
-# project): TF-IDF + logistic regression, code metrics + logistic regression, and a stacker over both
-GENERALIZE_MODELS: tuple[str, ...] = ("lexical", "code_metrics", "lexical_metrics")
+# project): TF-IDF + logistic regression, code metrics + logistic regression, flawfinder's findings +
+# logistic regression, and a stacker over the others
+GENERALIZE_MODELS: tuple[str, ...] = ("lexical", "code_metrics", "analyzers", "lexical_metrics")
 # the base models of a shipped detector (stages/detector.py), scored from text without torch
 TEXT_MODELS: tuple[str, ...] = ("hashed_lexical", "code_metrics")
 # rules every model is reported beside, computed the same way
