@@ -32,7 +32,6 @@ from streamguard.models.code_metrics import CodeMetricsModel
 from streamguard.models.detector_card import CARD_FILE, MODEL_CARD_FILE, PARAMS_FILE, is_detector, render_card
 from streamguard.models.fusion import Stacker, save_stacker, to_logit
 from streamguard.models.hashed_lexical import HashedLexicalModel
-from streamguard.models.names import GENERALIZE_MODELS
 from streamguard.params import FusionParams, Params, load_params
 
 # the folder name of each base model in a detector (the names fusion.json lists)
@@ -161,9 +160,16 @@ def build_card(
 def run_detector(
     params: Params, corpus_path: Path, details_path: Path, out_dir: Path, without: str | None = None
 ) -> dict[str, Any]:
-    if params.generalize.stack_length:
+    # a detector scores raw function text with the plain base models; these settings change what they read
+    unshippable = {
+        "generalize.stack_length": params.generalize.stack_length,
+        "generalize.normalise_literals": params.generalize.normalise_literals,
+        "generalize.metrics_findings": params.generalize.metrics_findings,
+    }
+    if on := [key for key, value in unshippable.items() if value]:
         raise StreamGuardError(
-            "generalize.stack_length is true: a detector cannot ship the length input yet; set it to false"
+            f"{', '.join(on)}: a detector cannot ship what these settings add to its inputs; set them to false "
+            "(they are leave-project-out levers, measured in benchmarks/results/generalization.md)"
         )
     details = read_details(details_path)
     return build_detector(
@@ -181,7 +187,7 @@ def build_detector(
     without: str | None = None,
 ) -> dict[str, Any]:
     """Train the selected model on `corpus` (but `without`), write the folder and its card; the card."""
-    trained = [m for m in params.generalize.models if m in GENERALIZE_MODELS]
+    trained = [m for m in params.generalize.models if m in MEMBERS]  # the models a detector can ship
     model = select_model(details, trained, str(details_path))
     projects = sorted(set(corpus.project.tolist()))
     if without is not None and without not in projects:
