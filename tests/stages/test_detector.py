@@ -163,6 +163,10 @@ def test_scan_without_trained_models_uses_the_shipped_detector(tmp_path, monkeyp
     assert "sample_trained" not in report["scan"] and card["corpus"]["kind"] == "build"
     assert all(f["unseen_precision"] is not None for f in report["findings"])
     assert "evaluated leave-one-project-out" in capsys.readouterr().err
+    assert cli.main(["scan", "tree", "--format", "sarif", "-o", "report.sarif", "--min-probability", "0"]) == 0
+    sarif = validate_sarif(json.loads((tmp_path / "report.sarif").read_text()))
+    assert sarif["runs"][0]["properties"]["model"]["source"]["kind"] == "shipped"
+    assert all("unseen_precision" in r["properties"] for r in sarif["runs"][0]["results"])
 
 
 @pytest.mark.skipif(not (SHIPPED_DIR / "card.json").is_file(), reason="no shipped detector in this checkout")
