@@ -56,6 +56,7 @@ from streamguard.evaluation.score_bands import score_bands
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.models.analyzer_findings import findings_matrix
 from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix
+from streamguard.models.fusion import to_logit
 from streamguard.models.hashed_lexical import HashedLexicalConfig, HashedLexicalModel, hashed_counts
 from streamguard.models.names import FUNCTION_SOURCES, PAIR_SOURCES, REFERENCE_RULES
 from streamguard.params import Params
@@ -130,11 +131,6 @@ def training_weights(project: np.ndarray, y: np.ndarray, rule: str) -> np.ndarra
         mask = (project == p) & (y == label)
         weights[mask] = len(y) / (len(present) * mask.sum())
     return weights
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
 
 
 def length_score(length: np.ndarray) -> np.ndarray:
@@ -218,9 +214,9 @@ def training_rows(
 
 def stacker_inputs(scores: dict[str, np.ndarray], length: np.ndarray, with_length: bool) -> np.ndarray:
     """The lexical_metrics stacker's inputs: the logits of lexical and code_metrics (and log length)."""
-    columns = [_logit(scores["lexical"]), _logit(scores["code_metrics"])]
+    columns = [to_logit(scores["lexical"]), to_logit(scores["code_metrics"])]
     if "analyzers" in scores:
-        columns.append(_logit(scores["analyzers"]))
+        columns.append(to_logit(scores["analyzers"]))
     if with_length:
         columns.append(np.log1p(length))  # the length rule as an input: the stacker learns what to add to it
     return np.column_stack(columns)

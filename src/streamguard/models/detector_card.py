@@ -42,8 +42,6 @@ def read_card(folder: Path) -> dict[str, Any]:
             f"{path}: not a detector card ({type(exc).__name__}: {exc}); retrain the detector "
             "(streamguard train-detector) or restore the folder"
         ) from None
-    if not isinstance(card, dict):
-        raise StreamGuardError(f"{path}: expected a JSON object; retrain the detector (streamguard train-detector)")
     return card
 
 

@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from streamguard.models.detector_card import CARD_FILE, MODEL_CARD_FILE, PARAMS_
 from streamguard.models.fusion import Stacker, save_stacker, to_logit
 from streamguard.models.hashed_lexical import HashedLexicalModel
 from streamguard.params import FusionParams, Params, load_params
+from streamguard.scan.model_info import head_rev
 
 # the folder name of each base model in a detector (the names fusion.json lists)
 BASE_FOLDERS = {"lexical": "hashed_lexical", "code_metrics": "code_metrics"}
@@ -113,14 +113,6 @@ def save_detector(detector: Detector, model: str, corpus_oof_y: np.ndarray, out_
     (out_dir / PARAMS_FILE).write_text(yaml.safe_dump(dataclasses.asdict(params), sort_keys=False))
 
 
-def _commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
 def build_card(
     model: str, detector: Detector, details: dict[str, Any], corpus_info: dict[str, Any], params: Params
 ) -> dict[str, Any]:
@@ -144,7 +136,7 @@ def build_card(
         "command": "streamguard " + " ".join(sys.argv[1:]),
         "scores_with": [BASE_FOLDERS[name] for name in MEMBERS[model]],
         "threshold": detector.thresholds[model],
-        "commit": _commit(),
+        "commit": head_rev(Path.cwd()),
         "corpus": corpus_info,
         "training_projects": detector.training_projects,
         "settings": {
