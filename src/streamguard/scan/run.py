@@ -281,9 +281,9 @@ def run_scan(opts: ScanOptions) -> ScanResult:
                 if row["fused_probability"] >= min_probability:
                     texts[fingerprint] = text
                     p = row["fused_probability"]
-                    precision = band_for(p, bands)
+                    probabilities, precision = row["probabilities"], band_for(p, bands)
                     findings.append(
-                        Finding(uri, name, start, end, fingerprint, p, row["probabilities"], key, (), precision)
+                        Finding(uri, name, start, end, fingerprint, p, probabilities, key, unseen_precision=precision)
                     )
             scored += len(rows)
             rate = scored / max(time.perf_counter() - started, 1e-9)
