@@ -55,7 +55,7 @@ def remember_lexical_fits() -> None:
     memory: dict[str, HashedLexicalModel] = {}
 
     def fit_once(self, counts, labels, weights, pairs=None, project=None):
-        key = hashlib.sha256(repr((self.config, self.classifier.get_params())).encode())
+        key = hashlib.sha256(repr((self.config, self.seed)).encode())
         for part in (counts.indptr, counts.indices, counts.data, labels, weights, *(pairs or ())):
             key.update(np.ascontiguousarray(part).tobytes())
         if project is not None:

@@ -15,6 +15,8 @@ import sys
 
 import pytest
 
+from streamguard.models.detector_card import SHIPPED_DIR
+
 HEAVY = ("torch", "transformers", "torch_geometric", "sklearn")
 
 # the module each command runs (cli.STAGE_COMMANDS, streamguard/stages/), and what it may pull in
@@ -78,3 +80,19 @@ def test_a_scan_with_models_that_need_no_torch_never_imports_it(tmp_path, traine
     assert heavy == ["sklearn"], (
         f"a scan of lexical + fusion models imports {heavy}; import each library where its model needs it"
     )
+
+
+@pytest.mark.skipif(not (SHIPPED_DIR / "card.json").is_file(), reason="no shipped detector in this checkout")
+def test_a_scan_with_the_shipped_detector_imports_no_scikit_learn(tmp_path):
+    # its models are saved weights scored with NumPy: scikit-learn (SciPy's statistics, pandas) is
+    # most of a small scan's start-up
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "copy.c").write_text("int copy(char *d, const char *s) {\n  strcpy(d, s);\n  return 0;\n}\n")
+    report = tmp_path / "report.json"
+    argv = ["scan", str(tree), "--models", str(SHIPPED_DIR), "--format", "json", "-o", str(report)]
+    argv += ["--min-probability", "0"]
+    extra = f"from streamguard.cli import main\nassert main({argv!r}) == 0"
+    heavy = imported_heavy("streamguard.cli", extra, (*HEAVY, "scipy.stats", "pandas"))
+    assert json.loads(report.read_text())["scan"]["functions_scored"] == 1, "the scan must have scored the function"
+    assert heavy == [], f"a scan with the shipped detector imports {heavy}; score saved weights with NumPy"

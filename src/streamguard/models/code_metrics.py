@@ -10,7 +10,7 @@ model can weigh "how much" apart from "how dense". Identifiers and literals
 never reach it, which is what lets it travel between projects.
 
 Saved as plain JSON (feature names, scaler, coefficients): loading never
-unpickles anything.
+unpickles anything, and scoring needs NumPy only (scikit-learn fits).
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from pathlib import Path
 
 import lizard
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from streamguard.data.noise import strip_comments
 from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
-from streamguard.models.pair_ranking import fit_ranking
+from streamguard.models.logistic import LogisticScorer
 
 # construct -> pattern over comment-free code; counted per function
 _CONSTRUCTS: dict[str, re.Pattern[str]] = {
@@ -118,9 +117,10 @@ class CodeMetricsModel:
 
     def __init__(self, config: CodeMetricsConfig | None = None, seed: int = 0) -> None:
         self.config = config or CodeMetricsConfig()
+        self.seed = seed
         self.mean = np.zeros(len(FEATURE_NAMES))
         self.scale = np.ones(len(FEATURE_NAMES))
-        self.classifier = LogisticRegression(C=self.config.C, max_iter=2000, random_state=seed)
+        self.scorer: LogisticScorer | None = None
 
     def fit(
         self,
@@ -130,22 +130,32 @@ class CodeMetricsModel:
         pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> CodeMetricsModel:
         """Fit on labelled functions and, given (vulnerable rows, fixed rows, weights), on ranking pairs."""
+        from sklearn.linear_model import LogisticRegression
+
+        from streamguard.models.pair_ranking import fit_ranking
+
         self.mean = features.mean(axis=0)
         scale = features.std(axis=0)
         self.scale = np.where(scale > 0, scale, 1.0)
         weights = np.ones(len(labels)) if weights is None else weights
-        fit_ranking(self.classifier, self._standardise(features), labels, weights, pairs)
+        classifier = LogisticRegression(C=self.config.C, max_iter=2000, random_state=self.seed)
+        self.scorer = LogisticScorer.of(fit_ranking(classifier, self._standardise(features), labels, weights, pairs))
         return self
+
+    def _fitted(self) -> LogisticScorer:
+        if self.scorer is None:
+            raise CodeMetricsError("the code-metrics model is not fitted; fit or load it first")
+        return self.scorer
 
     def _standardise(self, features: np.ndarray) -> np.ndarray:
         return (features - self.mean) / self.scale
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        return self.classifier.predict_proba(self._standardise(features))[:, 1]
+        return self._fitted().predict_proba(self._standardise(features))
 
     def coefficients(self) -> dict[str, float]:
         """Weight of each standardised metric: which constructs push a function towards "vulnerable"."""
-        return {name: float(c) for name, c in zip(FEATURE_NAMES, self.classifier.coef_[0])}
+        return {name: float(c) for name, c in zip(FEATURE_NAMES, self._fitted().coef)}
 
     def save(self, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -154,8 +164,8 @@ class CodeMetricsModel:
             "features": list(FEATURE_NAMES),
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
-            "coef": self.classifier.coef_[0].tolist(),
-            "intercept": float(self.classifier.intercept_[0]),
+            "coef": self._fitted().coef.tolist(),
+            "intercept": self._fitted().intercept,
         }
         (out_dir / "code_metrics.json").write_text(json.dumps(state, indent=1))
 
@@ -172,11 +182,9 @@ class CodeMetricsModel:
                 )
             model.mean = np.asarray(state["mean"], dtype=np.float64)
             model.scale = np.asarray(state["scale"], dtype=np.float64)
-            model.classifier.coef_ = np.asarray([state["coef"]], dtype=np.float64)
-            model.classifier.intercept_ = np.asarray([state["intercept"]], dtype=np.float64)
+            model.scorer = LogisticScorer(np.asarray(state["coef"], dtype=np.float64), float(state["intercept"]))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, CodeMetricsError):
                 raise
             raise CodeMetricsError(f"{path} is damaged or was not written by StreamGuard ({exc}); retrain") from None
-        model.classifier.classes_ = np.array([0, 1])
         return model

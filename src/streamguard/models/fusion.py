@@ -22,6 +22,7 @@ import numpy as np
 from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import read_fusion_summary
+from streamguard.models.logistic import LogisticScorer
 from streamguard.params import FusionParams
 
 if TYPE_CHECKING:  # each stacker imports its own estimator: `scan` loads one, never both
@@ -49,19 +50,25 @@ def function_features(func: str, names: list[str]) -> list[float]:
 
 
 class Stacker:
-    def __init__(self, params: FusionParams, seed: int) -> None:
+    """Fitted here with scikit-learn; a logreg stacker loaded from fusion.json scores with NumPy alone."""
+
+    def __init__(self, params: FusionParams, seed: int, scorer: LogisticScorer | None = None) -> None:
         self.params = params
-        self.estimator: LogisticRegression | HistGradientBoostingClassifier
-        if params.stacker == "logreg":
+        self.seed = seed
+        self.estimator: LogisticRegression | HistGradientBoostingClassifier | None = None
+        # a logreg's weights: set by fit, or given for a saved or fixed stacker
+        self.scorer = scorer
+
+    def _new_estimator(self) -> LogisticRegression | HistGradientBoostingClassifier:
+        if self.params.stacker == "logreg":
             from sklearn.linear_model import LogisticRegression
 
-            self.estimator = LogisticRegression(C=params.C, max_iter=1000)
-        else:
-            from sklearn.ensemble import HistGradientBoostingClassifier
+            return LogisticRegression(C=self.params.C, max_iter=1000)
+        from sklearn.ensemble import HistGradientBoostingClassifier
 
-            self.estimator = HistGradientBoostingClassifier(
-                max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=seed
-            )
+        return HistGradientBoostingClassifier(
+            max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=self.seed
+        )
 
     @staticmethod
     def _inputs(probs: np.ndarray, features: np.ndarray | None) -> np.ndarray:
@@ -69,11 +76,18 @@ class Stacker:
         return logits if features is None else np.hstack([logits, features])
 
     def fit(self, probs: np.ndarray, y: np.ndarray, features: np.ndarray | None = None) -> Stacker:
-        self.estimator.fit(self._inputs(probs, features), y)
+        self.estimator = self._new_estimator().fit(self._inputs(probs, features), y)
+        if self.params.stacker == "logreg":
+            self.scorer = LogisticScorer.of(self.estimator)
         return self
 
     def predict_proba(self, probs: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
-        return self.estimator.predict_proba(self._inputs(probs, features))[:, 1]
+        inputs = self._inputs(probs, features)
+        if self.estimator is not None:
+            return self.estimator.predict_proba(inputs)[:, 1]
+        if self.scorer is None:
+            raise StreamGuardError("the fusion stacker is not fitted; fit or load it first")
+        return self.scorer.predict_proba(inputs)
 
 
 def save_stacker(
@@ -82,9 +96,11 @@ def save_stacker(
     """fusion.json (`summary` plus a logreg's coefficients) and oof_matrix.npz: what `load_stacker` reads."""
     summary = dict(summary)
     if stacker.params.stacker == "logreg":
+        if stacker.scorer is None:
+            raise StreamGuardError("the fusion stacker is not fitted; fit it before saving")
         inputs = list(summary["models"]) + list(summary.get("features", []))
-        summary["coefficients"] = dict(zip(inputs, stacker.estimator.coef_[0].tolist()))
-        summary["intercept"] = float(stacker.estimator.intercept_[0])
+        summary["coefficients"] = dict(zip(inputs, stacker.scorer.coef.tolist()))
+        summary["intercept"] = stacker.scorer.intercept
     out_dir.mkdir(parents=True, exist_ok=True)
     np.savez(out_dir / "oof_matrix.npz", X=X_oof, y=y_oof, F=F_oof if F_oof is not None else np.zeros((len(y_oof), 0)))
     (out_dir / "fusion.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -96,16 +112,15 @@ def load_stacker(out_dir: Path) -> tuple[Stacker, dict]:
     path = out_dir / "fusion.json"
     summary = read_fusion_summary(path)
     try:
-        stacker = Stacker(FusionParams(**summary["params"]), summary["seed"])
+        params = FusionParams(**summary["params"])
     except TypeError as exc:  # an unknown or missing key in the saved params section
         raise StreamGuardError(
             f"{path}: 'params' is not a fusion params section ({exc}); re-run the fusion stage (dvc repro fusion)"
         ) from None
+    stacker = Stacker(params, summary["seed"])
     if summary["stacker"] == "logreg":
-        est = stacker.estimator
-        est.coef_ = np.array([[summary["coefficients"][m] for m in summary["models"] + summary.get("features", [])]])
-        est.intercept_ = np.array([summary["intercept"]])
-        est.classes_ = np.array([0, 1])
+        inputs = summary["models"] + summary.get("features", [])
+        stacker.scorer = LogisticScorer(np.array([summary["coefficients"][m] for m in inputs]), summary["intercept"])
     else:
         matrix = out_dir / "oof_matrix.npz"
         try:

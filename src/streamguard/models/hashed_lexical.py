@@ -6,22 +6,27 @@ fold learns only its idf and weights. With `min_projects` > 1 a column is a
 feature only where that many training projects use it. Saved as plain
 JSON/NumPy (config, idf, coefficients, the kept columns): loading never
 unpickles anything.
+
+Counting and scoring use MurmurHash3 and NumPy, with the columns and weights
+scikit-learn's HashingVectorizer and TfidfTransformer give; scikit-learn is
+imported to fit only, so a scan that loads a saved model never pays for it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+import mmh3
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-from sklearn.linear_model import LogisticRegression
 
 from streamguard.errors import StreamGuardError
 from streamguard.models.lexical import TOKEN_PATTERN
-from streamguard.models.pair_ranking import fit_ranking
+from streamguard.models.logistic import LogisticScorer
 
 CONFIG_FILE = "hashed_lexical.json"
 WEIGHTS_FILE = "weights.npz"
@@ -37,18 +42,61 @@ class HashedLexicalConfig:
     min_projects: int = 1
 
 
+_TOKEN = re.compile(TOKEN_PATTERN)
+_INT32_MIN = -(2**31)
+
+
+def _ngrams(text: str, ngram_max: int) -> list[str]:
+    """The text's tokens and their 2..ngram_max-grams joined by spaces (scikit-learn's word n-grams)."""
+    tokens = _TOKEN.findall(text)
+    grams = list(tokens)
+    for n in range(2, min(ngram_max, len(tokens)) + 1):
+        grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return grams
+
+
+def _columns(grams: list[str], n_features: int) -> np.ndarray:
+    """Each n-gram's column: |signed 32-bit MurmurHash3 of its UTF-8, seed 0| mod n_features."""
+    hashes = np.fromiter((mmh3.hash(gram, 0) for gram in grams), dtype=np.int64, count=len(grams))
+    # |-2**31| does not fit 32 bits; scikit-learn maps it as (2**31 - 1 - (n_features - 1)) mod n_features
+    columns = np.abs(hashes) % n_features
+    columns[hashes == _INT32_MIN] = (2**31 - 1 - (n_features - 1)) % n_features
+    return columns
+
+
 def hashed_counts(texts: list[str], config: HashedLexicalConfig) -> sparse.csr_matrix:
-    """Token n-gram counts, hashed: nothing is learned from any text here."""
-    vectorizer = HashingVectorizer(
-        token_pattern=TOKEN_PATTERN,
-        lowercase=False,
-        ngram_range=(1, config.ngram_max),
-        n_features=config.n_features,
-        alternate_sign=False,
-        norm=None,
-        dtype=np.float32,
+    """Token n-gram counts, hashed: nothing is learned from any text here (float32, sorted columns)."""
+    indptr = [0]
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    for text in texts:
+        columns, counts = np.unique(_columns(_ngrams(text, config.ngram_max), config.n_features), return_counts=True)
+        indices.append(columns)
+        data.append(counts)
+        indptr.append(indptr[-1] + len(columns))
+    return sparse.csr_matrix(
+        (
+            np.concatenate(data).astype(np.float32) if data else np.zeros(0, np.float32),
+            np.concatenate(indices).astype(np.int32) if indices else np.zeros(0, np.int32),
+            np.asarray(indptr, dtype=np.int32),
+        ),
+        shape=(len(texts), config.n_features),
     )
-    return vectorizer.transform(texts).tocsr()
+
+
+def tfidf(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
+    """(1 + log count) x idf, each row scaled to unit length: TfidfTransformer(sublinear_tf=True).transform."""
+    weighted = counts.copy()
+    np.log(weighted.data, out=weighted.data)
+    weighted.data += 1.0
+    weighted.data *= idf[weighted.indices]
+    # squares in the data's precision, summed and divided in float64, as scikit-learn's normalize does
+    squares = (weighted.data * weighted.data).astype(np.float64)
+    rows = np.repeat(np.arange(weighted.shape[0]), np.diff(weighted.indptr))
+    norms = np.sqrt(np.bincount(rows, weights=squares, minlength=weighted.shape[0]))
+    norms[norms == 0.0] = 1.0
+    weighted.data = (weighted.data / norms[rows]).astype(weighted.dtype)
+    return weighted
 
 
 def shared_columns(counts: sparse.csr_matrix, project: np.ndarray, min_projects: int) -> np.ndarray:
@@ -62,12 +110,10 @@ def shared_columns(counts: sparse.csr_matrix, project: np.ndarray, min_projects:
 class HashedLexicalModel:
     def __init__(self, config: HashedLexicalConfig, seed: int = 0) -> None:
         self.config = config
+        self.seed = seed
         self.keep: np.ndarray | None = None  # None: every column
-        self.tfidf = TfidfTransformer(sublinear_tf=True)
-        # liblinear's dual: fast and deterministic with far more sparse columns than rows, where lbfgs crawls
-        self.classifier = LogisticRegression(
-            C=config.C, solver="liblinear", dual=True, max_iter=1000, random_state=seed
-        )
+        self.idf: np.ndarray | None = None
+        self.scorer: LogisticScorer | None = None
 
     def _kept(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         return counts if self.keep is None else counts @ sparse.diags(self.keep, format="csr")
@@ -81,17 +127,29 @@ class HashedLexicalModel:
         project: np.ndarray | None = None,
     ) -> HashedLexicalModel:
         """Fit on hashed counts; `project` (one name per row) is needed when min_projects > 1."""
+        from sklearn.feature_extraction.text import TfidfTransformer
+        from sklearn.linear_model import LogisticRegression
+
+        from streamguard.models.pair_ranking import fit_ranking
+
         if self.config.min_projects > 1:
             if project is None:
                 raise StreamGuardError("min_projects > 1 needs each training row's project")
             self.keep = shared_columns(counts, project, self.config.min_projects)
         counts = self._kept(counts)
-        self.tfidf.fit(counts)
-        fit_ranking(self.classifier, self.tfidf.transform(counts), labels, weights, pairs)
+        transformer = TfidfTransformer(sublinear_tf=True).fit(counts)
+        self.idf = transformer.idf_
+        # liblinear's dual: fast and deterministic with far more sparse columns than rows, where lbfgs crawls
+        classifier = LogisticRegression(
+            C=self.config.C, solver="liblinear", dual=True, max_iter=1000, random_state=self.seed
+        )
+        self.scorer = LogisticScorer.of(fit_ranking(classifier, transformer.transform(counts), labels, weights, pairs))
         return self
 
     def predict_counts(self, counts: sparse.csr_matrix) -> np.ndarray:
-        return self.classifier.predict_proba(self.tfidf.transform(self._kept(counts)))[:, 1]
+        if self.idf is None or self.scorer is None:
+            raise StreamGuardError("the hashed lexical model is not fitted; fit or load it first")
+        return self.scorer.predict_proba(tfidf(self._kept(counts), self.idf))
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.predict_counts(hashed_counts(texts, self.config))
@@ -99,10 +157,12 @@ class HashedLexicalModel:
     def save(self, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        arrays = {
-            "idf": self.tfidf.idf_,
-            "coef": self.classifier.coef_[0],
-            "intercept": self.classifier.intercept_,
+        if self.idf is None or self.scorer is None:
+            raise StreamGuardError("the hashed lexical model is not fitted; fit it before saving")
+        arrays: dict[str, Any] = {
+            "idf": self.idf,
+            "coef": self.scorer.coef,
+            "intercept": np.asarray([self.scorer.intercept]),
         }
         if self.keep is not None:
             arrays["keep"] = self.keep.astype(np.uint8)
@@ -128,10 +188,6 @@ class HashedLexicalModel:
             )
         model = cls(config)
         model.keep = keep
-        model.tfidf.idf_ = idf
-        model.tfidf.n_features_in_ = config.n_features
-        model.classifier.coef_ = coef[None, :].astype(np.float64)
-        model.classifier.intercept_ = np.asarray(intercept, dtype=np.float64).reshape(1)
-        model.classifier.classes_ = np.array([0, 1])
-        model.classifier.n_features_in_ = config.n_features
+        model.idf = idf
+        model.scorer = LogisticScorer(coef, float(np.ravel(intercept)[0]))
         return model

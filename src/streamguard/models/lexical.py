@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from streamguard.params import LexicalParams
+
+if TYPE_CHECKING:  # imported where a model is built: TOKEN_PATTERN's users need no scikit-learn
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 # identifiers, numbers, and C's multi-character operators as tokens
 TOKEN_PATTERN = r"[A-Za-z_]\w*|\d[\w.]*|->|\+\+|--|<<=?|>>=?|[<>=!]=|&&|\|\||[^\s\w]"
@@ -21,11 +23,15 @@ TOKEN_PATTERN = r"[A-Za-z_]\w*|\d[\w.]*|->|\+\+|--|<<=?|>>=?|[<>=!]=|&&|\|\||[^\
 
 class LexicalModel:
     def __init__(self, params: LexicalParams, seed: int = 0) -> None:
+        from sklearn.linear_model import LogisticRegression
+
         self.params = params
         self.vectorizer = self._vectorizer()
         self.classifier = LogisticRegression(C=params.C, max_iter=2000, random_state=seed)
 
     def _vectorizer(self, vocabulary: dict | None = None) -> TfidfVectorizer:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         return TfidfVectorizer(
             token_pattern=TOKEN_PATTERN,
             lowercase=False,
