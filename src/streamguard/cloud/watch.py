@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamguard.cloud.s3 import CREDENTIALS_HINT, CloudError
@@ -106,7 +106,7 @@ def watch_job(
     sagemaker, cloudwatch = session.client("sagemaker"), session.client("cloudwatch")
     last = ""
     while True:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             job = sagemaker.describe_training_job(TrainingJobName=name)
             metrics = latest_metrics(cloudwatch, job, now)
