@@ -25,7 +25,7 @@ import lizard
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from streamguard.data.noise import strip_comments
+from streamguard.c.tokens import strip_comments
 from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
 from streamguard.models.pair_ranking import fit_ranking
