@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from streamguard.data.pairs import find_pairs
 from streamguard.data.records import read_records
 from streamguard.data.trim import trim_to_budget
-from streamguard.evaluation.pairs import find_pairs, pair_metrics
+from streamguard.evaluation.pairs import pair_metrics
 from streamguard.evaluation.predictions import read_predictions
 from streamguard.evaluation.report import choose_model_threshold
 from streamguard.params import load_params

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from streamguard.evaluation.metrics import bootstrap_metrics, predict
+from streamguard.evaluation.metrics import bootstrap_metrics
 from streamguard.evaluation.predictions import read_predictions
 from streamguard.evaluation.stats import mcnemar_exact, paired_bootstrap_diff
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.metrics import predict
 from streamguard.params import load_params
 
 SHOWN = ("accuracy", "f1", "roc_auc", "mcc")

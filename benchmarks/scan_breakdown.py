@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from streamguard.c_functions import extract_functions
+from streamguard.c.functions import extract_functions
 from streamguard.data.records import Record
 from streamguard.data.trim import trim_to_budget
 from streamguard.params import load_params

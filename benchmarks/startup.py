@@ -79,7 +79,7 @@ def median_of(runs: int, measure) -> dict:
 
 def make_tree(repo: Path, functions: int, out: Path) -> tuple[list[str], int]:
     """Copy the first C files of `repo` (sorted) until they hold at least `functions` functions."""
-    from streamguard.c_functions import extract_functions
+    from streamguard.c.functions import extract_functions
 
     shutil.rmtree(out, ignore_errors=True)
     picked, count = [], 0

@@ -37,13 +37,13 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from streamguard.c_functions import extract_functions
+from streamguard.c.functions import extract_functions
+from streamguard.c.tokens import code_tokens
 from streamguard.data.collectors.base import Collected
 from streamguard.data.collectors.context import CollectContext
 from streamguard.data.collectors.git_miner import run_git
 from streamguard.data.collectors.triage import collect_triage
 from streamguard.data.fingerprints import fingerprinted
-from streamguard.data.noise import code_tokens
 from streamguard.data.records import Record, read_records
 from streamguard.data.triage_file import Verdict, append_verdicts, now, triage_path
 from streamguard.data.trim import trim_to_budget
@@ -56,7 +56,7 @@ from streamguard.evaluation.generalization import (
     load_corpus,
     retro_rows,
 )
-from streamguard.evaluation.metrics import METRIC_NAMES, metric_rows, roc_auc_rows
+from streamguard.metrics import METRIC_NAMES, metric_rows, roc_auc_rows
 from streamguard.models.code_metrics import metrics_matrix
 from streamguard.models.hashed_lexical import hashed_counts
 from streamguard.params import Params, load_params, params_from_dict

@@ -270,7 +270,7 @@ def lexical_pipeline(tmp_path_factory, sample_records) -> Path:
 def trained(lexical_pipeline):
     """lexical_pipeline's models folder (lexical + fusion), its params file, and two test functions: the highest
     and lowest fused scores. Shared by every scan test module; treat it as read-only (copy it to tamper)."""
-    from streamguard.c_functions import extract_functions
+    from streamguard.c.functions import extract_functions
     from streamguard.data.records import read_split
     from streamguard.evaluation.predictions import read_predictions
 

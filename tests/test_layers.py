@@ -1,4 +1,4 @@
-"""Imports point one way: stages → {training, evaluation, scan, …} → models → {data, graphs} → params → {c, io}.
+"""Imports point one way: stages → {training, evaluation, scan, …} → models → {data, graphs} → params → {c, io, metrics}.
 
 A module may import its own package and any lower layer; a higher layer or a sibling package of its
 own layer is a violation. KNOWN_VIOLATIONS lists the ones the code still has, module by module, so a
@@ -21,7 +21,7 @@ LAYERS = {
     "progress": 1,
     "io": 1,
     "c": 1,
-    "c_functions": 1,
+    "metrics": 1,
     "params": 2,
     "data": 3,
     "graphs": 3,
@@ -41,11 +41,8 @@ SAME_LAYER_ALLOWED = {("graphs", "data")}
 
 # importer module → imported module; each one is a debt to pay, not a rule
 KNOWN_VIOLATIONS = {
-    ("streamguard.c_functions", "streamguard.graphs.grammar"),
-    ("streamguard.c_functions", "streamguard.graphs.normalise"),
     ("streamguard.params", "streamguard.models.names"),
     ("streamguard.models.fusion", "streamguard.evaluation.predictions"),
-    ("streamguard.training.pair_loss", "streamguard.evaluation.pairs"),
     ("streamguard.predict", "streamguard.training.branches"),
     ("streamguard.scan.run", "streamguard.predict"),
     ("streamguard.scan.model_source", "streamguard.evaluation.predictions"),

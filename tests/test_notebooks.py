@@ -88,7 +88,7 @@ def test_committed_notebooks_have_no_outputs():
 @pytest.mark.slow
 @pytest.mark.integration
 def test_data_exploration_shows_the_sample_and_the_length_baseline(tmp_path):
-    from streamguard.data.noise import code_tokens
+    from streamguard.c.tokens import code_tokens
 
     got, shown = execute(
         "01_data_exploration.ipynb",

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import REPO, commit, git, init_repo
 
-from streamguard.c_functions import extract_functions
+from streamguard.c.functions import extract_functions
 from streamguard.data.records import Record, write_records
 from streamguard.data.triage_file import read_triage, triage_path
 from streamguard.evaluation.generalization import held_out_scores, load_corpus

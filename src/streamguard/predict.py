@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streamguard.c_functions import C_SOURCE_SUFFIXES
+from streamguard.c.suffixes import C_SOURCE_SUFFIXES
 from streamguard.data.input_files import read_bytes, require_file
 from streamguard.data.records import Record, read_records
 from streamguard.data.trim import trim_to_budget
@@ -47,7 +47,7 @@ def _inputs_help() -> str:
 
 
 def functions_from_inputs(paths: list[Path]) -> list[Record]:
-    from streamguard.c_functions import extract_functions
+    from streamguard.c.functions import extract_functions
 
     records: list[Record] = []
     for path in paths:

@@ -6,13 +6,11 @@ import pytest
 
 from streamguard.data.noise import (
     HEURISTICS,
-    code_tokens,
     confidence_for,
     dedupe,
     merge_collected,
     screen_functions,
     screen_pairs,
-    strip_comments,
 )
 from streamguard.data.records import Record, RecordError
 from streamguard.params import CollectParams, Params, params_from_dict
@@ -49,11 +47,6 @@ def test_confidence_params_are_range_checked():
         params_from_dict({"collect": {"confidence_git": 0}})
     with pytest.raises(ParamsError, match="unknown key 'collect.confidence_gti'"):
         params_from_dict({"collect": {"confidence_gti": 0.3}})
-
-
-def test_code_tokens_ignore_comments():
-    assert code_tokens("int x = 1; /* a long comment with many words */") == 5
-    assert strip_comments('a = "/* kept */"; // gone') == 'a = "/* kept */";  '
 
 
 def test_screen_pairs_rules():

@@ -11,8 +11,9 @@ from sklearn import metrics as skm
 
 from streamguard.evaluation.bootstrap import paired_percentile_bootstrap
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.evaluation.metrics import METRIC_NAMES, bootstrap_metrics, compute_metrics, predict
+from streamguard.evaluation.metrics import bootstrap_metrics, compute_metrics
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.metrics import METRIC_NAMES, predict
 
 # 8 functions; at threshold 0.5: tp = 3 (0, 1, 7), fn = 1 (2), fp = 1 (3), tn = 3 (4, 5, 6)
 HAND_Y = [1, 1, 1, 0, 0, 0, 0, 1]

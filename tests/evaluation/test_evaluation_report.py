@@ -17,9 +17,10 @@ from conftest import (
 )
 
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.evaluation.metrics import METRIC_NAMES, compute_metrics
+from streamguard.evaluation.metrics import compute_metrics
 from streamguard.evaluation.report import HEADLINE_KEYS
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.metrics import METRIC_NAMES
 from streamguard.params import params_from_dict
 from streamguard.stages.evaluate import run_evaluate
 

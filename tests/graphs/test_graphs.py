@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
+from streamguard.c.grammar import NODE_TYPES
 from streamguard.graphs.function_graph import GraphBuilder
-from streamguard.graphs.grammar import NODE_TYPES
 from streamguard.graphs.raw_graph import RawGraph
 from streamguard.graphs.schema import EDGE_TYPE_ID, EDGE_TYPES, FLAGS
 from streamguard.params import GraphParams, ParamsError

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from streamguard.data.literals import normalise_literals
 from streamguard.data.records import Record, write_records
 from streamguard.evaluation.generalization import held_out_scores, load_corpus
 from streamguard.models.analyzer_findings import FINDING_NAMES, findings_matrix
@@ -43,13 +42,6 @@ def test_flawfinder_counts_the_hits_of_a_function_and_none_in_a_clean_one():
     assert _counts(unsafe) == {"log_hits": 2.0, "log_level4": 2.0, "log_buffer": 2.0, "max_level": 5.0}
     assert _counts(clean) == {}
     assert findings_matrix([]).shape == (0, len(FINDING_NAMES))
-
-
-def test_literals_become_placeholders_and_comments_stay():
-    code = 'n = f("len %d\\" 7", \'\\n\', 0x1F, 1.5e-3, x1); /* "quoted" 3 */ // it\'s 4\nbuf[16] = L"w";'
-    assert normalise_literals(code) == (
-        'n = f(STRLIT, CHARLIT, NUMLIT, NUMLIT, x1); /* "quoted" 3 */ // it\'s 4\nbuf[NUMLIT] = STRLIT;'
-    )
 
 
 def _params(**generalize):

@@ -18,10 +18,10 @@ from conftest import TESTS
 from tiny_training import CFG, make_task
 from torch import nn
 
+from streamguard.metrics import classification_summary
 from streamguard.params import TrainParams
 from streamguard.training.checkpoints import atomic_torch_save
 from streamguard.training.loop import TrainingInterrupted, TrainingTask, predict_probs, sample_weights, train
-from streamguard.training.quick_metrics import classification_summary
 
 
 def _weights(path: Path) -> dict:

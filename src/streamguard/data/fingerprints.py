@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 
-from streamguard.c_functions import CFunction
+from streamguard.c.functions import CFunction
 from streamguard.data.records import normalise_whitespace
 
 

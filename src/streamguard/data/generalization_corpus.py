@@ -25,8 +25,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streamguard.c_functions import extract_functions
-from streamguard.data.collectors.fix_pairs import is_c_file
+from streamguard.c.functions import extract_functions
+from streamguard.c.suffixes import is_plain_c_file
 from streamguard.data.collectors.git_miner import is_vendored_or_test, run_git
 from streamguard.data.download import REPO, SAMPLE_PATH
 from streamguard.data.noise import code_text, length_rule
@@ -117,7 +117,7 @@ def snapshot_records(repo: Path, mined: list[Record], params: Params) -> tuple[l
             vulnerable_texts.add(code_text(rec.func))
             touched.add((_fix_origin_path(rec.origin), _function_name(rec.func)))
     listing = run_git(repo, "ls-tree", "-r", "-z", "--name-only", snapshot).decode("utf-8", "replace").split("\0")
-    paths = [p for p in listing if p and is_c_file(p) and not is_vendored_or_test(p)]
+    paths = [p for p in listing if p and is_plain_c_file(p) and not is_vendored_or_test(p)]
     report.files = len(paths)
     records: list[Record] = []
     seen: set[str] = set()

@@ -31,17 +31,13 @@ Rules, each counted in the reports under its name:
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from streamguard.c.tokens import code_tokens, strip_comments
 from streamguard.data.records import Record, RecordError, duplicate_key, normalise_whitespace
 from streamguard.params import CollectParams, Params
-
-_TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\S")
-# strings first, so a "/*" inside a literal is not taken for a comment
-_COMMENT_OR_STRING = re.compile(r'("(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|/\*.*?\*/|//[^\n]*', re.S)
 
 HEURISTICS = ("advisory_exploit", "advisory", "git_exploit", "git", "juliet", "synthetic", "triage")
 
@@ -51,16 +47,6 @@ def confidence_for(heuristic: str, collect: CollectParams) -> float:
     if heuristic not in HEURISTICS:
         raise ValueError(f"unknown confidence heuristic {heuristic!r}; use one of {HEURISTICS}")
     return float(getattr(collect, f"confidence_{heuristic}"))
-
-
-def strip_comments(text: str) -> str:
-    """`text` with C comments replaced by a space (string literals kept)."""
-    return _COMMENT_OR_STRING.sub(lambda m: m.group(1) or " ", text)
-
-
-def code_tokens(func: str) -> int:
-    """Number of C tokens outside comments (the length the limits measure)."""
-    return len(_TOKEN.findall(strip_comments(func)))
 
 
 def code_text(func: str) -> str:

@@ -6,7 +6,7 @@ HEAD, read through `git cat-file --batch`), or `hf:DATASET_ID` (a Hugging
 Face dataset, streamed). An empty list means the training split's own
 functions (their texts only: no label is read).
 
-Functions are cut with the project's one extractor (streamguard.c_functions)
+Functions are cut with the project's one extractor (streamguard.c.functions)
 and written one JSON line each to the corpus file as they come, so memory
 holds only the 20-hex duplicate keys (records.duplicate_key): one per kept
 function plus one per valid/test function. Every drop is counted by reason:
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamguard.c_functions import extract_functions
+from streamguard.c.functions import extract_functions
 from streamguard.data.git_bundle import cloned_bundle
 from streamguard.data.input_files import NotRegularFile, read_regular_file
 from streamguard.data.records import duplicate_key, read_split

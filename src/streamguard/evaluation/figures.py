@@ -44,7 +44,7 @@ def held_out_figures(
         if tokens.shape != (len(test_y),):
             raise EvaluationError(
                 f"test_tokens: {tokens.shape[0] if tokens.ndim else 0} token counts for {len(test_y)} test "
-                "functions; give one count per test function, in the same order (data.noise.code_tokens)"
+                "functions; give one count per test function, in the same order (c.tokens.code_tokens)"
             )
         figures["versus_length"] = versus_length(
             np.asarray(test_y), np.asarray(test_prob, dtype=float), length_score(tokens), params

@@ -44,16 +44,18 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from streamguard.data.literals import normalise_literals
-from streamguard.data.noise import code_tokens
+from streamguard.c.literals import normalise_literals
+from streamguard.c.tokens import code_tokens
+from streamguard.data.pairs import find_pairs
 from streamguard.data.records import read_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.evaluation.bootstrap import bootstrap_p_value, paired_percentile_bootstrap
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.evaluation.metrics import bootstrap_metrics, roc_auc_rows
-from streamguard.evaluation.pairs import find_pairs, pair_metrics
+from streamguard.evaluation.metrics import bootstrap_metrics
+from streamguard.evaluation.pairs import pair_metrics
 from streamguard.evaluation.score_bands import score_bands
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.metrics import roc_auc_rows
 from streamguard.models.analyzer_findings import findings_matrix
 from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix
 from streamguard.models.fusion import to_logit

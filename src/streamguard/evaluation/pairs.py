@@ -1,8 +1,8 @@
 """Paired evaluation: can a model tell a vulnerable function from its own fix?
 
-A test pair is a `pair` id carried by exactly one vulnerable (target 1) and
-one fixed (target 0) test function. Per pair, with the model's threshold
-(predicted vulnerable when prob >= threshold, as in metrics.py):
+A test pair is a vulnerable (target 1) test function and its own fix (target 0),
+linked by a shared `pair` id (streamguard.data.pairs). Per pair, with the model's threshold
+(predicted vulnerable when prob >= threshold, as in streamguard.metrics):
 
   p_c  both right: vulnerable called vulnerable, fixed called benign (PrimeVul's P-C)
   p_v  both called vulnerable (P-V)
@@ -21,20 +21,18 @@ floor(0.005 × negatives) false positives allowed, a vulnerable function is
 caught only when its probability is above the (k+1)-th highest probability
 of a non-vulnerable one. Lower is better; 1.0 means nothing is caught.
 
-Pair ids with another make-up (one side lost to deduplication, or a Juliet
-test case with several good variants) are counted in `pair_groups_skipped`,
-not evaluated.
+Pair ids with another make-up are counted in `pair_groups_skipped`, not
+evaluated.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from streamguard.data.pairs import PairIndex
 from streamguard.evaluation.bootstrap import paired_percentile_bootstrap
 from streamguard.evaluation.errors import EvaluationError
 
@@ -43,36 +41,6 @@ from streamguard.evaluation.errors import EvaluationError
 TIE_TOLERANCE = 1e-6
 VDS_MAX_FPR = 0.005
 PAIR_METRICS = ("p_c", "p_v", "p_b", "p_r", "pairwise_accuracy", "tied")
-
-
-@dataclass(frozen=True)
-class TestPairs:
-    """Index of each pair's vulnerable and fixed function in the test arrays."""
-
-    vulnerable: np.ndarray  # int indices
-    fixed: np.ndarray
-    skipped: int  # pair ids not made of exactly one vulnerable and one fixed test function
-
-    def __len__(self) -> int:
-        return len(self.vulnerable)
-
-
-def find_pairs(pair_ids: Sequence[str | None], y: np.ndarray) -> TestPairs:
-    """Test pairs among functions whose pair ids are given (None: not part of a pair), in pair-id order."""
-    members: dict[str, list[int]] = defaultdict(list)
-    for i, pair in enumerate(pair_ids):
-        if pair is not None:
-            members[pair].append(i)
-    vulnerable, fixed, skipped = [], [], 0
-    for pair in sorted(members):
-        idx = members[pair]
-        labels = sorted(int(y[i]) for i in idx)
-        if labels != [0, 1]:
-            skipped += 1
-            continue
-        vulnerable.append(next(i for i in idx if y[i] == 1))
-        fixed.append(next(i for i in idx if y[i] == 0))
-    return TestPairs(np.array(vulnerable, dtype=int), np.array(fixed, dtype=int), skipped)
 
 
 def pair_rows(prob_vulnerable: np.ndarray, prob_fixed: np.ndarray, threshold: float) -> np.ndarray:
@@ -110,7 +78,7 @@ def pair_metrics(
     y: np.ndarray,
     prob: np.ndarray,
     threshold: float,
-    pairs: TestPairs,
+    pairs: PairIndex,
     resamples: int,
     confidence_level: float,
     seed: int,
@@ -170,7 +138,7 @@ def _compared_rows(p_vul: np.ndarray, p_fix: np.ndarray, d_vul: np.ndarray, d_fi
 def pair_difference(
     side_a: tuple[np.ndarray, np.ndarray],
     side_b: tuple[np.ndarray, np.ndarray],
-    pairs: TestPairs,
+    pairs: PairIndex,
     resamples: int,
     confidence_level: float,
     seed: int,

@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.evaluation.metrics import METRIC_NAMES, compute_metrics
+from streamguard.evaluation.metrics import compute_metrics
 from streamguard.evaluation.pairs import PAIR_METRICS
 from streamguard.evaluation.predictions import (
     DEEP_MODELS,
@@ -49,6 +49,7 @@ from streamguard.evaluation.stats import COMPARED_METRICS, paired_ttest
 from streamguard.evaluation.summary import comparison_verdicts, with_ci
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.evaluation.verdicts import Verdict, level_percent
+from streamguard.metrics import METRIC_NAMES
 from streamguard.params import EvaluateParams
 
 # (model, against): fusion against each base model; each deep branch against the lexical baseline

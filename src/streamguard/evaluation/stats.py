@@ -18,7 +18,8 @@ import scipy.stats
 
 from streamguard.evaluation.bootstrap import paired_percentile_bootstrap
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.evaluation.metrics import METRIC_NAMES, as_binary_arrays, metric_rows
+from streamguard.evaluation.metrics import as_binary_arrays
+from streamguard.metrics import METRIC_NAMES, metric_rows
 
 
 def _as_bool_vector(values: Any, what: str) -> np.ndarray:

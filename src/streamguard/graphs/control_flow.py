@@ -21,8 +21,8 @@ the cut part (the fall-through of the last kept statement of a cut block, the
 
 from __future__ import annotations
 
+from streamguard.c.grammar import ERROR_KIND, field_id, named_kinds
 from streamguard.graphs.flat_tree import FlatTree
-from streamguard.graphs.grammar import ERROR_KIND, field_id, named_kinds
 
 _BLOCKS = named_kinds(
     "translation_unit", "compound_statement", "case_statement", "else_clause", "labeled_statement",

@@ -15,8 +15,8 @@ edges that matter most (`n = read(...)` to `memcpy(dst, src, n)`).
 
 from __future__ import annotations
 
+from streamguard.c.grammar import anonymous_kind, field_id, named_kinds
 from streamguard.graphs.flat_tree import FlatTree
-from streamguard.graphs.grammar import anonymous_kind, field_id, named_kinds
 from streamguard.graphs.schema import DEF, PARAM, USE
 
 _IDENTIFIER = named_kinds("identifier")

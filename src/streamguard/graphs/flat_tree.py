@@ -22,7 +22,7 @@ from dataclasses import field as _default
 
 from tree_sitter import Node, Tree
 
-from streamguard.graphs.grammar import ERROR_KIND, KIND_COUNT, LANGUAGE, anonymous_kind_names, named_kinds
+from streamguard.c.grammar import ERROR_KIND, KIND_COUNT, LANGUAGE, anonymous_kind_names, named_kinds
 
 # what the walk does on meeting each kind (indexed by kind id; ERROR is 0xFFFF)
 _PUNCT, _TOKEN, _SKIP, _DESCEND, _LEAF, _ERROR = range(6)

@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 from tree_sitter import Query, QueryCursor, Tree
 
+from streamguard.c.grammar import ERROR_KIND, KIND_TO_TYPE, LANGUAGE, anonymous_kind_names, new_parser
+from streamguard.c.normalise import normalise_macros
 from streamguard.graphs.control_flow import control_flow_edges
 from streamguard.graphs.data_flow import data_flow_edges
 from streamguard.graphs.flat_tree import FlatTree, flatten
-from streamguard.graphs.grammar import ERROR_KIND, KIND_TO_TYPE, LANGUAGE, anonymous_kind_names, new_parser
-from streamguard.graphs.normalise import normalise_macros
 from streamguard.graphs.raw_graph import RawGraph, assemble
 from streamguard.graphs.schema import (
     AST_CHILD,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+from streamguard.c.grammar import field_id, named_kinds
 from streamguard.graphs.flat_tree import FlatTree
-from streamguard.graphs.grammar import field_id, named_kinds
 from streamguard.graphs.schema import DANGEROUS_API, INDEX, SINK_ARG, SINK_CALL, SOURCE_ARG, SOURCE_CALL
 
 ALL_ARGS = -1

@@ -21,7 +21,7 @@ import re
 
 import numpy as np
 
-from streamguard.graphs.grammar import (
+from streamguard.c.grammar import (
     EMPTY_TYPE,
     KIND_TO_TYPE,
     UNKNOWN_TOKEN_TYPE,

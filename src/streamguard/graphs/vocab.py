@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from streamguard.c.grammar import NODE_TYPES
 from streamguard.errors import StreamGuardError
-from streamguard.graphs.grammar import NODE_TYPES
 from streamguard.graphs.raw_graph import GraphBlock, RawGraph
 from streamguard.graphs.schema import EDGE_INVERSE, EDGE_TYPES, FLAGS, RESERVED_TOKENS, TIERS, UNK_TOKEN, x_columns
 from streamguard.graphs.tokens import Token

@@ -24,7 +24,7 @@ from pathlib import Path
 import lizard
 import numpy as np
 
-from streamguard.data.noise import strip_comments
+from streamguard.c.tokens import strip_comments
 from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
 from streamguard.models.logistic import LogisticScorer

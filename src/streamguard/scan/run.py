@@ -1,7 +1,7 @@
 """`streamguard scan PATH...`: find C/C++ functions, score them in batches with the fusion, report findings.
 
 Streaming: files are read one at a time, functions are cut out with the one
-extractor (streamguard.c_functions), and scored in batches of `batch_size` by
+extractor (streamguard.c.functions), and scored in batches of `batch_size` by
 every base model the fusion uses, then fused (predict.Scorer, loaded once),
 in `--workers` processes (scan/scoring.py). Only findings (fused probability >= --min-probability, by default the
 fusion's threshold) are kept, with their text until the reported ones have
@@ -31,7 +31,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from streamguard.c_functions import C_SOURCE_SUFFIXES
+from streamguard.c.suffixes import C_SOURCE_SUFFIXES
 from streamguard.data.input_files import MAX_FILE_BYTES
 from streamguard.data.records import Record
 from streamguard.data.triage_file import read_triage, triage_path
@@ -114,7 +114,7 @@ def _functions(
     texts: dict[str, str],
 ) -> int:
     """Cut `source` into functions and queue those the scan covers; the number queued. `scope` notes them all."""
-    from streamguard.c_functions import extract_functions
+    from streamguard.c.functions import extract_functions
 
     try:
         functions = extract_functions(data)

@@ -39,7 +39,7 @@ class TriageOptions:
 
 def find_function(root: Path, prefix: str) -> tuple[str, str, str, str]:
     """(fingerprint, function key, uri, name) of the one function under `root` whose fingerprint starts with `prefix`."""
-    from streamguard.c_functions import extract_functions
+    from streamguard.c.functions import extract_functions
 
     bad = BadFiles()
     hits = []

@@ -36,7 +36,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streamguard.c_functions import C_SOURCE_SUFFIXES
+from streamguard.c.suffixes import C_SOURCE_SUFFIXES
 from streamguard.data.input_files import MAX_FILE_BYTES, NotRegularFile, read_regular_file
 from streamguard.errors import StreamGuardError
 

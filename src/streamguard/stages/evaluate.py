@@ -13,10 +13,11 @@ from typing import Any
 
 from rich.console import Console
 
+from streamguard.data.pairs import find_pairs
 from streamguard.evaluation.curves import remove_plot_data, write_plot_data
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.evaluation.metrics import bootstrap_metrics, predict
-from streamguard.evaluation.pairs import find_pairs, pair_metrics, read_test_pair_ids
+from streamguard.evaluation.metrics import bootstrap_metrics
+from streamguard.evaluation.pairs import pair_metrics, read_test_pair_ids
 from streamguard.evaluation.predictions import MODEL_NAMES, aligned_test_split, load_available_models
 from streamguard.evaluation.report import (
     BASELINE,
@@ -34,6 +35,7 @@ from streamguard.evaluation.report import (
 )
 from streamguard.evaluation.stats import paired_comparison
 from streamguard.evaluation.summary import DETAILS_FILE
+from streamguard.metrics import predict
 from streamguard.params import Params, load_params
 
 

@@ -49,12 +49,13 @@ from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
 from streamguard.errors import StreamGuardError
+from streamguard.metrics import classification_summary
 from streamguard.params import TrainParams
 from streamguard.progress import StepLines, epoch_line, make_progress
 from streamguard.training import distributed
 from streamguard.training.batches import ItemSizes, epoch_batches
 from streamguard.training.checkpoints import atomic_torch_save, load_checkpoint
-from streamguard.training.quick_metrics import classification_summary
+from streamguard.training.loss import weighted_cross_entropy as _weighted_loss
 from streamguard.training.ranks import DistContext
 from streamguard.training.weights import sample_weights
 
@@ -211,18 +212,6 @@ def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-
-
-def _weighted_loss(
-    logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, total: torch.Tensor | None = None
-) -> torch.Tensor:
-    """The batch's (weighted) mean loss; with `total` (data parallel), this rank's part of the global batch's."""
-    losses = nn.functional.cross_entropy(logits.float(), y, reduction="none")
-    if total is not None:
-        return (losses if w is None else losses * w).sum() / total
-    if w is None:
-        return losses.mean()
-    return (losses * w).sum() / w.sum().clamp_min(1e-12)
 
 
 def train(

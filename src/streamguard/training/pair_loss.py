@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from streamguard.evaluation.pairs import find_pairs
-from streamguard.training.loop import _weighted_loss
+from streamguard.data.pairs import find_pairs
+from streamguard.training.loss import weighted_cross_entropy
 
 
 def pair_groups(pair_ids: Sequence[str | None], targets: Sequence[int]) -> list[list[int]]:
@@ -91,4 +91,4 @@ def pair_aware_loss(
     w = batch.weight.to(device) if use_weights else None
     prob = torch.softmax(logits, dim=-1)[:, 1]
     ranking = margin_ranking(prob, batch.vulnerable.to(device), batch.fixed.to(device), margin)
-    return _weighted_loss(logits, y, w) + pair_weight * ranking
+    return weighted_cross_entropy(logits, y, w) + pair_weight * ranking

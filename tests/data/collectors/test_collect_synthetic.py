@@ -11,7 +11,7 @@ import tree_sitter_c  # noqa: E402
 from collect_loopback import collect_params  # noqa: E402
 from tree_sitter import Language, Parser  # noqa: E402
 
-from streamguard.c_functions import extract_functions  # noqa: E402
+from streamguard.c.functions import extract_functions  # noqa: E402
 from streamguard.data.collectors.synthetic import TEMPLATES, generate_pairs  # noqa: E402
 from streamguard.data.records import read_records  # noqa: E402
 from streamguard.stages.collect import run_collect  # noqa: E402

@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from streamguard.c_functions import ANONYMOUS, CFunction, extract_functions
+from streamguard.c.functions import ANONYMOUS, CFunction, extract_functions
 from streamguard.data.records import Record
-
-C_SUFFIXES = (".c", ".h")
 
 
 @dataclass(frozen=True)
@@ -58,10 +56,6 @@ def diff_functions(before_src: str | bytes, after_src: str | bytes) -> FunctionC
 def changed_functions(before_src: str | bytes, after_src: str | bytes) -> list[FunctionPair]:
     """Functions present on both sides whose text changed, in post-fix file order."""
     return diff_functions(before_src, after_src).pairs
-
-
-def is_c_file(path: str) -> bool:
-    return path.lower().endswith(C_SUFFIXES)
 
 
 def pair_records(

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
 
+from streamguard.c.suffixes import is_plain_c_file
 from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
-from streamguard.data.collectors.fix_pairs import FunctionChanges, diff_functions, is_c_file, pair_records
+from streamguard.data.collectors.fix_pairs import FunctionChanges, diff_functions, pair_records
 from streamguard.data.collectors.progress import console, parallel_map
 from streamguard.data.git_bundle import cloned_bundle, is_bundle
 from streamguard.data.noise import code_text, confidence_for
@@ -208,7 +209,7 @@ def commit_pairs(repo: Path, commit: FixCommit) -> CommitPairs:
         else:
             old = new = fields[i + 1]
             i += 2
-        if not is_c_file(new):
+        if not is_plain_c_file(new):
             skipped["non_c_file"] += 1
         elif is_vendored_or_test(new) or is_vendored_or_test(old):
             skipped["vendored_or_test_file"] += 1

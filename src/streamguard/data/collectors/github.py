@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from streamguard.c.suffixes import is_plain_c_file
 from streamguard.data.collectors.base import CollectError
-from streamguard.data.collectors.fix_pairs import FunctionPair, changed_functions, is_c_file
+from streamguard.data.collectors.fix_pairs import FunctionPair, changed_functions
 from streamguard.data.collectors.patches import PatchMismatch, reverse_apply
 from streamguard.data.http_client import HttpClient, HttpError, Response
 
@@ -130,7 +131,7 @@ class GitHub:
 
     def _add_file(self, changes: CommitChanges, entry: dict[str, Any]) -> None:
         path = entry["filename"]
-        if not is_c_file(path):
+        if not is_plain_c_file(path):
             changes.skipped["non_c_file"] += 1
             return
         if entry.get("status") not in _MODIFIED:

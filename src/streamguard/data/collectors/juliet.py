@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from streamguard.c_functions import extract_functions
+from streamguard.c.functions import extract_functions
 from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
 from streamguard.data.input_files import DAMAGED, NotRegularFile, damaged_message, read_regular_file

@@ -61,7 +61,7 @@ def _source_text(root: Path, uri: str) -> bytes | str:
 
 
 def _records(root: Path, verdicts: list[Verdict], confidence: float, dropped: Counter) -> list[Record]:
-    from streamguard.c_functions import extract_functions
+    from streamguard.c.functions import extract_functions
 
     by_file: dict[str, list[Verdict]] = {}
     for v in verdicts:

@@ -2,7 +2,7 @@
 
 Each `function_definition` comes with its name, exact text and line span.
 Known project macros (`static av_cold int init(...)`, `QTAILQ_FOREACH(...)`)
-are normalised before parsing (graphs/normalise.py), which keeps every byte
+are normalised before parsing (normalise.py), which keeps every byte
 offset, so the text returned is the original text while its boundaries are
 those of a clean parse: training data and code scored by `predict` are cut
 the same way. tree-sitter recovers from errors, so partial files still yield
@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, Parser
 
-from streamguard.graphs.grammar import new_parser
-from streamguard.graphs.normalise import normalise_macros
+from streamguard.c.grammar import new_parser
+from streamguard.c.normalise import normalise_macros
 
-C_SOURCE_SUFFIXES = frozenset({".c", ".h", ".cc", ".cpp", ".cxx", ".hpp"})  # what `scan` and `predict` read as C/C++
 _local = threading.local()  # a Parser is not safe to share between threads
 
 
