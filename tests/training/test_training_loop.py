@@ -21,7 +21,14 @@ from torch import nn
 from streamguard.metrics import classification_summary
 from streamguard.params import TrainParams
 from streamguard.training.checkpoints import atomic_torch_save
-from streamguard.training.loop import TrainingInterrupted, TrainingTask, predict_probs, sample_weights, train
+from streamguard.training.loop import (
+    TrainingInterrupted,
+    TrainingTask,
+    TrainState,
+    predict_probs,
+    sample_weights,
+    train,
+)
 
 
 def _weights(path: Path) -> dict:
@@ -238,3 +245,33 @@ def test_validation_rounds_inside_epochs_resume_exactly_and_count_for_patience(t
     stopped = train(task, flipped, seed=0, out_dir=tmp_path / "f", checkpoint_dir=tmp_path / "cf")
     assert [h["step"] for h in stopped.history] == [1, 2, 3] and stopped.epochs_run == 1
     assert stopped.best_step == 1 and stopped.best_epoch == 1
+
+
+# "state" entries of checkpoints the loop wrote: before any validation round, and after a mid-epoch one
+SAVED_STATES = [
+    '{"epoch": 0, "batch_in_epoch": 3, "global_step": 1, "best_score": -Infinity, "best_epoch": -1, "best_step": -1, '
+    '"bad_epochs": 0, "history": [], "accum_loss": 16.610828161239624, "accum_weight": 24.0}',
+    '{"epoch": 0, "batch_in_epoch": 12, "global_step": 4, "best_score": 0.0, "best_epoch": 1, "best_step": 2, '
+    '"bad_epochs": 0, "history": [{"epoch": 1, "step": 2, "train_loss": 0.6938471719622612, "valid_loss": '
+    '0.6939581632614136, "valid_f1": 0.6382978723404256, "valid_accuracy": 0.46875, "valid_mcc": 0.0, '
+    '"valid_roc_auc": 0.4117647058823529}], "accum_loss": 33.46305227279663, "accum_weight": 48.0}',
+]
+
+
+@pytest.mark.parametrize("saved", SAVED_STATES)
+def test_a_checkpoints_state_reads_into_train_state_and_writes_back_byte_for_byte(saved):
+    state = TrainState.from_json(saved)
+    assert state.to_json() == saved
+    raw = json.loads(saved)
+    assert (state.global_step, state.batch_in_epoch, state.best_step) == (
+        raw["global_step"],
+        raw["batch_in_epoch"],
+        raw["best_step"],
+    )
+
+
+def test_a_fresh_train_state_is_the_start_of_a_run():
+    assert TrainState().to_json() == (
+        '{"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_score": -Infinity, "best_epoch": -1, '
+        '"best_step": -1, "bad_epochs": 0, "history": [], "accum_loss": 0.0, "accum_weight": 0.0}'
+    )

@@ -418,6 +418,58 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
         raise StreamGuardError(f"{repo_root / ENTRY_SCRIPT}: missing; run from the repository root")
     role = _resolve_role(o.role)
     region = _resolve_region(o.region)
+    section = _check_compute(o)
+    lock = read_lock(repo_root)
+    image = _resolve_image(o.image, o.pytorch_version, region, o.instance_type, lock)
+    all_overrides, overrides = _overrides(o, repo_root, section)
+    validate_stages(o.stages, repo_root)
+    name = _job_name(o)
+    channels = _parse_inputs(o.inputs)
+    max_wait = _max_wait(o)
+    remote = dvc_remote(repo_root)
+    run_prefix = join_s3(_output(o, remote), name)
+    source = source_info(repo_root, include_untracked=o.include_untracked)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    bundle_uri = join_s3(run_prefix, "source", f"source-{stamp}.tar.gz")
+    trainer_kwargs = _trainer_kwargs(
+        o,
+        image=image,
+        role=role,
+        name=name,
+        args=entry_args(o.repro, name, all_overrides, o.stages),
+        max_wait=max_wait,
+        run_prefix=run_prefix,
+        bundle_uri=bundle_uri,
+        channels=channels,
+        environment={
+            "SG_RUN_NAME": name,
+            "SG_REGION": region,
+            "SG_DVC_REMOTE": remote.name,
+            "SG_SOURCE_COMMIT": source.commit or "none",
+            "SG_SOURCE_DIRTY": "true" if source.dirty else "false",
+            "SG_CHECKPOINT_CACHE": "1" if o.checkpoint_cache else "0",
+            "SG_TORCH": torch_build(o),
+            "DVC_NO_ANALYTICS": "1",
+        },
+        hyperparameters=overrides,
+    )
+    return JobPlan(
+        name=name,
+        region=region,
+        run_prefix=run_prefix,
+        bundle_uri=bundle_uri,
+        source=source,
+        remote=remote,
+        dvc_command=dvc_command(o.repro, name, all_overrides, o.stages, o.instance_count),
+        trainer_kwargs=trainer_kwargs,
+        distributed=distribution(o, section) if section is not None else None,
+        metric_definitions=metric_definitions(),
+        install=install_plan(lock, torch_build(o)),
+    )
+
+
+def _check_compute(o: LaunchOptions) -> str | None:
+    """Instances, GPUs per instance and disk as asked; the params section of a multi-instance --stage."""
     if o.instance_count < 1:
         raise StreamGuardError(f"--instance-count {o.instance_count}: must be at least 1")
     section = None
@@ -443,8 +495,11 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
             )
     if o.volume_gb < 1:
         raise StreamGuardError("--volume-gb must be positive")
-    lock = read_lock(repo_root)
-    image = _resolve_image(o.image, o.pytorch_version, region, o.instance_type, lock)
+    return section
+
+
+def _overrides(o: LaunchOptions, repo_root: Path, section: str | None) -> tuple[list[str], dict[str, str]]:
+    """The job's -S overrides (with <section>.nproc_per_node from --gpus-per-instance), and them checked."""
     if o.repro and o.overrides:
         raise StreamGuardError("-S needs an experiment run (`dvc exp run`); drop --repro")
     params_path = Path(o.params_path)
@@ -453,35 +508,54 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
     all_overrides = list(o.overrides)
     if section is not None and o.gpus_per_instance is not None:
         all_overrides.append(f"{section}.nproc_per_node={o.gpus_per_instance}")
-    overrides = validate_overrides(all_overrides, params_path)
-    validate_stages(o.stages, repo_root)
+    return all_overrides, validate_overrides(all_overrides, params_path)
+
+
+def _job_name(o: LaunchOptions) -> str:
     name = o.name or time.strftime("streamguard-%Y%m%d-%H%M%S", time.gmtime())
     if not NAME_RE.match(name):
         raise StreamGuardError(f"--name {name!r}: letters, digits and single hyphens, at most 47 characters")
-    channels = _parse_inputs(o.inputs)
+    return name
 
+
+def _max_wait(o: LaunchOptions) -> int | None:
+    """How long a spot job may wait for capacity and run, in all; None on demand."""
     if o.spot:
         max_wait = o.max_wait_s or o.max_run_s + opt.parse_duration(opt.DEFAULT_SPOT_WAIT)
         if max_wait < o.max_run_s:
             raise StreamGuardError(f"--max-wait ({max_wait}s) must be at least --max-run ({o.max_run_s}s)")
-    elif o.max_wait_s:
+        return max_wait
+    if o.max_wait_s:
         raise StreamGuardError("--max-wait only applies with --spot")
-    else:
-        max_wait = None
+    return None
 
-    remote = dvc_remote(repo_root)
-    output = o.output
-    if not output:
-        if not remote.is_s3:
-            raise StreamGuardError(
-                f"the DVC remote '{remote.name}' ({remote.url}) is not on S3: pass --output s3://bucket/prefix"
-            )
-        output = f"s3://{remote.bucket}/sagemaker"
-    run_prefix = join_s3(output, name)
-    source = source_info(repo_root, include_untracked=o.include_untracked)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    bundle_uri = join_s3(run_prefix, "source", f"source-{stamp}.tar.gz")
 
+def _output(o: LaunchOptions, remote: DvcRemote) -> str:
+    """Where the job's results go: --output, else next to the DVC remote on S3."""
+    if o.output:
+        return o.output
+    if not remote.is_s3:
+        raise StreamGuardError(
+            f"the DVC remote '{remote.name}' ({remote.url}) is not on S3: pass --output s3://bucket/prefix"
+        )
+    return f"s3://{remote.bucket}/sagemaker"
+
+
+def _trainer_kwargs(
+    o: LaunchOptions,
+    *,
+    image: str,
+    role: str,
+    name: str,
+    args: list[str],
+    max_wait: int | None,
+    run_prefix: str,
+    bundle_uri: str,
+    channels: dict[str, str],
+    environment: dict[str, str],
+    hyperparameters: dict[str, str],
+) -> dict[str, Any]:
+    """The keyword arguments of sagemaker.train.ModelTrainer: the SDK's objects."""
     from sagemaker.core.training.configs import (
         CheckpointConfig,
         Compute,
@@ -496,12 +570,7 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
         "training_image": image,
         "role": role,
         "base_job_name": name,
-        "source_code": SourceCode(
-            source_dir=bundle_uri,
-            command=ENTRY_COMMAND,
-            ignore_patterns=None,
-            args=entry_args(o.repro, name, all_overrides, o.stages),
-        ),
+        "source_code": SourceCode(source_dir=bundle_uri, command=ENTRY_COMMAND, ignore_patterns=None, args=args),
         "compute": Compute(
             instance_type=o.instance_type,
             instance_count=o.instance_count,
@@ -514,35 +583,14 @@ def plan_job(o: LaunchOptions, repo_root: str | Path = ".") -> JobPlan:
             s3_uri=join_s3(run_prefix, "checkpoints"), local_path=CHECKPOINT_LOCAL_PATH
         ),
         "input_data_config": [InputData(channel_name=k, data_source=v) for k, v in channels.items()] or None,
-        "environment": {
-            "SG_RUN_NAME": name,
-            "SG_REGION": region,
-            "SG_DVC_REMOTE": remote.name,
-            "SG_SOURCE_COMMIT": source.commit or "none",
-            "SG_SOURCE_DIRTY": "true" if source.dirty else "false",
-            "SG_CHECKPOINT_CACHE": "1" if o.checkpoint_cache else "0",
-            "SG_TORCH": torch_build(o),
-            "DVC_NO_ANALYTICS": "1",
-        },
+        "environment": environment,
         # shown in the SageMaker console; the entry script takes the same overrides as -S arguments
-        "hyperparameters": overrides,
+        "hyperparameters": hyperparameters,
         "tags": [Tag(key="project", value="streamguard"), Tag(key="streamguard-run", value=name)],
     }
     if trainer_kwargs["input_data_config"] is None:
         del trainer_kwargs["input_data_config"]
-    return JobPlan(
-        name=name,
-        region=region,
-        run_prefix=run_prefix,
-        bundle_uri=bundle_uri,
-        source=source,
-        remote=remote,
-        dvc_command=dvc_command(o.repro, name, all_overrides, o.stages, o.instance_count),
-        trainer_kwargs=trainer_kwargs,
-        distributed=distribution(o, section) if section is not None else None,
-        metric_definitions=metric_definitions(),
-        install=install_plan(lock, torch_build(o)),
-    )
+    return trainer_kwargs
 
 
 def install_plan(lock: Lock, build: str) -> dict[str, Any]:

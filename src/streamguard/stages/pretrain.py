@@ -19,19 +19,23 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from streamguard.data.pretrain_corpus import build_corpus, read_corpus
 from streamguard.errors import StreamGuardError
 from streamguard.models import mlm
-from streamguard.params import Params, load_params
+from streamguard.params import Params, PretrainParams, load_params
 from streamguard.progress import console
 from streamguard.training.checkpoint_claim import checkpoint_claim
 from streamguard.training.ranks import is_main_process
 from streamguard.training.run_info import write_run_info
+
+if TYPE_CHECKING:
+    from streamguard.training.loop import TrainingTask
 
 CORPUS_FILE = "corpus.jsonl"
 REPORT_FILE = "corpus_report.json"
@@ -74,82 +78,25 @@ def _pretrain(
     out_dir.mkdir(parents=True)
     corpus_dir.mkdir(parents=True, exist_ok=True)
     if not mlm.pretraining_wanted(params):
-        status: dict[str, Any] = {
-            "status": "skipped",
-            "why": "transformer.init is 'scratch' and gnn.token_init is 'scratch': both branches start from "
-            "scratch, so nothing is pretrained. Set transformer.init: pretrain or gnn.token_init: pretrain "
-            "(and pretrain.sources) to pretrain.",
-        }
-        (out_dir / mlm.STATUS_FILE).write_text(json.dumps(status, indent=2) + "\n")
-        (corpus_dir / REPORT_FILE).write_text(json.dumps(status, indent=2) + "\n")
-        (corpus_dir / CORPUS_FILE).write_text("")
-        console.print(f"pretrain: skipped ({status['why']})")
-        return status
+        return _skip(out_dir, corpus_dir)
 
     started = time.time()
     corpus_file = corpus_dir / CORPUS_FILE
-    report = build_corpus(cfg, processed_dir, corpus_file).as_dict()
-    console.print(
-        f"pretrain corpus: {report['functions']} functions from {report['files_read']} files "
-        f"({report['functions_per_s']} functions/s); drops {report['drops']}"
-    )
-    if report["functions"] < 2:
-        raise StreamGuardError(
-            f"pretrain: the corpus from pretrain.sources has {report['functions']} functions "
-            f"(drops: {report['drops']}); nothing to pretrain on. Check the sources in params.yaml."
-        )
-
-    def texts(valid: bool):
-        return (
-            row["text"] for row in read_corpus(corpus_file) if is_valid_key(row["key"], cfg.valid_fraction) == valid
-        )
+    report = _corpus(cfg, processed_dir, corpus_file)
 
     from streamguard.models import transformer as tf
-    from streamguard.training.loop import (  # after the skip: torch is slow to import
-        TrainingTask,
-        seed_everything,
-        train,
-    )
+    from streamguard.training.loop import seed_everything, train  # after the skip: torch is slow to import
 
     seed_everything(params.seed)
-    tokenizer = tf.train_tokenizer(texts(False), cfg.vocab_size, cfg.max_length)
-    budget = cfg.max_length - 2
-    train_windows = mlm.encode_windows(tokenizer, texts(False), budget, cfg.max_tokens)
-    valid_windows = mlm.encode_windows(tokenizer, texts(True), budget, cfg.max_valid_sequences * budget)
-    if len(train_windows) == 0 or len(valid_windows) == 0:
-        raise StreamGuardError(
-            f"pretrain: {len(train_windows)} training and {len(valid_windows)} valid windows; the corpus is too "
-            "small for pretrain.valid_fraction. Add sources or raise valid_fraction."
-        )
-    valid_windows = mlm.TokenWindows(valid_windows.ids, valid_windows.starts[: cfg.max_valid_sequences + 1])
+    tokenizer = tf.train_tokenizer(_texts(corpus_file, cfg, valid=False), cfg.vocab_size, cfg.max_length)
+    train_windows, valid_windows = _windows(cfg, tokenizer, corpus_file)
     report["tokens"] = train_windows.tokens
     report["valid_tokens"] = valid_windows.tokens
     report["train_windows"], report["valid_windows"] = len(train_windows), len(valid_windows)
     (corpus_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
 
     model = mlm.build_mlm(cfg, tokenizer)
-    train_batches = mlm.MaskedBatches(tokenizer, train_windows, cfg.mlm_probability)
-    valid_batches = mlm.MaskedBatches(tokenizer, valid_windows, cfg.mlm_probability).fixed_batches(
-        cfg.batch_size, params.seed
-    )
-    task = TrainingTask(
-        name="pretrain",
-        model=model,
-        train_items=range(len(train_windows)),
-        valid_items=range(len(valid_windows)),
-        train_labels=[],
-        train_confidence=[],
-        valid_labels=[],
-        collate=train_batches.collate,
-        forward=_not_a_classifier,
-        data_fingerprint=report["sha256"] + f":{train_windows.tokens}",
-        loss_fn=mlm.mlm_loss,
-        validate=lambda m, device, _bs, dtype: mlm.mlm_summary(m, valid_batches, device, dtype),
-        score_key="neg_loss",
-        max_steps=cfg.max_steps,
-        # each window is framed by <s> ... </s>
-        item_sizes=[(1, int(k) + 2) for k in np.diff(train_windows.starts)] if cfg.batching == "bucketed" else None,
-    )
+    task = _mlm_task(params, model, tokenizer, train_windows, valid_windows, report["sha256"])
     loop_started = time.time()
     result = train(task, cfg, params.seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)
     loop_seconds = time.time() - loop_started
@@ -180,6 +127,92 @@ def _pretrain(
         pretrain=status,
     )
     return status
+
+
+def _skip(out_dir: Path, corpus_dir: Path) -> dict:
+    """Both branches start from scratch: record why nothing is pretrained, in the stage's outputs."""
+    status: dict[str, Any] = {
+        "status": "skipped",
+        "why": "transformer.init is 'scratch' and gnn.token_init is 'scratch': both branches start from "
+        "scratch, so nothing is pretrained. Set transformer.init: pretrain or gnn.token_init: pretrain "
+        "(and pretrain.sources) to pretrain.",
+    }
+    (out_dir / mlm.STATUS_FILE).write_text(json.dumps(status, indent=2) + "\n")
+    (corpus_dir / REPORT_FILE).write_text(json.dumps(status, indent=2) + "\n")
+    (corpus_dir / CORPUS_FILE).write_text("")
+    console.print(f"pretrain: skipped ({status['why']})")
+    return status
+
+
+def _corpus(cfg: PretrainParams, processed_dir: Path, corpus_file: Path) -> dict:
+    """Build the corpus from pretrain.sources; its report (counts, drops, sha256)."""
+    report = build_corpus(cfg, processed_dir, corpus_file).as_dict()
+    console.print(
+        f"pretrain corpus: {report['functions']} functions from {report['files_read']} files "
+        f"({report['functions_per_s']} functions/s); drops {report['drops']}"
+    )
+    if report["functions"] < 2:
+        raise StreamGuardError(
+            f"pretrain: the corpus from pretrain.sources has {report['functions']} functions "
+            f"(drops: {report['drops']}); nothing to pretrain on. Check the sources in params.yaml."
+        )
+    return report
+
+
+def _texts(corpus_file: Path, cfg: PretrainParams, valid: bool) -> Iterator[str]:
+    """The corpus's training (or held-out valid) texts, streamed."""
+    return (row["text"] for row in read_corpus(corpus_file) if is_valid_key(row["key"], cfg.valid_fraction) == valid)
+
+
+def _windows(cfg: PretrainParams, tokenizer: Any, corpus_file: Path) -> tuple[mlm.TokenWindows, mlm.TokenWindows]:
+    """The training and valid texts cut into windows of max_length tokens (valid: at most max_valid_sequences)."""
+    budget = cfg.max_length - 2
+    train_windows = mlm.encode_windows(tokenizer, _texts(corpus_file, cfg, valid=False), budget, cfg.max_tokens)
+    valid_windows = mlm.encode_windows(
+        tokenizer, _texts(corpus_file, cfg, valid=True), budget, cfg.max_valid_sequences * budget
+    )
+    if len(train_windows) == 0 or len(valid_windows) == 0:
+        raise StreamGuardError(
+            f"pretrain: {len(train_windows)} training and {len(valid_windows)} valid windows; the corpus is too "
+            "small for pretrain.valid_fraction. Add sources or raise valid_fraction."
+        )
+    return train_windows, mlm.TokenWindows(valid_windows.ids, valid_windows.starts[: cfg.max_valid_sequences + 1])
+
+
+def _mlm_task(
+    params: Params,
+    model: Any,
+    tokenizer: Any,
+    train_windows: mlm.TokenWindows,
+    valid_windows: mlm.TokenWindows,
+    corpus_sha256: str,
+) -> TrainingTask:
+    """Masked-language modelling as a task of the one training loop: its own loss, validation and score."""
+    from streamguard.training.loop import TrainingTask
+
+    cfg = params.pretrain
+    train_batches = mlm.MaskedBatches(tokenizer, train_windows, cfg.mlm_probability)
+    valid_batches = mlm.MaskedBatches(tokenizer, valid_windows, cfg.mlm_probability).fixed_batches(
+        cfg.batch_size, params.seed
+    )
+    return TrainingTask(
+        name="pretrain",
+        model=model,
+        train_items=range(len(train_windows)),
+        valid_items=range(len(valid_windows)),
+        train_labels=[],
+        train_confidence=[],
+        valid_labels=[],
+        collate=train_batches.collate,
+        forward=_not_a_classifier,
+        data_fingerprint=corpus_sha256 + f":{train_windows.tokens}",
+        loss_fn=mlm.mlm_loss,
+        validate=lambda m, device, _bs, dtype: mlm.mlm_summary(m, valid_batches, device, dtype),
+        score_key="neg_loss",
+        max_steps=cfg.max_steps,
+        # each window is framed by <s> ... </s>
+        item_sizes=[(1, int(k) + 2) for k in np.diff(train_windows.starts)] if cfg.batching == "bucketed" else None,
+    )
 
 
 def _not_a_classifier(model, batch, device):

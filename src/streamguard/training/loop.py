@@ -13,6 +13,13 @@ step checkpoints and checkpoints on SIGTERM/SIGINT with `resume: auto`
 seeded determinism, dvclive curves and a rich progress bar (in a log: plain
 progress lines, streamguard.progress).
 
+How it reads: `train` is the loop. `TrainSetup` holds what stays fixed (device,
+model, optimizer, schedule, the epochs' plan), `TrainState` what moves (and what
+a checkpoint saves of it), `step` takes one optimizer step over an accumulation
+window, `validation_round` validates (`validate`), logs a curve point and keeps
+the best weights, and `training.checkpoints.Checkpointer` reads and writes the
+checkpoint folder.
+
 Resume is exact: each epoch's batches (`streamguard.training.batches`: padded,
 or length-bucketed to a token budget when the task gives `item_sizes`) are a
 pure function of (seed, epoch), so a resumed run skips the batches it already
@@ -39,7 +46,8 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +62,8 @@ from streamguard.params import TrainParams
 from streamguard.progress import StepLines, epoch_line, make_progress
 from streamguard.training import distributed
 from streamguard.training.batches import ItemSizes, epoch_batches
-from streamguard.training.checkpoints import atomic_torch_save, load_checkpoint
-from streamguard.training.loss import weighted_cross_entropy as _weighted_loss
+from streamguard.training.checkpoints import Checkpointer, atomic_torch_save
+from streamguard.training.loss import weighted_cross_entropy
 from streamguard.training.ranks import DistContext
 from streamguard.training.weights import sample_weights
 
@@ -151,9 +159,6 @@ def run_fingerprint(cfg: TrainParams, task: TrainingTask, seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-_CHECKPOINT_KEYS = ("fingerprint", "model", "optimizer", "scheduler", "torch_rng", "state")
-
-
 class _StopSignal:
     """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
 
@@ -214,6 +219,102 @@ def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+@dataclass
+class TrainState:
+    """Where a run stands; a checkpoint's "state" entry is this as JSON, and a resume continues from it."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of `epoch` already taken
+    global_step: int = 0  # optimizer steps, over all epochs
+    # early stopping: the best valid score so far, the round that reached it, rounds since
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    best_step: int = -1
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)  # one record (curve point) per validation round
+    # train loss summed over the items since the last validation round, and how many items
+    accum_loss: float = 0.0
+    accum_weight: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainState:
+        return cls(**json.loads(text))
+
+
+@dataclass
+class TrainSetup:
+    """What stays fixed through one call of `train`: the task and its settings, where and how it steps."""
+
+    task: TrainingTask
+    cfg: TrainParams
+    seed: int
+    batch_size: int
+    device: torch.device
+    dtype: torch.dtype | None  # autocast's; None = full precision
+    scaler: torch.amp.GradScaler | None  # fp16 only
+    ctx: DistContext
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    # per training item: confidence x class balance (ones for a task with its own loss)
+    weights: np.ndarray
+    use_loss_weights: bool
+    plan: Callable[[int], list[list[int]]]  # epoch -> its batches of training item indices
+    batches_per_epoch: list[int]
+    total_steps: int
+
+    @classmethod
+    def build(cls, task: TrainingTask, cfg: TrainParams, seed: int, batch_size: int | None) -> TrainSetup:
+        """Device, process group, AMP, loss weights, the epochs' plan, AdamW and its linear schedule."""
+        device = select_device(cfg.device)
+        ctx = distributed.join(device)
+        dtype = amp_dtype(device, cfg.amp)
+        scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+        model = task.model.to(device)
+        batch_size = batch_size or cfg.batch_size
+        n = len(task.train_items)
+        if n == 0:
+            raise StreamGuardError(f"{task.name}: the training split is empty; check data/processed/train.jsonl")
+        classifier = task.loss_fn is None
+        weights = sample_weights(task.train_labels, task.train_confidence) if classifier else np.ones(n)
+        sampler_weights = weights if classifier and cfg.weighting == "sampler" else None
+        sizes = None if task.item_sizes is None else ItemSizes.of(task.item_sizes)
+
+        # the epoch's batches of training item indices: a pure function of (seed, epoch)
+        plan = partial(epoch_batches, n, seed, batch_size=batch_size, weights=sampler_weights, sizes=sizes)
+        batches_per_epoch = _batches_per_epoch(plan, sizes is not None, math.ceil(n / batch_size), cfg, task.max_steps)
+        total_steps = sum(math.ceil(b / cfg.grad_accum) for b in batches_per_epoch)
+        if task.max_steps:
+            total_steps = min(total_steps, task.max_steps)
+        optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+        return cls(
+            task=task,
+            cfg=cfg,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            dtype=dtype,
+            scaler=scaler,
+            ctx=ctx,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            weights=weights,
+            use_loss_weights=classifier and cfg.weighting == "loss",
+            plan=plan,
+            batches_per_epoch=batches_per_epoch,
+            total_steps=total_steps,
+        )
+
+    @property
+    def trainable(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+
 def train(
     task: TrainingTask,
     cfg: TrainParams,
@@ -230,273 +331,244 @@ def train(
     """
     seed_everything(seed)
     started = time.time()
-    device = select_device(cfg.device)
-    ctx = distributed.join(device)
-    dtype = amp_dtype(device, cfg.amp)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    model = task.model.to(device)
-    batch_size = batch_size or cfg.batch_size
-    n = len(task.train_items)
-    if n == 0:
-        raise StreamGuardError(f"{task.name}: the training split is empty; check data/processed/train.jsonl")
-    classifier = task.loss_fn is None
-    weights = sample_weights(task.train_labels, task.train_confidence) if classifier else np.ones(n)
-    use_loss_weights = classifier and cfg.weighting == "loss"
-    sampler_weights = weights if classifier and cfg.weighting == "sampler" else None
-    sizes = None if task.item_sizes is None else ItemSizes.of(task.item_sizes)
-
-    def plan(epoch: int) -> list[list[int]]:
-        return epoch_batches(n, seed, epoch, batch_size, sampler_weights, sizes)
-
-    batches_per_epoch = _batches_per_epoch(plan, sizes is not None, math.ceil(n / batch_size), cfg, task.max_steps)
-    total_steps = sum(math.ceil(b / cfg.grad_accum) for b in batches_per_epoch)
-    if task.max_steps:
-        total_steps = min(total_steps, task.max_steps)
-    optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
-
+    s = TrainSetup.build(task, cfg, seed, batch_size)
     fingerprint = run_fingerprint(cfg, task, seed)
-    if ctx.enabled:
-        distributed.check_same_task(ctx, f"{fingerprint}:{n}:{_items_digest(task.train_items)}", device)
-        distributed.broadcast_module(model)  # one starting point, whatever each rank's init drew
-    if ctx.is_main:
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = checkpoint_dir / "checkpoint.pt"
-    best_path = checkpoint_dir / "best.pt"
-    state: dict[str, Any] = {
-        "epoch": 0,
-        "batch_in_epoch": 0,
-        "global_step": 0,
-        "best_score": -math.inf,
-        "best_epoch": -1,
-        "best_step": -1,
-        "bad_epochs": 0,
-        "history": [],
-        "accum_loss": 0.0,
-        "accum_weight": 0.0,
-    }
-    resumed_from = 0
-    # an unreadable checkpoint is set aside (with a warning) and the run starts fresh
-    ckpt = load_checkpoint(ckpt_path, _CHECKPOINT_KEYS) if cfg.resume == "auto" and ctx.is_main else None
-    if ctx.enabled:  # rank 0 read it; the other ranks (on other nodes, too) get it from rank 0
-        ckpt = distributed.broadcast_object(ckpt if ckpt and ckpt["fingerprint"] == fingerprint else None, device)
-    if ckpt is not None and ckpt["fingerprint"] == fingerprint:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and "scaler" in ckpt:
-            scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        if device.type == "cuda" and "cuda_rng" in ckpt:
-            torch.cuda.set_rng_state(ckpt["cuda_rng"])
-        state = json.loads(ckpt["state"])
-        resumed_from = state["global_step"]
-
-    def save_checkpoint(path: Path) -> None:
-        if not ctx.is_main:
-            return
-        payload = {
-            "fingerprint": fingerprint,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "state": json.dumps(state),
-        }
-        if scaler is not None:
-            payload["scaler"] = scaler.state_dict()
-        if device.type == "cuda":
-            payload["cuda_rng"] = torch.cuda.get_rng_state()
-        atomic_torch_save(payload, path)
-
-    live = _open_live(out_dir, cfg, state["history"]) if ctx.is_main else _NoCurves()
-    valid_y = np.asarray(task.valid_labels)
-
-    def validation_round(epoch: int) -> bool:
-        """Validate, log one curve point, keep the best weights; True when patience has run out."""
-        if task.validate is not None:
-            model.eval()
-            with torch.no_grad():
-                summary = task.validate(model, device, batch_size, dtype)
-            if ctx.enabled:  # rank 0's summary decides for all
-                summary = distributed.broadcast_object(summary, device)
-        elif ctx.enabled:
-            probs = _gathered_probs(model, task, device, batch_size, dtype, ctx)
-            summary = classification_summary(valid_y, probs)
-        else:
-            probs = predict_probs(model, task.valid_items, task.collate, task.forward, device, batch_size, dtype)
-            summary = classification_summary(valid_y, probs)
-        model.train()
-        record = {
-            "epoch": epoch + 1,
-            "step": state["global_step"],
-            "train_loss": state["accum_loss"] / max(state["accum_weight"], 1),
-            **{f"valid_{k}": v for k, v in summary.items()},
-        }
-        state["history"].append(record)
-        live.log_epoch(record)
-        progress.console.print(epoch_line(task.name, record), markup=False, highlight=False)
-        state["accum_loss"] = state["accum_weight"] = 0.0
-        score = summary[task.score_key or cfg.early_stopping_metric]
-        if score > state["best_score"] or state["best_epoch"] < 0:  # NaN-safe: always keep one
-            state["best_score"], state["best_epoch"], state["bad_epochs"] = score, epoch + 1, 0
-            state["best_step"] = state["global_step"]
-            if ctx.is_main:
-                atomic_torch_save(model.state_dict(), best_path)
-        else:
-            state["bad_epochs"] += 1
-        return state["bad_epochs"] >= cfg.patience
-
-    stopper = _StopSignal()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    pending_loss = 0.0  # this rank's train-loss sum since the last all-reduce (data parallel)
+    if s.ctx.enabled:  # the same items on every rank, and one starting point, whatever each rank's init drew
+        distributed.check_same_task(
+            s.ctx, f"{fingerprint}:{len(task.train_items)}:{_items_digest(task.train_items)}", s.device
+        )
+        distributed.broadcast_module(s.model)
+    checkpoints = Checkpointer(checkpoint_dir, fingerprint, s.ctx)
+    saved = checkpoints.resume(s, wanted=cfg.resume == "auto")
+    state = TrainState.from_json(saved) if saved is not None else TrainState()
+    resumed_from = state.global_step
+    curves = _open_live(out_dir, cfg, state.history) if s.ctx.is_main else _NoCurves()
     loop_started = time.time()
     patience_spent = False
-    # where no live bar is drawn (a log), rank 0 prints a plain progress line at a steady interval
-    lines = StepLines(task.name, total_steps, start_step=resumed_from, enabled=None if ctx.is_main else False)
-    with stopper.installed(), make_progress(plain_lines=False) if ctx.is_main else _silent_progress() as progress:
-        bar = progress.add_task(f"{task.name}", total=total_steps * cfg.grad_accum, info="")
-        progress.update(bar, completed=sum(batches_per_epoch[: state["epoch"]]) + state["batch_in_epoch"])
-        while state["epoch"] < cfg.epochs and not _budget_spent(task, state):
-            epoch = state["epoch"]
-            model.train()
-            batches = plan(epoch)
-            for b in range(state["batch_in_epoch"], len(batches)):
-                global_idx = batches[b]
-                idx = ctx.shard(global_idx)
-                if ctx.enabled:  # dropout and masking draws depend on (batch, rank) only: resumable anywhere
-                    torch.manual_seed(distributed.step_seed(seed, epoch, b, ctx.rank))
-                shown_loss = math.nan
-                if idx:  # a rank's slice of a short final batch may be empty: it adds no gradient
-                    batch = task.collate([task.train_items[i] for i in idx])
-                    amp = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
-                    if task.loss_fn is not None:
-                        with amp:
-                            loss = task.loss_fn(model, batch, device).float() / cfg.grad_accum
-                        if ctx.enabled:  # the batch mean, weighted by this rank's share of the global batch
-                            loss = loss * (len(idx) / len(global_idx))
-                    else:
-                        y = torch.as_tensor([task.train_labels[i] for i in idx], device=device)
-                        w = (
-                            torch.as_tensor(weights[idx], dtype=torch.float32, device=device)
-                            if use_loss_weights
-                            else None
-                        )
-                        total = None
-                        if ctx.enabled:  # the global batch's size or weight: each rank's part then sums to its mean
-                            total = (
-                                torch.as_tensor(weights[global_idx], dtype=torch.float32, device=device).sum()
-                                if use_loss_weights
-                                else torch.tensor(float(len(global_idx)), device=device)
-                            )
-                        with amp:
-                            logits = task.forward(model, batch, device)
-                        loss = _weighted_loss(logits, y, w, total) / cfg.grad_accum
-                    (scaler.scale(loss) if scaler else loss).backward()
-                    if ctx.enabled:
-                        pending_loss += float(loss.detach()) * cfg.grad_accum * len(global_idx)
-                        shown_loss = float(loss.detach()) * cfg.grad_accum * len(global_idx) / len(idx)
-                    else:
-                        state["accum_loss"] += float(loss.detach()) * cfg.grad_accum * len(idx)
-                        shown_loss = float(loss.detach()) * cfg.grad_accum
-                state["accum_weight"] += len(global_idx)
-                last_of_epoch = b + 1 == len(batches)
-                voted_stop = False  # data parallel: whether any rank had a stop signal at this step's all-reduce
-                if (b + 1) % cfg.grad_accum == 0 or last_of_epoch:
-                    if ctx.enabled:  # one call sums the gradients, the train loss and the ranks' stop signals
-                        stop_votes, loss_sum = distributed.all_reduce_gradients(
-                            trainable, [float(bool(stopper.received)), pending_loss]
-                        )
-                        state["accum_loss"] += loss_sum
-                        pending_loss = 0.0
-                        voted_stop = stop_votes > 0  # every rank stops at the same step
-                    if scaler:
-                        scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    if scaler:
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    state["global_step"] += 1
-                state["batch_in_epoch"] = b + 1
-                progress.update(bar, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {shown_loss:.4f}")
-                lines.batch(state["global_step"], epoch + 1, shown_loss, len(global_idx))
-                step = state["global_step"]
-                at_boundary = (b + 1) % cfg.grad_accum == 0 or last_of_epoch
-                stop_now = voted_stop if ctx.enabled else bool(stopper.received)
-                if at_boundary and (stop_now or (stop_after_steps and step >= stop_after_steps)):
-                    save_checkpoint(ckpt_path)
+    with _StopSignal().installed() as stopper, _Display.shown(s, state, resumed_from) as display:
+        while state.epoch < cfg.epochs and not _budget_spent(task, state):
+            s.model.train()
+            batches = s.plan(state.epoch)
+            for first in range(state.batch_in_epoch, len(batches), cfg.grad_accum):
+                stop_now = step(s, state, batches[first : first + cfg.grad_accum], first, stopper, display)
+                end_of_epoch = state.batch_in_epoch == len(batches)
+                if stop_now or (stop_after_steps and state.global_step >= stop_after_steps):
+                    checkpoints.save(s, state.to_json())
                     why = (
                         f"signal {stopper.received or 'on another rank'}"
                         if stop_now
                         else f"stop_after_steps={stop_after_steps}"
                     )
-                    interrupted = TrainingInterrupted(
-                        f"{task.name}: training stopped at step {step} ({why}); checkpoint written to {ckpt_path}. "
-                        "Run the same command again (resume: auto) to continue."
-                    )
-                    interrupted.step, interrupted.loop_seconds = step - resumed_from, time.time() - loop_started
-                    interrupted.global_step = step
-                    raise interrupted
+                    raise _interrupted(task.name, state.global_step, why, checkpoints.path, resumed_from, loop_started)
                 if (
-                    at_boundary
-                    and cfg.validate_every_steps
-                    and step % cfg.validate_every_steps == 0
-                    and not last_of_epoch  # the epoch's end validates anyway
+                    cfg.validate_every_steps
+                    and state.global_step % cfg.validate_every_steps == 0
+                    and not end_of_epoch  # the epoch's end validates anyway
                     and not _budget_spent(task, state)  # ... and so does the end of the step budget
                 ):
-                    patience_spent = validation_round(epoch)
-                    save_checkpoint(ckpt_path)  # a resume continues after this round, never repeats it
+                    patience_spent = validation_round(s, state, curves, display, checkpoints)
+                    checkpoints.save(s, state.to_json())  # a resume continues after this round, never repeats it
                     if patience_spent:
                         break
-                if at_boundary and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                    save_checkpoint(ckpt_path)
-                if at_boundary and _budget_spent(task, state):
+                if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0:
+                    checkpoints.save(s, state.to_json())
+                if _budget_spent(task, state):
                     break  # the step budget ends this epoch early: validate and stop
-            # end of epoch: validate, log, early-stop
             if not patience_spent:  # (spent: a round inside the epoch just validated and stopped it)
-                patience_spent = validation_round(epoch)
-            state["epoch"] += 1
-            state["batch_in_epoch"] = 0
-            save_checkpoint(ckpt_path)
+                patience_spent = validation_round(s, state, curves, display, checkpoints)
+            state.epoch += 1
+            state.batch_in_epoch = 0
+            checkpoints.save(s, state.to_json())
             if patience_spent or _budget_spent(task, state):
                 break
-    if ctx.is_main:
-        model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
-    if ctx.enabled:
-        distributed.broadcast_module(model)  # the best epoch's weights, from rank 0's best.pt
-    live.end()
-    if ctx.is_main:
+    checkpoints.load_best(s.model, s.device)
+    if s.ctx.enabled:
+        distributed.broadcast_module(s.model)  # the best epoch's weights, from rank 0's best.pt
+    curves.end()
+    if s.ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_torch_save({k: v.cpu() for k, v in model.state_dict().items()}, out_dir / "model.pt")
-        _remove_checkpoints(checkpoint_dir)
+        atomic_torch_save({k: v.cpu() for k, v in s.model.state_dict().items()}, out_dir / "model.pt")
+        checkpoints.remove()
     return TrainingResult(
-        best_epoch=state["best_epoch"],
-        best_valid_score=state["best_score"],
-        epochs_run=state["epoch"],
-        history=state["history"],
+        best_epoch=state.best_epoch,
+        best_valid_score=state.best_score,
+        epochs_run=state.epoch,
+        history=state.history,
         wall_time_s=time.time() - started,
-        device=str(device),
+        device=str(s.device),
         resumed_from_step=resumed_from,
-        best_step=state["best_step"],
+        best_step=state.best_step,
     )
 
 
-def _remove_checkpoints(checkpoint_dir: Path) -> None:
-    """A finished run leaves no checkpoint behind: the next run with other params starts clean.
+def step(
+    s: TrainSetup,
+    state: TrainState,
+    window: list[list[int]],
+    first: int,
+    stopper: _StopSignal,
+    display: _Display,
+) -> bool:
+    """One optimizer step: forward and backward through each batch of an accumulation window.
 
-    (A set-aside *.corrupt file stays for inspection.)
+    `window` holds batches `first`, `first + 1`, ... of the epoch (global batches: under data parallelism
+    each rank takes its share). Returns whether to stop here: a signal arrived (on any rank).
     """
-    for leftover in checkpoint_dir.iterdir():
-        if leftover.is_dir():
-            shutil.rmtree(leftover)
-        elif leftover.suffix != ".corrupt":
-            leftover.unlink()
-    if not any(checkpoint_dir.iterdir()):
-        checkpoint_dir.rmdir()
+    cfg, ctx = s.cfg, s.ctx
+    pending_loss = 0.0  # this rank's train-loss sum since the last all-reduce (data parallel)
+    voted_stop = False
+    for b, global_idx in enumerate(window, start=first):
+        idx = ctx.shard(global_idx)
+        if ctx.enabled:  # dropout and masking draws depend on (batch, rank) only: resumable anywhere
+            torch.manual_seed(distributed.step_seed(s.seed, state.epoch, b, ctx.rank))
+        shown_loss = math.nan
+        if idx:  # a rank's slice of a short final batch may be empty: it adds no gradient
+            loss = _micro_batch_loss(s, idx, global_idx)
+            (s.scaler.scale(loss) if s.scaler else loss).backward()
+            if ctx.enabled:
+                pending_loss += float(loss.detach()) * cfg.grad_accum * len(global_idx)
+                shown_loss = float(loss.detach()) * cfg.grad_accum * len(global_idx) / len(idx)
+            else:
+                state.accum_loss += float(loss.detach()) * cfg.grad_accum * len(idx)
+                shown_loss = float(loss.detach()) * cfg.grad_accum
+        state.accum_weight += len(global_idx)
+        if b == first + len(window) - 1:
+            voted_stop = _optimizer_step(s, state, pending_loss, stopper)
+        state.batch_in_epoch = b + 1
+        display.batch(state.global_step, state.epoch, shown_loss, len(global_idx))
+    return voted_stop if ctx.enabled else bool(stopper.received)
+
+
+def _micro_batch_loss(s: TrainSetup, idx: list[int], global_idx: list[int]) -> torch.Tensor:
+    """This rank's part of one batch's loss, divided over the accumulation window."""
+    task, cfg, device = s.task, s.cfg, s.device
+    batch = task.collate([task.train_items[i] for i in idx])
+    amp = torch.autocast(device.type, dtype=s.dtype) if s.dtype else nullcontext()
+    if task.loss_fn is not None:
+        with amp:
+            loss = task.loss_fn(s.model, batch, device).float() / cfg.grad_accum
+        if s.ctx.enabled:  # the batch mean, weighted by this rank's share of the global batch
+            loss = loss * (len(idx) / len(global_idx))
+        return loss
+    y = torch.as_tensor([task.train_labels[i] for i in idx], device=device)
+    w = torch.as_tensor(s.weights[idx], dtype=torch.float32, device=device) if s.use_loss_weights else None
+    total = None
+    if s.ctx.enabled:  # the global batch's size or weight: each rank's part then sums to its mean
+        total = (
+            torch.as_tensor(s.weights[global_idx], dtype=torch.float32, device=device).sum()
+            if s.use_loss_weights
+            else torch.tensor(float(len(global_idx)), device=device)
+        )
+    with amp:
+        logits = task.forward(s.model, batch, device)
+    return weighted_cross_entropy(logits, y, w, total) / cfg.grad_accum
+
+
+def _optimizer_step(s: TrainSetup, state: TrainState, pending_loss: float, stopper: _StopSignal) -> bool:
+    """Clip, step, schedule; data parallel: one all-reduce first sums the gradients, train loss and stop signals.
+
+    Returns whether any rank had a stop signal (data parallel; every rank then stops at this step).
+    """
+    voted_stop = False
+    if s.ctx.enabled:
+        stop_votes, loss_sum = distributed.all_reduce_gradients(
+            s.trainable, [float(bool(stopper.received)), pending_loss]
+        )
+        state.accum_loss += loss_sum
+        voted_stop = stop_votes > 0
+    if s.scaler:
+        s.scaler.unscale_(s.optimizer)
+    nn.utils.clip_grad_norm_(s.model.parameters(), s.cfg.grad_clip)
+    if s.scaler:
+        s.scaler.step(s.optimizer)
+        s.scaler.update()
+    else:
+        s.optimizer.step()
+    s.scheduler.step()
+    s.optimizer.zero_grad(set_to_none=True)
+    state.global_step += 1
+    return voted_stop
+
+
+def validate(s: TrainSetup) -> dict[str, float]:
+    """The valid summary, the same on every rank: the task's own, or classification metrics of P(vulnerable)."""
+    task, model = s.task, s.model
+    valid_y = np.asarray(task.valid_labels)
+    if task.validate is not None:
+        model.eval()
+        with torch.no_grad():
+            summary = task.validate(model, s.device, s.batch_size, s.dtype)
+        if s.ctx.enabled:  # rank 0's summary decides for all
+            summary = distributed.broadcast_object(summary, s.device)
+    elif s.ctx.enabled:
+        probs = _gathered_probs(model, task, s.device, s.batch_size, s.dtype, s.ctx)
+        summary = classification_summary(valid_y, probs)
+    else:
+        probs = predict_probs(model, task.valid_items, task.collate, task.forward, s.device, s.batch_size, s.dtype)
+        summary = classification_summary(valid_y, probs)
+    model.train()
+    return summary
+
+
+def validation_round(
+    s: TrainSetup, state: TrainState, curves: _CurveLog | _NoCurves, display: _Display, checkpoints: Checkpointer
+) -> bool:
+    """Validate, log one curve point, keep the best weights; True when patience has run out."""
+    summary = validate(s)
+    record = {
+        "epoch": state.epoch + 1,
+        "step": state.global_step,
+        "train_loss": state.accum_loss / max(state.accum_weight, 1),
+        **{f"valid_{k}": v for k, v in summary.items()},
+    }
+    state.history.append(record)
+    curves.log_epoch(record)
+    display.round(record)
+    state.accum_loss = state.accum_weight = 0.0
+    score = summary[s.task.score_key or s.cfg.early_stopping_metric]
+    if score > state.best_score or state.best_epoch < 0:  # NaN-safe: always keep one
+        state.best_score, state.best_epoch, state.bad_epochs = score, state.epoch + 1, 0
+        state.best_step = state.global_step
+        checkpoints.save_best(s.model)
+    else:
+        state.bad_epochs += 1
+    return state.bad_epochs >= s.cfg.patience
+
+
+def _interrupted(
+    name: str, step: int, why: str, path: Path, resumed_from: int, loop_started: float
+) -> TrainingInterrupted:
+    interrupted = TrainingInterrupted(
+        f"{name}: training stopped at step {step} ({why}); checkpoint written to {path}. "
+        "Run the same command again (resume: auto) to continue."
+    )
+    interrupted.step, interrupted.loop_seconds = step - resumed_from, time.time() - loop_started
+    interrupted.global_step = step
+    return interrupted
+
+
+class _Display:
+    """What a run shows (rank 0 only): a live bar or, in a log, plain step lines; a line per validation round."""
+
+    def __init__(self, progress: Any, bar: Any, lines: StepLines, name: str, epochs: int) -> None:
+        self.progress, self.bar, self.lines, self.name, self.epochs = progress, bar, lines, name, epochs
+
+    @classmethod
+    @contextmanager
+    def shown(cls, s: TrainSetup, state: TrainState, resumed_from: int) -> Iterator[_Display]:
+        # where no live bar is drawn (a log), rank 0 prints a plain progress line at a steady interval
+        lines = StepLines(s.task.name, s.total_steps, start_step=resumed_from, enabled=None if s.ctx.is_main else False)
+        with make_progress(plain_lines=False) if s.ctx.is_main else _silent_progress() as progress:
+            bar = progress.add_task(s.task.name, total=s.total_steps * s.cfg.grad_accum, info="")
+            progress.update(bar, completed=sum(s.batches_per_epoch[: state.epoch]) + state.batch_in_epoch)
+            yield cls(progress, bar, lines, s.task.name, s.cfg.epochs)
+
+    def batch(self, step: int, epoch: int, loss: float, samples: int) -> None:
+        self.progress.update(self.bar, advance=1, info=f"epoch {epoch + 1}/{self.epochs} loss {loss:.4f}")
+        self.lines.batch(step, epoch + 1, loss, samples)
+
+    def round(self, record: dict) -> None:
+        self.progress.console.print(epoch_line(self.name, record), markup=False, highlight=False)
 
 
 def _items_digest(items: Sequence[Any]) -> str:
@@ -568,8 +640,8 @@ def _batches_per_epoch(
     return counts
 
 
-def _budget_spent(task: TrainingTask, state: dict[str, Any]) -> bool:
-    return bool(task.max_steps) and state["global_step"] >= task.max_steps
+def _budget_spent(task: TrainingTask, state: TrainState) -> bool:
+    return bool(task.max_steps) and state.global_step >= task.max_steps
 
 
 @dataclass
