@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ import numpy as np
 from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import read_fusion_summary
+from streamguard.models.config import ModelConfig
 from streamguard.params import FusionParams
 
 if TYPE_CHECKING:  # each stacker imports its own estimator: `scan` loads one, never both
@@ -48,14 +50,20 @@ def function_features(func: str, names: list[str]) -> list[float]:
     return [values[n] for n in names]
 
 
+@dataclass(frozen=True)
+class StackerConfig(ModelConfig):
+    stacker: str  # logreg | gbm
+    C: float  # inverse regularisation strength of the logreg stacker
+
+
 class Stacker:
-    def __init__(self, params: FusionParams, seed: int) -> None:
-        self.params = params
+    def __init__(self, config: StackerConfig, seed: int) -> None:
+        self.config = config
         self.estimator: LogisticRegression | HistGradientBoostingClassifier
-        if params.stacker == "logreg":
+        if config.stacker == "logreg":
             from sklearn.linear_model import LogisticRegression
 
-            self.estimator = LogisticRegression(C=params.C, max_iter=1000)
+            self.estimator = LogisticRegression(C=config.C, max_iter=1000)
         else:
             from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -81,7 +89,7 @@ def save_stacker(
 ) -> dict:
     """fusion.json (`summary` plus a logreg's coefficients) and oof_matrix.npz: what `load_stacker` reads."""
     summary = dict(summary)
-    if stacker.params.stacker == "logreg":
+    if stacker.config.stacker == "logreg":
         inputs = list(summary["models"]) + list(summary.get("features", []))
         summary["coefficients"] = dict(zip(inputs, stacker.estimator.coef_[0].tolist()))
         summary["intercept"] = float(stacker.estimator.intercept_[0])
@@ -96,7 +104,8 @@ def load_stacker(out_dir: Path) -> tuple[Stacker, dict]:
     path = out_dir / "fusion.json"
     summary = read_fusion_summary(path)
     try:
-        stacker = Stacker(FusionParams(**summary["params"]), summary["seed"])
+        # the saved section is checked as a whole: a key unknown to the fusion section is refused
+        stacker = Stacker(StackerConfig.of(FusionParams(**summary["params"])), summary["seed"])
     except TypeError as exc:  # an unknown or missing key in the saved params section
         raise StreamGuardError(
             f"{path}: 'params' is not a fusion params section ({exc}); re-run the fusion stage (dvc repro fusion)"

@@ -29,7 +29,7 @@ from streamguard.errors import StreamGuardError
 from streamguard.evaluation.generalization import Corpus, Detector, fit_detector, load_corpus, training_index
 from streamguard.models.code_metrics import CodeMetricsModel
 from streamguard.models.detector_card import CARD_FILE, MODEL_CARD_FILE, PARAMS_FILE, is_detector, render_card
-from streamguard.models.fusion import Stacker, save_stacker, to_logit
+from streamguard.models.fusion import Stacker, StackerConfig, save_stacker, to_logit
 from streamguard.models.hashed_lexical import HashedLexicalModel
 from streamguard.params import FusionParams, Params, load_params
 from streamguard.scan.model_info import head_rev
@@ -79,7 +79,7 @@ def select_model(details: dict[str, Any], trained: list[str], where: str) -> str
 
 def _identity_stacker(seed: int) -> Stacker:
     """A one-model fusion that passes the model's probability through: sigmoid(logit(p)) = p."""
-    stacker = Stacker(FusionParams(), seed)
+    stacker = Stacker(StackerConfig.of(FusionParams()), seed)
     stacker.estimator.coef_ = np.array([[1.0]])
     stacker.estimator.intercept_ = np.array([0.0])
     stacker.estimator.classes_ = np.array([0, 1])
@@ -96,7 +96,7 @@ def save_detector(detector: Detector, model: str, corpus_oof_y: np.ndarray, out_
     oof = np.column_stack([detector.oof[name] for name in members])
     if model == "lexical_metrics":
         assert detector.stacker is not None
-        stacker = Stacker(FusionParams(), params.seed)
+        stacker = Stacker(StackerConfig.of(FusionParams()), params.seed)
         stacker.estimator = detector.stacker  # fitted on the logits, as Stacker feeds it
     else:
         stacker = _identity_stacker(params.seed)

@@ -20,6 +20,7 @@ from typing import Any
 from streamguard.data.folds import read_folds
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import OOF_SPLITS, write_predictions
+from streamguard.models.registry import MODELS
 from streamguard.params import Params, load_params
 from streamguard.progress import console
 from streamguard.stages.train import fit_runs, prediction_rows
@@ -69,7 +70,7 @@ def run_oof_fold(
     out_dir = out_root / model / f"fold_{fold}"
     if params.fusion.fit_on == "valid":
         return skip_oof_fold(model, fold, k, out_dir)
-    if params.oof.epochs and model in ("transformer", "gnn"):
+    if params.oof.epochs and MODELS[model].neural:
         section = getattr(params, model)
         params = replace(params, **{model: replace(section, epochs=params.oof.epochs)})
     folds = read_folds(folds_file, k, params.seed)

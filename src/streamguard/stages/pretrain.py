@@ -27,7 +27,7 @@ import numpy as np
 from streamguard.data.pretrain_corpus import build_corpus, read_corpus
 from streamguard.errors import StreamGuardError
 from streamguard.models import mlm
-from streamguard.params import Params, load_params
+from streamguard.params import Params, load_params, pretraining_wanted
 from streamguard.progress import console
 from streamguard.training.checkpoint_claim import checkpoint_claim
 from streamguard.training.ranks import is_main_process
@@ -73,7 +73,7 @@ def _pretrain(
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    if not mlm.pretraining_wanted(params):
+    if not pretraining_wanted(params):
         status: dict[str, Any] = {
             "status": "skipped",
             "why": "transformer.init is 'scratch' and gnn.token_init is 'scratch': both branches start from "
@@ -127,7 +127,7 @@ def _pretrain(
     report["train_windows"], report["valid_windows"] = len(train_windows), len(valid_windows)
     (corpus_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
 
-    model = mlm.build_mlm(cfg, tokenizer)
+    model = mlm.build_mlm(tf.TransformerConfig.of(cfg), tokenizer)
     train_batches = mlm.MaskedBatches(tokenizer, train_windows, cfg.mlm_probability)
     valid_batches = mlm.MaskedBatches(tokenizer, valid_windows, cfg.mlm_probability).fixed_batches(
         cfg.batch_size, params.seed
