@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from streamguard.data.trim import DANGEROUS_CALL, trim_to_budget
-from streamguard.models.lexical import LexicalModel
+from streamguard.models.lexical import LexicalConfig, LexicalModel
 from streamguard.params import load_params
 from streamguard.scan.lines import MAX_VARIANTS, blank, occlusion_units
 from streamguard.training.weights import sample_weights
@@ -152,7 +152,7 @@ def train_lexical(functions: list[tuple[str, int]], params_file: Path) -> Callab
     texts = [trim_to_budget(text, params.data.max_chars).text for text, _ in functions]
     labels = [label for _, label in functions]
     weights = sample_weights(labels, [1.0] * len(labels))
-    model = LexicalModel(params.lexical, seed=params.seed).fit(texts, labels, weights)
+    model = LexicalModel(LexicalConfig.of(params.lexical), seed=params.seed).fit(texts, labels, weights)
 
     def score(batch: list[str]) -> np.ndarray:  # trimmed as the scan's scorer trims
         return model.predict_proba([trim_to_budget(t, params.data.max_chars).text for t in batch])

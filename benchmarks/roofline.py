@@ -181,7 +181,7 @@ def mlm_run(params, processed: Path, tmp: Path, steps: int, batching: str) -> di
     seed_everything(params.seed)
     tokenizer = tf.train_tokenizer(texts, cfg.vocab_size, cfg.max_length)
     windows = mlm.encode_windows(tokenizer, texts, cfg.max_length - 2)
-    model = mlm.build_mlm(cfg, tokenizer)
+    model = mlm.build_mlm(tf.TransformerConfig.of(cfg), tokenizer)
     batches = mlm.MaskedBatches(tokenizer, windows, cfg.mlm_probability)
     seen: list[list[list[int]]] = []
     clock = CpuClock()

@@ -18,11 +18,9 @@ import traceback
 import pytest
 from conftest import REPO
 
-from streamguard.cli import build_parser, main
-from streamguard.models.names import BASE_MODELS
+from streamguard.cli import main
 from streamguard.params import (
     MAX_PARAMS_BYTES,
-    OOFParams,
     ParamsError,
     TransformerParams,
     load_params,
@@ -96,17 +94,6 @@ def test_yaml_1_2_exponent_floats(tmp_path, text, value):
     path.write_text(f"x: {text}\n")
     raw, _ = read_params_yaml(path)
     assert raw["x"] == value and type(raw["x"]) is type(value)
-
-
-def test_one_list_of_model_names():
-    from streamguard.training.branches import BRANCH_CLASSES
-
-    assert tuple(BRANCH_CLASSES) == BASE_MODELS
-    assert OOFParams().models == list(BASE_MODELS)
-    for command in ("train", "oof"):
-        sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
-        (model,) = [a for a in sub._actions if a.dest == "model"]
-        assert tuple(model.choices) == BASE_MODELS
 
 
 def test_sections_check_their_own_ranges_when_built_directly():

@@ -84,7 +84,7 @@ from streamguard.models import transformer as tf
 recs = list(read_records(SAMPLE))[:40]
 tok = tf.train_tokenizer([r.func for r in recs], CFG.vocab_size, CFG.max_length)
 out = Path(sys.argv[1])
-tf.save(tf.build_model(CFG, tok), tok, out)
+tf.save(tf.build_model(tf.TransformerConfig.of(CFG), tok), tok, out)
 (out / "run_info.json").write_text(json.dumps({"max_length": CFG.max_length}))
 """
 

@@ -44,7 +44,7 @@ def make_task(
     train_recs, valid_recs = records[:n_train], records[n_train : n_train + n_valid]
     seed_everything(0)
     tokenizer = tf.train_tokenizer([r.func for r in train_recs], cfg.vocab_size, cfg.max_length)
-    model = tf.build_model(cfg, tokenizer)
+    model = tf.build_model(tf.TransformerConfig.of(cfg), tokenizer)
     enc = lambda recs: [tf.encode_function(tokenizer, r.func, cfg.max_length, r.id).input_ids for r in recs]  # noqa: E731
 
     def slow_forward(model, batch, device):

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from streamguard.errors import StreamGuardError
-from streamguard.models.names import BASE_MODELS
+from streamguard.models.registry import BASE_MODELS
 from streamguard.params import Params, load_params
 
 err_console = Console(stderr=True)

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 import yaml
 
 from streamguard.errors import StreamGuardError
-from streamguard.models.names import BASE_MODELS, CORPUS_SOURCES, GENERALIZE_MODELS
+from streamguard.models.registry import BASE_MODELS, GENERALIZE_MODELS
 
 
 class ParamsError(StreamGuardError, ValueError):
@@ -475,6 +475,12 @@ class GeneralizeParams:
     """Leave-one-project-out evaluation (streamguard.evaluation.generalization)."""
 
     SECTION: ClassVar[str] = "generalize"
+    # sources of the corpus (its records' `source`): pair sources give vulnerable/fixed pairs linked by
+    # `pair` ids; function sources give a project's labelled functions, the set its function-level
+    # figures are computed on
+    PAIR_SOURCES: ClassVar[tuple[str, ...]] = ("git", "pairvul")
+    FUNCTION_SOURCES: ClassVar[tuple[str, ...]] = ("snapshot", "devign")
+    CORPUS_SOURCES: ClassVar[tuple[str, ...]] = (*PAIR_SOURCES, *FUNCTION_SOURCES)
 
     # sample: the bundled mined pairs + retro-scan snapshots of three repositories and the Devign
     # sample; build: mine collect.git_repos (pairs + snapshots), plus PairVul and Devign when given
@@ -493,7 +499,7 @@ class GeneralizeParams:
     # lexical_metrics: the stacker also takes log(1 + code tokens), the length rule itself
     stack_length: bool = False
     # the corpus sources models train on (every source is still evaluated when held out)
-    train_sources: list[str] = field(default_factory=lambda: list(CORPUS_SOURCES))
+    train_sources: list[str] = field(default_factory=lambda: list(GeneralizeParams.CORPUS_SOURCES))
     # project-grouped cross-fitting folds inside the training projects: thresholds and the stacker
     threshold_folds: int = 3
     # lexical: an n-gram is a feature only where at least this many training projects use it
@@ -508,8 +514,10 @@ class GeneralizeParams:
         _at_least(self, devign_max_per_project=0, threshold_folds=2, min_projects=1)
         _positive(self, "pair_weight")
         if not self.train_sources:
-            raise InvalidValue(self.SECTION, "train_sources", f"must name at least one of {', '.join(CORPUS_SOURCES)}")
-        _known(self, "train_sources", CORPUS_SOURCES, "sources")
+            raise InvalidValue(
+                self.SECTION, "train_sources", f"must name at least one of {', '.join(self.CORPUS_SOURCES)}"
+            )
+        _known(self, "train_sources", self.CORPUS_SOURCES, "sources")
         if not self.models:
             raise InvalidValue(self.SECTION, "models", f"must name at least one of {', '.join(GENERALIZE_MODELS)}")
         _known(self, "models", GENERALIZE_MODELS, "models")
@@ -669,6 +677,11 @@ class Params:
 def run_seeds(params: Params) -> list[int]:
     """The seeds of the n_runs ensemble members."""
     return [params.seed + 1000 * r for r in range(params.n_runs)]
+
+
+def pretraining_wanted(params: Params) -> bool:
+    """Whether any branch starts from the pretrained model: the pretrain stage runs only then."""
+    return params.transformer.init == "pretrain" or params.gnn.token_init == "pretrain"
 
 
 # --- types: params.yaml values against the dataclasses' annotations ------------------

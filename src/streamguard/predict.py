@@ -26,7 +26,7 @@ from streamguard.data.input_files import read_bytes, require_file
 from streamguard.data.records import Record, read_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.errors import StreamGuardError
-from streamguard.models.names import TEXT_MODELS
+from streamguard.models.registry import GRAPH_MODELS, NEURAL_MODELS, TEXT_MODELS
 from streamguard.params import Params, load_params
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 RECORD_SUFFIXES = (".jsonl", ".jsonl.gz")
 FORMATS = ("jsonl", "csv", "table")
-# the base models that score with torch; a fusion of the others scores without importing it
-TORCH_MODELS = frozenset({"transformer", "gnn"})
 # a model folder's weight files, each opened the safe way before the model loads from it
 WEIGHT_SUFFIXES = (".npz", ".pt", ".safetensors")
 
@@ -113,8 +111,6 @@ def load_member(model: str, params: Params, folder: Path, graphs_dir: Path):
         return load_text_model(model, folder)
     from streamguard.training.branches import load_branch
 
-    if model == "transformer":
-        _quiet_model_library()
     try:
         return load_branch(model, params, folder, graphs_dir)
     except StreamGuardError:
@@ -123,13 +119,6 @@ def load_member(model: str, params: Params, folder: Path, graphs_dir: Path):
         archives = sorted(folder.glob("*.npz"))
         where = archives[0] if isinstance(exc, KeyError) and len(archives) == 1 else folder
         raise _tampered(where, exc) from None
-
-
-def _quiet_model_library() -> None:
-    """transformers draws a tqdm bar ("Loading weights") on stderr while it loads; predict and scan show their own."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
 
 
 class Scorer:
@@ -142,7 +131,8 @@ class Scorer:
         self.models_dir = models_dir
         self.stacker, self.fusion = load_stacker(models_dir / "fusion")
         self.models: list[str] = list(self.fusion["models"])
-        self.uses_torch = any(m in TORCH_MODELS for m in self.models)
+        # a fusion of models the torch loop does not train scores without importing torch
+        self.uses_torch = any(m in NEURAL_MODELS for m in self.models)
         self.threshold: float = self.fusion["threshold"]
         self.graphs_dir = graphs_dir
         self.members: dict[str, list] = {}
@@ -172,7 +162,7 @@ class Scorer:
             rec.func = trim_to_budget(rec.func, self.params.data.max_chars).text
         probs: dict[str, np.ndarray] = {}
         for model in self.models:
-            items = self._graphs(records) if model == "gnn" else records
+            items = self._graphs(records) if model in GRAPH_MODELS else records
             probs[model] = np.mean([m.predict(items) for m in self.members[model]], axis=0)
         for model in self.models:
             self._require_numbers(probs[model], records, self.models_dir / model)

@@ -10,8 +10,8 @@ from torch_geometric.data import Batch
 
 from streamguard.graphs.schema import EDGE_TYPES
 from streamguard.graphs.store import load_graph_split
-from streamguard.models.gnn import GNNClassifier, RelationalConv, RelationEdges, gnn_from_graph_dir
-from streamguard.params import GNNParams, Params
+from streamguard.models.gnn import GNNClassifier, GNNConfig, RelationalConv, RelationEdges, gnn_from_graph_dir
+from streamguard.params import Params
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -23,8 +23,8 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-def _params(**kw) -> GNNParams:
-    return dataclasses.replace(GNNParams(), **{"hidden_size": 32, "num_layers": 2, "dropout": 0.0, **kw})
+def _params(**kw) -> GNNConfig:
+    return GNNConfig(**{"hidden_size": 32, "num_layers": 2, "dropout": 0.0, **kw})
 
 
 def test_forward_gives_two_logits_per_graph(tiny_graphs_dir):

@@ -29,7 +29,7 @@ def test_train_from_a_saved_pretrained_folder(tmp_path, sample_records):
     base = params_from_dict(
         {"transformer": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_length": 64}}
     )
-    model = tf.build_model(base.transformer, tokenizer)
+    model = tf.build_model(tf.TransformerConfig.of(base.transformer), tokenizer)
     pretrained = tmp_path / "tiny-roberta"
     model.save_pretrained(pretrained)
     tokenizer.save_pretrained(pretrained)

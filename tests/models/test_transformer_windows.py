@@ -37,7 +37,7 @@ def _branch(tokenizer, max_windows: int, pooling: str = "max") -> TransformerBra
     params = params_from_dict({"transformer": {**TINY, "max_windows": max_windows, "window_pooling": pooling}})
     seed_everything(0)
     branch = TransformerBranch(params, Path(), Path())
-    branch.tokenizer, branch.model = tokenizer, tf.build_model(params.transformer, tokenizer)
+    branch.tokenizer, branch.model = tokenizer, tf.build_model(tf.TransformerConfig.of(params.transformer), tokenizer)
     branch.max_length, branch.max_windows, branch.window_pooling = 32, max_windows, pooling
     return branch
 

@@ -185,7 +185,7 @@ def test_transformer_weights_load_from_safetensors_only(tmp_path, sample_records
 
     tokenizer = tf.train_tokenizer([r.func for r in sample_records[:100]], 300, 64)
     cfg = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32, "max_length": 64}
-    model = tf.build_model(params_from_dict({"transformer": cfg}).transformer, tokenizer)
+    model = tf.build_model(tf.TransformerConfig.of(params_from_dict({"transformer": cfg}).transformer), tokenizer)
     tf.save(model, tokenizer, tmp_path)
     hf = tmp_path / "hf"
     assert tf.load(tmp_path)[1].config.hidden_size == 16  # as saved: safetensors

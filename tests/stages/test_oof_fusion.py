@@ -21,10 +21,12 @@ from conftest import (
 from streamguard.data.records import read_split
 from streamguard.data.split import assign_folds
 from streamguard.errors import StreamGuardError
-from streamguard.evaluation.predictions import BASE_MODELS, OOF_SPLITS, read_predictions
+from streamguard.evaluation.predictions import OOF_SPLITS, read_predictions
 from streamguard.models.fusion import load_stacker, to_logit
+from streamguard.models.registry import BASE_MODELS
 from streamguard.params import params_from_dict
 from streamguard.stages.fusion import run_fusion
+from streamguard.stages.oof import fold_params
 from streamguard.training import branches
 
 
@@ -261,3 +263,13 @@ def test_fusion_on_valid_with_too_few_of_a_class_names_the_key(tmp_path, sample_
     train_lexical(params, processed, tmp_path)
     with pytest.raises(StreamGuardError, match="lower fusion.valid_folds or use fusion.fit_on: oof"):
         run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)
+
+
+def test_oof_epochs_shorten_only_the_fold_models_the_torch_loop_trains():
+    params = params_from_dict({"oof": {"epochs": 1}, "transformer": {"epochs": 4}, "gnn": {"epochs": 3}})
+    assert fold_params("transformer", params).transformer.epochs == 1
+    assert fold_params("gnn", params).gnn.epochs == 1
+    assert fold_params("gnn", params).transformer.epochs == 4  # only the fold's own model
+    assert fold_params("lexical", params) is params
+    unset = params_from_dict({"gnn": {"epochs": 3}})  # oof.epochs 0: the full model's epochs
+    assert fold_params("gnn", unset).gnn.epochs == 3

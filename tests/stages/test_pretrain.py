@@ -248,7 +248,7 @@ def test_gnn_subtoken_embeddings_start_from_the_pretrained_model(tmp_path, sampl
     from streamguard.graphs.schema import RESERVED_TOKENS
     from streamguard.graphs.vocab import load_vocab
     from streamguard.models import transformer as tf
-    from streamguard.models.gnn import gnn_from_graph_dir
+    from streamguard.models.gnn import GNNConfig, gnn_from_graph_dir
     from streamguard.stages.graphs import run_graphs_stage
     from streamguard.training.branches import GNNBranch
 
@@ -273,7 +273,7 @@ def test_gnn_subtoken_embeddings_start_from_the_pretrained_model(tmp_path, sampl
     table = pretrained.get_input_embeddings().weight.detach()
 
     branch = GNNBranch(params, processed, tmp_path / "graphs", pretrained_dir)
-    branch.model = gnn_from_graph_dir(params.gnn, tmp_path / "graphs")
+    branch.model = gnn_from_graph_dir(GNNConfig.of(params.gnn), tmp_path / "graphs")
     before = branch.model.token.weight.detach().clone()
     set_rows = branch._init_tokens_from_pretrain()
     after = branch.model.token.weight.detach()

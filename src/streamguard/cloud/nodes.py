@@ -40,14 +40,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from streamguard.errors import StreamGuardError, exit_code
+from streamguard.models.registry import NEURAL_MODELS
 
 # stages whose command launches torchrun, and the params section that sizes it
 DISTRIBUTED_STAGES = {
-    "train_transformer": "transformer",
-    "train_gnn": "gnn",
+    **{f"train_{model}": model for model in NEURAL_MODELS},
     "pretrain": "pretrain",
-    "oof_transformer": "transformer",
-    "oof_gnn": "gnn",
+    **{f"oof_{model}": model for model in NEURAL_MODELS},
 }
 # the instance types this was written for: several GPUs each (g5: A10G, p4d: A100 + EFA, p5: H100 + EFA)
 WRITTEN_FOR = ("ml.g5.12xlarge", "ml.g5.48xlarge", "ml.p4d.24xlarge", "ml.p5.48xlarge")

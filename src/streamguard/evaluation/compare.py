@@ -36,9 +36,9 @@ from streamguard.data.input_files import decode_utf8, read_bytes
 from streamguard.data.pairs import find_pairs
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.pairs import COMPARED_PAIR_METRICS, pair_difference
-from streamguard.evaluation.predictions import MODEL_NAMES
 from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison
 from streamguard.evaluation.verdicts import METRIC_LABELS, describe_difference, level_percent
+from streamguard.models.registry import EVALUATED_MODELS
 from streamguard.params import EvaluateParams, Params
 
 PREDICTIONS_FILE = "test_predictions.csv"
@@ -136,7 +136,7 @@ def _probability(cell: str, where: str, name: str) -> float:
 
 
 def _ordered_models(names: set[str]) -> list[str]:
-    return [m for m in MODEL_NAMES if m in names] + sorted(names - set(MODEL_NAMES))
+    return [m for m in EVALUATED_MODELS if m in names] + sorted(names - set(EVALUATED_MODELS))
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,11 @@ from streamguard.models.analyzer_findings import findings_matrix
 from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix
 from streamguard.models.fusion import to_logit
 from streamguard.models.hashed_lexical import HashedLexicalConfig, HashedLexicalModel, hashed_counts
-from streamguard.models.names import FUNCTION_SOURCES, PAIR_SOURCES, REFERENCE_RULES
-from streamguard.params import Params
+from streamguard.params import GeneralizeParams, Params
+
+PAIR_SOURCES, FUNCTION_SOURCES = GeneralizeParams.PAIR_SOURCES, GeneralizeParams.FUNCTION_SOURCES
+# rules every model is reported beside, computed the same way
+REFERENCE_RULES = ("length", "random")
 
 HEADLINE = ("roc_auc", "pr_auc", "pairwise_accuracy", "tied", "retro_recall_top1pct")
 FUNCTION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "mcc")

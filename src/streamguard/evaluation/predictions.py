@@ -21,11 +21,8 @@ from typing import Any
 import numpy as np
 
 from streamguard.evaluation.errors import EvaluationError
-from streamguard.models.names import BASE_MODELS
+from streamguard.models.registry import EVALUATED_MODELS
 
-MODEL_NAMES = (*BASE_MODELS, "fusion")
-# the models whose use is to beat the lexical baseline
-DEEP_MODELS = ("transformer", "gnn", "fusion")
 SPLITS = ("valid", "test")
 # what out-of-fold predictions (data/oof/<model>/fold_<k>/predictions.jsonl) cover
 OOF_SPLITS = ("train",)
@@ -211,7 +208,7 @@ def load_available_models(models_dir: Path) -> tuple[dict[str, ModelPredictions]
     """Predictions of every model present under models_dir, and the names absent."""
     present: dict[str, ModelPredictions] = {}
     absent: list[str] = []
-    for name in MODEL_NAMES:
+    for name in EVALUATED_MODELS:
         path = models_dir / name / "predictions.jsonl"
         if path.exists():
             present[name] = read_predictions(path, name)
@@ -220,7 +217,7 @@ def load_available_models(models_dir: Path) -> tuple[dict[str, ModelPredictions]
     if not present:
         raise EvaluationError(
             f"{models_dir}: no predictions found (looked for <model>/predictions.jsonl with model in "
-            f"{', '.join(MODEL_NAMES)}); train at least one model first (dvc repro)"
+            f"{', '.join(EVALUATED_MODELS)}); train at least one model first (dvc repro)"
         )
     return present, absent
 

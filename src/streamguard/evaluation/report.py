@@ -40,7 +40,6 @@ from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import compute_metrics
 from streamguard.evaluation.pairs import PAIR_METRICS
 from streamguard.evaluation.predictions import (
-    DEEP_MODELS,
     ModelPredictions,
     read_fusion_summary,
     read_fusion_threshold,
@@ -50,17 +49,9 @@ from streamguard.evaluation.summary import comparison_verdicts, with_ci
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.evaluation.verdicts import Verdict, level_percent
 from streamguard.metrics import METRIC_NAMES
+from streamguard.models.registry import BASELINE, DEEP_MODELS, FUSION
 from streamguard.params import EvaluateParams
 
-# (model, against): fusion against each base model; each deep branch against the lexical baseline
-COMPARISON_PAIRS = (
-    ("fusion", "lexical"),
-    ("fusion", "transformer"),
-    ("fusion", "gnn"),
-    ("transformer", "lexical"),
-    ("gnn", "lexical"),
-)
-BASELINE = "lexical"
 HEADLINE_DIR = "test"
 HEADLINE_KEYS = ("accuracy", "f1", "roc_auc", "pr_auc", "mcc")
 
@@ -76,7 +67,7 @@ def check_settings(settings: EvaluateParams) -> None:
 
 
 def choose_model_threshold(model: ModelPredictions, models_dir: Path, rule: str) -> float:
-    if model.name == "fusion":
+    if model.name == FUSION:
         return read_fusion_threshold(models_dir / "fusion" / "fusion.json")
     valid = model.splits["valid"]
     if len(valid) == 0:
@@ -202,7 +193,7 @@ def per_run_scores(model: ModelPredictions, models_dir: Path, rule: str) -> dict
     test, valid = model.splits["test"], model.splits["valid"]
     if test.prob_runs is None or valid.prob_runs is None:
         return None
-    if model.name == "fusion":
+    if model.name == FUSION:
         info = read_fusion_summary(models_dir / "fusion" / "fusion.json", stacker=False)
         thresholds = info.get("thresholds_runs")
         if not thresholds or len(thresholds) != test.prob_runs.shape[0]:

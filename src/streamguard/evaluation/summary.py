@@ -22,11 +22,10 @@ from streamguard.data.input_files import decode_json, decode_utf8, read_bytes, r
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.stats import COMPARED_METRICS
 from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
-from streamguard.models.names import BASE_MODELS
+from streamguard.models.registry import COMPARISON_PAIRS
 
 DETAILS_FILE = "test_details.json"  # written by stages/evaluate.py
 HEADLINE_METRICS = {"accuracy": "accuracy", "f1": "F1", "roc_auc": "ROC-AUC", "mcc": "MCC"}
-BASELINE = "lexical"
 
 
 def with_ci(values: dict[str, Any], key: str) -> str:
@@ -65,8 +64,7 @@ def _require_numbers(value: Any, path: Path, key: str = "") -> None:
 
 def summary_verdicts(comparisons: dict[str, dict[str, Any]], level: float) -> list[Verdict]:
     """The fusion against each base model, then each deep model against the lexical baseline."""
-    wanted = [("fusion", m) for m in BASE_MODELS] + [(m, BASELINE) for m in BASE_MODELS if m != BASELINE]
-    return comparison_verdicts(comparisons, wanted, level)
+    return comparison_verdicts(comparisons, list(COMPARISON_PAIRS), level)
 
 
 def comparison_verdicts(

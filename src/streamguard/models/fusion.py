@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ import numpy as np
 from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import read_fusion_summary
+from streamguard.models.config import ModelConfig
 from streamguard.models.logistic import LogisticScorer
 from streamguard.params import FusionParams
 
@@ -49,21 +51,27 @@ def function_features(func: str, names: list[str]) -> list[float]:
     return [values[n] for n in names]
 
 
+@dataclass(frozen=True)
+class StackerConfig(ModelConfig):
+    stacker: str  # logreg | gbm
+    C: float  # inverse regularisation strength of the logreg stacker
+
+
 class Stacker:
     """Fitted here with scikit-learn; a logreg stacker loaded from fusion.json scores with NumPy alone."""
 
-    def __init__(self, params: FusionParams, seed: int, scorer: LogisticScorer | None = None) -> None:
-        self.params = params
+    def __init__(self, config: StackerConfig, seed: int, scorer: LogisticScorer | None = None) -> None:
+        self.config = config
         self.seed = seed
         self.estimator: LogisticRegression | HistGradientBoostingClassifier | None = None
         # a logreg's weights: set by fit, or given for a saved or fixed stacker
         self.scorer = scorer
 
     def _new_estimator(self) -> LogisticRegression | HistGradientBoostingClassifier:
-        if self.params.stacker == "logreg":
+        if self.config.stacker == "logreg":
             from sklearn.linear_model import LogisticRegression
 
-            return LogisticRegression(C=self.params.C, max_iter=1000)
+            return LogisticRegression(C=self.config.C, max_iter=1000)
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         return HistGradientBoostingClassifier(
@@ -77,7 +85,7 @@ class Stacker:
 
     def fit(self, probs: np.ndarray, y: np.ndarray, features: np.ndarray | None = None) -> Stacker:
         self.estimator = self._new_estimator().fit(self._inputs(probs, features), y)
-        if self.params.stacker == "logreg":
+        if self.config.stacker == "logreg":
             self.scorer = LogisticScorer.of(self.estimator)
         return self
 
@@ -95,7 +103,7 @@ def save_stacker(
 ) -> dict:
     """fusion.json (`summary` plus a logreg's coefficients) and oof_matrix.npz: what `load_stacker` reads."""
     summary = dict(summary)
-    if stacker.params.stacker == "logreg":
+    if stacker.config.stacker == "logreg":
         if stacker.scorer is None:
             raise StreamGuardError("the fusion stacker is not fitted; fit it before saving")
         inputs = list(summary["models"]) + list(summary.get("features", []))
@@ -112,12 +120,13 @@ def load_stacker(out_dir: Path) -> tuple[Stacker, dict]:
     path = out_dir / "fusion.json"
     summary = read_fusion_summary(path)
     try:
-        params = FusionParams(**summary["params"])
+        # the saved section is checked as a whole: a key unknown to the fusion section is refused
+        config = StackerConfig.of(FusionParams(**summary["params"]))
     except TypeError as exc:  # an unknown or missing key in the saved params section
         raise StreamGuardError(
             f"{path}: 'params' is not a fusion params section ({exc}); re-run the fusion stage (dvc repro fusion)"
         ) from None
-    stacker = Stacker(params, summary["seed"])
+    stacker = Stacker(config, summary["seed"])
     if summary["stacker"] == "logreg":
         inputs = summary["models"] + summary.get("features", [])
         stacker.scorer = LogisticScorer(np.array([summary["coefficients"][m] for m in inputs]), summary["intercept"])

@@ -28,7 +28,14 @@ from torch import nn
 from torch_geometric.nn import global_max_pool, global_mean_pool
 
 from streamguard.graphs.schema import RESERVED_TOKENS
-from streamguard.params import GNNParams
+from streamguard.models.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class GNNConfig(ModelConfig):
+    hidden_size: int  # node states, subtoken and node-type embeddings
+    num_layers: int  # relational convolutions
+    dropout: float
 
 
 @dataclass
@@ -80,10 +87,10 @@ class GNNClassifier(nn.Module):
     flag_bits: torch.Tensor
 
     def __init__(
-        self, gnn_params: GNNParams, feature_sizes: dict, num_edge_types: int, inverse_of: Sequence[int] | None = None
+        self, config: GNNConfig, feature_sizes: dict, num_edge_types: int, inverse_of: Sequence[int] | None = None
     ) -> None:
         super().__init__()
-        hidden = gnn_params.hidden_size
+        hidden = config.hidden_size
         self.token_columns = int(feature_sizes["token_columns"])
         self.num_flags = int(feature_sizes["flags"])
         self.num_edge_types = int(num_edge_types)
@@ -99,11 +106,11 @@ class GNNClassifier(nn.Module):
         self.node_type = nn.Embedding(int(feature_sizes["node_type"]), hidden)
         self.token = nn.Embedding(int(feature_sizes["token"]), hidden, padding_idx=0)
         self.flags = nn.Linear(self.num_flags, hidden, bias=False)
-        self.convs = nn.ModuleList(RelationalConv(hidden, self.num_relations) for _ in range(gnn_params.num_layers))
-        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(gnn_params.num_layers))
-        self.dropout = nn.Dropout(gnn_params.dropout)
+        self.convs = nn.ModuleList(RelationalConv(hidden, self.num_relations) for _ in range(config.num_layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(config.num_layers))
+        self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Sequential(
-            nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Dropout(gnn_params.dropout), nn.Linear(hidden, 2)
+            nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(hidden, 2)
         )
         self.register_buffer("flag_bits", torch.arange(self.num_flags), persistent=False)
 
@@ -161,9 +168,9 @@ def init_token_embeddings(model: GNNClassifier, subtokens: Sequence[str], tokeni
     return len(rows)
 
 
-def gnn_from_graph_dir(gnn_params: GNNParams, graphs_dir: Path) -> GNNClassifier:
+def gnn_from_graph_dir(config: GNNConfig, graphs_dir: Path) -> GNNClassifier:
     """A GNNClassifier sized for the graphs in `graphs_dir` (its vocab.json)."""
     from streamguard.graphs.vocab import load_vocab
 
     vocab = load_vocab(Path(graphs_dir))
-    return GNNClassifier(gnn_params, vocab.feature_sizes(), len(vocab.edge_types), vocab.edge_inverse)
+    return GNNClassifier(config, vocab.feature_sizes(), len(vocab.edge_types), vocab.edge_inverse)

@@ -7,12 +7,13 @@ unpickles anything.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streamguard.params import LexicalParams
+from streamguard.models.config import ModelConfig
 
 if TYPE_CHECKING:  # imported where a model is built: TOKEN_PATTERN's users need no scikit-learn
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -21,13 +22,20 @@ if TYPE_CHECKING:  # imported where a model is built: TOKEN_PATTERN's users need
 TOKEN_PATTERN = r"[A-Za-z_]\w*|\d[\w.]*|->|\+\+|--|<<=?|>>=?|[<>=!]=|&&|\|\||[^\s\w]"
 
 
+@dataclass(frozen=True)
+class LexicalConfig(ModelConfig):
+    max_features: int  # vocabulary size: the most frequent n-grams of the training split
+    ngram_max: int
+    C: float  # inverse regularisation strength of the logistic regression
+
+
 class LexicalModel:
-    def __init__(self, params: LexicalParams, seed: int = 0) -> None:
+    def __init__(self, config: LexicalConfig, seed: int = 0) -> None:
         from sklearn.linear_model import LogisticRegression
 
-        self.params = params
+        self.config = config
         self.vectorizer = self._vectorizer()
-        self.classifier = LogisticRegression(C=params.C, max_iter=2000, random_state=seed)
+        self.classifier = LogisticRegression(C=config.C, max_iter=2000, random_state=seed)
 
     def _vectorizer(self, vocabulary: dict | None = None) -> TfidfVectorizer:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -35,8 +43,8 @@ class LexicalModel:
         return TfidfVectorizer(
             token_pattern=TOKEN_PATTERN,
             lowercase=False,
-            ngram_range=(1, self.params.ngram_max),
-            max_features=self.params.max_features,
+            ngram_range=(1, self.config.ngram_max),
+            max_features=self.config.max_features,
             sublinear_tf=True,
             vocabulary=vocabulary,
             dtype=np.float32,
@@ -60,12 +68,11 @@ class LexicalModel:
             coef=self.classifier.coef_,
             intercept=self.classifier.intercept_,
         )
-        (out_dir / "config.json").write_text(json.dumps(vars(self.params), indent=2))
+        (out_dir / "config.json").write_text(json.dumps(vars(self.config), indent=2))
 
     @classmethod
     def load(cls, out_dir: Path) -> LexicalModel:
-        params = LexicalParams(**json.loads((out_dir / "config.json").read_text()))
-        model = cls(params)
+        model = cls(LexicalConfig(**json.loads((out_dir / "config.json").read_text())))
         model.vectorizer = model._vectorizer(json.loads((out_dir / "vocabulary.json").read_text()))
         arrays = np.load(out_dir / "weights.npz", allow_pickle=False)
         model.vectorizer.idf_ = arrays["idf"]

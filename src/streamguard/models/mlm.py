@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streamguard.errors import StreamGuardError
-from streamguard.params import Params, PretrainParams
+
+if TYPE_CHECKING:
+    from streamguard.models.transformer import TransformerConfig
 
 STATUS_FILE = "pretrain.json"
 
@@ -88,12 +91,12 @@ def _batched(texts: Iterable[str], size: int) -> Iterator[list[str]]:
         yield group
 
 
-def build_mlm(cfg: PretrainParams, tokenizer):
+def build_mlm(config: TransformerConfig, tokenizer):
     from transformers import RobertaForMaskedLM
 
     from streamguard.models.transformer import roberta_config
 
-    return RobertaForMaskedLM(roberta_config(cfg, tokenizer))
+    return RobertaForMaskedLM(roberta_config(config, tokenizer))
 
 
 class MaskedBatches:
@@ -175,8 +178,3 @@ def mlm_summary(model, batches: list[dict], device, dtype=None) -> dict[str, flo
         count += n
     loss_value = total / count if count else float("nan")
     return {"loss": loss_value, "perplexity": math.exp(min(loss_value, 50.0)), "neg_loss": -loss_value}
-
-
-def pretraining_wanted(params: Params) -> bool:
-    """Whether any branch starts from the pretrained model: the pretrain stage runs only then."""
-    return params.transformer.init == "pretrain" or params.gnn.token_init == "pretrain"

@@ -1,4 +1,5 @@
-"""The detector's base models, as `predict.Scorer` members: each scores records from their text, without torch.
+"""The detector's base models (registry.TEXT_MODELS), as `predict.Scorer` members: each scores records from
+their text, without torch.
 
 - `hashed_lexical`: models/hashed_lexical.py (TF-IDF over hashed n-grams + logistic regression);
 - `code_metrics`: models/code_metrics.py (code metrics + logistic regression).
@@ -30,7 +31,12 @@ class TextModel:
         return self.model.predict_proba(metrics_matrix(texts))
 
 
+# one class per name in registry.TEXT_MODELS (tests/models/test_registry.py checks they agree)
+TEXT_MODEL_CLASSES: dict[str, type[HashedLexicalModel] | type[CodeMetricsModel]] = {
+    "hashed_lexical": HashedLexicalModel,
+    "code_metrics": CodeMetricsModel,
+}
+
+
 def load_text_model(name: str, folder: Path) -> TextModel:
-    if name == "hashed_lexical":
-        return TextModel(name, HashedLexicalModel.load(folder))
-    return TextModel(name, CodeMetricsModel.load(folder))
+    return TextModel(name, TEXT_MODEL_CLASSES[name].load(folder))

@@ -2,7 +2,7 @@
 
 With `transformer.model_name_or_path`, both come from `from_pretrained` (a
 local folder or a hub id). Without it, a byte-level BPE tokenizer is trained
-on the training split and a small RoBERTa is built from the sizes in params.
+on the training split and a small RoBERTa is built from a `TransformerConfig`.
 Either way the tokenizer must be fast: its offset mapping is checked against
 the source text, and long functions are trimmed to the token budget around
 dangerous API calls (`streamguard.data.trim`). With `transformer.max_windows`
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from streamguard.data.trim import trim_lines
 from streamguard.errors import StreamGuardError
-from streamguard.params import PretrainParams, TransformerParams
+from streamguard.models.config import ModelConfig
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
@@ -53,19 +53,31 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, max_length: int):
     )
 
 
-def roberta_config(params: TransformerParams | PretrainParams, tokenizer, **extra):
-    """A RobertaConfig from params' sizes (the classifier's or the pretrain stage's) and the tokenizer."""
+@dataclass(frozen=True)
+class TransformerConfig(ModelConfig):
+    """The sizes of a RoBERTa built from scratch: the classifier's, and the pretrain stage's MLM."""
+
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    dropout: float
+    max_length: int  # tokens per window, <s> and </s> included
+
+
+def roberta_config(config: TransformerConfig, tokenizer, **extra):
+    """A RobertaConfig from the model's sizes and the tokenizer (its vocabulary and special tokens)."""
     from transformers import RobertaConfig
 
     return RobertaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=params.hidden_size,
-        num_hidden_layers=params.num_layers,
-        num_attention_heads=params.num_heads,
-        intermediate_size=params.intermediate_size,
-        hidden_dropout_prob=params.dropout,
-        attention_probs_dropout_prob=params.dropout,
-        max_position_embeddings=params.max_length + 2,
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        intermediate_size=config.intermediate_size,
+        hidden_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.dropout,
+        max_position_embeddings=config.max_length + 2,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -74,10 +86,10 @@ def roberta_config(params: TransformerParams | PretrainParams, tokenizer, **extr
     )
 
 
-def build_model(params: TransformerParams, tokenizer):
+def build_model(config: TransformerConfig, tokenizer):
     from transformers import RobertaForSequenceClassification
 
-    return RobertaForSequenceClassification(roberta_config(params, tokenizer, num_labels=2))
+    return RobertaForSequenceClassification(roberta_config(config, tokenizer, num_labels=2))
 
 
 def load_pretrained(name_or_path: str, use_safetensors: bool | None = None):
@@ -295,5 +307,9 @@ def save(model, tokenizer, out_dir: Path) -> None:
 
 
 def load(out_dir: Path):
+    from transformers.utils import logging as hf_logging
+
+    # transformers draws a tqdm bar ("Loading weights") while it loads; predict and scan show their own
+    hf_logging.disable_progress_bar()
     # our own trained weights (save_pretrained writes safetensors): never fall back to a pickled .bin
     return load_pretrained(str(out_dir / "hf"), use_safetensors=True)

@@ -14,8 +14,9 @@
 A revision's detector is the artifact dvc.yaml declares under `artifacts:`
 (`detector`, path `models`), plus the two files outside that folder its
 models need, named in the artifact's `meta`: the graph vocabulary (with the
-graph_stats.json beside it, only when the fusion uses gnn) and the params file (the architecture and trimming the
-models were trained with, so a revision is scanned with its own params).
+graph_stats.json beside it, only when the fusion uses a graph model) and the
+params file (the architecture and trimming the models were trained with, so a
+revision is scanned with its own params).
 Only what the scan loads is fetched, through DVC (the registry's cache, else
 its remote): the fusion folder, each base model fusion.json names, those two
 files. They land in `<cache>/models/<commit>/` (cache: $STREAMGUARD_CACHE,
@@ -39,6 +40,7 @@ from typing import Any
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import read_fusion_summary
 from streamguard.models.detector_card import PARAMS_FILE, SHIPPED_DIR, default_models_dir, is_detector
+from streamguard.models.registry import GRAPH_MODELS
 
 DEFAULT_ARTIFACT = "detector"
 DEFAULT_MODELS_PATH = "models"  # a revision without an `artifacts:` entry keeps its models here
@@ -204,7 +206,7 @@ def _fetch(repo, registry: str, commit: str, artifact: str, dest: Path) -> dict:
         for model in models:
             _download(fs, f"{models_path}/{model}", dest / "models" / model, registry, commit)
         vocabulary = str(meta.get("graph_vocabulary", DEFAULT_GRAPH_VOCABULARY))
-        if "gnn" in models:
+        if any(m in GRAPH_MODELS for m in models):
             _download(fs, vocabulary, dest / "graphs" / posixpath.basename(vocabulary), registry, commit)
             # gnn.batch_size "auto" sizes batches from the graph stats written beside the vocabulary
             stats = posixpath.join(posixpath.dirname(vocabulary), "graph_stats.json")

@@ -7,7 +7,7 @@ small, and with two threads on a loaded 2-core machine every op waits at a
 barrier for a thread that is not scheduled (251 tcpdump functions, GNN forward
 under load 15: 0.7 s CPU / 6.7 s wall with one thread, 7.0 s CPU / 42.7 s wall
 with two; benchmarks/results/scan.md). A fusion of models that score without torch
-(predict.TORCH_MODELS) never imports it. The cores are used by processes
+(models/registry.NEURAL_MODELS) never imports it. The cores are used by processes
 instead: workers fork from the process that loaded the models (no second load,
 weights shared copy-on-write), before any progress thread starts.
 """

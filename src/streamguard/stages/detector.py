@@ -29,7 +29,7 @@ from streamguard.errors import StreamGuardError
 from streamguard.evaluation.generalization import Corpus, Detector, fit_detector, load_corpus, training_index
 from streamguard.models.code_metrics import CodeMetricsModel
 from streamguard.models.detector_card import CARD_FILE, MODEL_CARD_FILE, PARAMS_FILE, is_detector, render_card
-from streamguard.models.fusion import Stacker, save_stacker, to_logit
+from streamguard.models.fusion import Stacker, StackerConfig, save_stacker, to_logit
 from streamguard.models.hashed_lexical import HashedLexicalModel
 from streamguard.models.logistic import LogisticScorer
 from streamguard.params import FusionParams, Params, load_params
@@ -80,7 +80,7 @@ def select_model(details: dict[str, Any], trained: list[str], where: str) -> str
 
 def _identity_stacker(seed: int) -> Stacker:
     """A one-model fusion that passes the model's probability through: sigmoid(logit(p)) = p."""
-    return Stacker(FusionParams(), seed, scorer=LogisticScorer(np.array([1.0]), 0.0))
+    return Stacker(StackerConfig.of(FusionParams()), seed, scorer=LogisticScorer(np.array([1.0]), 0.0))
 
 
 def save_detector(detector: Detector, model: str, corpus_oof_y: np.ndarray, out_dir: Path, params: Params) -> None:
@@ -94,7 +94,8 @@ def save_detector(detector: Detector, model: str, corpus_oof_y: np.ndarray, out_
     if model == "lexical_metrics":
         assert detector.stacker is not None
         # fitted on the logits, as Stacker feeds it
-        stacker = Stacker(FusionParams(), params.seed, scorer=LogisticScorer.of(detector.stacker))
+        scorer = LogisticScorer.of(detector.stacker)
+        stacker = Stacker(StackerConfig.of(FusionParams()), params.seed, scorer=scorer)
     else:
         stacker = _identity_stacker(params.seed)
     summary = {

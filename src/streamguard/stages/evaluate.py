@@ -18,10 +18,8 @@ from streamguard.evaluation.curves import remove_plot_data, write_plot_data
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import bootstrap_metrics
 from streamguard.evaluation.pairs import pair_metrics, read_test_pair_ids
-from streamguard.evaluation.predictions import MODEL_NAMES, aligned_test_split, load_available_models
+from streamguard.evaluation.predictions import aligned_test_split, load_available_models
 from streamguard.evaluation.report import (
-    BASELINE,
-    COMPARISON_PAIRS,
     HEADLINE_DIR,
     HEADLINE_KEYS,
     baseline_verdicts,
@@ -36,6 +34,7 @@ from streamguard.evaluation.report import (
 from streamguard.evaluation.stats import paired_comparison
 from streamguard.evaluation.summary import DETAILS_FILE
 from streamguard.metrics import predict
+from streamguard.models.registry import BASELINE, COMPARISON_PAIRS, EVALUATED_MODELS
 from streamguard.params import Params, load_params
 
 
@@ -121,7 +120,7 @@ def run_evaluate(
         summary["n_test_pairs"] = len(pairs)
     summary.update(test_metrics)
     write_json(metrics_dir / DETAILS_FILE, summary)
-    for name in MODEL_NAMES:
+    for name in EVALUATED_MODELS:
         headline = metrics_dir / HEADLINE_DIR / f"{name}.json"
         if name in probs:
             headline.parent.mkdir(exist_ok=True)
@@ -131,7 +130,7 @@ def run_evaluate(
     write_json(metrics_dir / "comparisons.json", comparisons)
     write_predictions_csv(metrics_dir / "test_predictions.csv", ids, y, probs, preds, pair_ids)
     plots_dir = metrics_dir / "plots"
-    for name in MODEL_NAMES:
+    for name in EVALUATED_MODELS:
         if name in probs:
             write_plot_data(plots_dir, name, y, probs[name], preds[name], settings.calibration_bins)
         else:

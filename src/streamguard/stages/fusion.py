@@ -23,7 +23,7 @@ from streamguard.evaluation.predictions import (
     write_predictions,
 )
 from streamguard.evaluation.thresholds import choose_threshold
-from streamguard.models.fusion import Stacker, function_features, save_stacker
+from streamguard.models.fusion import Stacker, StackerConfig, function_features, save_stacker
 from streamguard.params import Params, load_params
 from streamguard.progress import console
 
@@ -124,10 +124,12 @@ def crossfit_valid(
         )
     crossfit = np.zeros(len(y))
     for fit_rows, held_rows in StratifiedKFold(k, shuffle=True, random_state=params.seed).split(X, y):
-        part = Stacker(params.fusion, params.seed).fit(X[fit_rows], y[fit_rows], None if F is None else F[fit_rows])
+        part = Stacker(StackerConfig.of(params.fusion), params.seed).fit(
+            X[fit_rows], y[fit_rows], None if F is None else F[fit_rows]
+        )
         crossfit[held_rows] = part.predict_proba(X[held_rows], None if F is None else F[held_rows])
     threshold = choose_threshold(y, crossfit, params.fusion.threshold_rule)
-    return Stacker(params.fusion, params.seed).fit(X, y, F), crossfit, threshold
+    return Stacker(StackerConfig.of(params.fusion), params.seed).fit(X, y, F), crossfit, threshold
 
 
 def fit_fusion(params: Params, oof_dir: Path, models_dir: Path, processed_dir: Path) -> dict:
@@ -155,7 +157,7 @@ def fit_fusion(params: Params, oof_dir: Path, models_dir: Path, processed_dir: P
         F_fit = feature_matrix(processed_dir, fit_ids, names)
 
         def fit(X_train: np.ndarray, X_valid: np.ndarray) -> tuple[Stacker, np.ndarray, float]:
-            stacker = Stacker(params.fusion, params.seed).fit(X_train, y_fit, F_fit)
+            stacker = Stacker(StackerConfig.of(params.fusion), params.seed).fit(X_train, y_fit, F_fit)
             valid_probs = stacker.predict_proba(X_valid, F_valid)
             return stacker, valid_probs, choose_threshold(y_valid, valid_probs, params.fusion.threshold_rule)
 

@@ -20,6 +20,7 @@ from typing import Any
 from streamguard.data.folds import read_folds
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.predictions import OOF_SPLITS, write_predictions
+from streamguard.models.registry import MODELS
 from streamguard.params import Params, load_params
 from streamguard.progress import console
 from streamguard.stages.train import fit_runs, prediction_rows
@@ -50,6 +51,13 @@ def skip_oof_fold(model: str, fold: int, folds: int, out_dir: Path) -> dict:
     return {"skipped": why}
 
 
+def fold_params(model: str, params: Params) -> Params:
+    """The params a fold model trains with: `oof.epochs`, when set, replaces a torch-trained model's epochs."""
+    if not (params.oof.epochs and MODELS[model].neural):
+        return params
+    return replace(params, **{model: replace(getattr(params, model), epochs=params.oof.epochs)})
+
+
 def run_oof_fold(
     model: str,
     fold: int,
@@ -69,9 +77,7 @@ def run_oof_fold(
     out_dir = out_root / model / f"fold_{fold}"
     if params.fusion.fit_on == "valid":
         return skip_oof_fold(model, fold, k, out_dir)
-    if params.oof.epochs and model in ("transformer", "gnn"):
-        section = getattr(params, model)
-        params = replace(params, **{model: replace(section, epochs=params.oof.epochs)})
+    params = fold_params(model, params)
     folds = read_folds(folds_file, k, params.seed)
     loader = make_branch(model, params, processed_dir, graphs_dir)
     inside, held_out = fold_split(loader.load_items("train"), folds, fold)

@@ -28,7 +28,7 @@ import numpy as np
 from streamguard.data.pretrain_corpus import build_corpus, read_corpus
 from streamguard.errors import StreamGuardError
 from streamguard.models import mlm
-from streamguard.params import Params, PretrainParams, load_params
+from streamguard.params import Params, PretrainParams, load_params, pretraining_wanted
 from streamguard.progress import console
 from streamguard.training.checkpoint_claim import checkpoint_claim
 from streamguard.training.ranks import is_main_process
@@ -77,7 +77,7 @@ def _pretrain(
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    if not mlm.pretraining_wanted(params):
+    if not pretraining_wanted(params):
         return _skip(out_dir, corpus_dir)
 
     started = time.time()
@@ -95,7 +95,7 @@ def _pretrain(
     report["train_windows"], report["valid_windows"] = len(train_windows), len(valid_windows)
     (corpus_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
 
-    model = mlm.build_mlm(cfg, tokenizer)
+    model = mlm.build_mlm(tf.TransformerConfig.of(cfg), tokenizer)
     task = _mlm_task(params, model, tokenizer, train_windows, valid_windows, report["sha256"])
     loop_started = time.time()
     result = train(task, cfg, params.seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)

@@ -1,4 +1,4 @@
-"""The three base models behind one interface: load items, fit, predict, save, load.
+"""The base models (models/registry.BASE_MODELS) behind one interface: load items, fit, predict, save, load.
 
 An item is whatever a branch trains on — a Record (lexical, transformer) or a
 PyG graph (gnn) — and always exposes an id, a target and a confidence through
@@ -18,7 +18,7 @@ import numpy as np
 
 from streamguard.data.records import Record, read_split, sha256_file
 from streamguard.errors import StreamGuardError
-from streamguard.models.names import BASE_MODELS
+from streamguard.models.registry import BASE_MODELS
 from streamguard.params import Params
 
 if TYPE_CHECKING:  # the loop imports torch and transformers; the lexical branch never needs them
@@ -72,17 +72,24 @@ class Branch:
     def params_used(self) -> dict:
         return self.params.section(self.name)
 
+    @classmethod
+    def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> Branch:
+        """A trained branch from its folder (one ensemble member), ready to predict."""
+        raise NotImplementedError
+
 
 class LexicalBranch(Branch):
     name = "lexical"
 
     def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
-        from streamguard.models.lexical import LexicalModel
+        from streamguard.models.lexical import LexicalConfig, LexicalModel
         from streamguard.training.weights import sample_weights
 
         labels = [r.target for r in train_items]
         weights = sample_weights(labels, [r.confidence for r in train_items])
-        self.model = LexicalModel(self.params.lexical, seed).fit([r.func for r in train_items], labels, weights)
+        self.model = LexicalModel(LexicalConfig.of(self.params.lexical), seed).fit(
+            [r.func for r in train_items], labels, weights
+        )
         self.model.save(out_dir)
         return {"vocabulary_size": len(self.model.vectorizer.vocabulary_)}
 
@@ -90,7 +97,7 @@ class LexicalBranch(Branch):
         return self.model.predict_proba([r.func for r in items])
 
     @classmethod
-    def load(cls, params: Params, out_dir: Path) -> LexicalBranch:
+    def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> LexicalBranch:
         from streamguard.models.lexical import LexicalModel
 
         branch = cls(params, Path(), Path())
@@ -184,7 +191,7 @@ class TransformerBranch(Branch):
             self.max_length = min(cfg.max_length, self.model.config.max_position_embeddings - 2)
         else:
             self.tokenizer = tf.train_tokenizer([r.func for r in train_items], cfg.vocab_size, cfg.max_length)
-            self.model = tf.build_model(cfg, self.tokenizer)
+            self.model = tf.build_model(tf.TransformerConfig.of(cfg), self.tokenizer)
             self.max_length = cfg.max_length
         self.max_windows, self.window_pooling = cfg.max_windows, cfg.window_pooling
         train_ids = self._encode(train_items)
@@ -198,7 +205,7 @@ class TransformerBranch(Branch):
         if cfg.batching == "bucketed":
             task_items["item_sizes"] = [_footprint(item) for item in task_items["train_items"]]
         task = TrainingTask(
-            name="transformer",
+            name=self.name,
             model=self.model,
             train_labels=[r.target for r in train_items],
             train_confidence=[r.confidence for r in train_items],
@@ -233,7 +240,7 @@ class TransformerBranch(Branch):
         )
 
     @classmethod
-    def load(cls, params: Params, out_dir: Path) -> TransformerBranch:
+    def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> TransformerBranch:
         from streamguard.models import transformer as tf
 
         branch = cls(params, Path(), Path())
@@ -280,15 +287,15 @@ class GNNBranch(Branch):
         return model(batch.to(device))
 
     def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
-        from streamguard.models.gnn import gnn_from_graph_dir
+        from streamguard.models.gnn import GNNConfig, gnn_from_graph_dir
         from streamguard.training.loop import TrainingTask, seed_everything, train
 
         cfg = self.params.gnn
         seed_everything(seed)
-        self.model = gnn_from_graph_dir(cfg, self.graphs_dir)
+        self.model = gnn_from_graph_dir(GNNConfig.of(cfg), self.graphs_dir)
         token_rows = self._init_tokens_from_pretrain() if cfg.token_init == "pretrain" else 0
         task = TrainingTask(
-            name="gnn",
+            name=self.name,
             model=self.model,
             train_items=train_items,
             valid_items=valid_items,
@@ -338,10 +345,10 @@ class GNNBranch(Branch):
     def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> GNNBranch:
         import torch
 
-        from streamguard.models.gnn import gnn_from_graph_dir
+        from streamguard.models.gnn import GNNConfig, gnn_from_graph_dir
 
         branch = cls(params, Path(), graphs_dir)
-        branch.model = gnn_from_graph_dir(params.gnn, graphs_dir)
+        branch.model = gnn_from_graph_dir(GNNConfig.of(params.gnn), graphs_dir)
         branch.model.load_state_dict(torch.load(out_dir / "model.pt", map_location="cpu", weights_only=True))
         return branch
 
@@ -379,24 +386,22 @@ def _result_info(result: TrainingResult) -> dict:
     }
 
 
-# one class per name in BASE_MODELS (tests/test_params.py checks they agree)
+# one class per name in BASE_MODELS (tests/models/test_registry.py checks they agree)
 BRANCH_CLASSES: dict[str, type[Branch]] = {cls.name: cls for cls in (LexicalBranch, TransformerBranch, GNNBranch)}
+
+
+def _branch_class(name: str) -> type[Branch]:
+    if name not in BRANCH_CLASSES:
+        raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BASE_MODELS)}")
+    return BRANCH_CLASSES[name]
 
 
 def make_branch(
     name: str, params: Params, processed_dir: Path, graphs_dir: Path, pretrained_dir: Path | None = None
 ) -> Branch:
-    if name not in BRANCH_CLASSES:
-        raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BASE_MODELS)}")
-    return BRANCH_CLASSES[name](params, processed_dir, graphs_dir, pretrained_dir)
+    return _branch_class(name)(params, processed_dir, graphs_dir, pretrained_dir)
 
 
 def load_branch(name: str, params: Params, model_dir: Path, graphs_dir: Path) -> Branch:
     """A trained branch from its folder (one ensemble member), ready to predict."""
-    if name == "lexical":
-        return LexicalBranch.load(params, model_dir)
-    if name == "transformer":
-        return TransformerBranch.load(params, model_dir)
-    if name == "gnn":
-        return GNNBranch.load(params, model_dir, graphs_dir)
-    raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BASE_MODELS)}")
+    return _branch_class(name).load(params, model_dir, graphs_dir)

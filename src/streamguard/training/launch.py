@@ -25,7 +25,8 @@ import os
 from typing import Any
 
 from streamguard.errors import StreamGuardError
-from streamguard.models.mlm import pretraining_wanted
+from streamguard.models.registry import MODELS
+from streamguard.params import pretraining_wanted
 from streamguard.progress import console
 from streamguard.training.ranks import in_launched_group
 
@@ -109,8 +110,8 @@ def relaunch_if_asked(nproc_per_node: int | str, argv: list[str]) -> int | None:
 def relaunch_stage(command: str, model: str, params: Any, argv: list[str]) -> int | None:
     """`streamguard train/oof MODEL` or `pretrain` under torchrun when its section asks for N > 1 processes."""
     section = "pretrain" if command == "pretrain" else model
-    if section not in ("transformer", "gnn", "pretrain"):
-        return None  # the lexical model trains in one process
+    if section != "pretrain" and not MODELS[model].neural:
+        return None  # a model the torch loop does not train runs in one process
     if section == "pretrain" and not pretraining_wanted(params):
         return None  # the stage only writes its "skipped" marker
     return relaunch_if_asked(getattr(params, section).nproc_per_node, argv)
