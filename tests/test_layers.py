@@ -44,11 +44,9 @@ KNOWN_VIOLATIONS = {
     ("streamguard.c_functions", "streamguard.graphs.grammar"),
     ("streamguard.c_functions", "streamguard.graphs.normalise"),
     ("streamguard.params", "streamguard.models.names"),
-    ("streamguard.models.fusion", "streamguard.evaluation.predictions"),
     ("streamguard.training.pair_loss", "streamguard.evaluation.pairs"),
     ("streamguard.predict", "streamguard.training.branches"),
     ("streamguard.scan.run", "streamguard.predict"),
-    ("streamguard.scan.model_source", "streamguard.evaluation.predictions"),
 }
 
 

@@ -39,16 +39,13 @@ from rich.table import Table
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import METRIC_NAMES, compute_metrics
 from streamguard.evaluation.pairs import PAIR_METRICS
-from streamguard.evaluation.predictions import (
-    DEEP_MODELS,
-    ModelPredictions,
-    read_fusion_summary,
-    read_fusion_threshold,
-)
+from streamguard.evaluation.predictions import DEEP_MODELS
 from streamguard.evaluation.stats import COMPARED_METRICS, paired_ttest
 from streamguard.evaluation.summary import comparison_verdicts, with_ci
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.evaluation.verdicts import Verdict, level_percent
+from streamguard.io.fusion_json import read_fusion_summary, read_fusion_threshold
+from streamguard.io.predictions import ModelPredictions
 from streamguard.params import EvaluateParams
 
 # (model, against): fusion against each base model; each deep branch against the lexical baseline

@@ -26,12 +26,12 @@ import numpy as np
 
 from streamguard.data.pretrain_corpus import build_corpus, read_corpus
 from streamguard.errors import StreamGuardError
+from streamguard.io.run_info import write_run_info
 from streamguard.models import mlm
 from streamguard.params import Params, load_params
 from streamguard.progress import console
 from streamguard.training.checkpoint_claim import checkpoint_claim
 from streamguard.training.ranks import is_main_process
-from streamguard.training.run_info import write_run_info
 
 CORPUS_FILE = "corpus.jsonl"
 REPORT_FILE = "corpus_report.json"
@@ -176,6 +176,7 @@ def _pretrain(
         device=result.device,
         wall_time_s=time.time() - started,
         timings={"loop_seconds": loop_seconds},
+        write=is_main_process(),
         history=result.history,
         pretrain=status,
     )
