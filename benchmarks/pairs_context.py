@@ -31,8 +31,8 @@ import yaml
 
 from streamguard.data.records import read_records, write_records
 from streamguard.evaluation.metrics import bootstrap_metrics
-from streamguard.evaluation.predictions import read_predictions
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.io.predictions import read_predictions
 from streamguard.params import load_params
 
 HERE = Path(__file__).parent

@@ -32,8 +32,8 @@ from streamguard.data.pairs import find_pairs
 from streamguard.data.records import read_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.evaluation.pairs import pair_metrics
-from streamguard.evaluation.predictions import read_predictions
 from streamguard.evaluation.report import choose_model_threshold
+from streamguard.io.predictions import read_predictions
 from streamguard.params import load_params
 from streamguard.training.branches import load_branch
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from streamguard.evaluation.metrics import bootstrap_metrics
-from streamguard.evaluation.predictions import read_predictions
 from streamguard.evaluation.stats import mcnemar_exact, paired_bootstrap_diff
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.io.predictions import read_predictions
 from streamguard.metrics import predict
 from streamguard.params import load_params
 
@@ -45,7 +45,7 @@ def main() -> None:
         y, p = tst.target, tst.prob  # sorted by id
         metrics = bootstrap_metrics(y, p, threshold, ev.bootstrap_resamples, ev.confidence_level, ev.seed)
         info = json.loads((Path(folder) / "run_info.json").read_text())
-        timing_file = Path(folder) / "timing.json"  # wall time lives beside run_info (training/run_info.py)
+        timing_file = Path(folder) / "timing.json"  # wall time lives beside run_info (streamguard/io/run_info.py)
         info.update(json.loads(timing_file.read_text()) if timing_file.exists() else {})
         results["models"][name] = {
             "threshold": threshold,

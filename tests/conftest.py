@@ -272,7 +272,7 @@ def trained(lexical_pipeline):
     and lowest fused scores. Shared by every scan test module; treat it as read-only (copy it to tamper)."""
     from streamguard.c.functions import extract_functions
     from streamguard.data.records import read_split
-    from streamguard.evaluation.predictions import read_predictions
+    from streamguard.io.predictions import read_predictions
 
     root = lexical_pipeline
     params_file = root / "params.yaml"

@@ -17,7 +17,7 @@ from conftest import REPO, sh
 from dvc.repo import Repo
 from dvc.utils.hydra import apply_overrides
 
-from streamguard.training.run_info import write_run_info
+from streamguard.io.run_info import write_run_info
 
 MARKER = "data/params.ok"
 
@@ -136,7 +136,7 @@ def test_bad_set_param_fails_before_any_output_is_removed(tmp_path):
 def test_forced_rerun_of_a_training_stage_leaves_the_tree_clean(tmp_path):
     """A model folder's DVC hash ignores timing.json, so rerunning leaves dvc.lock as it was."""
     write = (
-        'python -c "import time; from pathlib import Path; from streamguard.training.run_info import write_run_info; '
+        'python -c "import time; from pathlib import Path; from streamguard.io.run_info import write_run_info; '
         "write_run_info(Path('models/m'), seed=1, params={}, data_sha256={}, device='cpu', wall_time_s=time.time())\""
     )
     repo = _dvc_repo(tmp_path, {"train": {"cmd": write, "deps": [MARKER], "outs": ["models/m"]}})

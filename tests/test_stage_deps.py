@@ -50,7 +50,7 @@ def test_known_lazy_imports_are_found():
     fusion = {p.relative_to(SRC).as_posix() for p in stage_code_files("streamguard fusion", SRC)}
     assert {
         "streamguard/evaluation/thresholds.py",
-        "streamguard/evaluation/predictions.py",
+        "streamguard/io/predictions.py",
         "streamguard/data/trim.py",
     } <= fusion
     oof = {p.relative_to(SRC).as_posix() for p in stage_code_files("streamguard oof gnn 0", SRC)}

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from streamguard.c.suffixes import C_SOURCE_SUFFIXES
-from streamguard.data.input_files import read_bytes, require_file
 from streamguard.data.records import Record, read_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.errors import StreamGuardError
+from streamguard.io.input_files import read_bytes, require_file
 from streamguard.models.registry import GRAPH_MODELS, NEURAL_MODELS, TEXT_MODELS
 from streamguard.params import Params, load_params
 

@@ -20,6 +20,7 @@ from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import compute_metrics
 from streamguard.evaluation.report import HEADLINE_KEYS
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.io.errors import FileFormatError
 from streamguard.metrics import METRIC_NAMES
 from streamguard.params import params_from_dict
 from streamguard.stages.evaluate import run_evaluate
@@ -194,14 +195,14 @@ def test_bad_prediction_line_names_file_and_line(tmp_path):
     lines = path.read_text().splitlines()
     lines[4] = json.dumps({"id": "x", "split": "test", "target": 1, "prob": 1.5})
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(EvaluationError, match=r"predictions.jsonl:5: 'prob' must be a number in \[0, 1\]"):
+    with pytest.raises(FileFormatError, match=r"predictions.jsonl:5: 'prob' must be a number in \[0, 1\]"):
         run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
 
 
 @pytest.mark.parametrize(
     "line, message",
     [
-        ("not json", "not valid JSON"),
+        ("not json", "predictions.jsonl:321: malformed JSON"),
         ('{"id": "a", "split": "train", "target": 1, "prob": 0.5}', "'split' must be 'valid' or 'test'"),
         ('{"id": "a", "split": "test", "target": true, "prob": 0.5}', "'target' must be 0 or 1"),
         ('{"id": "a", "split": "test", "prob": 0.5}', "missing key"),
@@ -212,7 +213,7 @@ def test_prediction_file_violations(tmp_path, line, message):
     write_synthetic_models(tmp_path / "models", names=("lexical",))
     with (tmp_path / "models" / "lexical" / "predictions.jsonl").open("a") as handle:
         handle.write(line + "\n")
-    with pytest.raises(EvaluationError, match=message):
+    with pytest.raises(FileFormatError, match=message):
         run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
 
 
@@ -228,7 +229,7 @@ def test_models_scored_on_different_test_sets_are_an_error(tmp_path):
 def test_fusion_without_fusion_json_is_an_error(tmp_path):
     write_synthetic_models(tmp_path / "models", names=("lexical", "fusion"))
     (tmp_path / "models" / "fusion" / "fusion.json").unlink()
-    with pytest.raises(EvaluationError, match="fusion.json: not found"):
+    with pytest.raises(FileFormatError, match="fusion.json: not found"):
         run_evaluate(EVALUATE_PARAMS, tmp_path / "models", tmp_path / "metrics")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamguard.data.records import Record, write_records
-from streamguard.evaluation.predictions import read_predictions
+from streamguard.io.predictions import read_predictions
 from streamguard.models import transformer as tf
 from streamguard.params import params_from_dict
 from streamguard.stages.train import run_train

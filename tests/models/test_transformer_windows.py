@@ -11,7 +11,7 @@ import torch
 
 from streamguard.data.records import Record, write_records
 from streamguard.data.trim import trim_to_budget
-from streamguard.evaluation.predictions import read_predictions
+from streamguard.io.predictions import read_predictions
 from streamguard.models import transformer as tf
 from streamguard.params import ParamsError, TransformerParams, params_from_dict
 from streamguard.stages.train import run_train

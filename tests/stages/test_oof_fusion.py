@@ -21,7 +21,7 @@ from conftest import (
 from streamguard.data.records import read_split
 from streamguard.data.split import assign_folds
 from streamguard.errors import StreamGuardError
-from streamguard.evaluation.predictions import OOF_SPLITS, read_predictions
+from streamguard.io.predictions import OOF_SPLITS, read_predictions
 from streamguard.models.fusion import load_stacker, to_logit
 from streamguard.models.registry import BASE_MODELS
 from streamguard.params import params_from_dict

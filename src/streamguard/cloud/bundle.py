@@ -21,7 +21,6 @@ secret_access_key included): the message names file and line, never the value.
 from __future__ import annotations
 
 import os
-import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from pathlib import Path
 from streamguard.cloud.secret_content import secrets_in_files
 from streamguard.cloud.secret_paths import is_secret_path
 from streamguard.errors import StreamGuardError
+from streamguard.io.git import GitError, git_value, run_git
 
 CODE_DIR = "repo"
 META_DIR = "meta"
@@ -58,21 +58,18 @@ class SourceBundle:
     with_history: bool
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise StreamGuardError("git is not installed; the SageMaker launcher ships the repository with it") from None
-
-
 def _listed(root: Path, *args: str) -> list[str]:
-    done = _git(root, *args, "-z")
-    if done.returncode != 0:
+    try:
+        listing = run_git(root, *args, "-z")
+    except GitError as exc:
+        if not exc.installed:
+            raise StreamGuardError(
+                "git is not installed; the SageMaker launcher ships the repository with it"
+            ) from None
         raise StreamGuardError(
-            f"{root}: not a git repository ({done.stderr.decode(errors='replace').strip()}); "
-            "run `streamguard sagemaker` from the repository root"
-        )
-    return [os.fsdecode(f) for f in done.stdout.split(b"\0") if f]
+            f"{root}: not a git repository ({exc.reason}); run `streamguard sagemaker` from the repository root"
+        ) from None
+    return [os.fsdecode(f) for f in listing.split(b"\0") if f]
 
 
 def _shipped(root: Path, rel: str) -> bool:
@@ -99,8 +96,8 @@ def _refuse_tracked_secrets(root: Path, tracked: list[str], commit: str | None) 
         )
     if commit is None:
         return
-    objects = _git(root, "rev-list", "--objects", "HEAD")
-    paths = {os.fsdecode(line.split(b" ", 1)[1]) for line in objects.stdout.splitlines() if b" " in line}
+    objects = run_git(root, "rev-list", "--objects", "HEAD")
+    paths = {os.fsdecode(line.split(b" ", 1)[1]) for line in objects.splitlines() if b" " in line}
     in_history = sorted(p for p in paths if is_secret_path(p))
     if in_history:
         raise StreamGuardError(
@@ -133,16 +130,15 @@ def source_info(root: str | Path = ".", *, include_untracked: bool = False) -> S
     root = Path(root)
     tracked = _listed(root, "ls-files", "--cached")
     untracked = [f for f in _listed(root, "ls-files", "--others", "--exclude-standard") if _shipped(root, f)]
-    head = _git(root, "rev-parse", "--verify", "-q", "HEAD")
-    commit = head.stdout.decode().strip() if head.returncode == 0 else None
+    commit = git_value(root, "rev-parse", "--verify", "-q", "HEAD")
     _refuse_tracked_secrets(root, tracked, commit)
 
     secrets = sorted(f for f in untracked if is_secret_path(f))
     plain_untracked = sorted(f for f in untracked if not is_secret_path(f))
     files = sorted({f for f in tracked if _shipped(root, f)} | (set(plain_untracked) if include_untracked else set()))
     _refuse_secret_content(root, files)
-    changed = _git(root, "status", "--porcelain", "--untracked-files=no")
-    dirty = commit is None or bool(changed.stdout.strip()) or (include_untracked and bool(plain_untracked))
+    changed = run_git(root, "status", "--porcelain", "--untracked-files=no")
+    dirty = commit is None or bool(changed.strip()) or (include_untracked and bool(plain_untracked))
     return SourceInfo(
         commit=commit,
         dirty=dirty,
@@ -177,8 +173,11 @@ def build_source_bundle(root: str | Path, out: str | Path, info: SourceInfo | No
         tar.add(manifest, arcname=MANIFEST, filter=_normalise)
         if info.commit:
             git_bundle = Path(tmp) / "source.bundle"
-            made = _git(root, "bundle", "create", str(git_bundle), "HEAD")
-            if made.returncode == 0:
+            try:
+                run_git(root, "bundle", "create", str(git_bundle), "HEAD")
+            except GitError:
+                pass  # shipped without history: the job still runs, `with_history` says so
+            else:
                 tar.add(git_bundle, arcname=GIT_BUNDLE, filter=_normalise)
                 with_history = True
     return SourceBundle(path=out, info=info, size=out.stat().st_size, with_history=with_history)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamguard.data.input_files import read_regular_file
+from streamguard.io.input_files import read_regular_file
 
 MAX_SCANNED_BYTES = 5 * 1024 * 1024  # per file: secrets sit in small text files; the rest of a blob is not read
 

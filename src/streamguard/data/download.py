@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from streamguard.data.input_files import decode_json, decode_utf8, read_bytes, require_file
 from streamguard.data.records import (
     Record,
     RecordError,
@@ -26,6 +25,7 @@ from streamguard.data.records import (
 )
 from streamguard.data.split import MIN_PER_LABEL, label_counts
 from streamguard.errors import StreamGuardError
+from streamguard.io.input_files import decode_json, decode_utf8, read_bytes, require_file
 from streamguard.params import DataParams, Params
 
 REPO = Path(__file__).resolve().parents[3]

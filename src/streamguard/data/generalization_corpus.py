@@ -19,8 +19,6 @@ project is ever scored on code a model trained on.
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,8 @@ from streamguard.data.download import REPO, SAMPLE_PATH
 from streamguard.data.noise import code_text, length_rule
 from streamguard.data.records import Record, RecordError, link_pair, read_records
 from streamguard.errors import StreamGuardError
+from streamguard.io.input_files import InputFileError
+from streamguard.io.jsonl import iter_json_lines
 from streamguard.params import Params
 
 # the bundled sample corpus (generalize.corpus: sample): its mined pairs and snapshots, and Devign's sample
@@ -155,27 +155,21 @@ def pairvul_records(path: Path) -> list[Record]:
     """PairVul's kernel pairs as linked (vulnerable, fixed) records of project `linux`."""
     records: list[Record] = []
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                obj = json.loads(line)
-                where = f"{path}:{line_no}"
-                try:
-                    vulnerable, fixed = str(obj["vulnerable"]), str(obj["fixed"])
-                except (KeyError, TypeError):
-                    raise CorpusError(f"{where}: a PairVul line needs `vulnerable` and `fixed` texts") from None
-                cwe = str(obj.get("cwe") or "").strip("[]'\" ") or None
-                common = {"project": "linux", "source": "pairvul", "cve": obj.get("cve_id"), "cwe": cwe}
-                pair = link_pair(
-                    Record(func=vulnerable, target=1, origin=f"{where}:vulnerable", **common),
-                    Record(func=fixed, target=0, origin=f"{where}:fixed", **common),
-                )
-                records.extend(pair)
-    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorpusError(
-            f"{path}: cannot read PairVul pairs ({exc}); set generalize.pairvul_path to pairvul.jsonl.gz"
-        ) from None
+        for line_no, obj in iter_json_lines(path):
+            where = f"{path}:{line_no}"
+            try:
+                vulnerable, fixed = str(obj["vulnerable"]), str(obj["fixed"])
+            except (KeyError, TypeError):
+                raise CorpusError(f"{where}: a PairVul line needs `vulnerable` and `fixed` texts") from None
+            cwe = str(obj.get("cwe") or "").strip("[]'\" ") or None
+            common = {"project": "linux", "source": "pairvul", "cve": obj.get("cve_id"), "cwe": cwe}
+            pair = link_pair(
+                Record(func=vulnerable, target=1, origin=f"{where}:vulnerable", **common),
+                Record(func=fixed, target=0, origin=f"{where}:fixed", **common),
+            )
+            records.extend(pair)
+    except InputFileError as exc:
+        raise CorpusError(f"{exc}; set generalize.pairvul_path to pairvul.jsonl.gz") from None
     return records
 
 

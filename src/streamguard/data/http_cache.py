@@ -16,10 +16,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from streamguard.io.atomic import write_text_atomic
 
 _KEPT_HEADERS = ("link", "content-type")
 
@@ -63,18 +63,10 @@ class ResponseCache:
 
     def put(self, key: str, response: CachedResponse) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         entry = {
             "url": response.url,
             "status": response.status,
             "headers": {k: v for k, v in response.headers.items() if k in _KEPT_HEADERS},
             "body_b64": base64.b64encode(response.body).decode("ascii"),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(entry, fh)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, json.dumps(entry))

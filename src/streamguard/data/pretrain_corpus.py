@@ -41,9 +41,12 @@ from typing import Any
 
 from streamguard.c.functions import extract_functions
 from streamguard.data.git_bundle import cloned_bundle
-from streamguard.data.input_files import NotRegularFile, read_regular_file
 from streamguard.data.records import duplicate_key, read_split
 from streamguard.errors import StreamGuardError
+from streamguard.io.atomic import atomic_path
+from streamguard.io.git import GitError, git_text
+from streamguard.io.input_files import NotRegularFile, read_regular_file
+from streamguard.io.jsonl import iter_json_lines
 from streamguard.params import PretrainParams, shorten
 from streamguard.progress import make_progress
 
@@ -149,18 +152,12 @@ def _tar_files(archive: Path, cfg: PretrainParams, skipped: Counter) -> Iterator
         raise PretrainSourceError(f"pretrain.sources: {archive} is not a readable tar archive: {exc}") from None
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise PretrainSourceError(
-            f"pretrain.sources: git {' '.join(args[:2])} failed in {repo}: {shorten(done.stderr.strip(), 200)}"
-        )
-    return done.stdout
-
-
 def _git_files(repo: Path, cfg: PretrainParams, skipped: Counter) -> Iterator[tuple[str, bytes]]:
     """The wanted files of HEAD, streamed through one `git cat-file --batch` process."""
-    listing = _git(repo, "ls-tree", "-r", "-z", "--long", "HEAD")
+    try:
+        listing = git_text(repo, "ls-tree", "-r", "-z", "--long", "HEAD")
+    except GitError as exc:
+        raise PretrainSourceError(f"pretrain.sources: {shorten(str(exc), 300)}") from None
     blobs = []
     for entry in listing.split("\0"):
         if not entry:
@@ -251,9 +248,7 @@ def build_corpus(cfg: PretrainParams, processed_dir: Path, corpus_file: Path) ->
     report.held_out_texts = len(held_out)
     seen: set[str] = set()
     digest = hashlib.sha256()
-    corpus_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = corpus_file.with_name(corpus_file.name + ".partial")
-    with partial.open("wb") as out, make_progress() as progress:
+    with atomic_path(corpus_file) as partial, partial.open("wb") as out, make_progress() as progress:
         bar = progress.add_task("corpus", total=cfg.max_functions or None, info="")
         for source in cfg.sources or [TRAIN_SPLIT]:
             per_source: Counter = Counter()
@@ -288,7 +283,6 @@ def build_corpus(cfg: PretrainParams, processed_dir: Path, corpus_file: Path) ->
             report.drops.update({k: v for k, v in per_source.items() if k in FILE_DROPS})
             if report.stopped_at_max_functions:
                 break
-    partial.replace(corpus_file)
     report.sources = {name: dict(counts) for name, counts in report.sources.items()}
     report.sha256 = digest.hexdigest()
     report.seconds = round(time.time() - started, 2)
@@ -341,6 +335,5 @@ def _drop_reason(text: str, cfg: PretrainParams) -> str | None:
 
 
 def read_corpus(corpus_file: Path) -> Iterator[dict[str, str]]:
-    with corpus_file.open(encoding="utf-8") as handle:
-        for line in handle:
-            yield json.loads(line)
+    for _, obj in iter_json_lines(corpus_file):
+        yield obj

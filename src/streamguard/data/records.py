@@ -7,18 +7,15 @@ validates every line and names file, line and field on error.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
-import io
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streamguard.data.input_files import decode_json, decode_utf8, iter_lines
 from streamguard.errors import StreamGuardError
+from streamguard.io.jsonl import iter_json_lines, write_json_lines
 
 SPLITS = ("train", "valid", "test")
 
@@ -136,16 +133,11 @@ def parse_record(obj: Any, where: str, *, defaults: dict[str, Any] | None = None
     return Record(**data)
 
 
-def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded value) of every non-blank line of a .jsonl or .jsonl.gz file."""
+def _json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
     path = Path(path)
     if not path.exists():
         raise RecordError(f"{path}: file not found")
-    for lineno, raw in iter_lines(path):
-        where = f"{path}:{lineno}"
-        text = decode_utf8(raw, where)
-        if text.strip():
-            yield lineno, decode_json(text, where)
+    return iter_json_lines(path)
 
 
 def read_records(path: str | Path, *, defaults: dict[str, Any] | None = None) -> Iterator[Record]:
@@ -156,7 +148,7 @@ def read_records(path: str | Path, *, defaults: dict[str, Any] | None = None) ->
     id and would otherwise keep one of them silently.
     """
     seen = IdLedger()
-    for lineno, obj in iter_json_lines(path):
+    for lineno, obj in _json_lines(path):
         where = f"{path}:{lineno}"
         rec = parse_record(obj, where, defaults=defaults)
         seen.check(rec, where)
@@ -173,7 +165,7 @@ def read_source_records(
     `origin_path` is how the file is named there (default: the path given).
     """
     shown = origin_path or str(path)
-    for lineno, obj in iter_json_lines(path):
+    for lineno, obj in _json_lines(path):
         rec = parse_record(obj, f"{path}:{lineno}", defaults=defaults)
         yield with_content_id(rec, f"{shown}:{lineno}", source_id(obj))
 
@@ -215,30 +207,9 @@ class IdLedger:
 
 def write_records(path: str | Path, records: Iterable[Record]) -> int:
     """Write records as JSON Lines (gzip when the name ends in .gz); returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    # mtime=0 keeps .gz output byte-identical across runs (content addressing)
-    opener = (lambda p, m: gzip.GzipFile(p, m, mtime=0)) if path.suffix == ".gz" else open
-    with opener(path, "wb") as raw:
-        fh = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
-        for rec in records:
-            fh.write(json.dumps(rec.to_dict(), ensure_ascii=False, sort_keys=True))
-            fh.write("\n")
-            n += 1
-        fh.flush()
-        fh.detach()
-    return n
+    return write_json_lines(Path(path), (rec.to_dict() for rec in records), ensure_ascii=False)
 
 
 def read_split(processed_dir: str | Path, split: str) -> list[Record]:
     """Records of one split from the preprocess stage's output folder."""
     return list(read_records(Path(processed_dir) / f"{split}.jsonl"))
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -7,8 +7,9 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from streamguard.data.records import Record, read_records, sha256_file, write_records
+from streamguard.data.records import Record, read_records, write_records
 from streamguard.errors import StreamGuardError
+from streamguard.io.hashing import sha256_file
 
 
 def stratified_sample(records: list[Record], size: int, seed: int) -> list[Record]:

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import getpass
 import json
-import subprocess
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streamguard.data.input_files import InputFileError, iter_lines
 from streamguard.errors import StreamGuardError
+from streamguard.io.git import git_value
+from streamguard.io.input_files import InputFileError, iter_lines
 
 TRIAGE_FILE = Path(".streamguard") / "triage.jsonl"
 VERDICTS = ("false_positive", "true_positive")
@@ -143,12 +143,8 @@ def now() -> str:
 def default_who(root: Path) -> str:
     """git's user.email (else user.name) in `root`, else the login name."""
     for key in ("user.email", "user.name"):
-        try:
-            out = subprocess.run(["git", "-C", str(root), "config", key], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.SubprocessError):
-            break
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
+        if who := git_value(root, "config", key):
+            return who
     try:
         return getpass.getuser()
     except (OSError, KeyError):

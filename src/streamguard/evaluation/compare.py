@@ -32,12 +32,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from streamguard.data.input_files import decode_utf8, read_bytes
 from streamguard.data.pairs import find_pairs
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.pairs import COMPARED_PAIR_METRICS, pair_difference
 from streamguard.evaluation.stats import COMPARED_METRICS, paired_comparison
 from streamguard.evaluation.verdicts import METRIC_LABELS, describe_difference, level_percent
+from streamguard.io.input_files import decode_utf8, read_bytes
 from streamguard.models.registry import EVALUATED_MODELS
 from streamguard.params import EvaluateParams, Params
 

@@ -39,15 +39,12 @@ from rich.table import Table
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import compute_metrics
 from streamguard.evaluation.pairs import PAIR_METRICS
-from streamguard.evaluation.predictions import (
-    ModelPredictions,
-    read_fusion_summary,
-    read_fusion_threshold,
-)
 from streamguard.evaluation.stats import COMPARED_METRICS, paired_ttest
 from streamguard.evaluation.summary import comparison_verdicts, with_ci
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.evaluation.verdicts import Verdict, level_percent
+from streamguard.io.fusion_json import read_fusion_summary, read_fusion_threshold
+from streamguard.io.predictions import ModelPredictions
 from streamguard.metrics import METRIC_NAMES
 from streamguard.models.registry import BASELINE, DEEP_MODELS, FUSION
 from streamguard.params import EvaluateParams

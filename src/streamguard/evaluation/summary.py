@@ -18,10 +18,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from streamguard.data.input_files import decode_json, decode_utf8, read_bytes, require_file
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.stats import COMPARED_METRICS
 from streamguard.evaluation.verdicts import Verdict, describe_difference, level_percent
+from streamguard.io.input_files import decode_json, decode_utf8, read_bytes, require_file
 from streamguard.models.registry import COMPARISON_PAIRS
 
 DETAILS_FILE = "test_details.json"  # written by stages/evaluate.py

@@ -10,7 +10,6 @@ stopping the run.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -18,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from streamguard.errors import StreamGuardError
 from streamguard.graphs.function_graph import GraphBuilder
 from streamguard.graphs.raw_graph import GraphBlock, RawGraph
+from streamguard.io.cpus import cpu_count
 from streamguard.params import GraphParams
 
 CHUNK = 128  # functions per task: large enough to amortise pickling, small enough for a live progress bar
@@ -26,10 +26,7 @@ CHUNK = 128  # functions per task: large enough to amortise pickling, small enou
 def worker_count(graph_params: GraphParams) -> int:
     if graph_params.workers > 0:
         return graph_params.workers
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return cpu_count()
 
 
 def _build_block(builder: GraphBuilder, start: int, funcs: Sequence[str]) -> GraphBlock:

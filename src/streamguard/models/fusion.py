@@ -11,7 +11,6 @@ deterministically in well under a second when loaded).
 
 from __future__ import annotations
 
-import json
 import math
 import zipfile
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import numpy as np
 
 from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
-from streamguard.evaluation.predictions import read_fusion_summary
+from streamguard.io.fusion_json import FUSION_FILE, read_fusion_summary, write_fusion_summary
 from streamguard.models.config import ModelConfig
 from streamguard.models.logistic import LogisticScorer
 from streamguard.params import FusionParams
@@ -111,13 +110,13 @@ def save_stacker(
         summary["intercept"] = stacker.scorer.intercept
     out_dir.mkdir(parents=True, exist_ok=True)
     np.savez(out_dir / "oof_matrix.npz", X=X_oof, y=y_oof, F=F_oof if F_oof is not None else np.zeros((len(y_oof), 0)))
-    (out_dir / "fusion.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_fusion_summary(out_dir / FUSION_FILE, summary)
     return summary
 
 
 def load_stacker(out_dir: Path) -> tuple[Stacker, dict]:
     """The fitted stacker from models/fusion (for `streamguard predict`)."""
-    path = out_dir / "fusion.json"
+    path = out_dir / FUSION_FILE
     summary = read_fusion_summary(path)
     try:
         # the saved section is checked as a whole: a key unknown to the fusion section is refused

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 from urllib.parse import unquote
 
-from streamguard.data.input_files import InputFileError, NotRegularFile, read_regular_file
+from streamguard.io.input_files import InputFileError, NotRegularFile, read_regular_file
 from streamguard.scan.findings import Finding, function_key
 from streamguard.scan.sarif import FINGERPRINT_KEY, FUNCTION_KEY
 

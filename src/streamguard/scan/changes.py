@@ -9,14 +9,15 @@ files that `.gitignore` does not exclude are new: every line counts.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamguard.errors import StreamGuardError
+from streamguard.io.git import git_text
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 WHOLE_FILE = (1, 2**31)
+_TIMEOUT_S = 600  # a diff across a large repository takes a while; a hung git does not take forever
 
 
 @dataclass
@@ -30,20 +31,6 @@ class ChangedLines:
 
     def touches(self, uri: str, start: int, end: int) -> bool:
         return any(a <= end and start <= b for a, b in self.ranges.get(uri, ()))
-
-
-def _git(root: Path, *args: str) -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "-c", "core.quotePath=false", *args], capture_output=True, timeout=600
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise StreamGuardError(f"{root}: could not run git ({exc}); --changed-since needs git") from None
-    if out.returncode != 0:
-        raise StreamGuardError(
-            f"{root}: `git {' '.join(args)[:200]}` failed: {out.stderr.decode(errors='replace').strip()[:300]}"
-        )
-    return out.stdout.decode("utf-8", "surrogateescape")
 
 
 def parse_unified_diff(diff: str) -> dict[str, list[tuple[int, int]]]:
@@ -66,16 +53,29 @@ def changed_since(root: Path, rev: str) -> ChangedLines:
     if rev.startswith("-"):
         raise StreamGuardError(f"--changed-since {rev!r}: a revision cannot start with '-'")
     try:
-        _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        git_text(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", timeout=_TIMEOUT_S)
     except StreamGuardError:
         raise StreamGuardError(
             f"--changed-since {rev}: no commit of that name in the git repository at {root} "
             "(not a branch, tag or commit there); check the spelling, and in a shallow CI checkout fetch it first "
             f"(git fetch origin {rev.removeprefix('origin/')}, or actions/checkout with fetch-depth: 0)"
         ) from None
-    diff = _git(root, "diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", rev, "--")
+    # core.quotePath=false: a non-ASCII path appears as itself, not as an octal-escaped string
+    diff = git_text(
+        root,
+        "-c",
+        "core.quotePath=false",
+        "diff",
+        "-U0",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-renames",
+        rev,
+        "--",
+        timeout=_TIMEOUT_S,
+    )
     ranges = parse_unified_diff(diff)
-    for name in _git(root, "ls-files", "-z", "--others", "--exclude-standard").split("\0"):
+    for name in git_text(root, "ls-files", "-z", "--others", "--exclude-standard", timeout=_TIMEOUT_S).split("\0"):
         if name:
             ranges[name] = [WHOLE_FILE]
     return ChangedLines(ranges)

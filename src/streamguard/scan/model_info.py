@@ -15,11 +15,11 @@ SARIF run's automationDetails.id.
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-_CHUNK = 1 << 20
+from streamguard.io.git import git_value, head_commit
+from streamguard.io.hashing import sha256_file
 
 
 @dataclass(frozen=True)
@@ -48,29 +48,13 @@ class ModelInfo:
         return {**asdict(self), "label": self.label}
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def folders_sha256(folders: list[Path]) -> str:
     """One hash over every file's relative path and content, in a fixed order."""
     digest = hashlib.sha256()
     for folder in folders:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            digest.update(f"{folder.name}/{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
+            digest.update(f"{folder.name}/{path.relative_to(folder).as_posix()}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
-
-
-def head_rev(where: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def describe_model(
@@ -83,23 +67,17 @@ def describe_model(
         models=list(models),
         threshold=threshold,
         version=folders_sha256(folders)[:16],
-        git_rev=source.get("commit") or head_rev(models_dir),
+        git_rev=source.get("commit") or head_commit(models_dir),
         params_file=str(params_file),
-        params_sha256=file_sha256(params_file) if params_file.is_file() else None,
+        params_sha256=sha256_file(params_file) if params_file.is_file() else None,
         source=source,
     )
 
 
 def repository_url(where: Path) -> str | None:
     """The https URL of the `origin` remote of the repository holding `where` (SARIF's informationUri), if any."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(where), "remote", "get-url", "origin"], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    url = out.stdout.strip()
-    if out.returncode != 0 or not url:
+    url = git_value(where, "remote", "get-url", "origin")
+    if url is None:
         return None
     if url.startswith("git@") and ":" in url:  # git@github.com:owner/repo.git
         host, path = url[4:].split(":", 1)

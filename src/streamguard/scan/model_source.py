@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from streamguard.errors import StreamGuardError
-from streamguard.evaluation.predictions import read_fusion_summary
+from streamguard.io.fusion_json import read_fusion_summary
 from streamguard.models.detector_card import PARAMS_FILE, SHIPPED_DIR, default_models_dir, is_detector
 from streamguard.models.registry import GRAPH_MODELS
 

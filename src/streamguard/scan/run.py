@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -32,10 +31,11 @@ from rich.console import Console
 from rich.table import Table
 
 from streamguard.c.suffixes import C_SOURCE_SUFFIXES
-from streamguard.data.input_files import MAX_FILE_BYTES
 from streamguard.data.records import Record
 from streamguard.data.triage_file import read_triage, triage_path
 from streamguard.errors import StreamGuardError
+from streamguard.io.git import GitError, run_git, work_tree_top
+from streamguard.io.input_files import MAX_FILE_BYTES
 from streamguard.models.detector_card import SHIPPED_DIR, band_for, is_detector, read_card
 from streamguard.params import load_params
 from streamguard.progress import console, make_progress
@@ -52,7 +52,6 @@ from streamguard.scan.unseen import DETAILS, detector_statement, unseen_projects
 from streamguard.scan.walk import (
     BadFiles,
     SourceFile,
-    git_root,
     list_sources,
     printable,
     read_source,
@@ -178,18 +177,14 @@ def _cpu_seconds() -> float:
 
 
 def _tracked_by_git(path: Path) -> bool:
-    repo = git_root(path.parent)
+    repo = work_tree_top(path.parent)
     if repo is None:
         return False
     try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "ls-files", "--error-unmatch", "--", str(path.relative_to(repo))],
-            capture_output=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.SubprocessError, ValueError):
+        run_git(repo, "ls-files", "--error-unmatch", "--", str(path.relative_to(repo)), timeout=60)
+    except (GitError, ValueError):
         return False
-    return out.returncode == 0
+    return True
 
 
 def _check_output(opts: ScanOptions) -> None:
@@ -233,7 +228,7 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     root = scan_root(opts.paths)
     changes = None
     if opts.changed_since is not None:
-        if git_root(root) != root:
+        if work_tree_top(root) != root:
             raise StreamGuardError(
                 f"--changed-since {opts.changed_since}: {', '.join(map(str, opts.paths))} is not inside one git "
                 "repository, so there is nothing to diff against; scan without --changed-since, or scan a git checkout"

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from streamguard.errors import StreamGuardError
+from streamguard.io.cpus import cpu_count
 
 _scorer: Any = None  # the Scorer a forked worker inherits
 
@@ -39,9 +40,7 @@ def _one_thread() -> None:
 
 def default_workers() -> int:
     """One scoring process per CPU this process may run on."""
-    import os
-
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return cpu_count()
 
 
 @contextmanager

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamguard.c.suffixes import C_SOURCE_SUFFIXES
-from streamguard.data.input_files import MAX_FILE_BYTES, NotRegularFile, read_regular_file
 from streamguard.errors import StreamGuardError
+from streamguard.io.git import git_text, work_tree_top
+from streamguard.io.input_files import MAX_FILE_BYTES, NotRegularFile, read_regular_file
 
 SKIPPED_DIRS = frozenset(
     {
@@ -99,18 +99,6 @@ class BadFiles:
         return ", ".join(f"{n} {kind.replace('_', '-')}" for kind, n in self.counts.items() if n) or "none"
 
 
-def git_root(path: Path) -> Path | None:
-    """The top of the git working tree holding `path`, or None outside one."""
-    where = path if path.is_dir() else path.parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return Path(out.stdout.strip()).resolve() if out.returncode == 0 and out.stdout.strip() else None
-
-
 def _located(path: Path) -> Path:
     """`path` absolute, with its folders resolved but not its last component (a symlink stays itself)."""
     return path.resolve() if path.is_dir() else path.absolute().parent.resolve() / path.name
@@ -120,7 +108,7 @@ def scan_root(paths: list[Path]) -> Path:
     """What URIs are relative to: the git repository holding every PATH, else the deepest folder holding them all."""
     where = [_located(p) for p in paths]
     folders = [w if w.is_dir() else w.parent for w in where]
-    repo = git_root(folders[0])
+    repo = work_tree_top(folders[0])
     if repo is not None and all(f.is_relative_to(repo) for f in folders):
         return repo
     return Path(os.path.commonpath(folders))
@@ -138,11 +126,8 @@ def _git_listing(directory: Path, repo: Path) -> list[Path]:
     """Files git would show under `directory`: tracked + untracked-not-ignored, less those deleted on disk."""
 
     def ls(*flags: str) -> list[str]:
-        cmd = ["git", "-C", str(repo), "ls-files", "-z", *flags, "--", str(directory.relative_to(repo)) or "."]
-        out = subprocess.run(cmd, capture_output=True, timeout=600)
-        if out.returncode != 0:
-            raise StreamGuardError(f"{directory}: `git ls-files` failed ({out.stderr.decode(errors='replace')[:300]})")
-        return [p for p in out.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+        listing = git_text(repo, "ls-files", "-z", *flags, "--", str(directory.relative_to(repo)) or ".", timeout=600)
+        return [p for p in listing.split("\0") if p]
 
     deleted = set(ls("--deleted"))
     names = dict.fromkeys(ls("--cached", "--others", "--exclude-standard"))  # ordered, no duplicates
@@ -171,7 +156,7 @@ def list_sources(paths: list[Path], root: Path, bad: BadFiles | None = None) -> 
             candidates = [_located(given)]  # named on the command line: always read, whatever its folder
         else:
             tree = given.resolve()
-            repo = git_root(tree)
+            repo = work_tree_top(tree)
             listing = _git_listing(tree, repo) if repo else _walked_listing(tree)
             candidates = [p for p in listing if not _under_skipped_dir(p.relative_to(tree))]
         for path in candidates:

@@ -27,13 +27,13 @@ import yaml
 
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.generalization import Corpus, Detector, fit_detector, load_corpus, training_index
+from streamguard.io.git import head_commit
 from streamguard.models.code_metrics import CodeMetricsModel
 from streamguard.models.detector_card import CARD_FILE, MODEL_CARD_FILE, PARAMS_FILE, is_detector, render_card
 from streamguard.models.fusion import Stacker, StackerConfig, save_stacker, to_logit
 from streamguard.models.hashed_lexical import HashedLexicalModel
 from streamguard.models.logistic import LogisticScorer
 from streamguard.params import FusionParams, Params, load_params
-from streamguard.scan.model_info import head_rev
 
 # the folder name of each base model in a detector (the names fusion.json lists)
 BASE_FOLDERS = {"lexical": "hashed_lexical", "code_metrics": "code_metrics"}
@@ -134,7 +134,7 @@ def build_card(
         "command": "streamguard " + " ".join(sys.argv[1:]),
         "scores_with": [BASE_FOLDERS[name] for name in MEMBERS[model]],
         "threshold": detector.thresholds[model],
-        "commit": head_rev(Path.cwd()),
+        "commit": head_commit(Path.cwd()),
         "corpus": corpus_info,
         "training_projects": detector.training_projects,
         "settings": {

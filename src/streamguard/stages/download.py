@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from streamguard.data.download import SAMPLE_PATH, iter_source, repo_name, require_both_labels
-from streamguard.data.records import sha256_file, write_records
+from streamguard.data.records import write_records
+from streamguard.io.hashing import sha256_file
 from streamguard.params import Params, load_params
 from streamguard.progress import console
 

@@ -17,12 +17,8 @@ import numpy as np
 
 from streamguard.data.records import SPLITS, read_split
 from streamguard.errors import StreamGuardError
-from streamguard.evaluation.predictions import (
-    OOF_SPLITS,
-    read_predictions,
-    write_predictions,
-)
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.io.predictions import OOF_SPLITS, read_predictions, write_predictions
 from streamguard.models.fusion import Stacker, StackerConfig, function_features, save_stacker
 from streamguard.params import Params, load_params
 from streamguard.progress import console

@@ -19,7 +19,7 @@ from typing import Any
 
 from streamguard.data.folds import read_folds
 from streamguard.errors import StreamGuardError
-from streamguard.evaluation.predictions import OOF_SPLITS, write_predictions
+from streamguard.io.predictions import OOF_SPLITS, write_predictions
 from streamguard.models.registry import MODELS
 from streamguard.params import Params, load_params
 from streamguard.progress import console

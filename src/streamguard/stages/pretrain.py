@@ -27,12 +27,12 @@ import numpy as np
 
 from streamguard.data.pretrain_corpus import build_corpus, read_corpus
 from streamguard.errors import StreamGuardError
+from streamguard.io.run_info import write_run_info
 from streamguard.models import mlm
 from streamguard.params import Params, PretrainParams, load_params, pretraining_wanted
 from streamguard.progress import console
 from streamguard.training.checkpoint_claim import checkpoint_claim
 from streamguard.training.ranks import is_main_process
-from streamguard.training.run_info import write_run_info
 
 if TYPE_CHECKING:
     from streamguard.training.loop import TrainingTask
@@ -123,6 +123,7 @@ def _pretrain(
         device=result.device,
         wall_time_s=time.time() - started,
         timings={"loop_seconds": loop_seconds},
+        write=is_main_process(),
         history=result.history,
         pretrain=status,
     )

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from streamguard.evaluation.predictions import write_predictions
+from streamguard.io.predictions import write_predictions
+from streamguard.io.run_info import write_run_info
 from streamguard.params import Params, load_params, run_seeds
 from streamguard.progress import console
 from streamguard.training.branches import item_id, item_target, make_branch
 from streamguard.training.checkpoint_claim import checkpoint_claim
 from streamguard.training.ranks import is_main_process
-from streamguard.training.run_info import write_run_info
 
 
 def prediction_rows(items: Sequence[Any], run_probs: list[np.ndarray], split: str, **extra: Any) -> list[dict]:
@@ -73,6 +73,7 @@ def fit_runs(
             data_sha256=branch.data_sha256(),
             device=info.pop("device", "cpu"),
             wall_time_s=time.time() - started,
+            write=is_main_process(),
             model=model,
             train_size=len(train_items),
             **info,

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamguard.data.records import Record, read_split, sha256_file
+from streamguard.data.records import Record, read_split
 from streamguard.errors import StreamGuardError
+from streamguard.io.hashing import sha256_file
+from streamguard.io.run_info import read_run_info
 from streamguard.models.registry import BASE_MODELS
 from streamguard.params import Params
 
@@ -246,7 +248,7 @@ class TransformerBranch(Branch):
         branch = cls(params, Path(), Path())
         branch.tokenizer, branch.model = tf.load(out_dir)
         # the window settings the model was trained with (run_info.json), whatever params.yaml says
-        info = json.loads((out_dir / "run_info.json").read_text())
+        info = read_run_info(out_dir)
         branch.max_length = info["max_length"]
         branch.max_windows = info.get("max_windows", cls.max_windows)
         branch.window_pooling = info.get("window_pooling", cls.window_pooling)

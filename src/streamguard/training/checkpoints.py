@@ -14,7 +14,6 @@ fresh instead of failing the same way on every rerun.
 
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
 import zipfile
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from streamguard.io.atomic import atomic_path
 from streamguard.progress import console
 from streamguard.training import distributed
 from streamguard.training.ranks import DistContext
@@ -33,24 +33,9 @@ _UNREADABLE = (RuntimeError, EOFError, ValueError, pickle.UnpicklingError, zipfi
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save to `path` via temp file + fsync + rename: readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(path)
-    # the rename itself is durable only once the directory entry is
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """torch.save to `path`, all or nothing and on disk (`atomic_path`): readers never see a partial file."""
+    with atomic_path(path, durable=True) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def set_aside(path: Path, why: str) -> Path:

@@ -25,6 +25,7 @@ import os
 from typing import Any
 
 from streamguard.errors import StreamGuardError
+from streamguard.io.cpus import cpu_count
 from streamguard.models.registry import MODELS
 from streamguard.params import pretraining_wanted
 from streamguard.progress import console
@@ -40,7 +41,7 @@ def processes_wanted(nproc_per_node: int | str) -> int:
     if nproc_per_node == "auto":
         return max(gpus, 1)
     wanted = int(nproc_per_node)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cpus = cpu_count()
     limit, what = (gpus, f"{gpus} GPU(s)") if gpus else (cpus, f"no GPU and {cpus} CPU core(s)")
     if wanted > max(limit, 1):
         raise StreamGuardError(

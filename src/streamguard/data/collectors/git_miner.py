@@ -28,7 +28,6 @@ message (an explicit CWE id, else a flaw keyword).
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -43,6 +42,7 @@ from streamguard.data.collectors.fix_pairs import FunctionChanges, diff_function
 from streamguard.data.collectors.progress import console, parallel_map
 from streamguard.data.git_bundle import cloned_bundle, is_bundle
 from streamguard.data.noise import code_text, confidence_for
+from streamguard.io import git
 
 # more C files than this in one commit is a sweep, not a security fix
 HUGE_COMMIT_C_FILES = 50
@@ -334,10 +334,6 @@ def _check_repo(repo: Path, key: str, shown: Path) -> None:
 def run_git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
     """`git -C repo ARGS` output; a failure is a CollectError with git's own reason."""
     try:
-        done = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise CollectError("the `git` command is not installed; install git to mine repositories") from None
-    if done.returncode != 0:
-        err = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise CollectError(f"git {' '.join(args[:3])} in {repo} failed: {err[-1] if err else done.returncode}")
-    return done.stdout
+        return git.run_git(repo, *args, stdin=stdin)
+    except git.GitError as exc:
+        raise CollectError(f"{exc}{'' if exc.installed else ' to mine repositories'}") from None

@@ -29,9 +29,9 @@ from pathlib import Path, PurePosixPath
 from streamguard.c.functions import extract_functions
 from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
-from streamguard.data.input_files import DAMAGED, NotRegularFile, damaged_message, read_regular_file
 from streamguard.data.noise import confidence_for
 from streamguard.data.records import Record, duplicate_key
+from streamguard.io.input_files import DAMAGED, NotRegularFile, damaged_message, read_regular_file
 
 _CWE_FILE = re.compile(r"^CWE(\d+)_")
 MAX_CASE_FILE_BYTES = 10 * 1024 * 1024  # a Juliet case file is a few KB

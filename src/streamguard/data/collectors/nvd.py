@@ -15,7 +15,7 @@ from streamguard.data.collectors.advisories import Advisory, advisories_to_colle
 from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
 from streamguard.data.collectors.github import is_other_commit_url, parse_commit_url
-from streamguard.data.input_files import decode_json, decode_utf8, read_bytes, require_file
+from streamguard.io.input_files import decode_json, decode_utf8, read_bytes, require_file
 
 PAGE_SIZE = 2000  # the API's maximum resultsPerPage
 

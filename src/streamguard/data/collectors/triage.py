@@ -27,10 +27,10 @@ from pathlib import Path
 from streamguard.data.collectors.base import Collected, CollectError, SourceSkipped
 from streamguard.data.collectors.context import CollectContext
 from streamguard.data.fingerprints import fingerprinted
-from streamguard.data.input_files import MAX_FILE_BYTES, NotRegularFile, read_regular_file
 from streamguard.data.noise import confidence_for
 from streamguard.data.records import Record
 from streamguard.data.triage_file import TRIAGE_FILE, Verdict, read_triage
+from streamguard.io.input_files import MAX_FILE_BYTES, NotRegularFile, read_regular_file
 
 TARGETS = {"true_positive": 1, "false_positive": 0}
 

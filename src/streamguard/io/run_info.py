@@ -12,24 +12,15 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from streamguard.training.ranks import is_main_process
+from streamguard.io.git import head_commit
 
 LIBRARIES = ("torch", "transformers", "tokenizers", "torch-geometric", "scikit-learn", "tree-sitter", "dvc", "numpy")
 RUN_INFO_FILE = "run_info.json"
 TIMING_FILE = "timing.json"  # listed in .dvcignore
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def library_versions() -> dict[str, str]:
@@ -55,9 +46,13 @@ def write_run_info(
     device: str,
     wall_time_s: float,
     timings: dict[str, float] | None = None,
+    write: bool = True,
     **extra: Any,
 ) -> dict:
-    """Write run_info.json and timing.json (wall_time_s, the commit, `timings`); return both merged."""
+    """Write run_info.json and timing.json (wall_time_s, the commit, `timings`); return both merged.
+
+    `write`: False on the processes that do not write (under torchrun, rank 0 alone writes).
+    """
     info = {
         "seed": seed,
         "params": params,
@@ -69,10 +64,15 @@ def write_run_info(
     timing = {
         "wall_time_s": round(wall_time_s, 2),
         **{key: round(seconds, 2) for key, seconds in (timings or {}).items()},
-        "git_commit": git_commit(),
+        "git_commit": head_commit(Path.cwd()),
     }
-    if is_main_process():  # under torchrun, rank 0 alone writes
+    if write:
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_json(out_dir / RUN_INFO_FILE, info)
         _write_json(out_dir / TIMING_FILE, timing)
     return {**info, **timing}
+
+
+def read_run_info(model_dir: Path) -> dict[str, Any]:
+    """The run_info.json of a trained model folder."""
+    return json.loads((model_dir / RUN_INFO_FILE).read_text())

@@ -1,0 +1,148 @@
+"""Calling context as a lever on leave-one-project-out generalization: do a function's callees help?
+
+A function's callees are the functions it calls that its own project defines (the tree `scan`
+sees). They are found by name among the corpus records of the same project: a mined project's
+snapshot holds its whole tree, Devign and PairVul hold what they hold. One definition per name,
+preferring snapshot, then Devign, PairVul and mined pair sides. No label crosses: a callee lends
+its text or its metrics, never its target.
+
+Variants, each evaluated with the same protocol and corpus as the baseline:
+- callee_text: the lexical model sees the callees' hashed n-grams in columns of their own;
+- callee_metrics: code metrics gain the number of callees and their mean metrics;
+- both.
+
+    python benchmarks/callee_context.py --corpus CORPUS.jsonl --params PARAMS.yaml \
+        --out benchmarks/results/generalization-levers-callees.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from streamguard.data.records import read_records
+from streamguard.evaluation.generalization import (
+    Corpus,
+    leave_one_project_out,
+    load_corpus,
+    summary_line,
+    versus_length,
+)
+from streamguard.params import load_params
+
+KEYWORDS = frozenset(
+    "if for while switch return sizeof do else case goto typeof __typeof__ defined alignof _Alignof "
+    "__attribute__ __builtin_expect".split()
+)
+CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+SOURCE_PREFERENCE = {"snapshot": 0, "devign": 1, "pairvul": 2, "git": 3}
+VARIANTS = ("baseline", "callee_text", "callee_metrics", "both")
+
+
+def defined_name(func: str) -> str | None:
+    """The name a function definition defines: the first call-like name of its header."""
+    header = func.split("{", 1)[0]
+    return next((name for name in CALL.findall(header) if name not in KEYWORDS), None)
+
+
+def called_names(func: str) -> set[str]:
+    body = func.split("{", 1)[1] if "{" in func else ""
+    return {name for name in CALL.findall(body) if name not in KEYWORDS}
+
+
+def callee_matrix(funcs: list[str], project: np.ndarray, source: np.ndarray) -> sparse.csr_matrix:
+    """(n, n) 0/1: row i marks the records that define the functions record i calls, in its project."""
+    names = [defined_name(f) for f in funcs]
+    definition: dict[tuple[str, str], int] = {}
+    for i in sorted(range(len(funcs)), key=lambda i: (SOURCE_PREFERENCE.get(str(source[i]), 9), i)):
+        if names[i] is not None:
+            definition.setdefault((str(project[i]), names[i]), i)
+    rows, cols = [], []
+    for i, func in enumerate(funcs):
+        for name in sorted(called_names(func) - {names[i]}):
+            j = definition.get((str(project[i]), name))
+            if j is not None and j != i:
+                rows.append(i)
+                cols.append(j)
+    data = np.ones(len(rows), dtype=np.float32)
+    return sparse.csr_matrix((data, (rows, cols)), shape=(len(funcs), len(funcs)))
+
+
+def with_callees(corpus: Corpus, callees: sparse.csr_matrix, variant: str) -> Corpus:
+    if variant == "baseline":
+        return corpus
+    counts, metrics = corpus.counts, corpus.metrics
+    if variant in ("callee_text", "both"):
+        # the callees' n-grams in columns of their own, so a function's own tokens keep their weights
+        counts = sparse.hstack([counts, (callees @ counts).astype(np.float32)]).tocsr()
+    if variant in ("callee_metrics", "both"):
+        n = np.asarray(callees.sum(axis=1)).ravel()
+        mean = (callees @ corpus.metrics) / np.maximum(n, 1)[:, None]
+        metrics = np.column_stack([metrics, np.log1p(n), mean])
+    return dataclasses.replace(corpus, counts=counts, metrics=metrics)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, required=True)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--variant", action="append", choices=VARIANTS, default=[])
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    params = load_params(args.params)
+    started = time.perf_counter()
+    corpus = load_corpus(args.corpus, params)
+    funcs = [r.func for r in read_records(args.corpus)]
+    callees = callee_matrix(funcs, corpus.project, corpus.source)
+    print(f"corpus: {len(funcs)} functions, callees found in {time.perf_counter() - started:.0f} s", flush=True)
+    has = np.asarray(callees.sum(axis=1)).ravel() > 0
+    coverage = {
+        str(s): {"records": int((corpus.source == s).sum()), "with_callees": int((has & (corpus.source == s)).sum())}
+        for s in np.unique(corpus.source)
+    }
+    per_record = Counter(np.asarray(callees.sum(axis=1)).ravel().astype(int).tolist())
+    results: dict = {"coverage": coverage, "callees_per_record": dict(sorted(per_record.items())[:20])}
+    print(json.dumps(coverage), flush=True)
+    baseline: dict[str, np.ndarray] = {}
+    for variant in ["baseline", *[v for v in args.variant or VARIANTS if v != "baseline"]]:
+        t0 = time.perf_counter()
+        result = leave_one_project_out(
+            with_callees(corpus, callees, variant), params, lambda m: print(m, flush=True), where=str(args.corpus)
+        )
+        seconds = time.perf_counter() - t0
+        # the headline's functions: each held-out project's function set, pooled
+        functions = corpus.function_set[result.pooled_index]
+        y = corpus.y[result.pooled_index][functions]
+        scores = {name: score[functions] for name, score in result.pooled_scores.items()}
+        if variant == "baseline":
+            baseline = scores
+        # pooled ROC-AUC of each model against the same model without callees: paired bootstrap
+        versus = {
+            name: versus_length(y, score, baseline[name], params)
+            for name, score in scores.items()
+            if variant != "baseline" and name in baseline and name not in ("length", "random")
+        }
+        results[variant] = {"seconds": round(seconds, 1), "versus_baseline": versus, **result.details()}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        print(f"== {variant} ({seconds:.0f} s)", flush=True)
+        for name, row in result.pooled.items():
+            print("  " + summary_line(name, row), flush=True)
+        for name, row in versus.items():
+            print(
+                f"  {name} minus baseline: {row['roc_auc_minus_length']:+.3f} "
+                f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], p={row['p_value']:.3f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
