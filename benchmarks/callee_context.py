@@ -36,6 +36,7 @@ from streamguard.evaluation.generalization import (
     summary_line,
     versus_length,
 )
+from streamguard.metrics import roc_auc_rows
 from streamguard.params import load_params
 
 KEYWORDS = frozenset(
@@ -118,30 +119,43 @@ def main() -> None:
             with_callees(corpus, callees, variant), params, lambda m: print(m, flush=True), where=str(args.corpus)
         )
         seconds = time.perf_counter() - t0
-        # the headline's functions: each held-out project's function set, pooled
-        functions = corpus.function_set[result.pooled_index]
-        y = corpus.y[result.pooled_index][functions]
-        scores = {name: score[functions] for name, score in result.pooled_scores.items()}
-        if variant == "baseline":
-            baseline = scores
-        # pooled ROC-AUC of each model against the same model without callees: paired bootstrap
-        versus = {
-            name: versus_length(y, score, baseline[name], params)
-            for name, score in scores.items()
-            if variant != "baseline" and name in baseline and name not in ("length", "random")
+        # two pools: the headline's functions (each held-out project's function set), and the
+        # snapshots alone (whole trees at one commit: what `scan` sees, callees from the real tree)
+        pools = {
+            "functions": corpus.function_set[result.pooled_index],
+            "snapshots": corpus.source[result.pooled_index] == "snapshot",
         }
-        results[variant] = {"seconds": round(seconds, 1), "versus_baseline": versus, **result.details()}
+        if variant == "baseline":
+            baseline = result.pooled_scores
+        versus: dict[str, dict] = {}
+        snapshot_roc_auc: dict[str, float] = {}
+        for pool, mask in pools.items():
+            y = corpus.y[result.pooled_index][mask]
+            for name, score in result.pooled_scores.items():
+                if pool == "snapshots":
+                    snapshot_roc_auc[name] = float(roc_auc_rows(y, score[mask]))
+                if variant != "baseline" and name in baseline and name not in ("length", "random"):
+                    # pooled ROC-AUC against the same model without callees: paired bootstrap
+                    versus.setdefault(pool, {})[name] = versus_length(y, score[mask], baseline[name][mask], params)
+        results[variant] = {
+            "seconds": round(seconds, 1),
+            "versus_baseline": versus,
+            "snapshot_roc_auc": snapshot_roc_auc,
+            **result.details(),
+        }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
         print(f"== {variant} ({seconds:.0f} s)", flush=True)
         for name, row in result.pooled.items():
             print("  " + summary_line(name, row), flush=True)
-        for name, row in versus.items():
-            print(
-                f"  {name} minus baseline: {row['roc_auc_minus_length']:+.3f} "
-                f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], p={row['p_value']:.3f}",
-                flush=True,
-            )
+        print("  snapshots only: " + "  ".join(f"{n} {v:.3f}" for n, v in snapshot_roc_auc.items()), flush=True)
+        for pool, rows in versus.items():
+            for name, row in rows.items():
+                print(
+                    f"  {pool}: {name} minus baseline: {row['roc_auc_minus_length']:+.3f} "
+                    f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], p={row['p_value']:.3f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
