@@ -430,6 +430,23 @@ SMALL_FILES = (
 )
 
 
+def copy_checkout(dest: Path) -> Path:
+    """This checkout's files as git sees them (tracked and untracked, not ignored) copied into `dest`,
+    without dvc.lock, so a pipeline there runs from scratch."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for rel in files:
+        if (REPO / rel).is_file() and not rel.startswith("dvc.lock"):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dest / rel)
+    return dest
+
+
 def make_small_repo(root: Path, *, dirty: bool = True) -> Path:
     """A git repository with the launcher's inputs, one commit, DVC credentials in config.local
     (must never ship), ignored files (must never ship) and, when dirty, an uncommitted change

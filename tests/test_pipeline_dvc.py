@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, free_port, merge_params, sh
+from conftest import REPO, copy_checkout, free_port, merge_params, sh
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -36,19 +35,7 @@ SMALL = {
 
 @pytest.fixture(scope="module")
 def pipeline_repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("pipeline")
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for rel in files:
-        src = REPO / rel
-        if src.is_file() and not rel.startswith("dvc.lock"):
-            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, repo / rel)
+    repo = copy_checkout(tmp_path_factory.mktemp("pipeline"))
     params = yaml.safe_load((repo / "params.yaml").read_text())
     (repo / "params.yaml").write_text(yaml.safe_dump(merge_params(params, SMALL), sort_keys=False))
     sh(repo, "git", "init", "-q", "-b", "main")

@@ -14,7 +14,7 @@ import time
 
 import pytest
 import yaml
-from conftest import BIN, REPO, EntryScriptJob, git, make_small_repo, set_dummy_aws
+from conftest import BIN, REPO, EntryScriptJob, copy_checkout, git, make_small_repo, set_dummy_aws
 
 ENTRY = REPO / "cloud" / "sagemaker_entry.sh"
 
@@ -231,18 +231,7 @@ def test_real_dvc_round_trip_through_local_s3(tmp_path, moto_endpoint, monkeypat
     import boto3
 
     set_dummy_aws(monkeypatch, None)
-    repo = tmp_path / "repo"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for rel in files:
-        if (REPO / rel).is_file() and not rel.startswith("dvc.lock"):
-            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, repo / rel)
+    repo = copy_checkout(tmp_path / "repo")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "init")
