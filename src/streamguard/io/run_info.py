@@ -61,6 +61,16 @@ def write_run_info(
         "device": device,
         **extra,
     }
+    if write:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(out_dir / RUN_INFO_FILE, info)
+    return {**info, **write_timing(out_dir, wall_time_s, timings, write=write)}
+
+
+def write_timing(
+    out_dir: Path, wall_time_s: float, timings: dict[str, float] | None = None, *, write: bool = True
+) -> dict[str, Any]:
+    """timing.json: the wall time, `timings` and the commit checked out, all kept out of the folder's hash."""
     timing = {
         "wall_time_s": round(wall_time_s, 2),
         **{key: round(seconds, 2) for key, seconds in (timings or {}).items()},
@@ -68,9 +78,8 @@ def write_run_info(
     }
     if write:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(out_dir / RUN_INFO_FILE, info)
         _write_json(out_dir / TIMING_FILE, timing)
-    return {**info, **timing}
+    return timing
 
 
 def read_run_info(model_dir: Path) -> dict[str, Any]:

@@ -92,7 +92,9 @@ def render_card(card: dict[str, Any]) -> str:
         "",
         f"{corpus['functions']:,} functions of {len(card['training_projects'])} projects from {kind} "
         f"(`{corpus['path']}`)" + (f", without {corpus['without']}" if corpus.get("without") else "") + ".",
-        f"Code commit: `{card.get('commit')}`. Command: `{card.get('command')}`.",
+        # a stage-built card leaves the commit to timing.json, outside the folder's hash
+        (f"Code commit: `{card['commit']}`." if "commit" in card else "Code commit: in `timing.json` beside this card.")
+        + f" Command: `{card.get('command')}`.",
         f"Settings: `{json.dumps(settings.get('generalize', {}), sort_keys=True)}`.",
         "",
         "| project | functions | vulnerable |",

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import yaml
 
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.generalization import Corpus, Detector, fit_detector, load_corpus, training_index
-from streamguard.io.git import head_commit
+from streamguard.io.run_info import write_timing
 from streamguard.models.code_metrics import CodeMetricsModel
 from streamguard.models.detector_card import CARD_FILE, MODEL_CARD_FILE, PARAMS_FILE, is_detector, render_card
 from streamguard.models.fusion import Stacker, StackerConfig, save_stacker, to_logit
@@ -134,7 +135,6 @@ def build_card(
         "command": "streamguard " + " ".join(sys.argv[1:]),
         "scores_with": [BASE_FOLDERS[name] for name in MEMBERS[model]],
         "threshold": detector.thresholds[model],
-        "commit": head_commit(Path.cwd()),
         "corpus": corpus_info,
         "training_projects": detector.training_projects,
         "settings": {
@@ -177,6 +177,7 @@ def build_detector(
     without: str | None = None,
 ) -> dict[str, Any]:
     """Train the selected model on `corpus` (but `without`), write the folder and its card; the card."""
+    started = time.perf_counter()
     trained = [m for m in params.generalize.models if m in MEMBERS]  # the models a detector can ship
     model = select_model(details, trained, str(details_path))
     projects = sorted(set(corpus.project.tolist()))
@@ -209,6 +210,8 @@ def build_detector(
     card = build_card(model, detector, details, corpus_info, params)
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     (out_dir / MODEL_CARD_FILE).write_text(render_card(card))
+    # the commit checked out changes with every commit: timing.json keeps it out of the folder's hash
+    write_timing(out_dir, time.perf_counter() - started)
     print(f"detector: {model}, threshold {detector.thresholds[model]:.3f} -> {out_dir}")
     return card
 
