@@ -15,6 +15,7 @@ from streamguard.data.records import read_records
 from streamguard.errors import StreamGuardError
 from streamguard.evaluation.generalization import held_out_scores, load_corpus
 from streamguard.evaluation.score_bands import score_bands
+from streamguard.io.git import head_commit
 from streamguard.models.detector_card import SHIPPED_DIR, band_for, read_card
 from streamguard.models.hashed_lexical import HashedLexicalConfig, HashedLexicalModel, hashed_counts
 from streamguard.params import load_params
@@ -54,6 +55,14 @@ def sample_detector(tmp_path_factory) -> dict:
     argv = ["--params", str(params), "train-detector", "--corpus", str(corpus), "--details", str(details)]
     assert cli.main([*argv, "--out", str(out)]) == 0
     return {"root": root, "params": params, "corpus": corpus, "details": details, "detector": out}
+
+
+def test_the_commit_checked_out_stays_out_of_the_detectors_hashed_files(sample_detector):
+    # DVC hashes the folder but timing.json (.dvcignore): a new commit must not change the stage's output
+    out = sample_detector["detector"]
+    assert "commit" not in json.loads((out / "card.json").read_text())
+    assert "in `timing.json`" in (out / "MODEL_CARD.md").read_text()
+    assert json.loads((out / "timing.json").read_text())["git_commit"] == head_commit(Path.cwd())
 
 
 def test_hashed_lexical_model_scores_the_same_after_save_and_load(tmp_path):
