@@ -38,7 +38,12 @@ def sample_records():
 
 
 # params of the small processed sample: 300 records, 3 OOF folds, a small lexical model
-SMALL_PARAMS = {"oof": {"models": ["lexical"], "folds": 3}, "lexical": {"max_features": 2000}, "data": {"limit": 300}}
+SMALL_PARAMS = {
+    "oof": {"models": ["lexical"], "folds": 3},
+    "fusion": {"fit_on": "oof"},
+    "lexical": {"max_features": 2000},
+    "data": {"limit": 300},
+}
 
 
 @pytest.fixture
@@ -207,6 +212,7 @@ def cli_in_process(capfd: pytest.CaptureFixture[str], argv: list[str], seconds: 
 
 LEXICAL_PIPELINE_PARAMS = {
     "oof": {"models": ["lexical"], "folds": 3},
+    "fusion": {"fit_on": "oof"},
     "lexical": {"max_features": 3000},
     "data": {"limit": 500},
 }

@@ -439,11 +439,11 @@ class FusionParams:
     # cheap per-function features appended to the stacker's input: any of
     # length (log chars), nesting (max brace/paren depth), dangerous_calls (log count)
     features: list[str] = field(default_factory=list)
-    # what the stacker is fitted on: "oof" = out-of-fold probabilities of the
-    # training split (needs the 5 x 3 fold models); "valid" = the full models'
-    # valid-split probabilities, threshold chosen by cross-fitting on valid
-    # (no fold models: the oof stages skip, a full-corpus run is ~3x cheaper)
-    fit_on: Literal["oof", "valid"] = "oof"
+    # what the stacker is fitted on: "valid" = the full models' valid-split
+    # probabilities, threshold chosen by cross-fitting on valid (no fold models:
+    # the oof stages skip); "oof" = out-of-fold probabilities of the training
+    # split (trains the 5 x 3 fold models: about 3x the training time)
+    fit_on: Literal["oof", "valid"] = "valid"
     valid_folds: int = 5  # cross-fitting folds on valid when fit_on is "valid"
 
     def __post_init__(self) -> None:
