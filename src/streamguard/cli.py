@@ -235,11 +235,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--details", default="metrics/generalization_details.json", help="per project, with CIs")
     p.add_argument("--plots", default="metrics/generalization_plots")
+    p.add_argument(
+        "--code-metrics",
+        default=None,
+        help="the generalize_corpus stage's code_metrics.npz for this corpus (default: computed here)",
+    )
     p = stage("train-detector", "train the model leave-project-out ranks best on every project, with its card")
     p.add_argument("--corpus", default="data/generalize/corpus.jsonl")
     p.add_argument("--details", default="metrics/generalization_details.json", help="the generalize stage's details")
     p.add_argument("--out", default="models/detector", help="the detector's models folder")
     p.add_argument("--without", default=None, metavar="PROJECT", help="leave this project out of training")
+    p.add_argument(
+        "--code-metrics",
+        default=None,
+        help="the generalize_corpus stage's code_metrics.npz for this corpus (default: computed here)",
+    )
     p = stage("collect", "Phase 2: collect records from one source")
     p.add_argument("source")
     p.add_argument("--out", default="data/collected")

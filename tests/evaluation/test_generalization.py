@@ -193,6 +193,8 @@ def test_generalize_stage_on_the_bundled_sample(tmp_path):
         "generalize",
         "--corpus",
         str(out / "corpus.jsonl"),
+        "--code-metrics",
+        str(out / "code_metrics.npz"),
         "--metrics",
         str(metrics),
     ]
@@ -219,6 +221,33 @@ def test_generalize_stage_on_the_bundled_sample(tmp_path):
     roc = next(p for p in declared if "generalization_plots" in json.dumps(p))
     for path in next(iter(roc.values()))["y"]:  # every file dvc.yaml's plot reads is written
         assert (tmp_path / "plots" / Path(path).relative_to("metrics/generalization_plots")).is_file(), path
+
+
+def test_code_metrics_computed_once_are_the_ones_computed_on_load(tmp_path):
+    """The generalize_corpus stage's table stands in for computing the metrics, and only for its corpus."""
+    from streamguard.data.generalization_corpus import corpus_texts
+    from streamguard.data.records import read_records
+    from streamguard.io.hashing import sha256_file
+    from streamguard.models.code_metrics import CodeMetricsError, metrics_matrix, write_metrics_table
+
+    path = tmp_path / "corpus.jsonl"
+    funcs = [F1, F2, G1, G2, G3, K1, K2, H]
+    write_records(path, [Record(func=f, target=i % 2, project=f"p{i % 3}") for i, f in enumerate(funcs)])
+    params = params_from_dict({"data": {"max_chars": 120}})  # trims: the table holds the trimmed texts' metrics
+    table = tmp_path / "code_metrics.npz"
+    texts = corpus_texts(list(read_records(path)), params)
+    write_metrics_table(table, metrics_matrix(texts), texts_of=sha256_file(path), max_chars=120)
+    read = load_corpus(path, params, table).metrics
+    assert np.array_equal(read, load_corpus(path, params).metrics)
+    assert not np.array_equal(read, metrics_matrix(funcs))
+
+    with pytest.raises(CodeMetricsError, match=r"code_metrics.npz: computed from other functions.*max_chars 120"):
+        load_corpus(path, params_from_dict({"data": {"max_chars": 12000}}), table)
+    write_records(path, [Record(func=f, target=i % 2, project=f"p{i % 3}") for i, f in enumerate(funcs[::-1])])
+    with pytest.raises(CodeMetricsError, match="dvc repro generalize_corpus"):
+        load_corpus(path, params, table)
+    with pytest.raises(CodeMetricsError, match="no code-metrics table here"):
+        load_corpus(path, params, tmp_path / "missing.npz")
 
 
 def test_generalize_needs_two_projects(tmp_path):

@@ -175,7 +175,9 @@ def test_fusion_with_per_function_features_round_trips(tmp_path, lexical_pipelin
 
     feats = ["length", "nesting", "dangerous_calls"]
     assert function_features("int f() { if (a) { memcpy(d, s, n); } }", feats)[1] == 0.3  # { { ( depth 3
-    params = params_from_dict({**LEXICAL_PIPELINE_PARAMS, "fusion": {"fit_on": "oof", "features": feats, "stacker": "gbm"}})
+    params = params_from_dict(
+        {**LEXICAL_PIPELINE_PARAMS, "fusion": {"fit_on": "oof", "features": feats, "stacker": "gbm"}}
+    )
     for part in ("processed", "models/lexical", "oof"):  # the lexical model and its folds read no fusion.* key
         shutil.copytree(lexical_pipeline / part, tmp_path / part)
     processed = tmp_path / "processed"

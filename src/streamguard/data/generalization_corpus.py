@@ -29,6 +29,7 @@ from streamguard.data.collectors.git_miner import is_vendored_or_test, run_git
 from streamguard.data.download import REPO, SAMPLE_PATH
 from streamguard.data.noise import code_text, length_rule
 from streamguard.data.records import Record, RecordError, link_pair, read_records
+from streamguard.data.trim import trim_to_budget
 from streamguard.errors import StreamGuardError
 from streamguard.io.input_files import InputFileError
 from streamguard.io.jsonl import iter_json_lines
@@ -197,6 +198,11 @@ def drop_cross_project_clones(records: list[Record]) -> tuple[list[Record], int]
         projects_of[code_text(rec.func)].add(rec.project)
     kept = [rec for rec in records if len(projects_of[code_text(rec.func)]) == 1]
     return kept, len(records) - len(kept)
+
+
+def corpus_texts(records: list[Record], params: Params) -> list[str]:
+    """What the protocol's models read of each function: its text trimmed to data.max_chars."""
+    return [trim_to_budget(r.func, params.data.max_chars).text for r in records]
 
 
 def build_corpus(

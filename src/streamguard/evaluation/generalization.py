@@ -46,18 +46,19 @@ from sklearn.model_selection import GroupKFold
 
 from streamguard.c.literals import normalise_literals
 from streamguard.c.tokens import code_tokens
+from streamguard.data.generalization_corpus import corpus_texts
 from streamguard.data.pairs import find_pairs
 from streamguard.data.records import read_records
-from streamguard.data.trim import trim_to_budget
 from streamguard.evaluation.bootstrap import bootstrap_p_value, paired_percentile_bootstrap
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import bootstrap_metrics
 from streamguard.evaluation.pairs import pair_metrics
 from streamguard.evaluation.score_bands import score_bands
 from streamguard.evaluation.thresholds import choose_threshold
+from streamguard.io.hashing import sha256_file
 from streamguard.metrics import roc_auc_rows
 from streamguard.models.analyzer_findings import findings_matrix
-from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix
+from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix, read_metrics_table
 from streamguard.models.fusion import to_logit
 from streamguard.models.hashed_lexical import HashedLexicalConfig, HashedLexicalModel, hashed_counts
 from streamguard.params import GeneralizeParams, Params
@@ -92,18 +93,26 @@ class Corpus:
         return findings_matrix(self.texts)
 
 
-def load_corpus(path: Path, params: Params) -> Corpus:
+def load_corpus(path: Path, params: Params, code_metrics: Path | None = None) -> Corpus:
+    """The corpus at `path`; its code metrics read from `code_metrics` (the generalize_corpus stage's
+    table) where given, else computed here."""
     records = list(read_records(path))
     if not records:
         raise EvaluationError(f"{path} holds no records; run `streamguard generalize-corpus` first")
-    texts = [trim_to_budget(r.func, params.data.max_chars).text for r in records]
+    texts = corpus_texts(records, params)
+    if code_metrics is None:
+        metrics = metrics_matrix(texts)
+    else:
+        metrics = read_metrics_table(
+            code_metrics, texts_of=sha256_file(path), max_chars=params.data.max_chars, rows=len(records)
+        )
     return Corpus(
         texts=texts,
         y=np.array([r.target for r in records], dtype=np.int8),
         project=np.array([r.project for r in records]),
         source=np.array([r.source for r in records]),
         pair=[r.pair if r.source in PAIR_SOURCES else None for r in records],
-        metrics=metrics_matrix(texts),
+        metrics=metrics,
         length=np.array([code_tokens(r.func) for r in records], dtype=float),
         counts=hashed_counts(
             [normalise_literals(t) for t in texts] if params.generalize.normalise_literals else texts,

@@ -27,6 +27,7 @@ import numpy as np
 from streamguard.c.tokens import strip_comments
 from streamguard.data.trim import DANGEROUS_CALL, brace_depth
 from streamguard.errors import StreamGuardError
+from streamguard.io.atomic import atomic_path
 from streamguard.models.logistic import LogisticScorer
 
 # construct -> pattern over comment-free code; counted per function
@@ -83,6 +84,41 @@ def metrics_matrix(texts: list[str]) -> np.ndarray:
     if not texts:
         return np.zeros((0, len(FEATURE_NAMES)))
     return np.vstack([function_metrics(text) for text in texts])
+
+
+def write_metrics_table(path: Path, metrics: np.ndarray, *, texts_of: str, max_chars: int) -> None:
+    """`metrics` (rows of FEATURE_NAMES) saved with what they were computed from: the sha256 of the
+    file holding the texts and the data.max_chars they were trimmed to."""
+    if metrics.shape[1:] != (len(FEATURE_NAMES),):
+        raise CodeMetricsError(f"{path}: a metrics table has {len(FEATURE_NAMES)} columns, not {metrics.shape[1:]}")
+    with atomic_path(path) as tmp, tmp.open("wb") as out:
+        np.savez(
+            out,
+            metrics=metrics.astype(np.float64),
+            feature_names=np.array(FEATURE_NAMES),
+            texts_of=np.array(texts_of),
+            max_chars=np.array(max_chars),
+        )
+
+
+def read_metrics_table(path: Path, *, texts_of: str, max_chars: int, rows: int) -> np.ndarray:
+    """write_metrics_table's matrix; an error naming the file when it was computed from other texts."""
+    redo = "rerun the stage that writes it (`dvc repro generalize_corpus`)"
+    try:
+        with np.load(path, allow_pickle=False) as table:
+            stored = {key: table[key] for key in ("metrics", "feature_names", "texts_of", "max_chars")}
+    except FileNotFoundError:
+        raise CodeMetricsError(f"{path}: no code-metrics table here; {redo}") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise CodeMetricsError(f"{path}: not a code-metrics table ({exc}); {redo}") from None
+    if tuple(stored["feature_names"].tolist()) != FEATURE_NAMES:
+        raise CodeMetricsError(f"{path}: computed with other code metrics than this version's; {redo}")
+    if str(stored["texts_of"]) != texts_of or int(stored["max_chars"]) != max_chars or len(stored["metrics"]) != rows:
+        raise CodeMetricsError(
+            f"{path}: computed from other functions (another corpus, or data.max_chars {int(stored['max_chars'])} "
+            f"where it is {max_chars} now); {redo}"
+        )
+    return np.asarray(stored["metrics"], dtype=np.float64)
 
 
 def _size_metrics(code: str) -> dict[str, float]:

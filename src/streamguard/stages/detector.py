@@ -148,7 +148,12 @@ def build_card(
 
 
 def run_detector(
-    params: Params, corpus_path: Path, details_path: Path, out_dir: Path, without: str | None = None
+    params: Params,
+    corpus_path: Path,
+    details_path: Path,
+    out_dir: Path,
+    without: str | None = None,
+    code_metrics: Path | None = None,
 ) -> dict[str, Any]:
     # a detector scores raw function text with the plain base models; these settings change what they read
     unshippable = {
@@ -163,7 +168,7 @@ def run_detector(
         )
     details = read_details(details_path)
     return build_detector(
-        load_corpus(corpus_path, params), corpus_path, details, details_path, out_dir, params, without
+        load_corpus(corpus_path, params, code_metrics), corpus_path, details, details_path, out_dir, params, without
     )
 
 
@@ -217,4 +222,11 @@ def build_detector(
 
 
 def main(args: argparse.Namespace) -> None:
-    run_detector(load_params(args.params), Path(args.corpus), Path(args.details), Path(args.out), without=args.without)
+    run_detector(
+        load_params(args.params),
+        Path(args.corpus),
+        Path(args.details),
+        Path(args.out),
+        without=args.without,
+        code_metrics=Path(args.code_metrics) if args.code_metrics else None,
+    )

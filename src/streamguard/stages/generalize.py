@@ -31,10 +31,11 @@ def run_generalize(
     details_path: Path,
     plots_dir: Path,
     progress: Callable[[str], None] | None = None,
+    code_metrics: Path | None = None,
 ) -> Generalization:
     progress = progress or _say
     started = time.perf_counter()
-    corpus = load_corpus(corpus_path, params)
+    corpus = load_corpus(corpus_path, params, code_metrics)
     progress(
         f"generalize: {len(corpus.y)} functions, features and n-gram counts in {time.perf_counter() - started:.0f} s"
     )
@@ -77,5 +78,10 @@ def _write_plots(plots_dir: Path, corpus: Corpus, result: Generalization) -> Non
 
 def main(args: argparse.Namespace) -> None:
     run_generalize(
-        load_params(args.params), Path(args.corpus), Path(args.metrics), Path(args.details), Path(args.plots)
+        load_params(args.params),
+        Path(args.corpus),
+        Path(args.metrics),
+        Path(args.details),
+        Path(args.plots),
+        code_metrics=Path(args.code_metrics) if args.code_metrics else None,
     )

@@ -1,6 +1,9 @@
-"""The `generalize_corpus` stage: the leave-project-out corpus -> `<out>/corpus.jsonl` and report.json.
+"""The `generalize_corpus` stage: the leave-project-out corpus -> `<out>/corpus.jsonl`, report.json
+and code_metrics.npz.
 
 Mined pairs, repository snapshots, PairVul and Devign, as data/generalization_corpus.py builds them.
+The code metrics of every function are computed here once (lizard is the slow part of the protocol)
+and read by the generalize and detector stages.
 """
 
 from __future__ import annotations
@@ -9,9 +12,19 @@ import argparse
 import json
 from pathlib import Path
 
-from streamguard.data.generalization_corpus import SAMPLE_CORPUS, SAMPLE_DEVIGN, CorpusError, build_corpus
+from streamguard.data.generalization_corpus import (
+    SAMPLE_CORPUS,
+    SAMPLE_DEVIGN,
+    CorpusError,
+    build_corpus,
+    corpus_texts,
+)
 from streamguard.data.records import write_records
+from streamguard.io.hashing import sha256_file
+from streamguard.models.code_metrics import metrics_matrix, write_metrics_table
 from streamguard.params import Params, load_params
+
+CODE_METRICS_FILE = "code_metrics.npz"
 
 
 def run_generalize_corpus(
@@ -29,6 +42,12 @@ def run_generalize_corpus(
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     write_records(out_dir / "corpus.jsonl", records)
+    write_metrics_table(
+        out_dir / CODE_METRICS_FILE,
+        metrics_matrix(corpus_texts(records, params)),
+        texts_of=sha256_file(out_dir / "corpus.jsonl"),
+        max_chars=params.data.max_chars,
+    )
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     print(f"generalize corpus: {len(records)} functions from {len(report['projects'])} projects -> {out_dir}")
     for project, counts in report["projects"].items():

@@ -35,6 +35,8 @@ from streamguard.training.ranks import in_launched_group
 def processes_wanted(nproc_per_node: int | str) -> int:
     """`auto`: one process per visible GPU, 1 without one. N: refused beyond this machine's GPUs (or, without
     a GPU, its CPUs), which the N processes would share: one GPU each, or at least one core each."""
+    if nproc_per_node != "auto" and int(nproc_per_node) <= 1:
+        return 1  # one process needs no GPU count (and no torch import)
     import torch
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -115,4 +117,6 @@ def relaunch_stage(command: str, model: str, params: Any, argv: list[str]) -> in
         return None  # a model the torch loop does not train runs in one process
     if section == "pretrain" and not pretraining_wanted(params):
         return None  # the stage only writes its "skipped" marker
+    if command == "oof" and params.fusion.fit_on == "valid":
+        return None  # no fold model: the stage only writes its "skipped" marker
     return relaunch_if_asked(getattr(params, section).nproc_per_node, argv)
