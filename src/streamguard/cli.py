@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", default="models/pretrain", help=pretrained)
     p.add_argument("--checkpoints", default="checkpoints", help="scratch fold models under <this>/oof/<model>")
     p.add_argument("--out", default="data/oof")
-    p = stage("fusion", "fit the stacker on out-of-fold probabilities")
+    p = stage("fusion", "fit the stacker on the base models' valid (or out-of-fold) probabilities")
     p.add_argument("--oof", default="data/oof")
     p.add_argument("--models", default="models")
     p.add_argument("--out", default="models/fusion")

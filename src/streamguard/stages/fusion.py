@@ -1,9 +1,8 @@
 """The `fusion` stage: fit the stacker (`streamguard.models.fusion`) over base models' probabilities.
 
-Fitted on out-of-fold probabilities of the training split (`fusion.fit_on:
-oof`, the default) or on the full models' valid probabilities with cross-fitting
-(`fit_on: valid`, no fold models needed); its decision threshold is chosen on
-valid only; test is not read here beyond applying the fitted stacker (evaluate
+Fitted on the full models' valid probabilities with cross-fitting (`fusion.fit_on:
+valid`, the default: no fold models needed) or on out-of-fold probabilities of the
+training split (`fit_on: oof`); its decision threshold is chosen on valid only; test is not read here beyond applying the fitted stacker (evaluate
 scores it).
 """
 
