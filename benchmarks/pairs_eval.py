@@ -9,7 +9,7 @@ A benchmark, not a stage: it prints figures. Each `--model KIND=FOLDER` is one t
 base model (a folder `streamguard train` wrote); its decision threshold is chosen on the
 valid predictions in that folder (`fusion.threshold_rule`), exactly as `evaluate` does.
 `--models FOLDER` scores a whole models folder instead, as `streamguard predict` does
-(streamguard.predict.Scorer): every base model the fusion uses, and the fusion itself at
+(streamguard.models.scorer.Scorer): every base model the fusion uses, and the fusion itself at
 its validated threshold from `fusion/fusion.json`.
 The pairs file holds records with `pair` ids (the git collector's output): every pair
 with one vulnerable and one fixed function is scored. Functions are trimmed as
@@ -34,8 +34,8 @@ from streamguard.data.trim import trim_to_budget
 from streamguard.evaluation.pairs import pair_metrics
 from streamguard.evaluation.report import choose_model_threshold
 from streamguard.io.predictions import read_predictions
+from streamguard.models.branches import load_branch
 from streamguard.params import load_params
-from streamguard.training.branches import load_branch
 
 SHOWN = ("pairwise_accuracy", "tied", "p_c", "p_v", "p_b", "p_r", "vd_s")
 
@@ -101,7 +101,7 @@ def main() -> None:
         prob = np.asarray(branch.predict(items), dtype=float)
         report(spec, prob, threshold_of(kind, Path(folder)), started)
     if args.models is not None:
-        from streamguard.predict import Scorer
+        from streamguard.models.scorer import Scorer
 
         started = time.perf_counter()
         scorer = Scorer(args.models, args.graphs, params)

@@ -19,10 +19,10 @@ import torch
 from streamguard.c.functions import extract_functions
 from streamguard.data.records import Record
 from streamguard.data.trim import trim_to_budget
+from streamguard.models.inference import predict_probs
+from streamguard.models.scorer import Scorer
 from streamguard.params import load_params
-from streamguard.predict import Scorer
 from streamguard.scan.walk import list_sources, scan_root
-from streamguard.training.loop import predict_probs
 
 BATCH = 64
 

@@ -9,7 +9,7 @@ Figures, each the median of `--runs` fresh processes:
   heavy libraries that pulls in;
 - scan and predict as run: `python -X importtime -m streamguard.cli scan TREE` (and `predict` on
   the tree's files), whose import total includes what loading the models imports;
-- start-up: seconds to import `streamguard.scan.run` and then load the models (`predict.Scorer`);
+- start-up: seconds to import `streamguard.scan.run` and then load the models (`models.scorer.Scorer`);
 - the wall time of `streamguard scan TREE --format json` end to end, as a user runs it.
 
 TREE is the first C files of C_REPO (sorted paths) holding at least `--functions` functions, copied
@@ -153,7 +153,7 @@ def main() -> None:
         "t0 = time.perf_counter()\n"
         "import streamguard.cli, streamguard.scan.run\n"
         "from streamguard.params import load_params\n"
-        "from streamguard.predict import Scorer\n"
+        "from streamguard.models.scorer import Scorer\n"
         "t1 = time.perf_counter()\n"
         f"Scorer(Path({str(args.models)!r}), Path({str(args.graphs)!r}), load_params(Path({str(args.params)!r})))\n"
         "t2 = time.perf_counter()\n"

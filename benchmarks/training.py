@@ -25,8 +25,9 @@ import yaml
 
 from streamguard.data.preprocess import preprocess_records
 from streamguard.data.records import read_records, write_records
+from streamguard.models.inference import select_device
 from streamguard.params import load_params, params_from_dict
-from streamguard.training.loop import TrainingInterrupted, select_device
+from streamguard.training.loop import TrainingInterrupted
 
 
 def override(params_path: Path, sets: list[str]):

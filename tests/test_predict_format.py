@@ -92,7 +92,7 @@ _LOAD_AS_PREDICT_DOES = """
 import sys
 from pathlib import Path
 from streamguard.params import Params
-from streamguard.predict import load_member
+from streamguard.models.scorer import load_member
 load_member("transformer", Params(), Path(sys.argv[1]), Path(sys.argv[1]))
 print("loaded")
 """

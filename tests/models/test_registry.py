@@ -11,6 +11,7 @@ from conftest import REPO
 
 from streamguard.cli import build_parser
 from streamguard.cloud.nodes import DISTRIBUTED_STAGES
+from streamguard.models import branches
 from streamguard.models import transformer as tf
 from streamguard.models.gnn import GNNConfig
 from streamguard.models.lexical import LexicalConfig, LexicalModel
@@ -25,13 +26,14 @@ from streamguard.models.registry import (
 )
 from streamguard.models.text_models import TEXT_MODEL_CLASSES
 from streamguard.params import OOFParams, Params
-from streamguard.training.branches import BRANCH_CLASSES
+from streamguard.training import branches as training_branches
 
 MODELS_DIR = REPO / "src" / "streamguard" / "models"
 
 
 def test_one_list_of_model_names():
-    assert tuple(BRANCH_CLASSES) == BASE_MODELS
+    assert tuple(branches.BRANCH_CLASSES) == BASE_MODELS  # what predict and scan load
+    assert tuple(training_branches.BRANCH_CLASSES) == BASE_MODELS  # what train and oof fit
     assert tuple(TEXT_MODEL_CLASSES) == TEXT_MODELS
     assert OOFParams().models == list(BASE_MODELS)
     for command in ("train", "oof"):

@@ -13,11 +13,13 @@ from streamguard.data.records import Record, write_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.io.predictions import read_predictions
 from streamguard.models import transformer as tf
+from streamguard.models.branches import load_branch
+from streamguard.models.inference import predict_probs
 from streamguard.params import ParamsError, TransformerParams, params_from_dict
 from streamguard.stages.train import run_train
 from streamguard.training import pair_loss as pl
-from streamguard.training.branches import TransformerBranch, load_branch
-from streamguard.training.loop import TrainingTask, predict_probs, seed_everything, train
+from streamguard.training.branches import TransformerBranch
+from streamguard.training.loop import TrainingTask, seed_everything, train
 
 TINY = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_length": 32}
 FILLER = "".join(f"    counter_{i} = counter_{i} + {i};\n" for i in range(10))

@@ -160,7 +160,7 @@ def test_worker_processes_and_batch_size_do_not_change_the_report(tmp_path, trai
 
 def test_a_dead_scoring_worker_ends_the_scan_with_one_line(tmp_path, trained, planted_repo, monkeypatch, capsys):
     """A worker killed mid-scan (as by the out-of-memory killer) is an error, not a scan that waits forever."""
-    from streamguard.predict import Scorer
+    from streamguard.models.scorer import Scorer
 
     monkeypatch.setattr(Scorer, "score", lambda self, records: os._exit(9))  # forked workers inherit it
     assert scan_with_trained(trained, str(planted_repo), "--workers", "2", "-o", str(tmp_path / "out.txt")) == 2

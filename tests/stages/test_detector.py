@@ -18,8 +18,8 @@ from streamguard.evaluation.score_bands import score_bands
 from streamguard.io.git import head_commit
 from streamguard.models.detector_card import SHIPPED_DIR, band_for, read_card
 from streamguard.models.hashed_lexical import HashedLexicalConfig, HashedLexicalModel, hashed_counts
+from streamguard.models.scorer import Scorer
 from streamguard.params import load_params
-from streamguard.predict import Scorer
 from streamguard.scan.sarif import measured_band
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

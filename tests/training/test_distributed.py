@@ -227,7 +227,7 @@ def test_streamguard_train_with_nproc_per_node_2_launches_torchrun_itself(tmp_pa
 
 
 def test_every_item_of_a_global_batch_goes_to_exactly_one_rank():
-    from streamguard.training.ranks import DistContext
+    from streamguard.io.ranks import DistContext
 
     batch = [7, 3, 9, 1, 4]  # a short final batch: 5 items
     for world in (1, 2, 3, 8):

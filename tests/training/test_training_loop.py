@@ -19,13 +19,13 @@ from tiny_training import CFG, make_task
 from torch import nn
 
 from streamguard.metrics import classification_summary
+from streamguard.models.inference import predict_probs
 from streamguard.params import TrainParams
 from streamguard.training.checkpoints import atomic_torch_save
 from streamguard.training.loop import (
     TrainingInterrupted,
     TrainingTask,
     TrainState,
-    predict_probs,
     sample_weights,
     train,
 )

@@ -6,6 +6,7 @@
   hashing       sha256 of a file
   git           running git, with errors that say what failed where
   cpus          how many CPUs this process may use
+  ranks         which process this is under torchrun: rank, world size, local rank
   predictions   predictions.jsonl, the file every model hands on
   fusion_json   models/fusion/fusion.json, the fitted fusion's summary
   run_info      run_info.json and timing.json beside a trained model

@@ -1,7 +1,8 @@
 """Every model by name, with what the code around it needs to know: the one list of model names.
 
 A `ModelSpec` holds only what stages, loaders and reports branch on. Adding a base model is one entry
-here, its module under models/ and its branch (training/branches.py's BRANCH_CLASSES).
+here, its module under models/ and its branch: loading and predicting in models/branches.py, fitting in
+training/branches.py (each file's BRANCH_CLASSES).
 
 This module is data and imports no other project module, so every layer reads it, params.py's
 validation included (tests/test_layers.py places it below params).

@@ -1,4 +1,4 @@
-"""The detector's base models (registry.TEXT_MODELS), as `predict.Scorer` members: each scores records from
+"""The detector's base models (registry.TEXT_MODELS), as `models.scorer.Scorer` members: each scores records from
 their text, without torch.
 
 - `hashed_lexical`: models/hashed_lexical.py (TF-IDF over hashed n-grams + logistic regression);

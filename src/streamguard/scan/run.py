@@ -2,7 +2,7 @@
 
 Streaming: files are read one at a time, functions are cut out with the one
 extractor (streamguard.c.functions), and scored in batches of `batch_size` by
-every base model the fusion uses, then fused (predict.Scorer, loaded once),
+every base model the fusion uses, then fused (models/scorer.py's Scorer, loaded once),
 in `--workers` processes (scan/scoring.py). Only findings (fused probability >= --min-probability, by default the
 fusion's threshold) are kept, with their text until the reported ones have
 their lines ranked by how much each drives the score (scan/lines.py,
@@ -222,7 +222,7 @@ def _check_options(opts: ScanOptions) -> None:
 
 
 def run_scan(opts: ScanOptions) -> ScanResult:
-    from streamguard.predict import Scorer
+    from streamguard.models.scorer import Scorer
 
     _check_options(opts)
     root = scan_root(opts.paths)

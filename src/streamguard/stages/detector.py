@@ -85,7 +85,7 @@ def _identity_stacker(seed: int) -> Stacker:
 
 
 def save_detector(detector: Detector, model: str, corpus_oof_y: np.ndarray, out_dir: Path, params: Params) -> None:
-    """Base models, fusion.json and the params file: a models folder predict.Scorer loads."""
+    """Base models, fusion.json and the params file: a models folder models.scorer.Scorer loads."""
     members = MEMBERS[model]
     for name in members:
         base = detector.base[name]

@@ -20,13 +20,13 @@ from typing import Any
 from streamguard.data.folds import read_folds
 from streamguard.errors import StreamGuardError
 from streamguard.io.predictions import OOF_SPLITS, write_predictions
+from streamguard.io.ranks import is_main_process
 from streamguard.models.registry import MODELS
 from streamguard.params import Params, load_params
 from streamguard.progress import console
 from streamguard.stages.train import fit_runs, prediction_rows
 from streamguard.training.branches import item_id, make_branch
 from streamguard.training.checkpoint_claim import checkpoint_claim
-from streamguard.training.ranks import is_main_process
 
 
 def fold_split(items: Sequence[Any], records_folds: dict[str, int], fold: int) -> tuple[list, list]:

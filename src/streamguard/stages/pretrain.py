@@ -27,12 +27,12 @@ import numpy as np
 
 from streamguard.data.pretrain_corpus import build_corpus, read_corpus
 from streamguard.errors import StreamGuardError
+from streamguard.io.ranks import is_main_process
 from streamguard.io.run_info import write_run_info
 from streamguard.models import mlm
 from streamguard.params import Params, PretrainParams, load_params, pretraining_wanted
 from streamguard.progress import console
 from streamguard.training.checkpoint_claim import checkpoint_claim
-from streamguard.training.ranks import is_main_process
 
 if TYPE_CHECKING:
     from streamguard.training.loop import TrainingTask

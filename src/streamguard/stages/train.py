@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from streamguard.io.predictions import write_predictions
+from streamguard.io.ranks import is_main_process
 from streamguard.io.run_info import write_run_info
 from streamguard.params import Params, load_params, run_seeds
 from streamguard.progress import console
 from streamguard.training.branches import item_id, item_target, make_branch
 from streamguard.training.checkpoint_claim import checkpoint_claim
-from streamguard.training.ranks import is_main_process
 
 
 def prediction_rows(items: Sequence[Any], run_probs: list[np.ndarray], split: str, **extra: Any) -> list[dict]:

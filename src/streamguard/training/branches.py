@@ -1,5 +1,7 @@
-"""The base models (models/registry.BASE_MODELS) behind one interface: load items, fit, predict, save, load.
+"""Training the base models (models/registry.BASE_MODELS): load a split's items, fit, save.
 
+Each class here adds `fit` to its trained counterpart in `streamguard.models.branches`
+(loading and predicting), so a branch trains and scores through the same code.
 An item is whatever a branch trains on — a Record (lexical, transformer) or a
 PyG graph (gnn) — and always exposes an id, a target and a confidence through
 `item_id`, `item_target`, `item_confidence`. The neural branches hand a
@@ -8,19 +10,14 @@ PyG graph (gnn) — and always exposes an id, a target and a confidence through
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from streamguard.data.records import Record, read_split
 from streamguard.errors import StreamGuardError
 from streamguard.io.hashing import sha256_file
-from streamguard.io.run_info import read_run_info
-from streamguard.models.registry import BASE_MODELS
+from streamguard.models import branches
 from streamguard.params import Params
 
 if TYPE_CHECKING:  # the loop imports torch and transformers; the lexical branch never needs them
@@ -39,16 +36,8 @@ def item_confidence(item: Any) -> float:
     return item.confidence if isinstance(item, Record) else float(item.weight.view(-1)[0])
 
 
-class Branch:
-    name: str
-
-    def __init__(
-        self, params: Params, processed_dir: Path, graphs_dir: Path, pretrained_dir: Path | None = None
-    ) -> None:
-        self.params = params
-        self.processed_dir = processed_dir
-        self.graphs_dir = graphs_dir
-        self.pretrained_dir = pretrained_dir  # the pretrain stage's output folder, when a params key asks for it
+class Branch(branches.Branch):
+    """A branch that trains; only what training adds (loading and predicting: streamguard.models.branches)."""
 
     def load_items(self, split: str) -> list[Any]:
         return read_split(self.processed_dir, split)
@@ -68,21 +57,11 @@ class Branch:
         """Train and save; neural branches stop (TrainingInterrupted) after `stop_after_steps` if given."""
         raise NotImplementedError
 
-    def predict(self, items: Sequence[Any]) -> np.ndarray:
-        raise NotImplementedError
-
     def params_used(self) -> dict:
         return self.params.section(self.name)
 
-    @classmethod
-    def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> Branch:
-        """A trained branch from its folder (one ensemble member), ready to predict."""
-        raise NotImplementedError
 
-
-class LexicalBranch(Branch):
-    name = "lexical"
-
+class LexicalBranch(Branch, branches.LexicalBranch):
     def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
         from streamguard.models.lexical import LexicalConfig, LexicalModel
         from streamguard.training.weights import sample_weights
@@ -95,54 +74,8 @@ class LexicalBranch(Branch):
         self.model.save(out_dir)
         return {"vocabulary_size": len(self.model.vectorizer.vocabulary_)}
 
-    def predict(self, items):
-        return self.model.predict_proba([r.func for r in items])
 
-    @classmethod
-    def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> LexicalBranch:
-        from streamguard.models.lexical import LexicalModel
-
-        branch = cls(params, Path(), Path())
-        branch.model = LexicalModel.load(out_dir)
-        return branch
-
-
-class TransformerBranch(Branch):
-    name = "transformer"
-    # a run_info.json without window settings means one window, trimmed around dangerous calls
-    max_windows = 1
-    window_pooling = "max"
-
-    def _encode(self, items: Sequence[Record]) -> list[Any]:
-        """Model features per record: token ids (one window) or a list of windows."""
-        from streamguard.models.transformer import encode_many_windows
-
-        encoded = encode_many_windows(
-            self.tokenizer,
-            [r.func for r in items],
-            self.max_length,
-            self.max_windows,
-            [f"record {r.id}" for r in items],
-        )
-        self.trim_counts = dict(Counter(e.how for e in encoded))
-        self.window_counts = dict(Counter(len(e.windows) for e in encoded))
-        if self.max_windows == 1:
-            return [e.windows[0] for e in encoded]
-        return [e.windows for e in encoded]
-
-    def _task_fns(self):
-        from functools import partial
-
-        from streamguard.models import transformer as tf
-
-        if self.max_windows == 1:  # exactly the single-window model of before
-            return partial(tf.collate_token_ids, pad_id=self.tokenizer.pad_token_id), tf.forward_tokens
-        tf.check_windowed(self.model)
-        return (
-            partial(tf.collate_windows, pad_id=self.tokenizer.pad_token_id),
-            partial(tf.forward_windows, pooling=self.window_pooling),
-        )
-
+class TransformerBranch(Branch, branches.TransformerBranch):
     def _pair_aware_task(self, cfg, train_items, train_ids, valid_ids) -> dict:
         """TrainingTask fields for pair-aware training: groups of [vulnerable, fixed] share a batch."""
         from functools import partial
@@ -216,7 +149,7 @@ class TransformerBranch(Branch):
             **task_items,
         )
         result = train(task, cfg, seed, out_dir, checkpoint_dir, stop_after_steps=stop_after_steps)
-        from streamguard.training.ranks import is_main_process
+        from streamguard.io.ranks import is_main_process
 
         if is_main_process():  # under torchrun, rank 0 alone writes the model folder
             tf.save(self.model, self.tokenizer, out_dir)
@@ -231,33 +164,8 @@ class TransformerBranch(Branch):
             "pretrained": pretrained,
         }
 
-    def predict(self, items):
-        from streamguard.training.loop import predict_probs, select_device
 
-        collate, forward = self._task_fns()
-        device = select_device(self.params.transformer.device)
-        self.model.to(device)
-        return predict_probs(
-            self.model, self._encode(items), collate, forward, device, self.params.transformer.batch_size
-        )
-
-    @classmethod
-    def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> TransformerBranch:
-        from streamguard.models import transformer as tf
-
-        branch = cls(params, Path(), Path())
-        branch.tokenizer, branch.model = tf.load(out_dir)
-        # the window settings the model was trained with (run_info.json), whatever params.yaml says
-        info = read_run_info(out_dir)
-        branch.max_length = info["max_length"]
-        branch.max_windows = info.get("max_windows", cls.max_windows)
-        branch.window_pooling = info.get("window_pooling", cls.window_pooling)
-        return branch
-
-
-class GNNBranch(Branch):
-    name = "gnn"
-
+class GNNBranch(Branch, branches.GNNBranch):
     def load_items(self, split):
         from streamguard.graphs.store import load_graph_split
 
@@ -265,28 +173,6 @@ class GNNBranch(Branch):
 
     def data_sha256(self):
         return {p.name: sha256_file(p) for p in sorted(self.graphs_dir.glob("*.pt"))}
-
-    def batch_size(self) -> int:
-        bs = self.params.gnn.batch_size
-        if bs != "auto":
-            return int(bs)
-        from streamguard.graphs.stats import recommended_batch_size
-
-        stats = json.loads((self.graphs_dir / "graph_stats.json").read_text())
-        cfg = self.params.gnn
-        return recommended_batch_size(
-            stats, cfg.memory_budget_mb, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers
-        )
-
-    @staticmethod
-    def _collate(items):
-        from torch_geometric.data import Batch
-
-        return Batch.from_data_list(items)
-
-    @staticmethod
-    def _forward(model, batch, device):
-        return model(batch.to(device))
 
     def fit(self, train_items, valid_items, out_dir, checkpoint_dir, seed, stop_after_steps=None):
         from streamguard.models.gnn import GNNConfig, gnn_from_graph_dir
@@ -336,24 +222,6 @@ class GNNBranch(Branch):
             )
         return init_token_embeddings(self.model, load_vocab(self.graphs_dir).subtokens, tokenizer, embeddings)
 
-    def predict(self, items):
-        from streamguard.training.loop import predict_probs, select_device
-
-        device = select_device(self.params.gnn.device)
-        self.model.to(device)
-        return predict_probs(self.model, items, self._collate, self._forward, device, self.batch_size())
-
-    @classmethod
-    def load(cls, params: Params, out_dir: Path, graphs_dir: Path) -> GNNBranch:
-        import torch
-
-        from streamguard.models.gnn import GNNConfig, gnn_from_graph_dir
-
-        branch = cls(params, Path(), graphs_dir)
-        branch.model = gnn_from_graph_dir(GNNConfig.of(params.gnn), graphs_dir)
-        branch.model.load_state_dict(torch.load(out_dir / "model.pt", map_location="cpu", weights_only=True))
-        return branch
-
 
 def _footprint(item: Any) -> tuple[int, int]:
     """(rows, widest row) a transformer training item adds to a batch: a function, or a pair group."""
@@ -392,18 +260,7 @@ def _result_info(result: TrainingResult) -> dict:
 BRANCH_CLASSES: dict[str, type[Branch]] = {cls.name: cls for cls in (LexicalBranch, TransformerBranch, GNNBranch)}
 
 
-def _branch_class(name: str) -> type[Branch]:
-    if name not in BRANCH_CLASSES:
-        raise StreamGuardError(f"unknown model '{name}'; choose one of {', '.join(BASE_MODELS)}")
-    return BRANCH_CLASSES[name]
-
-
 def make_branch(
     name: str, params: Params, processed_dir: Path, graphs_dir: Path, pretrained_dir: Path | None = None
 ) -> Branch:
-    return _branch_class(name)(params, processed_dir, graphs_dir, pretrained_dir)
-
-
-def load_branch(name: str, params: Params, model_dir: Path, graphs_dir: Path) -> Branch:
-    """A trained branch from its folder (one ensemble member), ready to predict."""
-    return _branch_class(name).load(params, model_dir, graphs_dir)
+    return branches.branch_class(name, BRANCH_CLASSES)(params, processed_dir, graphs_dir, pretrained_dir)

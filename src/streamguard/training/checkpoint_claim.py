@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from streamguard.errors import StreamGuardError
-from streamguard.training.ranks import is_main_process
+from streamguard.io.ranks import is_main_process
 
 
 class CheckpointInUseError(StreamGuardError):

@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from streamguard.io.atomic import atomic_path
+from streamguard.io.ranks import DistContext
 from streamguard.progress import console
 from streamguard.training import distributed
-from streamguard.training.ranks import DistContext
 
 # what torch.load raises on a truncated, empty or garbled file
 _UNREADABLE = (RuntimeError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile)

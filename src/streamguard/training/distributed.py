@@ -42,15 +42,7 @@ import torch.distributed as dist
 from torch import nn
 
 from streamguard.errors import StreamGuardError
-from streamguard.training.ranks import DistContext, context
-
-
-def local_device(device: torch.device) -> torch.device:
-    """Under data parallelism each process takes the GPU of its LOCAL_RANK."""
-    ctx = context()
-    if ctx.enabled and device.type == "cuda" and device.index is None:
-        return torch.device("cuda", ctx.local_rank)
-    return device
+from streamguard.io.ranks import DistContext, context
 
 
 def join(device: torch.device) -> DistContext:

@@ -26,10 +26,10 @@ from typing import Any
 
 from streamguard.errors import StreamGuardError
 from streamguard.io.cpus import cpu_count
+from streamguard.io.ranks import in_launched_group
 from streamguard.models.registry import MODELS
 from streamguard.params import pretraining_wanted
 from streamguard.progress import console
-from streamguard.training.ranks import in_launched_group
 
 
 def processes_wanted(nproc_per_node: int | str) -> int:

@@ -57,14 +57,15 @@ from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
 from streamguard.errors import StreamGuardError
+from streamguard.io.ranks import DistContext
 from streamguard.metrics import classification_summary
+from streamguard.models.inference import predict_probs, select_device
 from streamguard.params import TrainParams
 from streamguard.progress import StepLines, epoch_line, make_progress
 from streamguard.training import distributed
 from streamguard.training.batches import ItemSizes, epoch_batches
 from streamguard.training.checkpoints import Checkpointer, atomic_torch_save
 from streamguard.training.loss import weighted_cross_entropy
-from streamguard.training.ranks import DistContext
 from streamguard.training.weights import sample_weights
 
 
@@ -122,15 +123,6 @@ class TrainingResult:
     best_step: int = -1
 
 
-def select_device(requested: str) -> torch.device:
-    """The device asked for; under data parallelism, `cuda` means this process's GPU (LOCAL_RANK)."""
-    if requested != "auto":
-        return distributed.local_device(torch.device(requested))
-    if torch.cuda.is_available():
-        return distributed.local_device(torch.device("cuda"))
-    return torch.device("cpu")
-
-
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     """bf16 where the GPU supports it, else fp16 (with a scaler); none on CPU."""
     if not enabled or device.type != "cuda":
@@ -181,28 +173,6 @@ class _StopSignal:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.received = signum
-
-
-@torch.no_grad()
-def predict_probs(
-    model: nn.Module,
-    items: Sequence[Any],
-    collate: Callable,
-    forward: Callable,
-    device: torch.device,
-    batch_size: int,
-    dtype: torch.dtype | None = None,
-) -> np.ndarray:
-    """P(vulnerable) for each item, in order."""
-    model.eval()
-    out = []
-    for start in range(0, len(items), batch_size):
-        batch = collate(list(items[start : start + batch_size]))
-        ctx = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
-        with ctx:
-            logits = forward(model, batch, device)
-        out.append(torch.softmax(logits.float(), dim=-1)[:, 1].cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
 
 
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
