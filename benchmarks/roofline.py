@@ -223,7 +223,7 @@ def mlm_run(params, processed: Path, tmp: Path, steps: int, batching: str) -> di
 def gnn_run(params, processed: Path, tmp: Path, steps: int) -> dict:
     graphs = tmp / "graphs"
     if not (graphs / "train.pt").exists():
-        from streamguard.graphs.build import run_graphs_stage
+        from streamguard.stages.graphs import run_graphs_stage
 
         run_graphs_stage(processed, graphs, params)
     params = replace(params, gnn=replace(params.gnn, device="cpu", checkpoint_every=0, epochs=50, resume="never"))

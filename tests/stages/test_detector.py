@@ -49,14 +49,16 @@ def sample_detector(tmp_path_factory) -> dict:
     assert cli.main(["--params", str(params), "generalize-corpus", "--out", str(root / "corpus")]) == 0
     corpus = root / "corpus" / "corpus.jsonl"
     details = root / "details.json"
-    argv = ["--params", str(params), "generalize", "--corpus", str(corpus), "--metrics", str(root / "metrics")]
+    table = ["--code-metrics", str(root / "corpus" / "code_metrics.npz")]  # as dvc.yaml runs both stages
+    argv = ["--params", str(params), "generalize", "--corpus", str(corpus), *table, "--metrics", str(root / "metrics")]
     assert cli.main([*argv, "--details", str(details), "--plots", str(root / "plots")]) == 0
     out = root / "detector"
-    argv = ["--params", str(params), "train-detector", "--corpus", str(corpus), "--details", str(details)]
+    argv = ["--params", str(params), "train-detector", "--corpus", str(corpus), *table, "--details", str(details)]
     assert cli.main([*argv, "--out", str(out)]) == 0
     return {"root": root, "params": params, "corpus": corpus, "details": details, "detector": out}
 
 
+@pytest.mark.slow  # the module fixture runs generalize on the bundled sample
 def test_the_commit_checked_out_stays_out_of_the_detectors_hashed_files(sample_detector):
     # DVC hashes the folder but timing.json (.dvcignore): a new commit must not change the stage's output
     out = sample_detector["detector"]
