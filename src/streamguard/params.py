@@ -442,7 +442,7 @@ class FusionParams:
     # what the stacker is fitted on: "valid" = the full models' valid-split
     # probabilities, threshold chosen by cross-fitting on valid (no fold models:
     # the oof stages skip); "oof" = out-of-fold probabilities of the training
-    # split (trains the 5 x 3 fold models: about 3x the training time)
+    # split (trains 5 fold models per base model, each on 4/5 of train)
     fit_on: Literal["oof", "valid"] = "valid"
     valid_folds: int = 5  # cross-fitting folds on valid when fit_on is "valid"
 
