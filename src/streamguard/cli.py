@@ -156,6 +156,11 @@ def cmd_make_sample(args: argparse.Namespace) -> None:
     Console().print(info)
 
 
+def _add_code_metrics_option(parser: argparse.ArgumentParser) -> None:
+    help_ = "the generalize_corpus stage's code_metrics.npz for this corpus (default: computed here)"
+    parser.add_argument("--code-metrics", type=Path, default=None, help=help_)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamguard", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
@@ -235,21 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--details", default="metrics/generalization_details.json", help="per project, with CIs")
     p.add_argument("--plots", default="metrics/generalization_plots")
-    p.add_argument(
-        "--code-metrics",
-        default=None,
-        help="the generalize_corpus stage's code_metrics.npz for this corpus (default: computed here)",
-    )
+    _add_code_metrics_option(p)
     p = stage("train-detector", "train the model leave-project-out ranks best on every project, with its card")
     p.add_argument("--corpus", default="data/generalize/corpus.jsonl")
     p.add_argument("--details", default="metrics/generalization_details.json", help="the generalize stage's details")
     p.add_argument("--out", default="models/detector", help="the detector's models folder")
     p.add_argument("--without", default=None, metavar="PROJECT", help="leave this project out of training")
-    p.add_argument(
-        "--code-metrics",
-        default=None,
-        help="the generalize_corpus stage's code_metrics.npz for this corpus (default: computed here)",
-    )
+    _add_code_metrics_option(p)
     p = stage("collect", "Phase 2: collect records from one source")
     p.add_argument("source")
     p.add_argument("--out", default="data/collected")

@@ -684,6 +684,11 @@ def pretraining_wanted(params: Params) -> bool:
     return params.transformer.init == "pretrain" or params.gnn.token_init == "pretrain"
 
 
+def fold_models_wanted(params: Params) -> bool:
+    """Whether the stacker is fitted on out-of-fold probabilities: the oof stages train only then."""
+    return params.fusion.fit_on == "oof"
+
+
 # --- types: params.yaml values against the dataclasses' annotations ------------------
 
 

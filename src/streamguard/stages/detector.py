@@ -228,5 +228,5 @@ def main(args: argparse.Namespace) -> None:
         Path(args.details),
         Path(args.out),
         without=args.without,
-        code_metrics=Path(args.code_metrics) if args.code_metrics else None,
+        code_metrics=args.code_metrics,
     )

@@ -2,8 +2,8 @@
 
 Fitted on the full models' valid probabilities with cross-fitting (`fusion.fit_on:
 valid`, the default: no fold models needed) or on out-of-fold probabilities of the
-training split (`fit_on: oof`); its decision threshold is chosen on valid only; test is not read here beyond applying the fitted stacker (evaluate
-scores it).
+training split (`fit_on: oof`); its decision threshold is chosen on valid only;
+test is not read here beyond applying the fitted stacker (evaluate scores it).
 """
 
 from __future__ import annotations

@@ -83,5 +83,5 @@ def main(args: argparse.Namespace) -> None:
         Path(args.metrics),
         Path(args.details),
         Path(args.plots),
-        code_metrics=Path(args.code_metrics) if args.code_metrics else None,
+        code_metrics=args.code_metrics,
     )

@@ -22,7 +22,7 @@ from streamguard.errors import StreamGuardError
 from streamguard.io.predictions import OOF_SPLITS, write_predictions
 from streamguard.io.ranks import is_main_process
 from streamguard.models.registry import MODELS
-from streamguard.params import Params, load_params
+from streamguard.params import Params, fold_models_wanted, load_params
 from streamguard.progress import console
 from streamguard.stages.train import fit_runs, prediction_rows
 from streamguard.training.branches import item_id, make_branch
@@ -75,7 +75,7 @@ def run_oof_fold(
     if not 0 <= fold < k:
         raise StreamGuardError(f"oof: fold {fold} is outside 0..{k - 1} (oof.folds = {k})")
     out_dir = out_root / model / f"fold_{fold}"
-    if params.fusion.fit_on == "valid":
+    if not fold_models_wanted(params):
         return skip_oof_fold(model, fold, k, out_dir)
     params = fold_params(model, params)
     folds = read_folds(folds_file, k, params.seed)

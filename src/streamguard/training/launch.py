@@ -28,7 +28,7 @@ from streamguard.errors import StreamGuardError
 from streamguard.io.cpus import cpu_count
 from streamguard.io.ranks import in_launched_group
 from streamguard.models.registry import MODELS
-from streamguard.params import pretraining_wanted
+from streamguard.params import fold_models_wanted, pretraining_wanted
 from streamguard.progress import console
 
 
@@ -117,6 +117,6 @@ def relaunch_stage(command: str, model: str, params: Any, argv: list[str]) -> in
         return None  # a model the torch loop does not train runs in one process
     if section == "pretrain" and not pretraining_wanted(params):
         return None  # the stage only writes its "skipped" marker
-    if command == "oof" and params.fusion.fit_on == "valid":
+    if command == "oof" and not fold_models_wanted(params):
         return None  # no fold model: the stage only writes its "skipped" marker
     return relaunch_if_asked(getattr(params, section).nproc_per_node, argv)
