@@ -196,6 +196,7 @@ CPPCHECK_NAMES: tuple[str, ...] = (
     "log_distinct_checks",
     "unparsed",
 )
+# one process: on two shared cores `-j 2` is slower than one
 CPPCHECK_OPTIONS: tuple[str, ...] = (
     "--quiet",
     "--xml",
@@ -205,7 +206,7 @@ CPPCHECK_OPTIONS: tuple[str, ...] = (
     "--inconclusive",
     *(f"--suppress={check}" for check in SUPPRESSED),
 )
-# seconds a run may take: far above cppcheck's measured ~15 s per 1,000 functions on one core
+# seconds a run may take: far above cppcheck's 10-15 s per 1,000 functions on one core
 CPPCHECK_TIMEOUT_S = 120.0
 CPPCHECK_TIMEOUT_PER_FUNCTION_S = 0.5
 
