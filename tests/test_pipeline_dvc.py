@@ -2,7 +2,7 @@
 
 The repository is copied into a temp git repo with small params so the whole
 pipeline runs in a few minutes on 2 cores: the default (stacker fitted on valid,
-fold stages skipped), and one fold stage of each model trained with fusion.fit_on: oof.
+oof stages skipped), and each model's oof stage trained with fusion.fit_on: oof on two folds.
 """
 
 from __future__ import annotations
