@@ -233,3 +233,29 @@ def test_juliet_rows_train_as_labelled_functions_under_pair_ranking(tmp_path):
     weights, _ = training_rows(corpus, train, params)
     juliet = corpus.project[train] == "juliet"
     assert juliet.sum() == 20 and (weights[juliet] > 0).all()
+
+
+def test_a_detector_trained_with_juliet_keeps_it_out_of_its_threshold(tmp_path):
+    """train-detector with juliet in train_sources: Juliet trains the shipped model, its threshold comes from
+    the scanned projects' out-of-project scores (fusion.json's rows)."""
+    corpus = protocol_corpus(tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "generalize": {"threshold_folds": 2, "train_sources": [*DEFAULT_SOURCES, "juliet"]},
+                "evaluate": {"bootstrap_resamples": 30},
+            }
+        )
+    )
+    details = tmp_path / "details.json"
+    argv = ["--params", str(params), "generalize", "--corpus", str(corpus), "--metrics", str(tmp_path / "metrics")]
+    assert cli.main([*argv, "--details", str(details), "--plots", str(tmp_path / "plots")]) == 0
+    assert "juliet" not in json.loads(details.read_text())["per_project"]
+    out = tmp_path / "detector"
+    argv = ["--params", str(params), "train-detector", "--corpus", str(corpus), "--details", str(details)]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert "juliet" in card["training_projects"] and card["corpus"]["projects"]["juliet"]["functions"] == 20
+    with np.load(out / "fusion" / "oof_matrix.npz") as oof:
+        assert oof["y"].shape == oof["X"].shape[:1] == (120,)  # the four scanned projects' rows, not Juliet's
