@@ -6,7 +6,9 @@ model makes is made inside the training projects, never on the held-out one:
 the TF-IDF vocabulary, the metric scaler, the class weights, the decision
 threshold and the stacker all come from the training projects, the last two
 from project-grouped cross-fitting (each training project's predictions come
-from models that did not see it).
+from models that did not see it). Records of a train-only source (Juliet's
+synthetic cases) train every model when `generalize.train_sources` lists them,
+and are never held out or scored, not even to cross-fit those two choices.
 
 The lexical model is TF-IDF + logistic regression over hashed token n-grams
 (the tokens of models/lexical.py), so the counts are computed once for the
