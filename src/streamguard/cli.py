@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="data/processed/test.jsonl",
         help="the test split's records, for pair ids (paired metrics); skipped when absent",
     )
-    p = stage("generalize-corpus", "the leave-project-out corpus: mined pairs, snapshots, PairVul, Devign")
+    p = stage("generalize-corpus", "the leave-project-out corpus: mined pairs, snapshots, PairVul, Devign, Juliet")
     p.add_argument("--mined", default="data/collected/git.jsonl", help="the git collector's pairs (corpus: build)")
     p.add_argument("--sample", default=None, help="generalize.corpus sample's corpus (default: the bundled one)")
     p.add_argument("--devign-sample", default=None, help="its Devign functions (default: the bundled sample)")
