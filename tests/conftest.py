@@ -241,16 +241,18 @@ def train_lexical(params, processed: Path, root: Path) -> None:
     run_train("lexical", params, processed, root / "graphs", root / "models" / "lexical", checkpoints=root / "ckpt")
 
 
-def run_oof_stage(model: str, fold: int, params, processed: Path, root: Path) -> dict:
-    """One oof fold stage into root/oof, after the folds stage wrote the assignment file for these params."""
+def run_oof_stage(model: str, fold: int | None, params, processed: Path, root: Path) -> dict:
+    """The oof stage of `model` into root/oof (fold `fold` alone, or every fold with None), after the
+    folds stage wrote the assignment file for these params."""
     from streamguard.stages.folds import run_folds
-    from streamguard.stages.oof import run_oof_fold
+    from streamguard.stages.oof import run_oof
 
     folds_file = root / f"folds_{params.oof.folds}_{params.seed}.json"
     if not folds_file.exists():
         run_folds(params, processed, folds_file)
     graphs, out = root / "graphs", root / "oof"
-    return run_oof_fold(model, fold, params, processed, graphs, out, folds_file=folds_file, checkpoints=root / "ckpt")
+    ckpt = root / "ckpt"
+    return run_oof(model, params, processed, graphs, out, folds_file=folds_file, checkpoints=ckpt, only_fold=fold)
 
 
 def train_lexical_pipeline(root: Path, sample_records, flip_test: bool = False) -> Path:
@@ -260,8 +262,7 @@ def train_lexical_pipeline(root: Path, sample_records, flip_test: bool = False) 
     params = params_from_dict(LEXICAL_PIPELINE_PARAMS)
     processed = write_processed_sample(root, sample_records, params, flip_test)
     train_lexical(params, processed, root)
-    for fold in range(3):
-        run_oof_stage("lexical", fold, params, processed, root)
+    run_oof_stage("lexical", None, params, processed, root)
     run_fusion(params, root / "oof", root / "models", root / "models" / "fusion", processed)
     return root
 

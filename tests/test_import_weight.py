@@ -100,12 +100,12 @@ def test_a_scan_with_the_shipped_detector_imports_no_scikit_learn(tmp_path):
 
 @pytest.mark.parametrize("model", ["transformer", "gnn"])
 def test_a_fold_stage_with_no_fold_model_to_train_imports_no_torch(tmp_path, model):
-    # fusion.fit_on: valid (the default) leaves the fold stages a marker to write; there are fifteen of them
+    # fusion.fit_on: valid (the default) leaves the oof stages a marker to write
     params = tmp_path / "params.yaml"
     params.write_text("fusion:\n  fit_on: valid\n")
     out = tmp_path / "oof"
-    argv = ["--params", str(params), "oof", model, "0", "--out", str(out), "--checkpoints", str(tmp_path / "ckpt")]
+    argv = ["--params", str(params), "oof", model, "--out", str(out), "--checkpoints", str(tmp_path / "ckpt")]
     extra = f"from streamguard.cli import main\nassert main({argv!r}) == 0"
     heavy = imported_heavy("streamguard.cli", extra)
-    assert json.loads((out / model / "fold_0" / "fold.json").read_text())["status"] == "skipped"
+    assert json.loads((out / model / "skipped.json").read_text())["status"] == "skipped"
     assert heavy == [], f"a skipped {model} fold stage imports {heavy}"

@@ -2,7 +2,7 @@
 
 The repository is copied into a temp git repo with small params so the whole
 pipeline runs in a few minutes on 2 cores: the default (stacker fitted on valid,
-fold stages skipped), and one fold stage of each model trained with fusion.fit_on: oof.
+oof stages skipped), and each model's oof stage trained with fusion.fit_on: oof on two folds.
 """
 
 from __future__ import annotations
@@ -79,22 +79,26 @@ def test_fusion_param_reruns_only_fusion_and_evaluate(pipeline_repo):
     assert "fusion.C" in diff
 
 
-def test_fold_stages_train_fold_models_through_dvc_when_fusion_fits_on_oof(pipeline_repo):
+def test_oof_stages_train_every_fold_through_dvc_when_fusion_fits_on_oof(pipeline_repo):
     params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
     params["fusion"]["fit_on"] = "oof"
+    params["oof"].update(folds=2, epochs=1)  # any number of folds, without editing dvc.yaml
     (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    stages = ["oof_lexical@1", "oof_transformer@1", "oof_gnn@1"]  # fold 1 of each model: the wiring, not all 15
+    stages = ["validate_params", "folds", "oof_lexical", "oof_transformer", "oof_gnn"]
     try:
         out = sh(pipeline_repo, "dvc", "repro", "--single-item", *stages).stdout
         ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
         assert ran == set(stages), out
         assigned = json.loads((pipeline_repo / "data/folds.json").read_text())
         for model in ("lexical", "transformer", "gnn"):
-            fold = json.loads((pipeline_repo / f"data/oof/{model}/fold_1/fold.json").read_text())
-            assert fold["held_out_ids"] and not set(fold["held_out_ids"]) & set(fold["trained_on_ids"])
-            predicted = (pipeline_repo / f"data/oof/{model}/fold_1/predictions.jsonl").read_text().splitlines()
-            assert len(predicted) == len(fold["held_out_ids"]), model
-            assert {i for i, k in assigned["fold_of"].items() if k == 1} == set(fold["held_out_ids"]), model
+            written = sorted(p.name for p in (pipeline_repo / f"data/oof/{model}").iterdir())
+            assert written == ["fold_0", "fold_1"], (model, written)
+            for k in (0, 1):
+                fold = json.loads((pipeline_repo / f"data/oof/{model}/fold_{k}/fold.json").read_text())
+                assert fold["held_out_ids"] and not set(fold["held_out_ids"]) & set(fold["trained_on_ids"])
+                predicted = (pipeline_repo / f"data/oof/{model}/fold_{k}/predictions.jsonl").read_text().splitlines()
+                assert len(predicted) == len(fold["held_out_ids"]), model
+                assert {i for i, f in assigned["fold_of"].items() if f == k} == set(fold["held_out_ids"]), model
     finally:  # back to the committed default for the other tests (HEAD: core.autostage staged the lock)
         sh(pipeline_repo, "git", "checkout", "-q", "HEAD", "--", "params.yaml", "dvc.lock")
         sh(pipeline_repo, "dvc", "checkout", "-q")
@@ -140,7 +144,7 @@ def test_push_then_pull_from_local_s3_is_byte_identical(pipeline_repo, monkeypat
             "models/lexical/weights.npz",
             "models/transformer/model.pt",
             "data/graphs/train.pt",
-            "data/oof/gnn/fold_0/fold.json",
+            "data/oof/gnn/skipped.json",
             "models/fusion/fusion.json",
         ]
         before = {p: (pipeline_repo / p).read_bytes() for p in tracked}

@@ -206,9 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default="data/pretrain")
     p.add_argument("--checkpoints", default="checkpoints", help="resumable checkpoints under <this>/pretrain")
     p.add_argument("--out", default="models/pretrain")
-    p = stage("oof", "train one base model on K-1 folds and predict the held-out fold")
+    p = stage("oof", "for each of the K folds, train one base model on the others and predict it")
     p.add_argument("model", choices=BASE_MODELS)
-    p.add_argument("fold", type=int)
+    p.add_argument("fold", type=int, nargs="?", help="this fold alone (default: every fold, 0..oof.folds-1)")
     p.add_argument("--processed", default="data/processed")
     p.add_argument("--graphs", default="data/graphs")
     p.add_argument("--folds", default="data/folds.json", help="the folds stage's assignment file")
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="data/processed/test.jsonl",
         help="the test split's records, for pair ids (paired metrics); skipped when absent",
     )
-    p = stage("generalize-corpus", "the leave-project-out corpus: mined pairs, snapshots, PairVul, Devign")
+    p = stage("generalize-corpus", "the leave-project-out corpus: mined pairs, snapshots, PairVul, Devign, Juliet")
     p.add_argument("--mined", default="data/collected/git.jsonl", help="the git collector's pairs (corpus: build)")
     p.add_argument("--sample", default=None, help="generalize.corpus sample's corpus (default: the bundled one)")
     p.add_argument("--devign-sample", default=None, help="its Devign functions (default: the bundled sample)")

@@ -480,7 +480,9 @@ class GeneralizeParams:
     # figures are computed on
     PAIR_SOURCES: ClassVar[tuple[str, ...]] = ("git", "pairvul")
     FUNCTION_SOURCES: ClassVar[tuple[str, ...]] = ("snapshot", "devign")
-    CORPUS_SOURCES: ClassVar[tuple[str, ...]] = (*PAIR_SOURCES, *FUNCTION_SOURCES)
+    # sources that only ever train (labelled function rows): synthetic code nobody scans is never held out
+    TRAIN_ONLY_SOURCES: ClassVar[tuple[str, ...]] = ("juliet",)
+    CORPUS_SOURCES: ClassVar[tuple[str, ...]] = (*PAIR_SOURCES, *FUNCTION_SOURCES, *TRAIN_ONLY_SOURCES)
 
     # sample: the bundled mined pairs + retro-scan snapshots of three repositories and the Devign
     # sample; build: mine collect.git_repos (pairs + snapshots), plus PairVul and Devign when given
@@ -488,6 +490,8 @@ class GeneralizeParams:
     pairvul_path: str | None = None
     devign_path: str | None = None
     devign_max_per_project: int = 0  # 0 = every Devign function
+    juliet_path: str | None = None  # the Juliet C suite (directory or .tar.gz): project `juliet`, train-only
+    juliet_max_cases: int = 0  # whole Juliet test cases kept (spread by name hash); 0 = all
     drop_cross_project_clones: bool = True
     models: list[str] = field(default_factory=lambda: ["lexical", "code_metrics", "lexical_metrics"])
     # project_balanced: each training project weighs the same, each class half of it
@@ -498,8 +502,10 @@ class GeneralizeParams:
     pair_weight: float = 1.0  # ranking: the pairs' total weight, relative to the function rows'
     # lexical_metrics: the stacker also takes log(1 + code tokens), the length rule itself
     stack_length: bool = False
-    # the corpus sources models train on (every source is still evaluated when held out)
-    train_sources: list[str] = field(default_factory=lambda: list(GeneralizeParams.CORPUS_SOURCES))
+    # the corpus sources models train on (every source but TRAIN_ONLY_SOURCES is still evaluated when held out)
+    train_sources: list[str] = field(
+        default_factory=lambda: [*GeneralizeParams.PAIR_SOURCES, *GeneralizeParams.FUNCTION_SOURCES]
+    )
     # project-grouped cross-fitting folds inside the training projects: thresholds and the stacker
     threshold_folds: int = 3
     # lexical: an n-gram is a feature only where at least this many training projects use it
@@ -513,7 +519,7 @@ class GeneralizeParams:
     analyzers: list[str] = field(default_factory=lambda: ["flawfinder"])
 
     def __post_init__(self) -> None:
-        _at_least(self, devign_max_per_project=0, threshold_folds=2, min_projects=1)
+        _at_least(self, devign_max_per_project=0, juliet_max_cases=0, threshold_folds=2, min_projects=1)
         _positive(self, "pair_weight")
         if not self.train_sources:
             raise InvalidValue(

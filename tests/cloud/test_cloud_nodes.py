@@ -64,7 +64,8 @@ def test_one_instance_has_no_distribution(small_repo, no_aws, capsys):
         (["--instance-count", "3", "--stage", "train_gnn", "--stage", "train_transformer"], ["--stage"]),
         (["--instance-count", "0"], ["at least 1"]),
         (["--gpus-per-instance", "4", "--stage", "train_gnn"], ["--instance-count > 1"]),
-        (["--instance-count", "2", "--stage", "oof_gnn@0", "--gpus-per-instance", "0"], ["at least 1"]),
+        (["--instance-count", "2", "--stage", "oof_gnn", "--gpus-per-instance", "0"], ["at least 1"]),
+        (["--stage", "oof_gnn@1"], ["--stage oof_gnn@1", "has no @ variants", "use --stage oof_gnn"]),
         (
             ["--instance-count", "2", "--stage", "train_gnn", "--gpus-per-instance", "1000"],
             ["--gpus-per-instance 1000", "ml.g5.xlarge has 1 GPU(s)", "at most 1"],
@@ -95,12 +96,12 @@ def test_multi_instance_errors_say_what_to_do(small_repo, no_aws, capsys, extra,
 def test_gpus_per_instance_sets_the_stage_sections_processes(small_repo, no_aws, capsys):
     job = sagemaker_dry_run(
         capsys,
-        *("--instance-count", "2", "--stage", "oof_gnn@1", "--gpus-per-instance", "4", "--repro"),
+        *("--instance-count", "2", "--stage", "oof_gnn", "--gpus-per-instance", "4", "--repro"),
         *("--instance-type", "ml.g5.12xlarge"),
     )
     assert job["distributed"]["nproc_per_node"] == 4
-    assert job["source_code"]["args"] == ["--repro", "-S", "gnn.nproc_per_node=4", "--", "oof_gnn@1"]
-    assert job["dvc"]["command"] == "dvc repro -f -s oof_gnn@1"
+    assert job["source_code"]["args"] == ["--repro", "-S", "gnn.nproc_per_node=4", "--", "oof_gnn"]
+    assert job["dvc"]["command"] == "dvc repro -f -s oof_gnn"
 
 
 def test_each_instance_derives_its_rank_from_sagemakers_variables():
@@ -123,9 +124,9 @@ def test_upstream_stages_and_command_come_from_dvc_yaml(tmp_path):
     up = upstream_stages(repo, "train_transformer")
     assert {"download", "preprocess", "pretrain"} <= set(up)
     assert "graphs" not in up and "train_gnn" not in up and "train_transformer" not in up
-    assert "graphs" in upstream_stages(repo, "oof_gnn@1")
-    assert stage_command(repo, "oof_gnn@1") == (
-        "streamguard oof gnn 1 --processed data/processed --graphs data/graphs --folds data/folds.json "
+    assert "graphs" in upstream_stages(repo, "oof_gnn")
+    assert stage_command(repo, "oof_gnn") == (
+        "streamguard oof gnn --processed data/processed --graphs data/graphs --folds data/folds.json "
         "--pretrained models/pretrain --checkpoints checkpoints --out data/oof"
     )
 

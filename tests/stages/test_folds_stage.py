@@ -15,7 +15,7 @@ from streamguard.data.records import read_split
 from streamguard.data.split import assign_folds
 from streamguard.params import params_from_dict
 from streamguard.stages.folds import run_folds
-from streamguard.stages.oof import run_oof_fold
+from streamguard.stages.oof import run_oof
 
 RAW = SMALL_PARAMS
 
@@ -27,7 +27,9 @@ def _held_out(tmp_path: Path, fold: int) -> set[str]:
 def _oof(tmp_path: Path, small_processed: Path, fold: int, folds_file: Path) -> dict:
     params = params_from_dict(RAW)
     graphs, out, ckpt = tmp_path / "graphs", tmp_path / "oof", tmp_path / "ckpt"
-    return run_oof_fold("lexical", fold, params, small_processed, graphs, out, folds_file=folds_file, checkpoints=ckpt)
+    return run_oof(
+        "lexical", params, small_processed, graphs, out, folds_file=folds_file, checkpoints=ckpt, only_fold=fold
+    )
 
 
 def test_the_fold_file_holds_the_split_modules_assignment(tmp_path, small_processed):

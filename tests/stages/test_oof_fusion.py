@@ -70,16 +70,17 @@ def test_oof_probabilities_come_from_models_that_never_saw_the_function(tmp_path
             for i in branches.make_branch(model, params, processed, tmp_path / "graphs").load_items("train")
         }
         predicted: set[str] = set()
+        run_oof_stage(model, None, params, processed, tmp_path)  # the stage: every fold, in order
+        assert len(fitted_on[model]) == folds
         for fold in range(folds):
-            run_oof_stage(model, fold, params, processed, tmp_path)
-            trained, validated = fitted_on[model][-1]
+            trained, validated = fitted_on[model][fold]
             path = tmp_path / "oof" / model / f"fold_{fold}" / "predictions.jsonl"
             ids = set(read_predictions(path, model, splits=OOF_SPLITS).splits["train"].ids)
             assert ids == {i for i in items if fold_of[i] == fold}, f"{model} fold {fold} predicted other functions"
             assert not set(trained) & ids, f"{model} fold {fold}: the model was fit on functions it then predicted"
             assert set(trained) == items - ids and set(validated) <= valid_ids
             predicted |= ids
-        assert predicted == items and len(fitted_on[model]) == folds
+        assert predicted == items
 
 
 def test_changing_test_labels_changes_nothing_before_evaluate(tmp_path, sample_records, lexical_pipeline):
@@ -157,8 +158,7 @@ def test_seed_ensemble_writes_runs_and_paired_seed_tests(tmp_path, sample_record
     processed = write_processed_sample(tmp_path, sample_records, params)
     train_lexical(params, processed, tmp_path)
     assert (tmp_path / "models/lexical/run_1/weights.npz").exists()
-    for fold in range(3):
-        run_oof_stage("lexical", fold, params, processed, tmp_path)
+    run_oof_stage("lexical", None, params, processed, tmp_path)
     oof = read_predictions(tmp_path / "oof/lexical/fold_0/predictions.jsonl", "lexical", OOF_SPLITS).splits["train"]
     assert oof.prob_runs is not None and oof.prob_runs.shape == (2, len(oof))
     assert np.allclose(oof.prob_runs.mean(axis=0), oof.prob)
@@ -233,10 +233,10 @@ def test_fusion_fitted_on_valid_skips_the_folds_and_cross_fits_its_threshold(tmp
     run_oof_stage("lexical", 0, oof_params, processed, tmp_path)
     stale = tmp_path / "oof/lexical/fold_0/predictions.jsonl"
     assert stale.exists()
-    for fold in range(3):
-        assert run_oof_stage("lexical", fold, params, processed, tmp_path)["skipped"]
-        status = json.loads((tmp_path / f"oof/lexical/fold_{fold}/fold.json").read_text())
-        assert status["status"] == "skipped" and "fusion.fit_on" in status["why"]
+    assert run_oof_stage("lexical", None, params, processed, tmp_path)["skipped"]
+    status = json.loads((tmp_path / "oof/lexical/skipped.json").read_text())
+    assert status["status"] == "skipped" and "fusion.fit_on" in status["why"]
+    assert list((tmp_path / "oof/lexical").iterdir()) == [tmp_path / "oof/lexical/skipped.json"]
     assert not stale.exists()  # an earlier run's fold predictions are not left behind
 
     summary = run_fusion(params, tmp_path / "oof", tmp_path / "models", tmp_path / "models" / "fusion", processed)

@@ -1,7 +1,7 @@
 """One training stage across several SageMaker instances: what each instance runs.
 
 A job with `--instance-count N > 1` trains one neural stage (`--stage train_transformer`,
-`train_gnn`, `pretrain`, `oof_transformer@k`, `oof_gnn@k`) as ONE torchrun group over
+`train_gnn`, `pretrain`, `oof_transformer`, `oof_gnn`) as ONE torchrun group over
 every GPU of every instance. cloud/sagemaker_entry.sh runs the same steps on each
 instance, with this module's help:
 
@@ -84,13 +84,12 @@ class NodesError(StreamGuardError):
 
 def params_section(stage: str) -> str:
     """The params section of a stage that trains under torchrun, or an error naming those stages."""
-    base = stage.split("@", 1)[0]
-    if base not in DISTRIBUTED_STAGES:
+    if stage not in DISTRIBUTED_STAGES:
         raise NodesError(
             f"--stage {stage}: several instances train one neural stage as one torchrun group; "
-            f"pick one of {', '.join(DISTRIBUTED_STAGES)} (oof_*: with @fold, e.g. oof_gnn@0)"
+            f"pick one of {', '.join(DISTRIBUTED_STAGES)}"
         )
-    return DISTRIBUTED_STAGES[base]
+    return DISTRIBUTED_STAGES[stage]
 
 
 def _hosts(environ: Mapping[str, str]) -> list[str]:
@@ -151,7 +150,7 @@ def _graph_and_stage(repo_root: Path, target: str):
     if target not in by_name:
         close = difflib.get_close_matches(target, list(by_name), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise NodesError(f"no stage {target} in {repo_root / 'dvc.yaml'}{hint}; oof_* stages need @fold")
+        raise NodesError(f"no stage {target} in {repo_root / 'dvc.yaml'}{hint}")
     return graph, by_name[target]
 
 

@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         help="instances; more than 1 trains one --stage (train_transformer, train_gnn, pretrain, "
-        "oof_transformer@k, oof_gnn@k) as one torchrun group over all of them, e.g. on ml.g5.12xlarge "
+        "oof_transformer, oof_gnn) as one torchrun group over all of them, e.g. on ml.g5.12xlarge "
         "or ml.p4d.24xlarge (default: 1, the whole pipeline on one machine)",
     )
     p.add_argument(

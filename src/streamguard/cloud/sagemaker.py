@@ -217,13 +217,16 @@ def validate_stages(stages: list[str], repo_root: Path) -> None:
     if not stages:
         return
     dvc_yaml = repo_root / "dvc.yaml"
-    names = list((yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get("stages", {}))
+    defined = (yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get("stages", {})
+    names = list(defined)
     for stage in stages:
-        base = stage.split("@", 1)[0]
+        base, at, _ = stage.partition("@")
         if base not in names:
             close = difflib.get_close_matches(base, names, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (stages: {', '.join(names)})"
             raise StreamGuardError(f"--stage {stage}: no such stage in {dvc_yaml}{hint}")
+        if at and not {"foreach", "matrix"} & set(defined[base] or {}):
+            raise StreamGuardError(f"--stage {stage}: {base} in {dvc_yaml} has no @ variants; use --stage {base}")
 
 
 def _resolve_region(region: str | None) -> str:

@@ -9,7 +9,10 @@ Roles (the record's `source`):
   when no later fix touched it; functions a later fix touched in another form
   are left out, since their state at the snapshot is unknown;
 - `pairvul`: a Linux kernel CVE fix pair from PairVul (project `linux`);
-- `devign`: a Devign function (projects FFmpeg and qemu).
+- `devign`: a Devign function (projects FFmpeg and qemu);
+- `juliet`: a bad or good function of NIST's Juliet suite (project `juliet`),
+  read by the Juliet collector's reader under the collect stage's length and
+  duplicate rules; synthetic, so it only ever trains: never held out, never scored.
 
 The snapshot commit of a repository is the parent of its median fix commit by
 date, so half its mined fixes come after it. The same text in two projects
@@ -25,9 +28,11 @@ from pathlib import Path
 
 from streamguard.c.functions import extract_functions
 from streamguard.c.suffixes import is_plain_c_file
+from streamguard.data.collectors.base import CollectError
 from streamguard.data.collectors.git_miner import is_vendored_or_test, run_git
+from streamguard.data.collectors.juliet import read_juliet
 from streamguard.data.download import REPO, SAMPLE_PATH
-from streamguard.data.noise import code_text, length_rule
+from streamguard.data.noise import code_text, confidence_for, dedupe, length_rule, screen_functions
 from streamguard.data.records import Record, RecordError, link_pair, read_records
 from streamguard.data.trim import trim_to_budget
 from streamguard.errors import StreamGuardError
@@ -191,6 +196,20 @@ def devign_records(path: Path, max_per_project: int) -> list[Record]:
     return records
 
 
+def juliet_records(path: Path, max_cases: int, params: Params) -> tuple[list[Record], dict]:
+    """Juliet's bad (1) and good (0) functions of `max_cases` whole test cases (0 = all), screened as the
+    collect stage screens Juliet, and a report of what was kept and dropped."""
+    try:
+        harvest = read_juliet(path, "generalize.juliet_path", max_cases, confidence_for("juliet", params.collect))
+    except CollectError as exc:
+        raise CorpusError(str(exc)) from None
+    screened, too_long_or_short = screen_functions(harvest.singles, params.collect)
+    records, duplicates = dedupe(screened)
+    dropped = harvest.dropped + too_long_or_short + duplicates
+    report = {**harvest.details, "functions": len(records), "dropped": dict(sorted(dropped.items()))}
+    return records, report
+
+
 def drop_cross_project_clones(records: list[Record]) -> tuple[list[Record], int]:
     """Records whose normalised text occurs in more than one project go, in every project."""
     projects_of: dict[str, set[str]] = defaultdict(set)
@@ -214,7 +233,7 @@ def build_corpus(
     """Every record of the corpus params ask for, and a report of where they came from.
 
     generalize.corpus: sample reads `sample_corpus` and `sample_devign`; build reads `mined_path` and
-    the sources params name.
+    the sources params name; either adds Juliet when generalize.juliet_path is set.
     """
     settings = params.generalize
     report: dict = {"corpus": settings.corpus, "snapshots": {}}
@@ -239,6 +258,9 @@ def build_corpus(
             records += pairvul_records(Path(settings.pairvul_path))
         if settings.devign_path:
             records += devign_records(Path(settings.devign_path), settings.devign_max_per_project)
+    if settings.juliet_path:
+        juliet, report["juliet"] = juliet_records(Path(settings.juliet_path), settings.juliet_max_cases, params)
+        records += juliet
     if settings.drop_cross_project_clones:
         records, report["cross_project_clones_dropped"] = drop_cross_project_clones(records)
     counts: dict[str, dict[str, int]] = defaultdict(Counter)

@@ -6,7 +6,9 @@ model makes is made inside the training projects, never on the held-out one:
 the TF-IDF vocabulary, the metric scaler, the class weights, the decision
 threshold and the stacker all come from the training projects, the last two
 from project-grouped cross-fitting (each training project's predictions come
-from models that did not see it).
+from models that did not see it). Records of a train-only source (Juliet's
+synthetic cases) train every model when `generalize.train_sources` lists them,
+and are never held out or scored, not even to cross-fit those two choices.
 
 The lexical model is TF-IDF + logistic regression over hashed token n-grams
 (the tokens of models/lexical.py), so the counts are computed once for the
@@ -63,6 +65,7 @@ from streamguard.models.hashed_lexical import HashedLexicalConfig, HashedLexical
 from streamguard.params import GeneralizeParams, Params
 
 PAIR_SOURCES, FUNCTION_SOURCES = GeneralizeParams.PAIR_SOURCES, GeneralizeParams.FUNCTION_SOURCES
+TRAIN_ONLY_SOURCES = GeneralizeParams.TRAIN_ONLY_SOURCES
 # rules every model is reported beside, computed the same way
 REFERENCE_RULES = ("length", "random")
 
@@ -162,7 +165,7 @@ def fit_base_models(corpus: Corpus, fit_idx: np.ndarray, models: list[str], para
     """The base models `models` need (lexical, code_metrics, analyzers), trained on fit_idx.
 
     pair_training "functions": every record is a labelled function row.
-    "ranking": function sources are function rows, and pair sources enter only
+    "ranking": function and train-only sources are function rows, and pair sources enter only
     as ranking pairs (pair_ranking.py), weighing pair_weight times the function rows.
     """
     y = corpus.y[fit_idx]
@@ -213,7 +216,7 @@ def training_rows(
     project = corpus.project[fit_idx]
     if settings.pair_training == "functions":
         return training_weights(project, y, settings.weighting), None
-    is_function = np.isin(corpus.source[fit_idx], FUNCTION_SOURCES)
+    is_function = np.isin(corpus.source[fit_idx], (*FUNCTION_SOURCES, *TRAIN_ONLY_SOURCES))
     weights = np.zeros(len(fit_idx))
     if is_function.any():
         weights[is_function] = training_weights(project[is_function], y[is_function], settings.weighting)
@@ -250,7 +253,8 @@ class Detector:
     stacker: LogisticRegression | None  # lexical_metrics over the base models' logits
     thresholds: dict[str, float]
     training_projects: list[str]
-    oof: dict[str, np.ndarray]  # each training row scored by models that did not see its project
+    oof_index: np.ndarray  # the training rows choices are made on: every one but the train-only sources'
+    oof: dict[str, np.ndarray]  # each oof_index row scored by models that did not see its project
 
     def scores(self, corpus: Corpus, index: np.ndarray, settings: GeneralizeParams) -> dict[str, np.ndarray]:
         scores = base_scores(self.base, corpus, index, settings)
@@ -265,15 +269,20 @@ def fit_detector(corpus: Corpus, train: np.ndarray, params: Params, where: str =
     settings = params.generalize
     models = list(settings.models)
     training_projects = sorted(set(corpus.project[train].tolist()))
-    folds = min(settings.threshold_folds, len(training_projects))
+    # train-only rows (Juliet) train in every inner fold and are never scored there: thresholds and the
+    # stacker are chosen on real projects' out-of-project scores, as the held-out project is scored
+    train_only = np.isin(corpus.source[train], TRAIN_ONLY_SOURCES)
+    chosen_on = train[~train_only]
+    folds = min(settings.threshold_folds, len(set(corpus.project[chosen_on].tolist())))
     oof: dict[str, np.ndarray] = {}
     if folds >= 2:
-        for inner_fit, inner_score in GroupKFold(n_splits=folds).split(train, groups=corpus.project[train]):
-            fold_models = fit_base_models(corpus, train[inner_fit], models, params)
-            for name, fold_score in base_scores(fold_models, corpus, train[inner_score], settings).items():
-                oof.setdefault(name, np.zeros(len(train)))[inner_score] = fold_score
+        for inner_fit, inner_score in GroupKFold(n_splits=folds).split(chosen_on, groups=corpus.project[chosen_on]):
+            fit_rows = np.sort(np.concatenate([chosen_on[inner_fit], train[train_only]]))
+            fold_models = fit_base_models(corpus, fit_rows, models, params)
+            for name, fold_score in base_scores(fold_models, corpus, chosen_on[inner_score], settings).items():
+                oof.setdefault(name, np.zeros(len(chosen_on)))[inner_score] = fold_score
     base = fit_base_models(corpus, train, models, params)
-    y_train = corpus.y[train]
+    y_train = corpus.y[chosen_on]
     stacker = None
     if "lexical_metrics" in models:
         if not oof:
@@ -282,12 +291,13 @@ def fit_detector(corpus: Corpus, train: np.ndarray, params: Params, where: str =
                 "stacker needs two to cross-fit on (drop lexical_metrics from generalize.models)"
             )
         stacker = LogisticRegression(max_iter=1000)
-        inputs = stacker_inputs(oof, corpus.length[train], settings.stack_length)
-        stacker.fit(inputs, y_train, sample_weight=training_weights(corpus.project[train], y_train, settings.weighting))
+        inputs = stacker_inputs(oof, corpus.length[chosen_on], settings.stack_length)
+        weights = training_weights(corpus.project[chosen_on], y_train, settings.weighting)
+        stacker.fit(inputs, y_train, sample_weight=weights)
         oof["lexical_metrics"] = stacker.predict_proba(inputs)[:, 1]
     rule = params.fusion.threshold_rule
     thresholds = {name: choose_threshold(y_train, oof[name], rule) if name in oof else 0.5 for name in models}
-    return Detector(models, base, stacker, thresholds, training_projects, oof)
+    return Detector(models, base, stacker, thresholds, training_projects, chosen_on, oof)
 
 
 @dataclass
@@ -313,9 +323,11 @@ def held_out_scores(corpus: Corpus, test_project: str, params: Params) -> HeldOu
     detector = fit_detector(corpus, train, params, where=f"holding out {test_project} leaves ")
     scores = detector.scores(corpus, test, params.generalize)
     thresholds = dict(detector.thresholds)
-    y_train = corpus.y[train]
+    chosen_on = detector.oof_index
     scores["length"] = length_score(corpus.length[test])
-    thresholds["length"] = choose_threshold(y_train, length_score(corpus.length[train]), params.fusion.threshold_rule)
+    thresholds["length"] = choose_threshold(
+        corpus.y[chosen_on], length_score(corpus.length[chosen_on]), params.fusion.threshold_rule
+    )
     rng = np.random.default_rng([params.seed, len(test), sum(map(ord, test_project))])
     scores["random"] = rng.random(len(test))
     thresholds["random"] = 0.5
@@ -430,8 +442,10 @@ def evaluate_scores(
 
 
 def eligible_projects(corpus: Corpus) -> list[str]:
-    """Projects with both labels: only those can be scored."""
-    return sorted(p for p in set(corpus.project.tolist()) if len(set(corpus.y[corpus.project == p].tolist())) == 2)
+    """Projects with both labels outside the train-only sources: only those are held out and scored."""
+    scored = ~np.isin(corpus.source, TRAIN_ONLY_SOURCES)
+    project, y = corpus.project[scored], corpus.y[scored]
+    return sorted(p for p in set(project.tolist()) if len(set(y[project == p].tolist())) == 2)
 
 
 def summary_line(name: str, row: dict[str, float]) -> str:

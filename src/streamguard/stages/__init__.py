@@ -13,7 +13,7 @@ evaluation):
   graphs             graphs             one code graph per function -> data/graphs
   pretrain           pretrain           masked-LM pretraining -> models/pretrain
   train              train_<model>      one base model on the training split -> models/<model>
-  oof                oof_<model>@<k>    fit on the other folds, predict fold k -> data/oof/<model>
+  oof                oof_<model>        per fold k: fit on the other folds, predict k -> data/oof/<model>
   fusion             fusion             the stacker over the base models -> models/fusion
   evaluate           evaluate           test metrics, CIs, paired tests, plots -> metrics/
   generalize_corpus  generalize_corpus  the leave-project-out corpus -> data/generalize

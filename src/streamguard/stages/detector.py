@@ -211,7 +211,7 @@ def build_detector(
         if not is_detector(out_dir):  # never empty a folder this command did not write
             raise StreamGuardError(f"--out {out_dir}: exists and is not a detector folder; give a new or empty folder")
         shutil.rmtree(out_dir)
-    save_detector(detector, model, corpus.y[train], out_dir, params)
+    save_detector(detector, model, corpus.y[detector.oof_index], out_dir, params)
     card = build_card(model, detector, details, corpus_info, params)
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     (out_dir / MODEL_CARD_FILE).write_text(render_card(card))

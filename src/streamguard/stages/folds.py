@@ -1,4 +1,4 @@
-"""The `folds` stage: the OOF fold of every training record, computed once for every model's fold stages.
+"""The `folds` stage: the OOF fold of every training record, computed once for every model's oof stage.
 
 K folds (oof.folds), stratified by label and grouped by linked records (duplicates
 and pairs, data/split.assign_folds), seeded by `seed`.

@@ -35,8 +35,8 @@ def load_oof_matrix(
             path = oof_dir / model / f"fold_{fold}" / "predictions.jsonl"
             if not path.exists():
                 raise StreamGuardError(
-                    f"fusion: {path} missing; oof.folds is {folds}, so dvc.yaml's `folds` list "
-                    f"must be 0..{folds - 1} (and `dvc repro` must have run oof_{model}'s folds)"
+                    f"fusion: {path} missing; oof.folds is {folds}: run the oof_{model} stage with these params "
+                    f"(`dvc repro oof_{model}`)"
                 )
             part = read_predictions(path, model, splits=OOF_SPLITS).splits["train"]
             for j, id_ in enumerate(part.ids):

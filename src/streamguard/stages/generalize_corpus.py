@@ -1,7 +1,7 @@
 """The `generalize_corpus` stage: the leave-project-out corpus -> `<out>/corpus.jsonl`, report.json
 and code_metrics.npz.
 
-Mined pairs, repository snapshots, PairVul and Devign, as data/generalization_corpus.py builds them.
+Mined pairs, repository snapshots, PairVul, Devign and Juliet, as data/generalization_corpus.py builds them.
 The code metrics of every function are computed here once (lizard is the slow part of the protocol)
 and read by the generalize and detector stages.
 """

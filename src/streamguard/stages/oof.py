@@ -1,4 +1,4 @@
-"""The `oof_<model>@<k>` stages: fit one base model on the other folds, predict fold k of the training split.
+"""The `oof_<model>` stages: for each fold k, fit a base model on the other folds and predict fold k.
 
 The folds come from the folds stage's file (data/folds.json), so every model's
 fold k holds out the same records. fold.json lists the record ids of both sides
@@ -39,15 +39,18 @@ def fold_split(items: Sequence[Any], records_folds: dict[str, int], fold: int) -
     return inside, held_out
 
 
-def skip_oof_fold(model: str, fold: int, folds: int, out_dir: Path) -> dict:
-    """fold.json saying why no fold model was trained; any earlier fold output is removed, never left stale."""
+SKIPPED_MARKER = "skipped.json"
+
+
+def skip_oof(model: str, folds: int, model_dir: Path) -> dict:
+    """One marker saying why no fold model was trained; any earlier fold output is removed, never left stale."""
     why = "fusion.fit_on is 'valid': the stacker is fitted on the full models' valid probabilities, not on OOF"
     if is_main_process():
-        shutil.rmtree(out_dir, ignore_errors=True)
-        out_dir.mkdir(parents=True)
-        status = {"model": model, "fold": fold, "folds": folds, "status": "skipped", "why": why}
-        (out_dir / "fold.json").write_text(json.dumps(status) + "\n")
-        console.print(f"oof {model} fold {fold}/{folds}: skipped ({why})")
+        shutil.rmtree(model_dir, ignore_errors=True)
+        model_dir.mkdir(parents=True)
+        status = {"model": model, "folds": folds, "status": "skipped", "why": why}
+        (model_dir / SKIPPED_MARKER).write_text(json.dumps(status) + "\n")
+        console.print(f"oof {model}: skipped ({why})")
     return {"skipped": why}
 
 
@@ -58,9 +61,8 @@ def fold_params(model: str, params: Params) -> Params:
     return replace(params, **{model: replace(getattr(params, model), epochs=params.oof.epochs)})
 
 
-def run_oof_fold(
+def run_oof(
     model: str,
-    fold: int,
     params: Params,
     processed_dir: Path,
     graphs_dir: Path,
@@ -69,19 +71,60 @@ def run_oof_fold(
     folds_file: Path,
     checkpoints: Path,
     pretrained: Path | None = None,
+    only_fold: int | None = None,
 ) -> dict:
-    """Fold `fold` of `model` into out_root/<model>/fold_<fold>; checkpoints/oof/... is its scratch while it trains."""
+    """Every fold of `model` (or `only_fold` alone) into out_root/<model>/fold_<k>.
+
+    The data is loaded once for all folds; checkpoints/oof/<model>/fold_<k> is a
+    fold's scratch while it trains, so an interrupted fold resumes.
+    """
     k = params.oof.folds
-    if not 0 <= fold < k:
-        raise StreamGuardError(f"oof: fold {fold} is outside 0..{k - 1} (oof.folds = {k})")
-    out_dir = out_root / model / f"fold_{fold}"
+    if only_fold is not None and not 0 <= only_fold < k:
+        raise StreamGuardError(f"oof: fold {only_fold} is outside 0..{k - 1} (oof.folds = {k})")
+    model_dir = out_root / model
     if not fold_models_wanted(params):
-        return skip_oof_fold(model, fold, k, out_dir)
+        return skip_oof(model, k, model_dir)
     params = fold_params(model, params)
     folds = read_folds(folds_file, k, params.seed)
     loader = make_branch(model, params, processed_dir, graphs_dir)
-    inside, held_out = fold_split(loader.load_items("train"), folds, fold)
-    scratch = checkpoints / "oof" / model / f"fold_{fold}"
+    train, valid = loader.load_items("train"), loader.load_items("valid")
+    if is_main_process():  # no fold or marker of another oof.folds or fit_on stays behind
+        if only_fold is None:
+            shutil.rmtree(model_dir, ignore_errors=True)
+        (model_dir / SKIPPED_MARKER).unlink(missing_ok=True)
+    done = {}
+    for fold in range(k) if only_fold is None else [only_fold]:
+        inside, held_out = fold_split(train, folds, fold)
+        done[fold] = _fit_fold(
+            model,
+            fold,
+            params,
+            processed_dir,
+            graphs_dir,
+            inside,
+            valid,
+            held_out,
+            model_dir / f"fold_{fold}",
+            checkpoints / "oof" / model / f"fold_{fold}",
+            pretrained,
+        )
+    return {"folds": done}
+
+
+def _fit_fold(
+    model: str,
+    fold: int,
+    params: Params,
+    processed_dir: Path,
+    graphs_dir: Path,
+    inside: list,
+    valid: list,
+    held_out: list,
+    out_dir: Path,
+    scratch: Path,
+    pretrained: Path | None,
+) -> dict:
+    """One fold model: fitted on `inside` (early stopping on valid), predicting `held_out`; it is not kept."""
     with checkpoint_claim(scratch):
         probs, _ = fit_runs(
             model,
@@ -89,7 +132,7 @@ def run_oof_fold(
             processed_dir,
             graphs_dir,
             inside,
-            loader.load_items("valid"),
+            valid,
             {"train": held_out},
             scratch / "model",
             scratch / "ckpt",
@@ -97,32 +140,29 @@ def run_oof_fold(
         )
         if is_main_process():  # the other ranks may still be predicting: rank 0 alone writes and removes files
             shutil.rmtree(scratch, ignore_errors=True)
+    counts = {"trained_on": len(inside), "held_out": len(held_out)}
     if not is_main_process():
-        return {"trained_on": len(inside), "held_out": len(held_out)}
+        return counts
+    shutil.rmtree(out_dir, ignore_errors=True)
     write_predictions(
         out_dir / "predictions.jsonl", prediction_rows(held_out, probs["train"], "train", fold=fold), splits=OOF_SPLITS
     )
-    (out_dir / "fold.json").write_text(
-        json.dumps(
-            {
-                "model": model,
-                "fold": fold,
-                "folds": k,
-                "runs": params.n_runs,
-                "held_out_ids": sorted(item_id(i) for i in held_out),
-                "trained_on_ids": sorted(item_id(i) for i in inside),
-            }
-        )
-        + "\n"
-    )
-    console.print(f"oof {model} fold {fold}/{k}: trained on {len(inside)}, predicted {len(held_out)}")
-    return {"trained_on": len(inside), "held_out": len(held_out)}
+    summary = {
+        "model": model,
+        "fold": fold,
+        "folds": params.oof.folds,
+        "runs": params.n_runs,
+        "held_out_ids": sorted(item_id(i) for i in held_out),
+        "trained_on_ids": sorted(item_id(i) for i in inside),
+    }
+    (out_dir / "fold.json").write_text(json.dumps(summary) + "\n")
+    console.print(f"oof {model} fold {fold}/{params.oof.folds}: trained on {len(inside)}, predicted {len(held_out)}")
+    return counts
 
 
 def main(args: argparse.Namespace) -> None:
-    run_oof_fold(
+    run_oof(
         args.model,
-        args.fold,
         load_params(args.params),
         Path(args.processed),
         Path(args.graphs),
@@ -130,4 +170,5 @@ def main(args: argparse.Namespace) -> None:
         folds_file=Path(args.folds),
         checkpoints=Path(args.checkpoints),
         pretrained=Path(args.pretrained),
+        only_fold=args.fold,
     )

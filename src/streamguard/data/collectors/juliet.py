@@ -14,7 +14,9 @@ functions carry no label of their own, so any text that appears with both
 labels once function names are blanked is dropped (`juliet_ambiguous`).
 
 `collect.juliet_max_cases` keeps that many whole test cases (0 = all), so a
-sample-sized Phase 2 run does not grow the training split tenfold.
+sample-sized Phase 2 run does not grow the training split tenfold. `read_juliet`
+is the one reader: the collector and the leave-project-out corpus
+(`generalize.juliet_path`) both call it.
 """
 
 from __future__ import annotations
@@ -54,9 +56,11 @@ def case_of(file_name: str) -> str:
     return re.sub(r"(?<=\d)[a-e]$", "", PurePosixPath(file_name).stem)
 
 
-def iter_case_files(path: Path, dropped: Counter | None = None) -> Iterator[tuple[str, str]]:
+def iter_case_files(
+    path: Path, dropped: Counter | None = None, setting: str = "collect.juliet_path"
+) -> Iterator[tuple[str, str]]:
     """(origin prefix, text) of every testcases/**/*.c, in name order; in a folder, pipes, devices and files
-    over MAX_CASE_FILE_BYTES are skipped (counted in `dropped`), never read."""
+    over MAX_CASE_FILE_BYTES are skipped (counted in `dropped`), never read. `setting` names the path in errors."""
     dropped = dropped if dropped is not None else Counter()
     if path.is_dir():
         for file in sorted(path.rglob("*.c")):
@@ -74,7 +78,7 @@ def iter_case_files(path: Path, dropped: Counter | None = None) -> Iterator[tupl
             yield str(file), data.decode("utf-8", errors="replace")
         return
     if not tarfile.is_tarfile(path):
-        raise CollectError(f"collect.juliet_path: {path} is neither a directory nor a tar archive of the Juliet suite")
+        raise CollectError(f"{setting}: {path} is neither a directory nor a tar archive of the Juliet suite")
     # read in archive order (a .tar.gz cannot seek back cheaply), then sort
     found = []
     last = "its first member"
@@ -87,7 +91,7 @@ def iter_case_files(path: Path, dropped: Counter | None = None) -> Iterator[tupl
                         found.append((f"{path}!{member.name}", fh.read().decode("utf-8", errors="replace")))
                 last = member.name
     except (tarfile.TarError, *DAMAGED) as exc:
-        raise CollectError(f"collect.juliet_path: {damaged_message(path, exc, f'tar archive after {last}')}") from None
+        raise CollectError(f"{setting}: {damaged_message(path, exc, f'tar archive after {last}')}") from None
     yield from sorted(found)
 
 
@@ -98,17 +102,23 @@ def collect_juliet(ctx: CollectContext) -> Collected:
             "collect.juliet_path is null; set it to a Juliet C suite directory or .tar.gz "
             "(e.g. ../shared/datasets/juliet/juliet_subset.tar.gz)"
         )
-    path = Path(collect.juliet_path)
+    return read_juliet(
+        Path(collect.juliet_path), "collect.juliet_path", collect.juliet_max_cases, confidence_for("juliet", collect)
+    )
+
+
+def read_juliet(path: Path, setting: str, max_cases: int, confidence: float) -> Collected:
+    """The bad and good functions of the suite at `path` (the params key `setting` names it), in `max_cases`
+    whole test cases (0 = all), as singles; ambiguous texts dropped."""
     if not path.exists():
         # the user asked for this path: reporting "skipped" would hide the typo behind exit status 0
         raise CollectError(
-            f"collect.juliet_path: {path} does not exist; point it at the Juliet C suite directory or .tar.gz "
+            f"{setting}: {path} does not exist; point it at the Juliet C suite directory or .tar.gz "
             "(e.g. ../shared/datasets/juliet/juliet_subset.tar.gz), or set it to null to skip Juliet"
         )
-    confidence = confidence_for("juliet", collect)
     out = Collected()
     files = 0
-    for origin, text in iter_case_files(path, out.dropped):
+    for origin, text in iter_case_files(path, out.dropped, setting):
         match = _CWE_FILE.match(PurePosixPath(origin.split("!")[-1]).name)
         if not match:
             out.dropped["file_without_cwe"] += 1
@@ -135,12 +145,12 @@ def collect_juliet(ctx: CollectContext) -> Collected:
                 )
             )
     if files == 0:
-        raise CollectError(f"collect.juliet_path: {path} holds no testcases/CWE*.c files; is it the Juliet C suite?")
+        raise CollectError(f"{setting}: {path} holds no testcases/CWE*.c files; is it the Juliet C suite?")
     out.singles, ambiguous = _drop_ambiguous(out.singles)
     out.dropped.update(ambiguous)
     out.details.update(path=str(path), case_files=files)
-    if collect.juliet_max_cases:
-        out.singles = _cap_cases(out.singles, collect.juliet_max_cases, out)
+    if max_cases:
+        out.singles = _cap_cases(out.singles, max_cases, out)
     return out
 
 
