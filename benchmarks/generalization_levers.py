@@ -9,6 +9,8 @@ Each `--lever` is `NAME` (params as given) or `KEY=VALUE[,KEY=VALUE...]` (a YAML
 applied on top of --params. The corpus (its code metrics and n-gram counts) is loaded once, and again
 only where a lever changes what loading reads (corpus_settings). Prints each lever's pooled figures as
 it finishes and writes every lever's pooled and per-project figures to --out (rewritten after each lever, so a stopped run keeps what it did).
+Where a lever named `baseline` ran first, every later lever also gets `versus_baseline`: per model both ran, its
+pooled ROC-AUC minus the baseline's on the same functions, with the paired bootstrap CI and p-value.
 The lexical model is remembered across levers that fit it on the same counts, labels, weights, pairs
 and settings (it is deterministic), so a lever that changes only another model does not refit it.
 """
@@ -25,7 +27,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from streamguard.evaluation.generalization import leave_one_project_out, load_corpus, summary_line
+from streamguard.evaluation.generalization import (
+    REFERENCE_RULES,
+    Corpus,
+    Generalization,
+    leave_one_project_out,
+    load_corpus,
+    summary_line,
+    versus_length,
+)
 from streamguard.models.hashed_lexical import HashedLexicalModel
 from streamguard.params import Params, load_params, params_from_dict
 
@@ -67,6 +77,20 @@ def remember_lexical_fits() -> None:
     HashedLexicalModel.fit = fit_once  # type: ignore[method-assign]
 
 
+def versus_baseline(
+    corpus: Corpus, result: Generalization, baseline: dict[str, np.ndarray], params: Params
+) -> dict[str, dict[str, float]]:
+    """Pooled ROC-AUC minus the baseline's, per model both scored, over the headline's functions: paired bootstrap."""
+    functions = corpus.function_set[result.pooled_index]
+    y = corpus.y[result.pooled_index][functions]
+    out = {}
+    for name, score in result.pooled_scores.items():
+        if name in baseline and name not in REFERENCE_RULES:
+            paired = versus_length(y, score[functions], baseline[name][functions], params)
+            out[name] = {("roc_auc_minus_baseline" if k == "roc_auc_minus_length" else k): v for k, v in paired.items()}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True)
@@ -79,6 +103,7 @@ def main() -> None:
     corpus, loaded_for = None, None
     remember_lexical_fits()
     results: dict[str, dict] = {}
+    baseline: dict[str, np.ndarray] = {}
     for lever in levers:
         params = params_from_dict(with_overrides(base, lever))
         if corpus is None or corpus_settings(params) != loaded_for:
@@ -89,11 +114,21 @@ def main() -> None:
         result = leave_one_project_out(corpus, params, lambda m: print(m, flush=True), where=str(args.corpus))
         seconds = time.perf_counter() - t0
         results[lever] = {"seconds": round(seconds, 1), **result.details()}
+        if lever == "baseline" and len(results) == 1:
+            baseline = result.pooled_scores
+        elif baseline:
+            results[lever]["versus_baseline"] = versus_baseline(corpus, result, baseline, params)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
         print(f"== {lever} ({seconds:.0f} s)", flush=True)
         for name, row in result.pooled.items():
             print("  " + summary_line(name, row), flush=True)
+        for name, row in results[lever].get("versus_baseline", {}).items():
+            print(
+                f"  {name} minus baseline: {row['roc_auc_minus_baseline']:+.4f} "
+                f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}], p={row['p_value']:.3g}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
+from streamguard.data.records import Record, write_records
 from streamguard.params import params_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,7 +56,6 @@ def small_processed(tmp_path, sample_records) -> Path:
 def write_processed_sample(root: Path, sample_records, params, flip_test: bool = False) -> Path:
     """root/processed: the sample records preprocessed with `params`; flip_test inverts the test labels."""
     from streamguard.data.preprocess import preprocess_records
-    from streamguard.data.records import Record, write_records
 
     records, _ = preprocess_records([Record(**r.to_dict()) for r in sample_records], params)
     out = root / "processed"
@@ -649,3 +649,21 @@ class EntryScriptJob:
 
     def calls(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
+
+
+def write_twin_corpus(tmp_path: Path, vulnerable_call: str, benign_call: str) -> Path:
+    """A generalization corpus of four projects of twins: the same function twice, the vulnerable one
+    runs the statement `vulnerable_call`, its twin `benign_call`."""
+    records = []
+    for project in ("alpha", "beta", "gamma", "delta"):
+        for i in range(15):
+            filler = "".join(
+                f"    total += mode * {(i * 7 + k) % 11} + {project[k % 4]!r};\n" for k in range(i % 5 + 1)
+            )
+            for target, call in ((1, vulnerable_call), (0, benign_call)):
+                text = f"int set_mode_{project}_{i}(const char *path, int fd, int mode)\n{{\n    int total = 0;\n"
+                text += f"{filler}    {call};\n    return total;\n}}\n"
+                records.append(Record(func=text, target=target, project=project, source="devign"))
+    path = tmp_path / "corpus.jsonl"
+    write_records(path, records)
+    return path

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 import yaml
 
 from streamguard.errors import StreamGuardError
-from streamguard.models.registry import BASE_MODELS, GENERALIZE_MODELS
+from streamguard.models.registry import ANALYZERS, BASE_MODELS, GENERALIZE_MODELS
 
 
 class ParamsError(StreamGuardError, ValueError):
@@ -513,8 +513,10 @@ class GeneralizeParams:
     min_projects: int = 1
     # lexical: string, character and number literals become placeholder tokens before hashing
     normalise_literals: bool = False
-    # code_metrics: flawfinder's findings per function (models/analyzer_findings.py) join the code metrics
+    # code_metrics: the analyzers' findings per function (models/analyzer_findings.py) join the code metrics
     metrics_findings: bool = False
+    # the C analyzers whose findings the analyzers model and metrics_findings read, side by side
+    analyzers: list[str] = field(default_factory=lambda: ["flawfinder"])
 
     def __post_init__(self) -> None:
         _at_least(self, devign_max_per_project=0, juliet_max_cases=0, threshold_folds=2, min_projects=1)
@@ -527,6 +529,9 @@ class GeneralizeParams:
         if not self.models:
             raise InvalidValue(self.SECTION, "models", f"must name at least one of {', '.join(GENERALIZE_MODELS)}")
         _known(self, "models", GENERALIZE_MODELS, "models")
+        if not self.analyzers:
+            raise InvalidValue(self.SECTION, "analyzers", f"must name at least one of {', '.join(ANALYZERS)}")
+        _known(self, "analyzers", ANALYZERS, "analyzers")
 
 
 @dataclass

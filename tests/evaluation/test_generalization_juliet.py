@@ -202,9 +202,9 @@ def test_juliet_trains_when_listed_and_is_never_held_out_or_scored(tmp_path, mon
         juliet_rows_fitted.append(int(is_juliet[fit_idx].sum()))
         return real_fit(corpus_, fit_idx, models, params_)
 
-    def spy_scores(fitted, corpus_, score_idx):
+    def spy_scores(fitted, corpus_, score_idx, settings):
         scored_projects.update(corpus_.project[score_idx].tolist())
-        return real_scores(fitted, corpus_, score_idx)
+        return real_scores(fitted, corpus_, score_idx, settings)
 
     def spy_threshold(y, prob, rule):
         threshold_rows.add(len(y))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import write_twin_corpus
 from sklearn.metrics import roc_auc_score
 
-from streamguard.data.records import Record, write_records
 from streamguard.evaluation.generalization import held_out_scores, load_corpus
 from streamguard.models.analyzer_findings import FINDING_NAMES, findings_matrix
 from streamguard.params import ParamsError, params_from_dict
@@ -50,26 +48,9 @@ def _params(**generalize):
     )
 
 
-def _twin_corpus(tmp_path: Path, vulnerable_call: str, benign_call: str) -> Path:
-    """Four projects of twins: the same function twice, the vulnerable one calls `vulnerable_call`."""
-    records = []
-    for project in ("alpha", "beta", "gamma", "delta"):
-        for i in range(15):
-            filler = "".join(
-                f"    total += mode * {(i * 7 + k) % 11} + {project[k % 4]!r};\n" for k in range(i % 5 + 1)
-            )
-            for target, call in ((1, vulnerable_call), (0, benign_call)):
-                text = f"int set_mode_{project}_{i}(const char *path, int fd, int mode)\n{{\n    int total = 0;\n"
-                text += f"{filler}    {call};\n    return total;\n}}\n"
-                records.append(Record(func=text, target=target, project=project, source="devign"))
-    path = tmp_path / "corpus.jsonl"
-    write_records(path, records)
-    return path
-
-
 def test_the_analyzers_model_and_the_metrics_option_learn_a_finding_across_projects(tmp_path):
     """chmod(path) and fchmod(fd) look alike to the code metrics; only flawfinder tells them apart."""
-    path = _twin_corpus(tmp_path, "chmod(path, mode)", "fchmod(fd, mode)")
+    path = write_twin_corpus(tmp_path, "chmod(path, mode)", "fchmod(fd, mode)")
     for metrics_findings, code_metrics_auc in ((False, 0.5), (True, 1.0)):
         params = _params(models=["code_metrics", "analyzers"], metrics_findings=metrics_findings)
         corpus = load_corpus(path, params)
@@ -81,7 +62,7 @@ def test_the_analyzers_model_and_the_metrics_option_learn_a_finding_across_proje
 
 def test_normalise_literals_removes_what_only_literals_tell_apart(tmp_path):
     """Twins that differ in one string literal: the lexical model sees them as one text once normalised."""
-    path = _twin_corpus(tmp_path, 'puts("unchecked")', 'puts("checked")')
+    path = write_twin_corpus(tmp_path, 'puts("unchecked")', 'puts("checked")')
     for normalise, distinct in ((False, True), (True, False)):
         corpus = load_corpus(path, _params(models=["lexical"], normalise_literals=normalise))
         twins = corpus.counts[0] != corpus.counts[1]

@@ -36,8 +36,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +88,15 @@ class Corpus:
     # the records a project's function-level figures use: its function sources, or for a project
     # known only by pairs (PairVul's kernel) both sides of its pairs
     function_set: np.ndarray
+    # each analyzer's findings per function, computed on first use
+    analyzer_findings: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
-    @cached_property
-    def findings(self) -> np.ndarray:
-        """flawfinder's findings per function (models/analyzer_findings.py), computed on first use."""
-        return findings_matrix(self.texts)
+    def findings(self, analyzers: list[str]) -> np.ndarray:
+        """The findings of `analyzers` per function (models/analyzer_findings.py), side by side."""
+        for name in analyzers:
+            if name not in self.analyzer_findings:
+                self.analyzer_findings[name] = findings_matrix(self.texts, name)
+        return np.hstack([self.analyzer_findings[name] for name in analyzers])
 
 
 def load_corpus(path: Path, params: Params, code_metrics: Path | None = None) -> Corpus:
@@ -173,32 +176,34 @@ def fit_base_models(corpus: Corpus, fit_idx: np.ndarray, models: list[str], para
             corpus.counts[fit_idx], y, weights, pairs, project=corpus.project[fit_idx]
         )
     if "code_metrics" in models or "lexical_metrics" in models:
-        features = metrics_features(corpus, "code_metrics", params.generalize.metrics_findings)
+        features = metrics_features(corpus, "code_metrics", params.generalize)
         fitted["code_metrics"] = CodeMetricsModel(seed=params.seed).fit(features[fit_idx], y, weights, pairs)
     if "analyzers" in models:
-        # the same standardised logistic regression as the code metrics, over flawfinder's findings
-        features = metrics_features(corpus, "analyzers", False)
+        # the same standardised logistic regression as the code metrics, over the analyzers' findings
+        features = metrics_features(corpus, "analyzers", params.generalize)
         fitted["analyzers"] = CodeMetricsModel(seed=params.seed).fit(features[fit_idx], y, weights, pairs)
     return fitted
 
 
-def metrics_features(corpus: Corpus, name: str, with_findings: bool) -> np.ndarray:
-    """What a logistic regression over function features reads: flawfinder's findings for analyzers,
-    else the code metrics, with the findings appended when with_findings."""
+def metrics_features(corpus: Corpus, name: str, settings: GeneralizeParams) -> np.ndarray:
+    """What a logistic regression over function features reads: the analyzers' findings for analyzers,
+    else the code metrics, with the findings appended under metrics_findings."""
     if name == "analyzers":
-        return corpus.findings
-    return np.hstack([corpus.metrics, corpus.findings]) if with_findings else corpus.metrics
+        return corpus.findings(settings.analyzers)
+    if settings.metrics_findings:
+        return np.hstack([corpus.metrics, corpus.findings(settings.analyzers)])
+    return corpus.metrics
 
 
-def base_scores(fitted: dict[str, BaseModel], corpus: Corpus, score_idx: np.ndarray) -> dict[str, np.ndarray]:
+def base_scores(
+    fitted: dict[str, BaseModel], corpus: Corpus, score_idx: np.ndarray, settings: GeneralizeParams
+) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for name, model in fitted.items():
         if isinstance(model, HashedLexicalModel):
             out[name] = model.predict_counts(corpus.counts[score_idx])
         else:
-            # a code-metrics model fitted with the findings appended is wider than the code metrics
-            with_findings = len(model.mean) != corpus.metrics.shape[1]
-            out[name] = model.predict_proba(metrics_features(corpus, name, with_findings)[score_idx])
+            out[name] = model.predict_proba(metrics_features(corpus, name, settings)[score_idx])
     return out
 
 
@@ -251,10 +256,10 @@ class Detector:
     oof_index: np.ndarray  # the training rows choices are made on: every one but the train-only sources'
     oof: dict[str, np.ndarray]  # each oof_index row scored by models that did not see its project
 
-    def scores(self, corpus: Corpus, index: np.ndarray, stack_length: bool) -> dict[str, np.ndarray]:
-        scores = base_scores(self.base, corpus, index)
+    def scores(self, corpus: Corpus, index: np.ndarray, settings: GeneralizeParams) -> dict[str, np.ndarray]:
+        scores = base_scores(self.base, corpus, index, settings)
         if self.stacker is not None:
-            held = stacker_inputs(scores, corpus.length[index], stack_length)
+            held = stacker_inputs(scores, corpus.length[index], settings.stack_length)
             scores["lexical_metrics"] = self.stacker.predict_proba(held)[:, 1]
         return {name: scores[name] for name in self.models}
 
@@ -274,7 +279,7 @@ def fit_detector(corpus: Corpus, train: np.ndarray, params: Params, where: str =
         for inner_fit, inner_score in GroupKFold(n_splits=folds).split(chosen_on, groups=corpus.project[chosen_on]):
             fit_rows = np.sort(np.concatenate([chosen_on[inner_fit], train[train_only]]))
             fold_models = fit_base_models(corpus, fit_rows, models, params)
-            for name, fold_score in base_scores(fold_models, corpus, chosen_on[inner_score]).items():
+            for name, fold_score in base_scores(fold_models, corpus, chosen_on[inner_score], settings).items():
                 oof.setdefault(name, np.zeros(len(chosen_on)))[inner_score] = fold_score
     base = fit_base_models(corpus, train, models, params)
     y_train = corpus.y[chosen_on]
@@ -316,7 +321,7 @@ def held_out_scores(corpus: Corpus, test_project: str, params: Params) -> HeldOu
     train = training_index(corpus, params, without=test_project)
     test = np.flatnonzero(corpus.project == test_project)
     detector = fit_detector(corpus, train, params, where=f"holding out {test_project} leaves ")
-    scores = detector.scores(corpus, test, params.generalize.stack_length)
+    scores = detector.scores(corpus, test, params.generalize)
     thresholds = dict(detector.thresholds)
     chosen_on = detector.oof_index
     scores["length"] = length_score(corpus.length[test])

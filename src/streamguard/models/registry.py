@@ -64,6 +64,8 @@ COMPARISON_PAIRS: tuple[tuple[str, str], ...] = (
 
 # what the leave-project-out evaluation can train per held-out project (cheap enough to train once per
 # project): TF-IDF over hashed n-grams + logistic regression, code metrics + logistic regression,
-# flawfinder's findings + logistic regression, and a stacker over the others. Its own namespace:
+# C analyzers' findings + logistic regression, and a stacker over the others. Its own namespace:
 # its `lexical` is the hashed lexical model
 GENERALIZE_MODELS: tuple[str, ...] = ("lexical", "code_metrics", "analyzers", "lexical_metrics")
+# the C analyzers whose findings per function (models/analyzer_findings.py) the analyzers model reads
+ANALYZERS: tuple[str, ...] = ("flawfinder", "cppcheck")
