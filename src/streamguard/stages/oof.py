@@ -89,75 +89,44 @@ def run_oof(
     loader = make_branch(model, params, processed_dir, graphs_dir)
     train, valid = loader.load_items("train"), loader.load_items("valid")
     if is_main_process():  # no fold or marker of another oof.folds or fit_on stays behind
-        if only_fold is None:
-            shutil.rmtree(model_dir, ignore_errors=True)
+        shutil.rmtree(model_dir if only_fold is None else model_dir / f"fold_{only_fold}", ignore_errors=True)
         (model_dir / SKIPPED_MARKER).unlink(missing_ok=True)
     done = {}
     for fold in range(k) if only_fold is None else [only_fold]:
         inside, held_out = fold_split(train, folds, fold)
-        done[fold] = _fit_fold(
-            model,
-            fold,
-            params,
-            processed_dir,
-            graphs_dir,
-            inside,
-            valid,
-            held_out,
-            model_dir / f"fold_{fold}",
-            checkpoints / "oof" / model / f"fold_{fold}",
-            pretrained,
-        )
+        scratch = checkpoints / "oof" / model / f"fold_{fold}"
+        with checkpoint_claim(scratch):  # the fold model is not kept: only its held-out predictions are
+            probs, _ = fit_runs(
+                model,
+                params,
+                processed_dir,
+                graphs_dir,
+                inside,
+                valid,
+                {"train": held_out},
+                scratch / "model",
+                scratch / "ckpt",
+                pretrained,
+            )
+            if is_main_process():  # the other ranks may still be predicting: rank 0 alone writes and removes files
+                shutil.rmtree(scratch, ignore_errors=True)
+        done[fold] = {"trained_on": len(inside), "held_out": len(held_out)}
+        if not is_main_process():
+            continue
+        out_dir = model_dir / f"fold_{fold}"
+        rows = prediction_rows(held_out, probs["train"], "train", fold=fold)
+        write_predictions(out_dir / "predictions.jsonl", rows, splits=OOF_SPLITS)
+        summary = {
+            "model": model,
+            "fold": fold,
+            "folds": k,
+            "runs": params.n_runs,
+            "held_out_ids": sorted(item_id(i) for i in held_out),
+            "trained_on_ids": sorted(item_id(i) for i in inside),
+        }
+        (out_dir / "fold.json").write_text(json.dumps(summary) + "\n")
+        console.print(f"oof {model} fold {fold}/{k}: trained on {len(inside)}, predicted {len(held_out)}")
     return {"folds": done}
-
-
-def _fit_fold(
-    model: str,
-    fold: int,
-    params: Params,
-    processed_dir: Path,
-    graphs_dir: Path,
-    inside: list,
-    valid: list,
-    held_out: list,
-    out_dir: Path,
-    scratch: Path,
-    pretrained: Path | None,
-) -> dict:
-    """One fold model: fitted on `inside` (early stopping on valid), predicting `held_out`; it is not kept."""
-    with checkpoint_claim(scratch):
-        probs, _ = fit_runs(
-            model,
-            params,
-            processed_dir,
-            graphs_dir,
-            inside,
-            valid,
-            {"train": held_out},
-            scratch / "model",
-            scratch / "ckpt",
-            pretrained,
-        )
-        if is_main_process():  # the other ranks may still be predicting: rank 0 alone writes and removes files
-            shutil.rmtree(scratch, ignore_errors=True)
-    counts = {"trained_on": len(inside), "held_out": len(held_out)}
-    if not is_main_process():
-        return counts
-    shutil.rmtree(out_dir, ignore_errors=True)
-    write_predictions(
-        out_dir / "predictions.jsonl", prediction_rows(held_out, probs["train"], "train", fold=fold), splits=OOF_SPLITS
-    )
-    summary = {
-        "model": model,
-        "fold": fold,
-        "folds": params.oof.folds,
-        "runs": params.n_runs,
-        "held_out_ids": sorted(item_id(i) for i in held_out),
-        "trained_on_ids": sorted(item_id(i) for i in inside),
-    }
-    (out_dir / "fold.json").write_text(json.dumps(summary) + "\n")
-    console.print(f"oof {model} fold {fold}/{params.oof.folds}: trained on {len(inside)}, predicted {len(held_out)}")
-    return counts
 
 
 def main(args: argparse.Namespace) -> None:
