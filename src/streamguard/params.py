@@ -517,6 +517,10 @@ class GeneralizeParams:
     metrics_findings: bool = False
     # the C analyzers whose findings the analyzers model and metrics_findings read, side by side
     analyzers: list[str] = field(default_factory=lambda: ["flawfinder"])
+    # code_metrics and analyzers: global = features as computed; project = each project's features
+    # standardised over its own functions (no labels), so a model reads "long for this project"
+    # rather than a project's style
+    metrics_scaling: Literal["global", "project"] = "global"
 
     def __post_init__(self) -> None:
         _at_least(self, devign_max_per_project=0, juliet_max_cases=0, threshold_folds=2, min_projects=1)

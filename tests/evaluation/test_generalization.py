@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,46 @@ def test_the_held_out_project_never_reaches_a_model_choice(tmp_path, monkeypatch
     y = corpus.y[held.index]
     order = np.argsort(-held.scores["lexical"])
     assert y[order[:20]].mean() < 0.8
+
+
+def test_project_scaling_scores_a_held_out_project_whatever_its_style(tmp_path):
+    """metrics_scaling project: scaling and shifting every code metric of the held-out project (a
+    project that writes longer functions throughout) leaves its scores as they were."""
+    rng = np.random.default_rng(0)
+    records = []
+    for project in ("alpha", "beta", "gamma", "held"):
+        for i in range(40):
+            statements = int(rng.integers(2, 8)) + 4 * (i % 2)  # vulnerable functions run longer
+            body = "\n".join(f"    dst[{k}] = src[{k}] + {rng.integers(0, 9)};" for k in range(statements))
+            records.append(Record(func=c_function(f"{project}_f{i}", body), target=i % 2, project=project))
+    write_records(tmp_path / "corpus.jsonl", records)
+    corpus = load_corpus(tmp_path / "corpus.jsonl", _params())
+    restyled = corpus.metrics.copy()
+    rows = corpus.project == "held"
+    restyled[rows] = restyled[rows] * 3.0 + 5.0
+    scores = {}
+    for scaling in ("global", "project"):
+        params = _params(models=["code_metrics"], metrics_scaling=scaling)
+        scores[scaling] = [
+            held_out_scores(c, "held", params).scores["code_metrics"]
+            for c in (corpus, replace(corpus, metrics=restyled))
+        ]
+    np.testing.assert_allclose(*scores["project"])
+    assert not np.allclose(*scores["global"])
+
+
+def test_project_scaling_takes_its_statistics_from_the_function_set_only():
+    """A project's pair rows (mined fixes) do not move the statistics its functions are read against."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(12, 3))
+    project = np.array(["a"] * 8 + ["b"] * 4)
+    function_set = np.array([True] * 6 + [False] * 2 + [False] * 4)  # b has no function set: all its rows count
+    scaled = generalization.project_standardised(features, project, function_set)
+    np.testing.assert_allclose(scaled[:6].mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(scaled[:6].std(axis=0), 1)
+    np.testing.assert_allclose(scaled[8:].mean(axis=0), 0, atol=1e-12)
+    features[6:8] += 100.0  # pair rows far off: the function set's figures stay
+    np.testing.assert_allclose(generalization.project_standardised(features, project, function_set)[:6], scaled[:6])
 
 
 def test_min_projects_drops_an_ngram_only_one_training_project_uses(tmp_path):

@@ -187,12 +187,29 @@ def fit_base_models(corpus: Corpus, fit_idx: np.ndarray, models: list[str], para
 
 def metrics_features(corpus: Corpus, name: str, settings: GeneralizeParams) -> np.ndarray:
     """What a logistic regression over function features reads: the analyzers' findings for analyzers,
-    else the code metrics, with the findings appended under metrics_findings."""
+    else the code metrics, with the findings appended under metrics_findings; under
+    metrics_scaling "project", standardised within each project."""
     if name == "analyzers":
-        return corpus.findings(settings.analyzers)
-    if settings.metrics_findings:
-        return np.hstack([corpus.metrics, corpus.findings(settings.analyzers)])
-    return corpus.metrics
+        features = corpus.findings(settings.analyzers)
+    elif settings.metrics_findings:
+        features = np.hstack([corpus.metrics, corpus.findings(settings.analyzers)])
+    else:
+        features = corpus.metrics
+    if settings.metrics_scaling == "project":
+        return project_standardised(features, corpus.project, corpus.function_set)
+    return features
+
+
+def project_standardised(features: np.ndarray, project: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each project's rows standardised by the mean and spread of its `reference` rows (its function
+    set: the code a scan of it would see), or of all its rows where it has none. Labels are never read."""
+    out = np.empty_like(features, dtype=np.float64)
+    for name in np.unique(project):
+        rows = project == name
+        basis = features[rows & reference] if np.any(rows & reference) else features[rows]
+        spread = basis.std(axis=0)
+        out[rows] = (features[rows] - basis.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    return out
 
 
 def base_scores(
