@@ -65,6 +65,19 @@ def test_a_null_check_lowers_the_deficit_of_the_dereferences_it_guards():
     assert fix["guard_deficit_pointer"] == 0.0
 
 
+def test_a_comparison_anywhere_an_assert_like_call_and_a_bare_condition_are_checks():
+    compared = _features(
+        "int copy(char *dst, const char *src, size_t len)\n{\n    int fits = len < 64;\n"
+        "    memcpy(dst, src, len);\n    return fits;\n}\n"
+    )
+    asserted = _features("int size(struct str *s)\n{\n    g_return_val_if_fail(s, -1);\n    return s->len;\n}\n")
+    unasserted = _features("int size(struct str *s)\n{\n    return s->len;\n}\n")
+    tested = _features("int size(struct str *s)\n{\n    if (s)\n        return s->len;\n    return 0;\n}\n")
+    assert (compared["guard_log_uses_copy"], compared["guard_deficit_copy"]) == (pytest.approx(np.log1p(1)), 0.0)
+    assert (asserted["guard_deficit_pointer"], unasserted["guard_deficit_pointer"]) == (0.0, 1.0)
+    assert tested["guard_deficit_pointer"] == 0.0
+
+
 def test_size_arithmetic_counts_as_unchecked_until_its_operand_is_compared():
     unchecked = _features("void *grow(size_t n)\n{\n    return malloc(n * 4 + HEADER);\n}\n")
     checked = _features(
