@@ -515,6 +515,8 @@ class GeneralizeParams:
     normalise_literals: bool = False
     # code_metrics: the analyzers' findings per function (models/analyzer_findings.py) join the code metrics
     metrics_findings: bool = False
+    # code_metrics: the guard deficit per function (models/guard_metrics.py) joins the code metrics
+    guard_metrics: bool = False
     # the C analyzers whose findings the analyzers model and metrics_findings read, side by side
     analyzers: list[str] = field(default_factory=lambda: ["flawfinder"])
     # code_metrics and analyzers: global = features as computed; project = each project's features

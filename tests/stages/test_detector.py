@@ -200,10 +200,11 @@ def test_train_detector_never_empties_a_folder_it_did_not_write(sample_detector,
     assert (keep / "notes.txt").read_text() == "not a detector"
 
 
-def test_a_detector_refuses_settings_its_scan_cannot_reproduce(tmp_path, capsys):
+@pytest.mark.parametrize("setting", ["normalise_literals", "guard_metrics"])
+def test_a_detector_refuses_settings_its_scan_cannot_reproduce(tmp_path, capsys, setting):
     params = tmp_path / "params.yaml"
-    params.write_text("generalize:\n  normalise_literals: true\n")
+    params.write_text(f"generalize:\n  {setting}: true\n")
     argv = ["--params", str(params), "train-detector", "--corpus", str(tmp_path / "c.jsonl")]
     assert cli.main([*argv, "--details", str(tmp_path / "d.json"), "--out", str(tmp_path / "out")]) == 2
-    assert "generalize.normalise_literals: a detector cannot ship" in capsys.readouterr().err
+    assert f"generalize.{setting}: a detector cannot ship" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

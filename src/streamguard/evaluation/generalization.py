@@ -37,6 +37,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ from streamguard.metrics import roc_auc_rows
 from streamguard.models.analyzer_findings import findings_matrix
 from streamguard.models.code_metrics import CodeMetricsModel, metrics_matrix, read_metrics_table
 from streamguard.models.fusion import to_logit
+from streamguard.models.guard_metrics import guard_matrix
 from streamguard.models.hashed_lexical import HashedLexicalConfig, HashedLexicalModel, hashed_counts
 from streamguard.params import GeneralizeParams, Params
 
@@ -97,6 +99,11 @@ class Corpus:
             if name not in self.analyzer_findings:
                 self.analyzer_findings[name] = findings_matrix(self.texts, name)
         return np.hstack([self.analyzer_findings[name] for name in analyzers])
+
+    @cached_property
+    def guards(self) -> np.ndarray:
+        """The guard deficit per function (models/guard_metrics.py), computed on first use."""
+        return guard_matrix(self.texts)
 
 
 def load_corpus(path: Path, params: Params, code_metrics: Path | None = None) -> Corpus:
@@ -195,6 +202,8 @@ def metrics_features(corpus: Corpus, name: str, settings: GeneralizeParams) -> n
         features = np.hstack([corpus.metrics, corpus.findings(settings.analyzers)])
     else:
         features = corpus.metrics
+    if settings.guard_metrics and name != "analyzers":  # the guard deficit (models/guard_metrics.py) joins them
+        features = np.hstack([features, corpus.guards])
     if settings.metrics_scaling == "project":
         return project_standardised(features, corpus.project, corpus.function_set)
     return features

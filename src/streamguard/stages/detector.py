@@ -160,6 +160,7 @@ def run_detector(
         "generalize.stack_length": params.generalize.stack_length,
         "generalize.normalise_literals": params.generalize.normalise_literals,
         "generalize.metrics_findings": params.generalize.metrics_findings,
+        "generalize.guard_metrics": params.generalize.guard_metrics,
     }
     if on := [key for key, value in unshippable.items() if value]:
         raise StreamGuardError(
