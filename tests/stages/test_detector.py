@@ -200,10 +200,12 @@ def test_train_detector_never_empties_a_folder_it_did_not_write(sample_detector,
     assert (keep / "notes.txt").read_text() == "not a detector"
 
 
-@pytest.mark.parametrize("setting", ["normalise_literals", "guard_metrics"])
-def test_a_detector_refuses_settings_its_scan_cannot_reproduce(tmp_path, capsys, setting):
+@pytest.mark.parametrize(
+    ("setting", "value"), [("normalise_literals", "true"), ("guard_metrics", "true"), ("metrics_scaling", "project")]
+)
+def test_a_detector_refuses_settings_its_scan_cannot_reproduce(tmp_path, capsys, setting, value):
     params = tmp_path / "params.yaml"
-    params.write_text(f"generalize:\n  {setting}: true\n")
+    params.write_text(f"generalize:\n  {setting}: {value}\n")
     argv = ["--params", str(params), "train-detector", "--corpus", str(tmp_path / "c.jsonl")]
     assert cli.main([*argv, "--details", str(tmp_path / "d.json"), "--out", str(tmp_path / "out")]) == 2
     assert f"generalize.{setting}: a detector cannot ship" in capsys.readouterr().err

@@ -161,6 +161,7 @@ def run_detector(
         "generalize.normalise_literals": params.generalize.normalise_literals,
         "generalize.metrics_findings": params.generalize.metrics_findings,
         "generalize.guard_metrics": params.generalize.guard_metrics,
+        "generalize.metrics_scaling": params.generalize.metrics_scaling == "project",
     }
     if on := [key for key, value in unshippable.items() if value]:
         raise StreamGuardError(
