@@ -11,15 +11,12 @@ the functions it can delimit.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
-from tree_sitter import Node, Parser
+from tree_sitter import Node
 
-from streamguard.c.grammar import new_parser
+from streamguard.c.grammar import thread_parser
 from streamguard.c.normalise import normalise_macros
-
-_local = threading.local()  # a Parser is not safe to share between threads
 
 
 @dataclass(frozen=True)
@@ -33,18 +30,11 @@ class CFunction:
 ANONYMOUS = "<anonymous>"  # a definition whose declarator names nothing tree-sitter could find
 
 
-def _parser() -> Parser:
-    parser = getattr(_local, "parser", None)
-    if parser is None:
-        parser = _local.parser = new_parser()
-    return parser
-
-
 def extract_functions(source: str | bytes) -> list[CFunction]:
     """Every function definition in `source`, in file order (none nested inside another)."""
     data = source.encode("utf-8", "replace") if isinstance(source, str) else source
     normalised = normalise_macros(data)
-    tree = _parser().parse(normalised)
+    tree = thread_parser().parse(normalised)
     found: list[CFunction] = []
     stack: list[Node] = [tree.root_node]
     while stack:

@@ -10,6 +10,8 @@ operators, so both tiers speak one type vocabulary.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import tree_sitter_c
 from tree_sitter import Language, Parser
@@ -22,6 +24,17 @@ ERROR_KIND = 0xFFFF  # tree-sitter's kind_id for ERROR nodes
 def new_parser() -> Parser:
     """A parser per process (tree-sitter parsers cannot be pickled or shared)."""
     return Parser(LANGUAGE)
+
+
+_local = threading.local()  # a Parser is not safe to share between threads
+
+
+def thread_parser() -> Parser:
+    """This thread's parser, made on first use."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = new_parser()
+    return parser
 
 
 def _type_name(kind_id: int) -> str:

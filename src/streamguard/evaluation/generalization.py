@@ -198,12 +198,13 @@ def metrics_features(corpus: Corpus, name: str, settings: GeneralizeParams) -> n
     metrics_scaling "project", standardised within each project."""
     if name == "analyzers":
         features = corpus.findings(settings.analyzers)
-    elif settings.metrics_findings:
-        features = np.hstack([corpus.metrics, corpus.findings(settings.analyzers)])
     else:
-        features = corpus.metrics
-    if settings.guard_metrics and name != "analyzers":  # the guard deficit (models/guard_metrics.py) joins them
-        features = np.hstack([features, corpus.guards])
+        parts = [corpus.metrics]
+        if settings.metrics_findings:
+            parts.append(corpus.findings(settings.analyzers))
+        if settings.guard_metrics:  # the guard deficit (models/guard_metrics.py)
+            parts.append(corpus.guards)
+        features = np.hstack(parts) if len(parts) > 1 else corpus.metrics
     if settings.metrics_scaling == "project":
         return project_standardised(features, corpus.project, corpus.function_set)
     return features

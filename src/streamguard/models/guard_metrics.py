@@ -35,12 +35,11 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 
 import numpy as np
-from tree_sitter import Node, Parser
+from tree_sitter import Node
 
-from streamguard.c.grammar import new_parser
+from streamguard.c.grammar import thread_parser
 from streamguard.c.normalise import normalise_macros
 
 KINDS = ("index", "copy", "pointer", "size_arith")
@@ -71,15 +70,6 @@ _COMPARISONS = frozenset(("<", "<=", ">", ">=", "==", "!=", "&&", "||"))
 _CONDITIONAL = frozenset(("if_statement", "while_statement", "do_statement", "for_statement", "conditional_expression"))
 _WRAPPERS = frozenset(("parenthesized_expression", "cast_expression"))
 _SIZE_ARITHMETIC = frozenset(("+", "-", "*"))
-
-_local = threading.local()  # a Parser is not safe to share between threads
-
-
-def _parser() -> Parser:
-    parser = getattr(_local, "parser", None)
-    if parser is None:
-        parser = _local.parser = new_parser()
-    return parser
 
 
 def _operator(node: Node) -> str:
@@ -257,7 +247,7 @@ def guard_metrics(text: str) -> np.ndarray:
     data = normalise_macros(text.encode("utf-8", "replace"))
     if not data.strip():
         return np.asarray(_Walk().row(parse_error=True), dtype=np.float64)
-    tree = _parser().parse(data)
+    tree = thread_parser().parse(data)
     walk = _Walk()
     stack = [tree.root_node]
     while stack:
