@@ -34,9 +34,8 @@ from streamguard.evaluation.generalization import (
     leave_one_project_out,
     load_corpus,
     summary_line,
-    versus_length,
+    versus_baseline,
 )
-from streamguard.metrics import roc_auc_rows
 from streamguard.params import load_params
 
 KEYWORDS = frozenset(
@@ -119,24 +118,11 @@ def main() -> None:
             with_callees(corpus, callees, variant), params, lambda m: print(m, flush=True), where=str(args.corpus)
         )
         seconds = time.perf_counter() - t0
-        # two pools: the headline's functions (each held-out project's function set), and the
-        # snapshots alone (whole trees at one commit: what `scan` sees, callees from the real tree)
-        pools = {
-            "functions": corpus.function_set[result.pooled_index],
-            "snapshots": corpus.source[result.pooled_index] == "snapshot",
-        }
         if variant == "baseline":
             baseline = result.pooled_scores
-        versus: dict[str, dict] = {}
-        snapshot_roc_auc: dict[str, float] = {}
-        for pool, mask in pools.items():
-            y = corpus.y[result.pooled_index][mask]
-            for name, score in result.pooled_scores.items():
-                if pool == "snapshots":
-                    snapshot_roc_auc[name] = float(roc_auc_rows(y, score[mask]))
-                if variant != "baseline" and name in baseline and name not in ("length", "random"):
-                    # pooled ROC-AUC against the same model without callees: paired bootstrap
-                    versus.setdefault(pool, {})[name] = versus_length(y, score[mask], baseline[name][mask], params)
+        # pooled ROC-AUC against the same model without callees, over the headline's functions and
+        # the snapshots alone (whole trees at one commit: callees from the real tree)
+        versus, snapshot_roc_auc = versus_baseline(corpus, result, None if variant == "baseline" else baseline, params)
         results[variant] = {
             "seconds": round(seconds, 1),
             "versus_baseline": versus,

@@ -16,7 +16,7 @@ from streamguard import cli
 from streamguard.data.generalization_corpus import build_corpus, pairvul_records
 from streamguard.data.records import Record, write_records
 from streamguard.evaluation import generalization
-from streamguard.evaluation.generalization import held_out_scores, load_corpus, retro_rows
+from streamguard.evaluation.generalization import evaluate_scores, held_out_scores, load_corpus, retro_rows
 from streamguard.params import params_from_dict
 from streamguard.stages.generalize import run_generalize
 
@@ -157,6 +157,33 @@ def test_the_held_out_project_never_reaches_a_model_choice(tmp_path, monkeypatch
     assert y[order[:20]].mean() < 0.8
 
 
+def test_the_shorter_rule_ranks_the_side_with_fewer_code_tokens_vulnerable(tmp_path):
+    """Fixes that add a check make the shorter side the vulnerable one: the reversed length rule says so."""
+    records = []
+    for project in ("alpha", "beta", "gamma"):
+        for i in range(6):
+            body = "    int k = 0;\n" + "    k += src[%d];\n" * (i + 1) % tuple(range(i + 1))
+            check = "    if (n > 16) return -1;\n"
+            # five fixes add a check; the last one removes a line instead
+            vulnerable, fixed = (body, check + body) if i < 5 else (check + body, body)
+            pair = f"{project}-{i}"
+            records += [
+                Record(
+                    func=c_function(f"{project}_f{i}", vulnerable), target=1, project=project, source="git", pair=pair
+                ),
+                Record(func=c_function(f"{project}_f{i}", fixed), target=0, project=project, source="git", pair=pair),
+            ]
+    path = tmp_path / "pairs.jsonl"
+    write_records(path, records)
+    params = _params(models=["code_metrics"])
+    corpus = load_corpus(path, params)
+    held = held_out_scores(corpus, "alpha", params)
+    rows = evaluate_scores(corpus, held.index, held.scores, held.thresholds, params)
+    assert rows["shorter"]["pairwise_accuracy"] == pytest.approx(5 / 6)
+    assert rows["length"]["pairwise_accuracy"] == pytest.approx(1 / 6)
+    assert rows["shorter"]["roc_auc"] == pytest.approx(1 - rows["length"]["roc_auc"])
+
+
 def test_project_scaling_scores_a_held_out_project_whatever_its_style(tmp_path):
     """metrics_scaling project: scaling and shifting every code metric of the held-out project (a
     project that writes longer functions throughout) leaves its scores as they were."""
@@ -240,7 +267,7 @@ def test_generalize_stage_on_the_bundled_sample(tmp_path):
         str(metrics),
     ]
     assert cli.main([*argv, "--details", str(details), "--plots", str(tmp_path / "plots")]) == 0
-    for model in ("lexical", "code_metrics", "lexical_metrics", "length", "random"):
+    for model in ("lexical", "code_metrics", "lexical_metrics", "length", "shorter", "random"):
         headline = json.loads((metrics / f"{model}.json").read_text())
         assert {"roc_auc", "pr_auc", "pairwise_accuracy", "retro_recall_top1pct"} <= set(headline)
         assert max(len(line) for line in (metrics / f"{model}.json").read_text().splitlines()) < 200

@@ -68,8 +68,10 @@ from streamguard.params import GeneralizeParams, Params
 
 PAIR_SOURCES, FUNCTION_SOURCES = GeneralizeParams.PAIR_SOURCES, GeneralizeParams.FUNCTION_SOURCES
 TRAIN_ONLY_SOURCES = GeneralizeParams.TRAIN_ONLY_SOURCES
-# rules every model is reported beside, computed the same way
-REFERENCE_RULES = ("length", "random")
+# rules every model is reported beside, computed the same way. `shorter` is the length rule reversed:
+# a fix usually adds code, so the shorter side of a pair is the vulnerable one more often than not,
+# and a pairwise accuracy means something only above this rule's.
+REFERENCE_RULES = ("length", "shorter", "random")
 
 HEADLINE = ("roc_auc", "pr_auc", "pairwise_accuracy", "tied", "retro_recall_top1pct")
 FUNCTION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "mcc")
@@ -351,10 +353,12 @@ def held_out_scores(corpus: Corpus, test_project: str, params: Params) -> HeldOu
     scores = detector.scores(corpus, test, params.generalize)
     thresholds = dict(detector.thresholds)
     chosen_on = detector.oof_index
-    scores["length"] = length_score(corpus.length[test])
-    thresholds["length"] = choose_threshold(
-        corpus.y[chosen_on], length_score(corpus.length[chosen_on]), params.fusion.threshold_rule
-    )
+    reference = {"length": length_score, "shorter": lambda n: 1 - length_score(n)}
+    for rule, score_of in reference.items():
+        scores[rule] = score_of(corpus.length[test])
+        thresholds[rule] = choose_threshold(
+            corpus.y[chosen_on], score_of(corpus.length[chosen_on]), params.fusion.threshold_rule
+        )
     rng = np.random.default_rng([params.seed, len(test), sum(map(ord, test_project))])
     scores["random"] = rng.random(len(test))
     thresholds["random"] = 0.5
@@ -564,6 +568,28 @@ def leave_one_project_out(
         for name in names
     }
     return Generalization(projects, per_project, pooled, index, pooled_scores, bands)
+
+
+def versus_baseline(
+    corpus: Corpus, result: Generalization, baseline: dict[str, np.ndarray] | None, params: Params
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
+    """A lever's run against the same models' `baseline` scores (same records, same order): pooled
+    ROC-AUC minus the baseline's, paired, over the headline's functions and over the snapshots alone
+    (whole trees, what `scan` sees); and every model's ROC-AUC on the snapshots alone."""
+    pools = {
+        "functions": corpus.function_set[result.pooled_index],
+        "snapshots": corpus.source[result.pooled_index] == "snapshot",
+    }
+    versus: dict[str, dict[str, dict[str, float]]] = {}
+    snapshot_roc_auc: dict[str, float] = {}
+    for pool, mask in pools.items():
+        y = corpus.y[result.pooled_index][mask]
+        for name, score in result.pooled_scores.items():
+            if pool == "snapshots":
+                snapshot_roc_auc[name] = float(roc_auc_rows(y, score[mask]))
+            if baseline is not None and name in baseline and name not in REFERENCE_RULES:
+                versus.setdefault(pool, {})[name] = versus_length(y, score[mask], baseline[name][mask], params)
+    return versus, snapshot_roc_auc
 
 
 def _finite(value: Any) -> Any:
