@@ -184,6 +184,31 @@ def test_the_shorter_rule_ranks_the_side_with_fewer_code_tokens_vulnerable(tmp_p
     assert rows["shorter"]["roc_auc"] == pytest.approx(1 - rows["length"]["roc_auc"])
 
 
+def test_pairwise_accuracy_same_length_reads_only_pairs_size_cannot_separate(tmp_path):
+    """A fix that bounds a copy by a constant keeps the token count: only such pairs enter the same-length figure."""
+    records = []
+    for i in range(6):
+        same = i < 2
+        vulnerable = c_function(f"f{i}", "    memcpy(dst, src, n);" if same else "    dst[n] = 0;")
+        fixed = c_function(f"f{i}", "    memcpy(dst, src, 16);" if same else "    if (n < 16) dst[n] = 0;")
+        records += [
+            Record(func=vulnerable, target=1, project="alpha", source="git", pair=f"p{i}"),
+            Record(func=fixed, target=0, project="alpha", source="git", pair=f"p{i}"),
+        ]
+    path = tmp_path / "pairs.jsonl"
+    write_records(path, records)
+    params = _params()
+    corpus = load_corpus(path, params)
+    index = np.arange(len(records))
+    # scores that pick the vulnerable side exactly where the sides are the same length, the fix elsewhere
+    same_pair = np.repeat(np.arange(6) < 2, 2)
+    picks = np.where(same_pair == (corpus.y == 1), 0.9, 0.1)
+    rows = evaluate_scores(corpus, index, {"picks": picks}, {"picks": 0.5}, params)["picks"]
+    assert rows["n_pairs_same_length"] == 2
+    assert rows["pairwise_accuracy_same_length"] == 1.0
+    assert rows["pairwise_accuracy"] == pytest.approx(2 / 6)
+
+
 def test_project_scaling_scores_a_held_out_project_whatever_its_style(tmp_path):
     """metrics_scaling project: scaling and shifting every code metric of the held-out project (a
     project that writes longer functions throughout) leaves its scores as they were."""

@@ -49,7 +49,7 @@ from sklearn.model_selection import GroupKFold
 from streamguard.c.literals import normalise_literals
 from streamguard.c.tokens import code_tokens
 from streamguard.data.generalization_corpus import corpus_texts
-from streamguard.data.pairs import find_pairs
+from streamguard.data.pairs import PairIndex, find_pairs
 from streamguard.data.records import read_records
 from streamguard.evaluation.bootstrap import bootstrap_p_value, paired_percentile_bootstrap
 from streamguard.evaluation.errors import EvaluationError
@@ -73,7 +73,7 @@ TRAIN_ONLY_SOURCES = GeneralizeParams.TRAIN_ONLY_SOURCES
 # and a pairwise accuracy means something only above this rule's.
 REFERENCE_RULES = ("length", "shorter", "random")
 
-HEADLINE = ("roc_auc", "pr_auc", "pairwise_accuracy", "tied", "retro_recall_top1pct")
+HEADLINE = ("roc_auc", "pr_auc", "pairwise_accuracy", "tied", "pairwise_accuracy_same_length", "retro_recall_top1pct")
 FUNCTION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "mcc")
 RETRO_METRICS = ("retro_recall_top1pct", "retro_recall_top50", "retro_precision_top50")
 TOP_K = 50
@@ -452,6 +452,9 @@ def evaluate_scores(
     pair_mask = np.isin(source, PAIR_SOURCES)
     pair_index = np.flatnonzero(pair_mask)
     pairs = find_pairs([pair[i] for i in pair_index], y[pair_index])
+    # pairs whose two sides have the same number of code tokens: where size cannot tell them apart
+    same = length[pair_index][pairs.vulnerable] == length[pair_index][pairs.fixed]
+    same_length = PairIndex(pairs.vulnerable[same], pairs.fixed[same], 0)
     snapshot = source == "snapshot"
     result: dict[str, dict[str, float]] = {}
     for name, score in scores.items():
@@ -461,6 +464,12 @@ def evaluate_scores(
                 y[pair_index], score[pair_index], thresholds[name], pairs, **_bootstrap_settings(params)
             )
             row.update({k: v for k, v in found.items() if not k.startswith(("p_v", "p_b", "p_r"))})
+            matched = pair_metrics(
+                y[pair_index], score[pair_index], thresholds[name], same_length, **_bootstrap_settings(params)
+            )
+            row["n_pairs_same_length"] = float(len(same_length))
+            for key in [k for k in matched if k.startswith("pairwise_accuracy")]:
+                row[key.replace("pairwise_accuracy", "pairwise_accuracy_same_length")] = matched[key]
         row.update(retro_level(y[snapshot], score[snapshot], params))
         if name != "length":
             vs = versus_length(y[functions], score[functions], length_score(length[functions]), params)
