@@ -12,7 +12,16 @@ import argparse
 import json
 from pathlib import Path
 
-POOLED = ("roc_auc", "pr_auc", "macro_roc_auc", "pairwise_accuracy", "tied", "retro_recall_top1pct", "mcc")
+POOLED = (
+    "roc_auc",
+    "pr_auc",
+    "macro_roc_auc",
+    "pairwise_accuracy",
+    "tied",
+    "pairwise_accuracy_same_length",
+    "retro_recall_top1pct",
+    "mcc",
+)
 
 
 def _ci(row: dict, key: str) -> str:
