@@ -3,8 +3,8 @@
 Leave-one-project-out with models trained to rank pairs only (`pair_training: ranking`,
 `train_sources: [git, pairvul]`), then every held-out function scored by log(1 + length) +
 beta * logit(model): beta 0 is the length rule, a large beta the pair-trained model alone. For each
-beta: pooled and macro ROC-AUC over the held-out projects' function sets, and pairwise accuracy and
-ties over their pairs. beta is a dial read on the held-out projects, so this is the frontier of
+beta: pooled and macro ROC-AUC over the held-out projects' function sets, and pairwise accuracy,
+ties, and pairwise accuracy on the pairs whose sides have the same number of code tokens. beta is a dial read on the held-out projects, so this is the frontier of
 what such a sum can reach, not a model: no beta here was chosen on training projects.
 
     python benchmarks/pair_function_frontier.py --corpus CORPUS.jsonl --code-metrics code_metrics.npz \
@@ -50,7 +50,13 @@ def main() -> None:
     found = find_pairs([corpus.pair[index[i]] for i in in_pairs], y[in_pairs])
     vulnerable, fixed = in_pairs[found.vulnerable], in_pairs[found.fixed]
     log_length = np.log1p(corpus.length[index])
-    out: dict = {"seconds": round(time.perf_counter() - started, 1), "pairs": len(vulnerable), "models": {}}
+    same_length = corpus.length[index][vulnerable] == corpus.length[index][fixed]  # size cannot choose
+    out: dict = {
+        "seconds": round(time.perf_counter() - started, 1),
+        "pairs": len(vulnerable),
+        "pairs_same_length": int(same_length.sum()),
+        "models": {},
+    }
     for model in pairs_only.models:
         logit = to_logit(np.clip(result.pooled_scores[model], 1e-6, 1 - 1e-6))
         rows = []
@@ -67,6 +73,7 @@ def main() -> None:
                 "macro_roc_auc": float(np.nanmean(macro)),
                 "pairwise_accuracy": float(np.mean(difference > 0)),
                 "tied": float(np.mean(difference == 0)),
+                "pairwise_accuracy_same_length": float(np.mean(difference[same_length] > 0)),
             }
             rows.append(row)
             print(f"{model:16s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
