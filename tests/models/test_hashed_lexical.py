@@ -1,8 +1,9 @@
 """The hashed lexical model counts, weighs and scores exactly as scikit-learn's pipeline does.
 
 Scan loads it without scikit-learn (MurmurHash3 and NumPy); the shipped detector's weights were
-fitted on scikit-learn's columns, so any difference in a column or a bit would silently change
-every score.
+fitted on scikit-learn's columns, so any difference in a column or a weight's bit would silently
+change every score. Only the final sigmoid may differ, in the last bit, where NumPy's exp and the
+platform's (behind SciPy's expit) disagree.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def test_counts_are_scikit_learns_hashing_vectorizer(texts, config):
     assert np.array_equal(counts.data, expected.data)
 
 
-def test_tfidf_and_scores_are_scikit_learns_bit_for_bit(texts):
+def test_tfidf_is_scikit_learns_bit_for_bit_and_scores_match_it(texts):
     config = HashedLexicalConfig()
     counts = hashed_counts(texts, config)
     labels = np.arange(len(texts)) % 3 == 0
@@ -55,7 +56,7 @@ def test_tfidf_and_scores_are_scikit_learns_bit_for_bit(texts):
         .predict_proba(weighted)[:, 1]
     )
     model = HashedLexicalModel(config).fit(counts, labels.astype(int), np.ones(len(texts)))
-    assert np.array_equal(model.predict_counts(counts), expected)
+    np.testing.assert_array_max_ulp(model.predict_counts(counts), expected, maxulp=2)
 
 
 def test_an_unfitted_model_says_so():
