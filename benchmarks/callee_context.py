@@ -26,16 +26,11 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from lever_runs import lever_runs
 from scipy import sparse
 
 from streamguard.data.records import read_records
-from streamguard.evaluation.generalization import (
-    Corpus,
-    leave_one_project_out,
-    load_corpus,
-    summary_line,
-    versus_baseline,
-)
+from streamguard.evaluation.generalization import Corpus, load_corpus
 from streamguard.params import load_params
 
 KEYWORDS = frozenset(
@@ -111,37 +106,12 @@ def main() -> None:
     per_record = Counter(np.asarray(callees.sum(axis=1)).ravel().astype(int).tolist())
     results: dict = {"coverage": coverage, "callees_per_record": dict(sorted(per_record.items())[:20])}
     print(json.dumps(coverage), flush=True)
-    baseline: dict[str, np.ndarray] = {}
-    for variant in ["baseline", *[v for v in args.variant or VARIANTS if v != "baseline"]]:
-        t0 = time.perf_counter()
-        result = leave_one_project_out(
-            with_callees(corpus, callees, variant), params, lambda m: print(m, flush=True), where=str(args.corpus)
-        )
-        seconds = time.perf_counter() - t0
-        if variant == "baseline":
-            baseline = result.pooled_scores
-        # pooled ROC-AUC against the same model without callees, over the headline's functions and
-        # the snapshots alone (whole trees at one commit: callees from the real tree)
-        versus, snapshot_roc_auc = versus_baseline(corpus, result, None if variant == "baseline" else baseline, params)
-        results[variant] = {
-            "seconds": round(seconds, 1),
-            "versus_baseline": versus,
-            "snapshot_roc_auc": snapshot_roc_auc,
-            **result.details(),
-        }
+    variants = args.variant or list(VARIANTS)
+    for run in lever_runs(lambda v: with_callees(corpus, callees, v), variants, params, where=str(args.corpus)):
+        results[run.variant] = run.record()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-        print(f"== {variant} ({seconds:.0f} s)", flush=True)
-        for name, row in result.pooled.items():
-            print("  " + summary_line(name, row), flush=True)
-        print("  snapshots only: " + "  ".join(f"{n} {v:.3f}" for n, v in snapshot_roc_auc.items()), flush=True)
-        for pool, rows in versus.items():
-            for name, row in rows.items():
-                print(
-                    f"  {pool}: {name} minus baseline: {row['roc_auc_minus_length']:+.3f} "
-                    f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], p={row['p_value']:.3f}",
-                    flush=True,
-                )
+        print("\n".join(run.lines()), flush=True)
 
 
 if __name__ == "__main__":

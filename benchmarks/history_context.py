@@ -36,18 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from lever_runs import lever_runs
 
 from streamguard.c.functions import extract_functions
 from streamguard.data.collectors.git_miner import run_git
 from streamguard.data.records import Record, read_records
-from streamguard.evaluation.generalization import (
-    Corpus,
-    leave_one_project_out,
-    load_corpus,
-    summary_line,
-    versus_baseline,
-    versus_length,
-)
+from streamguard.evaluation.generalization import Corpus, load_corpus, versus_length
 from streamguard.metrics import roc_auc_rows
 from streamguard.params import Params, load_params
 
@@ -210,27 +204,18 @@ def main() -> None:
     }
     for project, row in results["univariate_roc_auc"].items():
         print(f"  {project:12s} " + "  ".join(f"{c} {v:.2f}" for c, v in row.items()), flush=True)
-    baseline: dict[str, np.ndarray] = {}
-    for variant in ["baseline", *[v for v in args.variant or VARIANTS if v != "baseline"]]:
-        t0 = time.perf_counter()
-        result = leave_one_project_out(
-            with_history(corpus, history, variant), params, lambda m: print(m, flush=True), where=str(args.corpus)
-        )
-        seconds = time.perf_counter() - t0
-        if variant == "baseline":
-            baseline = result.pooled_scores
-        # pooled ROC-AUC against the same model without the history, over the headline's functions
-        # and the snapshots alone; and on the snapshots, every model against the length rule
-        versus, snapshot_roc_auc = versus_baseline(corpus, result, None if variant == "baseline" else baseline, params)
-        snapshots = corpus.source[result.pooled_index] == "snapshot"
-        y = corpus.y[result.pooled_index][snapshots]
-        length = result.pooled_scores["length"][snapshots]
-        versus["snapshots_minus_length"] = {
+    variants = args.variant or list(VARIANTS)
+    for run in lever_runs(lambda v: with_history(corpus, history, v), variants, params, where=str(args.corpus)):
+        # on the snapshots (the trees with a history), every model against the length rule too
+        snapshots = corpus.source[run.result.pooled_index] == "snapshot"
+        y = corpus.y[run.result.pooled_index][snapshots]
+        length = run.result.pooled_scores["length"][snapshots]
+        run.versus["snapshots_minus_length"] = {
             name: versus_length(y, score[snapshots], length, params)
-            for name, score in result.pooled_scores.items()
+            for name, score in run.result.pooled_scores.items()
             if name != "length"
         }
-        details = result.details()
+        details = run.result.details()
         retro = {
             name: float(
                 np.mean(
@@ -242,29 +227,13 @@ def main() -> None:
                     ]
                 )
             )
-            for name in result.pooled_scores
+            for name in run.result.pooled_scores
         }
-        results[variant] = {
-            "seconds": round(seconds, 1),
-            "versus": versus,
-            "snapshot_roc_auc": snapshot_roc_auc,
-            "mean_retro_recall_top1pct_over_repositories": retro,
-            **details,
-        }
+        results[run.variant] = {**run.record(), "mean_retro_recall_top1pct_over_repositories": retro}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-        print(f"== {variant} ({seconds:.0f} s)", flush=True)
-        for name, row in result.pooled.items():
-            print("  " + summary_line(name, row), flush=True)
-        print("  snapshots only: " + "  ".join(f"{n} {v:.3f}" for n, v in snapshot_roc_auc.items()), flush=True)
+        print("\n".join(run.lines()), flush=True)
         print("  retro top 1 %, mean of repositories: " + "  ".join(f"{n} {v:.3f}" for n, v in retro.items()))
-        for pool, rows in versus.items():
-            for name, row in rows.items():
-                print(
-                    f"  {pool}: {name} minus: {row['roc_auc_minus_length']:+.3f} "
-                    f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], p={row['p_value']:.3f}",
-                    flush=True,
-                )
 
 
 if __name__ == "__main__":
