@@ -5,7 +5,8 @@ a held-out model's pairwise accuracy there is what it knows beyond size. Mined p
 commits, and one sweeping commit (a wrapper replacing every malloc of a project) can make most of
 a project's such pairs: this benchmark reports the figure with a bootstrap that resamples commits
 (PairVul's pairs are one CVE fix each), per commit and project, and without the commits that
-make more than --sweeping of them.
+make more than --sweeping of them. Every pair is read the same way, for the width of the
+headline pairwise figure's interval when commits, not pairs, are the unit.
 
     python benchmarks/same_length_pairs.py --corpus CORPUS.jsonl --code-metrics code_metrics.npz \
         --params PARAMS.yaml --out benchmarks/results/generalization-same-length-pairs.json
@@ -57,45 +58,48 @@ def main() -> None:
     found = find_pairs([corpus.pair[index[i]] for i in in_pairs], y[in_pairs])
     vulnerable, fixed = in_pairs[found.vulnerable], in_pairs[found.fixed]
     length = corpus.length[index]
-    same = length[vulnerable] == length[fixed]
-    vulnerable, fixed = vulnerable[same], fixed[same]
-    origin = [records[index[i]] for i in vulnerable]
-    commit = np.array([f"{r.project}@{r.commit}" if r.source == "git" else f"{r.project}#{r.pair}" for r in origin])
-    project = np.array([r.project for r in origin])
-    per_commit = Counter(commit.tolist())
-    kept = np.array([per_commit[c] <= args.sweeping for c in commit])
     settings = params.evaluate
-    out: dict = {
-        "pairs_same_length": len(vulnerable),
-        "commits": len(per_commit),
-        "sweeping_threshold": args.sweeping,
-        "sweeping_commits": {c: n for c, n in per_commit.most_common() if n > args.sweeping},
-        "pairs_per_project": dict(Counter(project.tolist()).most_common()),
-        "models": {},
-    }
-    for name, score in result.pooled_scores.items():
-        hits = (score[vulnerable] - score[fixed] > TIE_TOLERANCE).astype(float)
-        row: dict = {}
-        for subset, mask in (("all", np.ones(len(hits), bool)), ("without_sweeping_commits", kept)):
-            if mask.sum() < 2:
-                continue
-            low, high = clustered_interval(hits[mask], commit[mask], settings.bootstrap_resamples, settings.seed)
-            row[subset] = {
-                "pairwise_accuracy": float(hits[mask].mean()),
-                "ci_low": low,
-                "ci_high": high,
-                "pairs": int(mask.sum()),
-            }
-        row["per_project"] = {
-            p: {"pairs": int((project == p).sum()), "pairwise_accuracy": float(hits[project == p].mean())}
-            for p in out["pairs_per_project"]
+    out: dict = {"sweeping_threshold": args.sweeping}
+    same = length[vulnerable] == length[fixed]
+    for pair_set, chosen in (("same_length", same), ("every_pair", np.ones(len(same), bool))):
+        v, f = vulnerable[chosen], fixed[chosen]
+        origin = [records[index[i]] for i in v]
+        commit = np.array([f"{r.project}@{r.commit}" if r.source == "git" else f"{r.project}#{r.pair}" for r in origin])
+        project = np.array([r.project for r in origin])
+        per_commit = Counter(commit.tolist())
+        kept = np.array([per_commit[c] <= args.sweeping for c in commit])
+        block: dict = {
+            "pairs": len(v),
+            "commits": len(per_commit),
+            "sweeping_commits": {c: n for c, n in per_commit.most_common() if n > args.sweeping},
+            "pairs_per_project": dict(Counter(project.tolist()).most_common()),
+            "models": {},
         }
-        out["models"][name] = row
-        print(
-            f"{name:16s} "
-            + "  ".join(f"{s} {v['pairwise_accuracy']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}] ({v['pairs']})" for s, v in row.items() if s != "per_project"),
-            flush=True,
-        )  # fmt: skip
+        print(f"== {pair_set}: {len(v)} pairs, {len(per_commit)} commits", flush=True)
+        for name, score in result.pooled_scores.items():
+            hits = (score[v] - score[f] > TIE_TOLERANCE).astype(float)
+            row: dict = {}
+            for subset, mask in (("all", np.ones(len(hits), bool)), ("without_sweeping_commits", kept)):
+                if mask.sum() < 2:
+                    continue
+                low, high = clustered_interval(hits[mask], commit[mask], settings.bootstrap_resamples, settings.seed)
+                row[subset] = {
+                    "pairwise_accuracy": float(hits[mask].mean()),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "pairs": int(mask.sum()),
+                }
+            row["per_project"] = {
+                p: {"pairs": int((project == p).sum()), "pairwise_accuracy": float(hits[project == p].mean())}
+                for p in block["pairs_per_project"]
+            }
+            block["models"][name] = row
+            print(
+                f"{name:16s} "
+                + "  ".join(f"{s} {x['pairwise_accuracy']:.3f} [{x['ci_low']:.3f}, {x['ci_high']:.3f}] ({x['pairs']})" for s, x in row.items() if s != "per_project"),
+                flush=True,
+            )  # fmt: skip
+        out[pair_set] = block
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
 
