@@ -13,16 +13,14 @@ fitted with the same project-balanced weights. Pair rows enter as labelled funct
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
-from pathlib import Path
 
 import numpy as np
+from lever_runs import lever_runs, protocol_arguments
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from streamguard.evaluation import generalization
-from streamguard.evaluation.generalization import leave_one_project_out, load_corpus, summary_line, versus_baseline
+from streamguard.evaluation.generalization import Corpus, load_corpus
 from streamguard.params import load_params
 
 
@@ -46,40 +44,23 @@ class BoostedMetrics:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, required=True)
-    ap.add_argument("--code-metrics", type=Path)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
+    args = protocol_arguments(__doc__.splitlines()[0]).parse_args()
     params = load_params(args.params)
     corpus = load_corpus(args.corpus, params, args.code_metrics)
-    results: dict = {}
-    baseline: dict[str, np.ndarray] = {}
     logistic = generalization.CodeMetricsModel
-    for variant in ("baseline", "boosted"):
-        generalization.CodeMetricsModel = logistic if variant == "baseline" else BoostedMetrics  # type: ignore[misc]
-        started = time.perf_counter()
-        result = leave_one_project_out(corpus, params, lambda m: print(m, flush=True), where=str(args.corpus))
-        if variant == "baseline":
-            baseline = result.pooled_scores
-        versus, snapshot_roc_auc = versus_baseline(corpus, result, None if variant == "baseline" else baseline, params)
-        results[variant] = {
-            "seconds": round(time.perf_counter() - started, 1),
-            "versus_baseline": versus,
-            "snapshot_roc_auc": snapshot_roc_auc,
-            **result.details(),
-        }
+
+    def prepare(variant: str) -> Corpus:
+        # the variant is which model the protocol fits over the code metrics; the corpus is one
+        generalization.CodeMetricsModel = BoostedMetrics if variant == "boosted" else logistic  # type: ignore[misc]
+        return corpus
+
+    results: dict = {}
+    for run in lever_runs(prepare, ["boosted"], params, where=str(args.corpus)):
+        results[run.variant] = run.record()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-        print(f"== {variant} ({results[variant]['seconds']:.0f} s)", flush=True)
-        for name, row in result.pooled.items():
-            print(f"  {summary_line(name, row)}  macro {row['macro_roc_auc']:.3f}", flush=True)
-        print("  snapshots only: " + "  ".join(f"{n} {v:.3f}" for n, v in snapshot_roc_auc.items()), flush=True)
-        for pool, rows in versus.items():
-            for name, row in rows.items():
-                print(f"  {pool}: {name} minus baseline: {row['roc_auc_minus_length']:+.3f} "
-                      f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], p={row['p_value']:.4f}", flush=True)  # fmt: skip
+        print("\n".join(run.lines()), flush=True)
+        print("  macro: " + "  ".join(f"{n} {r['macro_roc_auc']:.3f}" for n, r in run.result.pooled.items()))
 
 
 if __name__ == "__main__":

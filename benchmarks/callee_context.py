@@ -17,16 +17,14 @@ Variants, each evaluated with the same protocol and corpus as the baseline:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import re
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
-from lever_runs import lever_runs
+from lever_runs import lever_runs, protocol_arguments
 from scipy import sparse
 
 from streamguard.data.records import read_records
@@ -86,15 +84,12 @@ def with_callees(corpus: Corpus, callees: sparse.csr_matrix, variant: str) -> Co
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, required=True)
-    ap.add_argument("--params", default="params.yaml")
+    ap = protocol_arguments(__doc__.splitlines()[0])
     ap.add_argument("--variant", action="append", choices=VARIANTS, default=[])
-    ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     params = load_params(args.params)
     started = time.perf_counter()
-    corpus = load_corpus(args.corpus, params)
+    corpus = load_corpus(args.corpus, params, args.code_metrics)
     funcs = [r.func for r in read_records(args.corpus)]
     callees = callee_matrix(funcs, corpus.project, corpus.source)
     print(f"corpus: {len(funcs)} functions, callees found in {time.perf_counter() - started:.0f} s", flush=True)

@@ -26,7 +26,6 @@ Variants, each through the same protocol as the baseline, in one process:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import re
@@ -36,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from lever_runs import lever_runs
+from lever_runs import lever_runs, protocol_arguments
 
-from streamguard.c.functions import extract_functions
 from streamguard.data.collectors.git_miner import run_git
+from streamguard.data.generalization_corpus import function_name, origin_path
 from streamguard.data.records import Record, read_records
 from streamguard.evaluation.generalization import Corpus, load_corpus, versus_length
 from streamguard.metrics import roc_auc_rows
@@ -88,21 +87,6 @@ def file_histories(repo: Path, snapshot: str, patterns: list[re.Pattern[str]]) -
     return files, date
 
 
-def origin_parts(origin: str | None) -> tuple[str, str] | None:
-    """(commit prefix, path) from `REPO@SHA:PATH:LINE`."""
-    if not origin or "@" not in origin:
-        return None
-    rest = origin.rsplit("@", 1)[1]
-    sha, _, tail = rest.partition(":")
-    path = tail.rsplit(":", 1)[0]
-    return (sha, path) if path else None
-
-
-def function_name(text: str) -> str | None:
-    found = extract_functions(text)
-    return found[0].name if found else None
-
-
 def history_matrix(records: list[Record], repos: Path, params: Params) -> tuple[np.ndarray, dict]:
     """HISTORY_COLUMNS per record; zeros where a record has no history (not a snapshot row)."""
     patterns = [re.compile(p, re.I) for p in params.collect.git_patterns]
@@ -120,16 +104,16 @@ def history_matrix(records: list[Record], repos: Path, params: Params) -> tuple[
         fixed_functions: dict[tuple[str, str], set[str]] = defaultdict(set)
         for r in records:
             if r.project == project and r.source == "git" and r.target == 1 and r.commit in earlier:
-                parts = origin_parts(r.origin)
+                path = origin_path(r.origin)
                 name = function_name(r.func)
-                if parts and name:
-                    fixed_functions[(parts[1], name)].add(str(r.commit))
+                if path and name:
+                    fixed_functions[(path, name)].add(str(r.commit))
         found = 0
         for i in rows:
-            parts = origin_parts(records[i].origin)
-            if parts is None or parts[1] not in files:
+            path = origin_path(records[i].origin)
+            if path is None or path not in files:
                 continue
-            h = files[parts[1]]
+            h = files[path]
             found += 1
             name = function_name(records[i].func) or ""
             out[i] = [
@@ -139,7 +123,7 @@ def history_matrix(records: list[Record], repos: Path, params: Params) -> tuple[
                 np.log1p(max(0.0, date - h.first) / DAY),
                 np.log1p(max(0.0, date - h.last) / DAY),
                 np.log1p(h.fixes),
-                np.log1p(len(fixed_functions.get((parts[1], name), ()))),
+                np.log1p(len(fixed_functions.get((path, name), ()))),
             ]
         y = np.array([records[i].target for i in rows])
         with_history = out[rows]
@@ -183,13 +167,9 @@ def univariate(corpus: Corpus, history: np.ndarray) -> dict[str, dict[str, float
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, required=True)
-    ap.add_argument("--code-metrics", type=Path, help="the generalize_corpus stage's code_metrics.npz")
+    ap = protocol_arguments(__doc__.splitlines()[0])
     ap.add_argument("--repos", type=Path, required=True, help="a folder of clones named as the corpus's projects")
-    ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--variant", action="append", choices=VARIANTS, default=[])
-    ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     params = load_params(args.params)
     started = time.perf_counter()

@@ -1,24 +1,72 @@
-"""Run the leave-project-out protocol on a baseline corpus and on each lever's variant of it.
+"""What the generalization lever benchmarks share: their command line, the protocol run on a
+baseline and on each variant of it, and the held-out pairs.
 
-Shared by the lever benchmarks that change what the models read (callee_context.py,
-history_context.py): each variant is the same records in the same order, so every model's pooled
-scores pair up with the baseline's.
+Each variant scores the same records in the same order, so every model's pooled scores pair up
+with the baseline's.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
+
+from streamguard.data.pairs import find_pairs
 from streamguard.evaluation.generalization import (
+    PAIR_SOURCES,
+    REFERENCE_RULES,
     Corpus,
     Generalization,
     leave_one_project_out,
     summary_line,
-    versus_baseline,
+    versus_length,
 )
+from streamguard.metrics import roc_auc_rows
 from streamguard.params import Params
+
+
+def protocol_arguments(description: str) -> argparse.ArgumentParser:
+    """A parser with the arguments every lever benchmark takes; add a script's own to it."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--corpus", type=Path, required=True)
+    ap.add_argument("--code-metrics", type=Path, help="the generalize_corpus stage's code_metrics.npz")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", type=Path, required=True)
+    return ap
+
+
+def held_out_pairs(corpus: Corpus, result: Generalization) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in result.pooled_index of each held-out pair's vulnerable and fixed side."""
+    index = result.pooled_index
+    in_pairs = np.flatnonzero(np.isin(corpus.source[index], PAIR_SOURCES))
+    found = find_pairs([corpus.pair[index[i]] for i in in_pairs], corpus.y[index][in_pairs])
+    return in_pairs[found.vulnerable], in_pairs[found.fixed]
+
+
+def versus_baseline(
+    corpus: Corpus, result: Generalization, baseline: dict[str, np.ndarray] | None, params: Params
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
+    """A lever's run against the same models' `baseline` scores (same records, same order): pooled
+    ROC-AUC minus the baseline's, paired, over the headline's functions and over the snapshots alone
+    (whole trees, what `scan` sees); and every model's ROC-AUC on the snapshots alone."""
+    pools = {
+        "functions": corpus.function_set[result.pooled_index],
+        "snapshots": corpus.source[result.pooled_index] == "snapshot",
+    }
+    versus: dict[str, dict[str, dict[str, float]]] = {}
+    snapshot_roc_auc: dict[str, float] = {}
+    for pool, mask in pools.items():
+        y = corpus.y[result.pooled_index][mask]
+        for name, score in result.pooled_scores.items():
+            if pool == "snapshots":
+                snapshot_roc_auc[name] = float(roc_auc_rows(y, score[mask]))
+            if baseline is not None and name in baseline and name not in REFERENCE_RULES:
+                versus.setdefault(pool, {})[name] = versus_length(y, score[mask], baseline[name][mask], params)
+    return versus, snapshot_roc_auc
 
 
 @dataclass
@@ -52,13 +100,12 @@ class LeverRun:
         return out
 
 
-def lever_runs(
-    corpus_of: Callable[[str], Corpus], variants: list[str], params: Params, where: str
-) -> Iterator[LeverRun]:
-    """The protocol on corpus_of("baseline"), then on corpus_of(variant) for each other variant."""
+def lever_runs(prepare: Callable[[str], Corpus], variants: list[str], params: Params, where: str) -> Iterator[LeverRun]:
+    """The protocol for "baseline", then for each other variant; prepare(variant) sets the variant
+    up and returns the corpus its models read."""
     baseline = None
     for variant in ["baseline", *[v for v in variants if v != "baseline"]]:
-        corpus = corpus_of(variant)
+        corpus = prepare(variant)
         started = time.perf_counter()
         result = leave_one_project_out(corpus, params, lambda m: print(m, flush=True), where=where)
         seconds = time.perf_counter() - started

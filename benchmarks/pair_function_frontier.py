@@ -13,16 +13,14 @@ what such a sum can reach, not a model: no beta here was chosen on training proj
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
-from pathlib import Path
 
 import numpy as np
+from lever_runs import held_out_pairs, protocol_arguments
 
-from streamguard.data.pairs import find_pairs
-from streamguard.evaluation.generalization import PAIR_SOURCES, leave_one_project_out, load_corpus
+from streamguard.evaluation.generalization import leave_one_project_out, load_corpus
 from streamguard.metrics import roc_auc_rows
 from streamguard.models.fusion import to_logit
 from streamguard.params import load_params
@@ -31,12 +29,7 @@ BETAS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 1e3)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, required=True)
-    ap.add_argument("--code-metrics", type=Path)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
+    args = protocol_arguments(__doc__.splitlines()[0]).parse_args()
     params = load_params(args.params)
     pairs_only = dataclasses.replace(params.generalize, pair_training="ranking", train_sources=["git", "pairvul"])
     corpus = load_corpus(args.corpus, params, args.code_metrics)
@@ -46,9 +39,7 @@ def main() -> None:
     )
     index = result.pooled_index
     y, project, functions = corpus.y[index], corpus.project[index], corpus.function_set[index]
-    in_pairs = np.flatnonzero(np.isin(corpus.source[index], PAIR_SOURCES))
-    found = find_pairs([corpus.pair[index[i]] for i in in_pairs], y[in_pairs])
-    vulnerable, fixed = in_pairs[found.vulnerable], in_pairs[found.fixed]
+    vulnerable, fixed = held_out_pairs(corpus, result)
     log_length = np.log1p(corpus.length[index])
     same_length = corpus.length[index][vulnerable] == corpus.length[index][fixed]  # size cannot choose
     out: dict = {

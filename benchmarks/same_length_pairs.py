@@ -14,16 +14,14 @@ headline pairwise figure's interval when commits, not pairs, are the unit.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
+from lever_runs import held_out_pairs, protocol_arguments
 
-from streamguard.data.pairs import find_pairs
 from streamguard.data.records import read_records
-from streamguard.evaluation.generalization import PAIR_SOURCES, leave_one_project_out, load_corpus
+from streamguard.evaluation.generalization import leave_one_project_out, load_corpus
 from streamguard.evaluation.pairs import TIE_TOLERANCE
 from streamguard.params import load_params
 
@@ -41,22 +39,15 @@ def clustered_interval(hits: np.ndarray, cluster: np.ndarray, resamples: int, se
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, required=True)
-    ap.add_argument("--code-metrics", type=Path)
-    ap.add_argument("--params", default="params.yaml")
+    ap = protocol_arguments(__doc__.splitlines()[0])
     ap.add_argument("--sweeping", type=int, default=5, help="a commit making more same-length pairs is left out")
-    ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     params = load_params(args.params)
     corpus = load_corpus(args.corpus, params, args.code_metrics)
     records = list(read_records(args.corpus))
     result = leave_one_project_out(corpus, params, lambda m: print(m, flush=True))
     index = result.pooled_index
-    y = corpus.y[index]
-    in_pairs = np.flatnonzero(np.isin(corpus.source[index], PAIR_SOURCES))
-    found = find_pairs([corpus.pair[index[i]] for i in in_pairs], y[in_pairs])
-    vulnerable, fixed = in_pairs[found.vulnerable], in_pairs[found.fixed]
+    vulnerable, fixed = held_out_pairs(corpus, result)
     length = corpus.length[index]
     settings = params.evaluate
     out: dict = {"sweeping_threshold": args.sweeping}

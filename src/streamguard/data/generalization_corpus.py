@@ -87,15 +87,15 @@ def _blobs(repo: Path, commit: str, paths: list[str]) -> dict[str, bytes]:
     return contents
 
 
-def _fix_origin_path(origin: str | None) -> str | None:
-    """print-x.c from the git collector's origin `REPO@SHA:print-x.c:LINE`."""
+def origin_path(origin: str | None) -> str | None:
+    """print-x.c from an origin `REPO@SHA:print-x.c:LINE` (the git collector's and the snapshots')."""
     if not origin or "@" not in origin:
         return None
     parts = origin.rsplit("@", 1)[1].split(":")
     return parts[1] if len(parts) >= 3 else None
 
 
-def _function_name(text: str) -> str | None:
+def function_name(text: str) -> str | None:
     found = extract_functions(text)
     return found[0].name if found else None
 
@@ -121,7 +121,7 @@ def snapshot_records(repo: Path, mined: list[Record], params: Params) -> tuple[l
     for rec in mined:
         if rec.target == 1 and rec.commit in later:
             vulnerable_texts.add(code_text(rec.func))
-            touched.add((_fix_origin_path(rec.origin), _function_name(rec.func)))
+            touched.add((origin_path(rec.origin), function_name(rec.func)))
     listing = run_git(repo, "ls-tree", "-r", "-z", "--name-only", snapshot).decode("utf-8", "replace").split("\0")
     paths = [p for p in listing if p and is_plain_c_file(p) and not is_vendored_or_test(p)]
     report.files = len(paths)

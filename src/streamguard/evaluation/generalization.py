@@ -54,7 +54,7 @@ from streamguard.data.records import read_records
 from streamguard.evaluation.bootstrap import bootstrap_p_value, paired_percentile_bootstrap
 from streamguard.evaluation.errors import EvaluationError
 from streamguard.evaluation.metrics import bootstrap_metrics
-from streamguard.evaluation.pairs import pair_metrics
+from streamguard.evaluation.pairs import pair_metrics, pair_row_metrics
 from streamguard.evaluation.score_bands import score_bands
 from streamguard.evaluation.thresholds import choose_threshold
 from streamguard.io.hashing import sha256_file
@@ -464,12 +464,13 @@ def evaluate_scores(
                 y[pair_index], score[pair_index], thresholds[name], pairs, **_bootstrap_settings(params)
             )
             row.update({k: v for k, v in found.items() if not k.startswith(("p_v", "p_b", "p_r"))})
-            matched = pair_metrics(
-                y[pair_index], score[pair_index], thresholds[name], same_length, **_bootstrap_settings(params)
-            )
             row["n_pairs_same_length"] = float(len(same_length))
-            for key in [k for k in matched if k.startswith("pairwise_accuracy")]:
-                row[key.replace("pairwise_accuracy", "pairwise_accuracy_same_length")] = matched[key]
+            if len(same_length) >= 2:
+                matched = pair_row_metrics(
+                    score[pair_index], thresholds[name], same_length, **_bootstrap_settings(params)
+                )
+                for key in [k for k in matched if k.startswith("pairwise_accuracy")]:
+                    row[key.replace("pairwise_accuracy", "pairwise_accuracy_same_length")] = matched[key]
         row.update(retro_level(y[snapshot], score[snapshot], params))
         if name != "length":
             vs = versus_length(y[functions], score[functions], length_score(length[functions]), params)
@@ -577,28 +578,6 @@ def leave_one_project_out(
         for name in names
     }
     return Generalization(projects, per_project, pooled, index, pooled_scores, bands)
-
-
-def versus_baseline(
-    corpus: Corpus, result: Generalization, baseline: dict[str, np.ndarray] | None, params: Params
-) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
-    """A lever's run against the same models' `baseline` scores (same records, same order): pooled
-    ROC-AUC minus the baseline's, paired, over the headline's functions and over the snapshots alone
-    (whole trees, what `scan` sees); and every model's ROC-AUC on the snapshots alone."""
-    pools = {
-        "functions": corpus.function_set[result.pooled_index],
-        "snapshots": corpus.source[result.pooled_index] == "snapshot",
-    }
-    versus: dict[str, dict[str, dict[str, float]]] = {}
-    snapshot_roc_auc: dict[str, float] = {}
-    for pool, mask in pools.items():
-        y = corpus.y[result.pooled_index][mask]
-        for name, score in result.pooled_scores.items():
-            if pool == "snapshots":
-                snapshot_roc_auc[name] = float(roc_auc_rows(y, score[mask]))
-            if baseline is not None and name in baseline and name not in REFERENCE_RULES:
-                versus.setdefault(pool, {})[name] = versus_length(y, score[mask], baseline[name][mask], params)
-    return versus, snapshot_roc_auc
 
 
 def _finite(value: Any) -> Any:

@@ -74,6 +74,27 @@ def vd_s(y: np.ndarray, prob: np.ndarray, max_fpr: float = VDS_MAX_FPR) -> np.nd
     return np.where((n_pos == 0) | (n_neg == 0), np.nan, rate)
 
 
+def pair_row_metrics(
+    prob: np.ndarray, threshold: float, pairs: PairIndex, resamples: int, confidence_level: float, seed: int
+) -> dict[str, float]:
+    """Each of PAIR_METRICS with `_ci_low` / `_ci_high`, over `pairs` (at least two)."""
+    p_v, p_f = prob[pairs.vulnerable], prob[pairs.fixed]
+    point = pair_rows(p_v, p_f, threshold)
+    interval = paired_percentile_bootstrap(
+        (p_v, p_f),
+        lambda a, b: pair_rows(a, b, threshold),
+        resamples=resamples,
+        confidence_level=confidence_level,
+        seed=seed,
+    )
+    out: dict[str, float] = {}
+    for i, name in enumerate(PAIR_METRICS):
+        out[name] = float(point[i])
+        out[f"{name}_ci_low"] = float(interval.low[i])
+        out[f"{name}_ci_high"] = float(interval.high[i])
+    return out
+
+
 def pair_metrics(
     y: np.ndarray,
     prob: np.ndarray,
@@ -90,19 +111,7 @@ def pair_metrics(
     out: dict[str, float] = {"n_pairs": len(pairs), "pair_groups_skipped": pairs.skipped}
     if len(pairs) < 2:
         return out
-    p_v, p_f = prob[pairs.vulnerable], prob[pairs.fixed]
-    point = pair_rows(p_v, p_f, threshold)
-    interval = paired_percentile_bootstrap(
-        (p_v, p_f),
-        lambda a, b: pair_rows(a, b, threshold),
-        resamples=resamples,
-        confidence_level=confidence_level,
-        seed=seed,
-    )
-    for i, name in enumerate(PAIR_METRICS):
-        out[name] = float(point[i])
-        out[f"{name}_ci_low"] = float(interval.low[i])
-        out[f"{name}_ci_high"] = float(interval.high[i])
+    out.update(pair_row_metrics(prob, threshold, pairs, resamples, confidence_level, seed))
     y = y.astype(np.int8)
     vds_interval = paired_percentile_bootstrap(
         (y, prob),
